@@ -1,0 +1,98 @@
+/**
+ * A small leveled logger writing one line per message to stderr, as text or JSON lines.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ level: "info", format: "text" });
+ * log.info("tailing", { path: "/var/log/kern.log" });
+ * ```
+ * @module
+ */
+
+/** Log levels, from most to least verbose. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+/** Output format of log lines. */
+export type LogFormat = "text" | "json";
+/** Structured context attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** The logging interface every component receives. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  with(fields: LogFields): Logger;
+  /** Whether `level` would be written (to skip building expensive fields). */
+  enabled(level: LogLevel): boolean;
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Where lines go; defaults to stderr. Extra sinks (e.g. a log file) get the same lines. */
+  write?: (line: string) => void;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const encoder = new TextEncoder();
+
+function writeStderr(line: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(line));
+  } catch {
+    // stderr closed: nothing sensible left to do with a log line.
+  }
+}
+
+function formatValue(value: unknown): string {
+  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === "string") {
+    return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
+  }
+  if (value instanceof Date) return value.toISOString();
+  return JSON.stringify(value) ?? String(value);
+}
+
+function jsonValue(value: unknown): unknown {
+  if (value instanceof Error) return value.message;
+  return value;
+}
+
+/** Creates a {@link Logger}. */
+export function createLogger(options: LoggerOptions, base: LogFields = {}): Logger {
+  const min = RANK[options.level];
+  const write = options.write ?? writeStderr;
+  const now = options.now ?? (() => new Date());
+  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (RANK[level] < min) return;
+    const all = fields ? { ...base, ...fields } : base;
+    let line: string;
+    if (options.format === "json") {
+      const record: Record<string, unknown> = { time: now().toISOString(), level, msg: message };
+      for (const [k, v] of Object.entries(all)) record[k] = jsonValue(v);
+      line = JSON.stringify(record);
+    } else {
+      line = `${now().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
+      for (const [k, v] of Object.entries(all)) line += ` ${k}=${formatValue(v)}`;
+    }
+    write(line + "\n");
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    with: (fields) => createLogger(options, { ...base, ...fields }),
+    enabled: (level) => RANK[level] >= min,
+  };
+}
+
+/** A logger that discards everything (tests, benchmarks). */
+export const silentLogger: Logger = createLogger({ level: "error", format: "text", write: () => {} });

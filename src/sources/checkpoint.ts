@@ -1,0 +1,182 @@
+/**
+ * Durable source positions: one small JSON file per source in the state directory, replaced
+ * atomically (write to a temporary file, fsync, rename) so a crash leaves either the old or the
+ * new position, never a torn one.
+ *
+ * @example
+ * ```ts
+ * const store = new CheckpointStore({ dir: "/var/lib/kube-iptables-tailer", kind: "file", id: "/var/log/kern.log", log });
+ * const cursor = await store.load();
+ * store.update(batch.cursor); // written at most once a second
+ * await store.flush();        // on shutdown
+ * ```
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+
+/** Options of {@link CheckpointStore}. */
+export interface CheckpointOptions {
+  /** State directory; without one, nothing is loaded or saved. */
+  dir?: string;
+  /** Source kind, part of the file name. */
+  kind: string;
+  /** Source identity (its path); stored in the file and checked on load. */
+  id: string;
+  log: Logger;
+  /** Minimum time between two writes, in ms (default 1000). */
+  minIntervalMs?: number;
+  /** Called with the error of a failed write (metrics). */
+  onWriteError?: (error: unknown) => void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+interface CheckpointFile {
+  version: 1;
+  kind: string;
+  id: string;
+  savedAt: string;
+  cursor: unknown;
+}
+
+/** FNV-1a, 32 bit, as 8 hex digits: a short stable tag for file names. */
+export function fnv1a32(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
+}
+
+/** Saves and loads the resume position of one source. */
+export class CheckpointStore {
+  readonly path: string | undefined;
+  #opts: CheckpointOptions;
+  #pending: unknown = undefined;
+  #dirty = false;
+  #lastWrite = -Infinity;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> | undefined;
+  #failing = false;
+
+  constructor(opts: CheckpointOptions) {
+    this.#opts = opts;
+    this.path = opts.dir
+      ? `${opts.dir.replace(/\/+$/, "")}/${opts.kind}-${fnv1a32(opts.id)}.json`
+      : undefined;
+  }
+
+  /** The saved cursor, or undefined when there is none or it is unreadable (logged). */
+  async load(): Promise<unknown> {
+    if (!this.path) return undefined;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        this.#opts.log.warn("cannot read checkpoint; starting without it", {
+          path: this.path,
+          error,
+        });
+      }
+      return undefined;
+    }
+    try {
+      const file = JSON.parse(text) as Partial<CheckpointFile>;
+      if (file.version !== 1 || file.kind !== this.#opts.kind || file.id !== this.#opts.id) {
+        this.#opts.log.warn("checkpoint belongs to another source; ignoring it", {
+          path: this.path,
+          kind: file.kind,
+          id: file.id,
+        });
+        return undefined;
+      }
+      return file.cursor;
+    } catch (error) {
+      this.#opts.log.warn("checkpoint is not valid JSON; ignoring it", { path: this.path, error });
+      return undefined;
+    }
+  }
+
+  /** Records the newest position; it is written within `minIntervalMs`. */
+  update(cursor: unknown): void {
+    if (!this.path) return;
+    this.#pending = cursor;
+    this.#dirty = true;
+    if (this.#timer !== undefined || this.#writing) return;
+    const now = (this.#opts.now ?? Date.now)();
+    const wait = Math.max(0, this.#lastWrite + (this.#opts.minIntervalMs ?? 1000) - now);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, wait);
+  }
+
+  /** Writes the newest position now if it has not been written. Never throws. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#writing) await this.#writing;
+    if (!this.#dirty || !this.path) return;
+    const cursor = this.#pending;
+    this.#dirty = false;
+    this.#writing = this.#write(cursor).finally(() => (this.#writing = undefined));
+    await this.#writing;
+    // A newer update arrived while writing: schedule it rather than losing it.
+    if (this.#dirty && this.#timer === undefined) this.update(this.#pending);
+  }
+
+  /** Stops the timer without writing (tests); use {@link flush} on shutdown. */
+  close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #write(cursor: unknown): Promise<void> {
+    const path = this.path!;
+    const tmp = `${path}.tmp`;
+    const file: CheckpointFile = {
+      version: 1,
+      kind: this.#opts.kind,
+      id: this.#opts.id,
+      savedAt: new Date().toISOString(),
+      cursor,
+    };
+    try {
+      const data = new TextEncoder().encode(JSON.stringify(file) + "\n");
+      const handle = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      try {
+        let written = 0;
+        while (written < data.length) written += await handle.write(data.subarray(written));
+        await handle.sync();
+      } finally {
+        handle.close();
+      }
+      await Deno.rename(tmp, path);
+      this.#lastWrite = (this.#opts.now ?? Date.now)();
+      if (this.#failing) this.#opts.log.info("checkpoint writes work again", { path });
+      this.#failing = false;
+    } catch (error) {
+      // Keep the position dirty so the next update retries; log once per failure streak.
+      if (!this.#dirty) {
+        this.#dirty = true;
+        this.#pending = cursor;
+      }
+      this.#lastWrite = (this.#opts.now ?? Date.now)();
+      this.#opts.onWriteError?.(error);
+      if (!this.#failing) {
+        this.#opts.log.error("cannot write checkpoint; will retry", { path, error });
+      }
+      this.#failing = true;
+      try {
+        await Deno.remove(tmp);
+      } catch {
+        // The temporary file may not exist; nothing to clean up.
+      }
+    }
+  }
+}
