@@ -95,4 +95,8 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
 }
 
 /** A logger that discards everything (tests, benchmarks). */
-export const silentLogger: Logger = createLogger({ level: "error", format: "text", write: () => {} });
+export const silentLogger: Logger = createLogger({
+  level: "error",
+  format: "text",
+  write: () => {},
+});
