@@ -1,0 +1,101 @@
+/**
+ * Command-line parsing with `node:util` `parseArgs`: the sub-command, the daemon's flags (one per
+ * option in {@link OPTIONS}), and the glog flags the original's manifests pass (`-v=2`,
+ * `--log_dir=/x`, `--logtostderr`), which are accepted in their single- or double-dash forms.
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError, OPTIONS, type OptionSpec } from "./config.ts";
+
+/** The sub-commands. */
+export type Command = "run" | "parse" | "version" | "help";
+
+/** Parsed command line. */
+export interface CommandLine {
+  command: Command;
+  /** Daemon options given as flags: option key → raw value. */
+  flags: Partial<Record<OptionSpec["key"], string>>;
+  /** `parse` options. */
+  parse: { prefixes: string[]; format?: string; bootTime?: string; files: string[] };
+}
+
+const BOOL_FLAGS = new Set(OPTIONS.filter((o) => o.kind.type === "bool").map((o) => o.flag));
+const GLOG_SINGLE_DASH = /^-(v|log_dir|logtostderr|alsologtostderr|stderrthreshold|vmodule)(=|$)/;
+
+/** Rewrites `-v=2` to `--v=2` and `--bool=false|true` to its parseArgs form. */
+function normalize(args: string[]): string[] {
+  const out: string[] = [];
+  for (const arg of args) {
+    let a = arg;
+    if (GLOG_SINGLE_DASH.test(a)) a = `-${a}`;
+    const m = /^--([^=]+)=(.*)$/.exec(a);
+    if (m && BOOL_FLAGS.has(m[1])) {
+      const v = m[2].toLowerCase();
+      if (["true", "1", "yes"].includes(v)) out.push(`--${m[1]}`);
+      else if (["false", "0", "no"].includes(v)) continue;
+      else {throw new ConfigError(
+          `invalid --${m[1]}=${JSON.stringify(m[2])}: expected true or false`,
+        );}
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** Parses `args` (without the program name); throws {@link ConfigError} on unknown flags. */
+export function parseCommandLine(args: string[]): CommandLine {
+  let rest = normalize(args);
+  let command: Command = "run";
+  const first = rest[0];
+  if (first === "run" || first === "parse" || first === "version" || first === "help") {
+    command = first;
+    rest = rest.slice(1);
+  }
+  const options: NonNullable<ParseArgsConfig["options"]> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+    // glog flags we accept and ignore.
+    stderrthreshold: { type: "string" },
+    vmodule: { type: "string" },
+  };
+  for (const spec of OPTIONS) {
+    options[spec.flag] = { type: spec.kind.type === "bool" ? "boolean" : "string" };
+  }
+  if (command === "parse") {
+    options.prefix = { type: "string", multiple: true, short: "p" };
+    options.format = { type: "string" };
+    options["boot-time"] = { type: "string" };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options,
+      allowPositionals: command === "parse",
+      strict: true,
+    });
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (values.help) command = "help";
+  else if (values.version) command = "version";
+  const flags: CommandLine["flags"] = {};
+  for (const spec of OPTIONS) {
+    const v = values[spec.flag];
+    if (v === undefined) continue;
+    flags[spec.key] = typeof v === "boolean" ? String(v) : String(v);
+  }
+  return {
+    command,
+    flags,
+    parse: {
+      prefixes: (values.prefix as string[] | undefined) ?? [],
+      format: values.format as string | undefined,
+      bootTime: values["boot-time"] as string | undefined,
+      files: parsed.positionals,
+    },
+  };
+}

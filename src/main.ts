@@ -1,0 +1,117 @@
+/**
+ * kube-iptables-tailer: follows the kernel log, turns netfilter LOG drops into Kubernetes Events
+ * on the Pods involved, and serves Prometheus metrics.
+ *
+ * Exit codes: 0 success (and clean shutdown), 2 configuration or start-up error, 1 unexpected.
+ * @module
+ */
+
+import { parseCommandLine } from "./cli.ts";
+import { parseBootTime, runParse } from "./commands/parse.ts";
+import { ConfigError, loadConfig, optionsHelp } from "./config.ts";
+import { VERSION } from "./version.ts";
+
+const USAGE = `kube-iptables-tailer ${VERSION}
+Turns packets dropped by iptables/nftables LOG rules into Kubernetes Events on the Pods involved.
+
+Usage:
+  kube-iptables-tailer [run] [OPTIONS]      follow the log and post Events (the daemon)
+  kube-iptables-tailer run --dry-run ...    follow the log and print drops as NDJSON, no Kubernetes
+  kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]
+                                            print every drop of a whole log (any header format
+                                            or a /dev/kmsg dump); --prefix defaults to
+                                            IPTABLES_LOG_PREFIX; --boot-time (RFC 3339) dates
+                                            kmsg/dmesg records of another boot
+  kube-iptables-tailer version              print the version
+
+Every option is also an environment variable (in brackets); a flag wins over the environment.
+
+`;
+
+function envObject(): Record<string, string | undefined> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    return {};
+  }
+}
+
+/** Boot time from the uptime, for kmsg and dmesg records (1 s precision); undefined without it. */
+function bootTimeFromUptime(): number | undefined {
+  try {
+    return Date.now() - Deno.osUptime() * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const line = parseCommandLine(args);
+  switch (line.command) {
+    case "help":
+      console.log(USAGE + optionsHelp());
+      return 0;
+    case "version":
+      console.log(VERSION);
+      return 0;
+    case "parse": {
+      const env = envObject();
+      const prefixes = line.parse.prefixes.length > 0
+        ? line.parse.prefixes.flatMap((p) => p.split(","))
+        : (line.flags.prefixes ?? env.IPTABLES_LOG_PREFIX ?? "").split(",");
+      const config = loadConfig(
+        {
+          env: { ...env, IPTABLES_LOG_PREFIX: prefixes.join(",") || undefined },
+          flags: { ...line.flags, prefixes: undefined },
+        },
+        false,
+      );
+      const format = line.parse.format ?? "ndjson";
+      if (format !== "ndjson" && format !== "table") {
+        throw new ConfigError(
+          `invalid --format=${JSON.stringify(format)}: expected ndjson or table`,
+        );
+      }
+      for (const file of line.parse.files) {
+        if (file === "-") continue;
+        try {
+          await Deno.stat(file);
+        } catch (error) {
+          throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+        }
+      }
+      await runParse({
+        prefixes: config.prefixes,
+        format,
+        timeLayout: config.timeLayout,
+        bootTimeMs: line.parse.bootTime ? parseBootTime(line.parse.bootTime) : bootTimeFromUptime(),
+        maxLineBytes: config.maxLineBytes,
+        files: line.parse.files,
+        stdout: Deno.stdout,
+        stdin: Deno.stdin,
+        stderr: (text) => console.error(text),
+      });
+      return 0;
+    }
+    case "run": {
+      const config = loadConfig({ env: envObject(), flags: line.flags });
+      const { runDaemon } = await import("./daemon.ts");
+      return await runDaemon(config);
+    }
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`kube-iptables-tailer: ${error.message}`);
+      Deno.exit(2);
+    }
+    console.error(`kube-iptables-tailer: unexpected error: ${(error as Error)?.stack ?? error}`);
+    Deno.exit(1);
+  }
+}
+
+export { main };

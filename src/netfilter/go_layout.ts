@@ -1,0 +1,345 @@
+/**
+ * Go reference-time layouts (`PACKET_DROP_LOG_TIME_LAYOUT`, e.g. `2006-01-02T15:04:05.000000-07:00`
+ * or `Jan _2 15:04:05`) compiled into a parser of the time at the start of a log line.
+ *
+ * Differences from Go's `time.Parse`, chosen for log headers: a layout without a year takes the
+ * year that puts the time closest before `now` (syslog's December-read-in-January case); a
+ * layout without a zone reads local time, like the syslog daemon that wrote it.
+ *
+ * @example
+ * ```ts
+ * const parse = compileGoLayout("2006-01-02T15:04:05.000000-07:00");
+ * parse("2026-11-25T07:58:47.511188+00:00 vm kernel: …", 0, new Date());
+ * // { time: 2026-11-25T07:58:47.511Z, end: 32 }
+ * ```
+ * @module
+ */
+
+/** Parses a time at `start` of `text`; returns the time and the index after it, or undefined. */
+export type TimeParser = (
+  text: string,
+  start: number,
+  now: Date,
+) => { time: Date; end: number } | undefined;
+
+type Chunk =
+  | { kind: "literal"; text: string }
+  | { kind: "year4" | "year2" | "month" | "month2" | "monthName" | "monthLong" }
+  | { kind: "day" | "day2" | "dayPadded" | "yday" | "weekday" | "weekdayLong" }
+  | { kind: "hour24" | "hour12" | "hour12pad" | "minute" | "minute2" | "second" | "second2" }
+  | { kind: "pm" | "PM" | "zoneName" }
+  | { kind: "frac"; digits: number; optional: boolean }
+  | { kind: "offset"; z: boolean; colon: boolean; seconds: boolean; hoursOnly: boolean };
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS_LONG = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const DAYS_LONG = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+
+/** Layout tokens, longest first where they share a start (as Go's nextStdChunk decides). */
+const TOKENS: [string, Chunk][] = [
+  ["January", { kind: "monthLong" }],
+  ["Jan", { kind: "monthName" }],
+  ["Monday", { kind: "weekdayLong" }],
+  ["Mon", { kind: "weekday" }],
+  ["MST", { kind: "zoneName" }],
+  ["2006", { kind: "year4" }],
+  ["002", { kind: "yday" }],
+  ["01", { kind: "month2" }],
+  ["02", { kind: "day2" }],
+  ["03", { kind: "hour12pad" }],
+  ["04", { kind: "minute2" }],
+  ["05", { kind: "second2" }],
+  ["06", { kind: "year2" }],
+  ["15", { kind: "hour24" }],
+  ["__2", { kind: "yday" }],
+  ["_2", { kind: "dayPadded" }],
+  ["1", { kind: "month" }],
+  ["2", { kind: "day" }],
+  ["3", { kind: "hour12" }],
+  ["4", { kind: "minute" }],
+  ["5", { kind: "second" }],
+  ["PM", { kind: "PM" }],
+  ["pm", { kind: "pm" }],
+  ["Z07:00:00", { kind: "offset", z: true, colon: true, seconds: true, hoursOnly: false }],
+  ["-07:00:00", { kind: "offset", z: false, colon: true, seconds: true, hoursOnly: false }],
+  ["Z070000", { kind: "offset", z: true, colon: false, seconds: true, hoursOnly: false }],
+  ["-070000", { kind: "offset", z: false, colon: false, seconds: true, hoursOnly: false }],
+  ["Z07:00", { kind: "offset", z: true, colon: true, seconds: false, hoursOnly: false }],
+  ["-07:00", { kind: "offset", z: false, colon: true, seconds: false, hoursOnly: false }],
+  ["Z0700", { kind: "offset", z: true, colon: false, seconds: false, hoursOnly: false }],
+  ["-0700", { kind: "offset", z: false, colon: false, seconds: false, hoursOnly: false }],
+  ["Z07", { kind: "offset", z: true, colon: false, seconds: false, hoursOnly: true }],
+  ["-07", { kind: "offset", z: false, colon: false, seconds: false, hoursOnly: true }],
+];
+
+/** Splits a Go layout into chunks. */
+export function tokenizeGoLayout(layout: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let literal = "";
+  let i = 0;
+  outer: while (i < layout.length) {
+    const c = layout[i];
+    // Fractional seconds: ".000" / ",999" followed by a non-digit.
+    if ((c === "." || c === ",") && (layout[i + 1] === "0" || layout[i + 1] === "9")) {
+      const digit = layout[i + 1];
+      let j = i + 1;
+      while (layout[j] === digit) j++;
+      if (!/[0-9]/.test(layout[j] ?? "")) {
+        if (literal) chunks.push({ kind: "literal", text: literal });
+        literal = "";
+        chunks.push({ kind: "frac", digits: j - i - 1, optional: digit === "9" });
+        i = j;
+        continue;
+      }
+    }
+    for (const [token, chunk] of TOKENS) {
+      if (!layout.startsWith(token, i)) continue;
+      // Go reads "Jan"/"Mon" only when not followed by a lower-case letter ("Janet" is literal).
+      if ((token === "Jan" || token === "Mon") && /[a-z]/.test(layout[i + 3] ?? "")) continue;
+      if (literal) chunks.push({ kind: "literal", text: literal });
+      literal = "";
+      chunks.push(chunk);
+      i += token.length;
+      continue outer;
+    }
+    literal += c;
+    i++;
+  }
+  if (literal) chunks.push({ kind: "literal", text: literal });
+  return chunks;
+}
+
+function digits(text: string, at: number, min: number, max: number): [number, number] | undefined {
+  let value = 0;
+  let i = at;
+  while (i < text.length && i - at < max) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    value = value * 10 + c;
+    i++;
+  }
+  return i - at >= min ? [value, i] : undefined;
+}
+
+function word(text: string, at: number, names: string[]): [number, number] | undefined {
+  for (let k = 0; k < names.length; k++) {
+    if (text.startsWith(names[k], at)) return [k, at + names[k].length];
+  }
+  return undefined;
+}
+
+/** Compiles `layout`; throws a readable Error when the layout has no time fields at all. */
+export function compileGoLayout(layout: string): TimeParser {
+  const chunks = tokenizeGoLayout(layout);
+  const hasField = chunks.some((c) => c.kind !== "literal");
+  if (!hasField) throw new Error(`layout ${JSON.stringify(layout)} contains no Go time fields`);
+  const hasYear = chunks.some((c) => c.kind === "year4" || c.kind === "year2");
+  const hasDate = chunks.some((c) =>
+    ["month", "month2", "monthName", "monthLong"].includes(c.kind)
+  );
+
+  return (text, start, now) => {
+    let year = now.getFullYear(), month = 1, day = 1, yday = -1;
+    let hour = 0, minute = 0, second = 0, millis = 0;
+    let pm: boolean | undefined;
+    let offsetMinutes: number | undefined;
+    let i = start;
+    for (let k = 0; k < chunks.length; k++) {
+      const chunk = chunks[k];
+      let r: [number, number] | undefined;
+      switch (chunk.kind) {
+        case "literal":
+          if (!text.startsWith(chunk.text, i)) return undefined;
+          i += chunk.text.length;
+          continue;
+        case "year4":
+          r = digits(text, i, 4, 4);
+          if (r) year = r[0];
+          break;
+        case "year2":
+          r = digits(text, i, 2, 2);
+          if (r) year = r[0] >= 69 ? 1900 + r[0] : 2000 + r[0];
+          break;
+        case "month":
+        case "month2":
+          r = digits(text, i, chunk.kind === "month" ? 1 : 2, 2);
+          if (r) month = r[0];
+          break;
+        case "monthName":
+          r = word(text, i, MONTHS);
+          if (r) month = r[0] + 1;
+          break;
+        case "monthLong":
+          r = word(text, i, MONTHS_LONG);
+          if (r) month = r[0] + 1;
+          break;
+        case "dayPadded":
+          if (text[i] === " ") i++;
+          r = digits(text, i, 1, 2);
+          if (r) day = r[0];
+          break;
+        case "day":
+        case "day2":
+          r = digits(text, i, chunk.kind === "day" ? 1 : 2, 2);
+          if (r) day = r[0];
+          break;
+        case "yday":
+          while (text[i] === " ") i++;
+          r = digits(text, i, 1, 3);
+          if (r) yday = r[0];
+          break;
+        case "weekday":
+          r = word(text, i, DAYS);
+          break;
+        case "weekdayLong":
+          r = word(text, i, DAYS_LONG);
+          break;
+        case "hour24":
+          r = digits(text, i, 1, 2);
+          if (r) hour = r[0];
+          break;
+        case "hour12":
+        case "hour12pad":
+          r = digits(text, i, chunk.kind === "hour12" ? 1 : 2, 2);
+          if (r) hour = r[0];
+          break;
+        case "minute":
+        case "minute2":
+          r = digits(text, i, chunk.kind === "minute" ? 1 : 2, 2);
+          if (r) minute = r[0];
+          break;
+        case "second":
+        case "second2": {
+          r = digits(text, i, chunk.kind === "second" ? 1 : 2, 2);
+          if (r) second = r[0];
+          // Go accepts a fraction after the seconds even when the layout does not name one.
+          const next = chunks[k + 1];
+          if (r && next?.kind !== "frac" && (text[r[1]] === "." || text[r[1]] === ",")) {
+            const f = digits(text, r[1] + 1, 1, 9);
+            if (f) {
+              millis = Math.floor(Number(`0.${text.slice(r[1] + 1, f[1])}`) * 1000);
+              r = [r[0], f[1]];
+            }
+          }
+          break;
+        }
+        case "frac": {
+          if (text[i] !== "." && text[i] !== ",") {
+            if (chunk.optional) continue;
+            return undefined;
+          }
+          r = digits(
+            text,
+            i + 1,
+            chunk.optional ? 1 : chunk.digits,
+            chunk.optional ? 9 : chunk.digits,
+          );
+          if (r) millis = Math.floor(Number(`0.${text.slice(i + 1, r[1])}`) * 1000);
+          break;
+        }
+        case "PM":
+        case "pm": {
+          const t = text.slice(i, i + 2).toUpperCase();
+          if (t !== "AM" && t !== "PM") return undefined;
+          pm = t === "PM";
+          r = [0, i + 2];
+          break;
+        }
+        case "zoneName": {
+          // Abbreviations are ambiguous; accept UTC/GMT/Z, otherwise read the time as local.
+          const m = /^[A-Z]{3,5}|^[+-]\d{2}/.exec(text.slice(i, i + 5));
+          if (!m) return undefined;
+          if (m[0] === "UTC" || m[0] === "GMT") offsetMinutes = 0;
+          r = [0, i + m[0].length];
+          break;
+        }
+        case "offset": {
+          if (chunk.z && text[i] === "Z") {
+            offsetMinutes = 0;
+            r = [0, i + 1];
+            break;
+          }
+          const sign = text[i] === "+" ? 1 : text[i] === "-" ? -1 : 0;
+          if (sign === 0) return undefined;
+          let j = i + 1;
+          const hh = digits(text, j, 2, 2);
+          if (!hh) return undefined;
+          j = hh[1];
+          let mm = 0;
+          if (!chunk.hoursOnly) {
+            if (chunk.colon) {
+              if (text[j] !== ":") return undefined;
+              j++;
+            }
+            const m = digits(text, j, 2, 2);
+            if (!m) return undefined;
+            mm = m[0];
+            j = m[1];
+            if (chunk.seconds) {
+              if (chunk.colon) {
+                if (text[j] !== ":") return undefined;
+                j++;
+              }
+              const s = digits(text, j, 2, 2);
+              if (!s) return undefined;
+              j = s[1];
+            }
+          }
+          offsetMinutes = sign * (hh[0] * 60 + mm);
+          r = [0, j];
+          break;
+        }
+      }
+      if (!r) return undefined;
+      i = r[1];
+    }
+    if (pm !== undefined) {
+      if (hour < 1 || hour > 12) return undefined;
+      hour = (hour % 12) + (pm ? 12 : 0);
+    }
+    if (yday > 0 && !hasDate) {
+      const d = new Date(Date.UTC(year, 0, yday));
+      month = d.getUTCMonth() + 1;
+      day = d.getUTCDate();
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+      return undefined;
+    }
+    const build = (y: number) =>
+      offsetMinutes === undefined
+        ? new Date(y, month - 1, day, hour, minute, second, millis)
+        : new Date(
+          Date.UTC(y, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000,
+        );
+    let time = build(year);
+    if (!hasYear) time = inferYear(time, now, build);
+    if (Number.isNaN(time.getTime())) return undefined;
+    return { time, end: i };
+  };
+}
+
+/** Allowed clock skew before a year-less time counts as "last year". */
+const FUTURE_SLACK_MS = 2 * 24 * 3600 * 1000;
+
+/**
+ * For a time read without a year (and built in `now`'s year): when it lies more than two days
+ * in the future, it was written last year (December lines read in January).
+ */
+export function inferYear(time: Date, now: Date, build: (year: number) => Date): Date {
+  if (time.getTime() - now.getTime() > FUTURE_SLACK_MS) return build(now.getFullYear() - 1);
+  return time;
+}

@@ -1,0 +1,318 @@
+/**
+ * Recognises the header in front of a kernel message, in every flavour a node's log can have,
+ * and returns the message's time and where the message starts:
+ *
+ * - RFC 3339 with any fraction and `Z` or an offset (`+00:00` or `+0000`): rsyslog's default;
+ * - traditional syslog `Mmm dd HH:MM:SS` (no year: inferred, December read in January included);
+ * - ISO time without a zone (`2026-11-25 07:58:47` or with `T`), read as local time;
+ * - an optional `<PRI>` and RFC 5424 (`<4>1 2026-… host kernel - - - msg`);
+ * - `/dev/kmsg` records `prio,seq,usec,flags;message` (time = boot time + usec);
+ * - dmesg lines `[ 1234.567890] message` (time = boot time + seconds);
+ * - a bare message (journald MESSAGE, `journalctl -o cat`): no header at all.
+ *
+ * After a syslog header the tag must be `kernel` — a prefix in another program's message is not
+ * a packet drop. An optional severity word and the kernel's `[ 1234.567890]` follow.
+ * @module
+ */
+
+import { inferYear, type TimeParser } from "./go_layout.ts";
+import { parseKmsgHeader } from "./kmsg_record.ts";
+
+/** What header parsing needs to know besides the line. */
+export interface HeaderContext {
+  /** Reference time: year inference. */
+  now: Date;
+  /** Wall-clock time of boot in ms, for kmsg and dmesg times; unknown when undefined. */
+  bootTimeMs?: number;
+  /** A compiled `PACKET_DROP_LOG_TIME_LAYOUT`; when set it replaces automatic detection. */
+  layout?: TimeParser;
+}
+
+/** A recognised header. */
+export interface Header {
+  /** The message's time, when the header carries one. */
+  time?: Date;
+  /** Index where the kernel message (the LOG prefix) starts. */
+  messageStart: number;
+}
+
+/** Why a line's header was not accepted. */
+export type HeaderRejection = "not_kernel" | "invalid_time";
+
+const SEVERITIES = new Set([
+  "emerg",
+  "alert",
+  "crit",
+  "err",
+  "error",
+  "warn",
+  "warning",
+  "notice",
+  "info",
+  "debug",
+]);
+const MONTH_INDEX: Record<string, number> = {
+  Jan: 0,
+  Feb: 1,
+  Mar: 2,
+  Apr: 3,
+  May: 4,
+  Jun: 5,
+  Jul: 6,
+  Aug: 7,
+  Sep: 8,
+  Oct: 9,
+  Nov: 10,
+  Dec: 11,
+};
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+function num(line: string, at: number, len: number): number {
+  let value = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = line.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+  }
+  return value;
+}
+
+/** Reads `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` at `at`. */
+function readIsoTime(
+  line: string,
+  at: number,
+): { time: Date; end: number } | "invalid" | undefined {
+  if (
+    line.charCodeAt(at + 4) !== 45 || line.charCodeAt(at + 7) !== 45 ||
+    line.charCodeAt(at + 13) !== 58 || line.charCodeAt(at + 16) !== 58
+  ) return undefined;
+  const sep = line[at + 10];
+  if (sep !== "T" && sep !== " ") return undefined;
+  const year = num(line, at, 4), month = num(line, at + 5, 2), day = num(line, at + 8, 2);
+  const hour = num(line, at + 11, 2),
+    minute = num(line, at + 14, 2),
+    second = num(line, at + 17, 2);
+  if ((year | month | day | hour | minute | second) < 0) return undefined;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return "invalid";
+  }
+  let i = at + 19;
+  let millis = 0;
+  if (line[i] === "." || line[i] === ",") {
+    let j = i + 1;
+    let scale = 100;
+    while (isDigit(line.charCodeAt(j))) {
+      if (scale >= 1) millis += (line.charCodeAt(j) - 48) * scale;
+      scale /= 10;
+      j++;
+    }
+    if (j === i + 1) return "invalid";
+    millis = Math.floor(millis);
+    i = j;
+  }
+  let offset: number | undefined;
+  const z = line[i];
+  if (z === "Z" || z === "z") {
+    offset = 0;
+    i++;
+  } else if (z === "+" || z === "-") {
+    const hh = num(line, i + 1, 2);
+    let mm: number;
+    let end: number;
+    if (line[i + 3] === ":") {
+      mm = num(line, i + 4, 2);
+      end = i + 6;
+    } else {
+      mm = num(line, i + 3, 2);
+      end = i + 5;
+    }
+    if (hh < 0 || mm < 0 || hh > 23 || mm > 59) return "invalid";
+    offset = (z === "-" ? -1 : 1) * (hh * 60 + mm);
+    i = end;
+  }
+  const time = offset === undefined
+    ? new Date(year, month - 1, day, hour, minute, second, millis)
+    : new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000);
+  return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i };
+}
+
+/** Reads `Mmm dd HH:MM:SS` (day space-padded or not) at `at`. */
+function readTraditionalTime(
+  line: string,
+  at: number,
+  now: Date,
+): { time: Date; end: number } | "invalid" | undefined {
+  const month = MONTH_INDEX[line.slice(at, at + 3)];
+  if (month === undefined || line[at + 3] !== " ") return undefined;
+  let i = at + 4;
+  if (line[i] === " ") i++;
+  let day = 0;
+  const dayStart = i;
+  while (isDigit(line.charCodeAt(i)) && i - dayStart < 2) {
+    day = day * 10 + line.charCodeAt(i++) - 48;
+  }
+  if (i === dayStart || line[i] !== " ") return undefined;
+  i++;
+  if (line.charCodeAt(i + 2) !== 58 || line.charCodeAt(i + 5) !== 58) return undefined;
+  const hour = num(line, i, 2), minute = num(line, i + 3, 2), second = num(line, i + 6, 2);
+  if ((hour | minute | second) < 0) return undefined;
+  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return "invalid";
+  i += 8;
+  let millis = 0;
+  if (line[i] === "." && isDigit(line.charCodeAt(i + 1))) {
+    // Some templates add a fraction (e.g. `Nov 25 07:58:47.511`).
+    let j = i + 1, scale = 100;
+    while (isDigit(line.charCodeAt(j))) {
+      if (scale >= 1) millis += (line.charCodeAt(j) - 48) * scale;
+      scale /= 10;
+      j++;
+    }
+    millis = Math.floor(millis);
+    i = j;
+  }
+  const build = (y: number) => new Date(y, month, day, hour, minute, second, millis);
+  return { time: inferYear(build(now.getFullYear()), now, build), end: i };
+}
+
+/** Reads the kernel's `[ 1234.567890]` at `at`: seconds and the index after `] `. */
+export function readKernelTime(
+  line: string,
+  at: number,
+): { seconds: number; end: number } | undefined {
+  if (line.charCodeAt(at) !== 91) return undefined; // "["
+  let i = at + 1;
+  while (line.charCodeAt(i) === 32) i++;
+  const start = i;
+  while (isDigit(line.charCodeAt(i)) || line.charCodeAt(i) === 46) i++;
+  if (i === start || line.charCodeAt(i) !== 93) return undefined; // "]"
+  const seconds = Number(line.slice(start, i));
+  if (!Number.isFinite(seconds)) return undefined;
+  i++;
+  if (line.charCodeAt(i) === 32) i++;
+  return { seconds, end: i };
+}
+
+/** Skips an optional severity word and the kernel's `[ 1234.5]` after `kernel:`. */
+function skipKernelDecorations(line: string, at: number, header: Header, ctx: HeaderContext): void {
+  let i = at;
+  const space = line.indexOf(" ", i);
+  if (space > i && space - i <= 8) {
+    let word = line.slice(i, space);
+    if (word.endsWith(":")) word = word.slice(0, -1);
+    if (SEVERITIES.has(word)) i = space + 1;
+  }
+  const kt = readKernelTime(line, i);
+  if (kt) {
+    if (!header.time && ctx.bootTimeMs !== undefined) {
+      header.time = new Date(ctx.bootTimeMs + kt.seconds * 1000);
+    }
+    i = kt.end;
+  }
+  header.messageStart = i;
+}
+
+/**
+ * After a syslog time: `[host ]kernel: …` (or RFC 5424 `host kernel procid msgid sd msg`).
+ * Returns false when the tag is not the kernel's.
+ */
+function readTag(line: string, at: number, rfc5424: boolean, header: Header, ctx: HeaderContext) {
+  let i = at;
+  if (line.charCodeAt(i) !== 32) return false;
+  i++;
+  if (rfc5424) {
+    // HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
+    const fields: string[] = [];
+    for (let k = 0; k < 4; k++) {
+      const sp = line.indexOf(" ", i);
+      if (sp < 0) return false;
+      fields.push(line.slice(i, sp));
+      i = sp + 1;
+    }
+    if (fields[1] !== "kernel") return false;
+    if (line[i] === "-") i += 2;
+    else if (line[i] === "[") {
+      const close = line.indexOf("] ", i);
+      if (close < 0) return false;
+      i = close + 2;
+    }
+    skipKernelDecorations(line, i, header, ctx);
+    return true;
+  }
+  if (!line.startsWith("kernel:", i)) {
+    const sp = line.indexOf(" ", i);
+    if (sp < 0) return false;
+    i = sp + 1;
+    if (!line.startsWith("kernel:", i)) return false;
+  }
+  i += 7;
+  if (line.charCodeAt(i) === 32) i++;
+  skipKernelDecorations(line, i, header, ctx);
+  return true;
+}
+
+/**
+ * Parses the header of one log line. Returns the header, or a rejection: `not_kernel` (another
+ * program's line), `invalid_time` (a header whose time fields are out of range or do not match
+ * the configured layout).
+ */
+export function parseHeader(line: string, ctx: HeaderContext): Header | HeaderRejection {
+  let i = 0;
+  let rfc5424 = false;
+  // Optional syslog PRI "<13>", and RFC 5424's version "1 ".
+  if (line.charCodeAt(0) === 60) {
+    const close = line.indexOf(">");
+    if (close > 1 && close <= 4 && /^\d+$/.test(line.slice(1, close))) {
+      i = close + 1;
+      if (line[i] === "1" && line[i + 1] === " ") {
+        rfc5424 = true;
+        i += 2;
+      }
+    }
+  }
+  const header: Header = { messageStart: i };
+  if (ctx.layout) {
+    const parsed = ctx.layout(line, i, ctx.now);
+    if (!parsed) return "invalid_time";
+    header.time = parsed.time;
+    return readTag(line, parsed.end, rfc5424, header, ctx) ? header : "not_kernel";
+  }
+  const c = line.charCodeAt(i);
+  if (isDigit(c)) {
+    const iso = readIsoTime(line, i);
+    if (iso === "invalid") return "invalid_time";
+    if (iso) {
+      header.time = iso.time;
+      return readTag(line, iso.end, rfc5424, header, ctx) ? header : "not_kernel";
+    }
+    const kmsg = parseKmsgHeader(line, i);
+    if (kmsg) {
+      if (kmsg.facility !== 0) return "not_kernel";
+      if (ctx.bootTimeMs !== undefined) {
+        header.time = new Date(ctx.bootTimeMs + Math.floor(kmsg.usec / 1000));
+      }
+      header.messageStart = kmsg.messageStart;
+      return header;
+    }
+    return header;
+  }
+  if (c >= 65 && c <= 90) {
+    const trad = readTraditionalTime(line, i, ctx.now);
+    if (trad === "invalid") return "invalid_time";
+    if (trad) {
+      header.time = trad.time;
+      return readTag(line, trad.end, rfc5424, header, ctx) ? header : "not_kernel";
+    }
+    return header;
+  }
+  if (c === 91) {
+    const kt = readKernelTime(line, i);
+    if (kt) {
+      if (ctx.bootTimeMs !== undefined) header.time = new Date(ctx.bootTimeMs + kt.seconds * 1000);
+      header.messageStart = kt.end;
+    }
+  }
+  return header;
+}

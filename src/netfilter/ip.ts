@@ -1,0 +1,129 @@
+/**
+ * Canonical IP address text: dotted quad for IPv4, RFC 5952 for IPv6 (lower case, no leading
+ * zeros, the longest run of two or more zero groups as `::`, IPv4-mapped addresses in mixed
+ * notation). The kernel prints IPv6 fully expanded (`fd00:0244:0000:…:0010`); pods list
+ * `fd00:244::10`; both must meet in one form.
+ *
+ * @example
+ * ```ts
+ * canonicalIp("fd00:0244:0000:0000:0000:0000:0000:0010"); // "fd00:244::10"
+ * canonicalIp("10.244.1.10");                               // "10.244.1.10"
+ * canonicalIp("::FFFF:0a00:0001");                          // "::ffff:10.0.0.1"
+ * canonicalIp("10.1");                                      // undefined
+ * ```
+ * @module
+ */
+
+/** Parses a dotted-quad IPv4 address into 4 bytes, or undefined. */
+export function parseIpv4(text: string): number[] | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  const bytes: number[] = [];
+  for (const part of parts) {
+    if (part.length === 0 || part.length > 3) return undefined;
+    let value = 0;
+    for (let i = 0; i < part.length; i++) {
+      const c = part.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return undefined;
+      value = value * 10 + c;
+    }
+    if (value > 255 || (part.length > 1 && part[0] === "0")) return undefined;
+    bytes.push(value);
+  }
+  return bytes;
+}
+
+/** Parses IPv6 text (any valid form, including embedded IPv4) into 8 groups, or undefined. */
+export function parseIpv6(text: string): number[] | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  let head = text;
+  let tail = "";
+  const double = text.indexOf("::");
+  if (double >= 0) {
+    if (text.indexOf("::", double + 1) >= 0) return undefined;
+    head = text.slice(0, double);
+    tail = text.slice(double + 2);
+  }
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  const groups: number[] = [];
+  const all = [...headGroups, ...tailGroups];
+  const readGroups = (list: string[], out: number[], allowV4Last: boolean): boolean => {
+    for (let i = 0; i < list.length; i++) {
+      const g = list[i];
+      if (allowV4Last && i === list.length - 1 && g.includes(".")) {
+        const v4 = parseIpv4(g);
+        if (!v4) return false;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+        continue;
+      }
+      if (g.length === 0 || g.length > 4 || !/^[0-9a-fA-F]+$/.test(g)) return false;
+      out.push(parseInt(g, 16));
+    }
+    return true;
+  };
+  const headOut: number[] = [];
+  const tailOut: number[] = [];
+  const v4InHead = double < 0;
+  if (!readGroups(headGroups, headOut, v4InHead)) return undefined;
+  if (!readGroups(tailGroups, tailOut, true)) return undefined;
+  if (double < 0) {
+    if (headOut.length !== 8) return undefined;
+    return headOut;
+  }
+  const fill = 8 - headOut.length - tailOut.length;
+  if (fill < 1 || all.length > 8) return undefined;
+  groups.push(...headOut);
+  for (let i = 0; i < fill; i++) groups.push(0);
+  groups.push(...tailOut);
+  return groups;
+}
+
+/** Formats 8 IPv6 groups per RFC 5952. */
+export function formatIpv6(groups: number[]): string {
+  // IPv4-mapped (::ffff:a.b.c.d): mixed notation, as RFC 5952 section 5 recommends.
+  if (
+    groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 &&
+    groups[5] === 0xffff
+  ) {
+    return `::ffff:${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}.${groups[7] & 255}`;
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestLen < 2) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+/** The canonical text of an IPv4 or IPv6 address, or undefined when `text` is not one. */
+export function canonicalIp(text: string): string | undefined {
+  if (text.indexOf(":") < 0) {
+    // Fast path: the kernel prints IPv4 canonically already; validate without allocating.
+    return parseIpv4(text) ? text : undefined;
+  }
+  const groups = parseIpv6(text);
+  return groups ? formatIpv6(groups) : undefined;
+}
+
+/** The IP family of canonical address text. */
+export function ipFamily(ip: string): 4 | 6 {
+  return ip.indexOf(":") >= 0 ? 6 : 4;
+}
+
+/** For an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), the IPv4 address; else undefined. */
+export function unmapIpv4(ip: string): string | undefined {
+  return ip.startsWith("::ffff:") && ip.indexOf(".") > 0 ? ip.slice(7) : undefined;
+}

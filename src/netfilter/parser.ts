@@ -1,0 +1,175 @@
+/**
+ * Netfilter LOG records → {@link PacketDrop}s. Pure: no I/O, no clock unless given one.
+ *
+ * A record is ours when the text the kernel printed before `IN=` — trimmed — equals one of the
+ * configured prefixes (also trimmed). That works for prefixes without a trailing space
+ * (`DROP:IN=…`), prefixes starting with IN/OUT/SRC/DST (`INPUT-DROP: `), prefixes with spaces,
+ * and 128-character nftables prefixes; and a prefix inside another program's message never
+ * matches, because the header must say `kernel`.
+ *
+ * @example
+ * ```ts
+ * const parser = new DropParser({ prefixes: ["calico-packet:"] });
+ * const r = parser.parseLine("2026-11-25T07:58:51.523218+00:00 vm kernel: [  274.690604] calico-packet: IN=cali1 OUT=cali3 SRC=10.244.1.10 DST=10.244.2.20 LEN=60 PROTO=TCP SPT=38786 DPT=9090 SYN");
+ * // r.kind === "drop", r.drop.dpt === 9090
+ * ```
+ * @module
+ */
+
+import { compileGoLayout, type TimeParser } from "./go_layout.ts";
+import { type HeaderContext, parseHeader } from "./header.ts";
+import { parsePayload } from "./payload.ts";
+import type { PacketDrop, ParseResult } from "./types.ts";
+import { findControlCharacter } from "../text.ts";
+
+/** Options of {@link DropParser}. */
+export interface ParserOptions {
+  /** Configured LOG prefixes (trimmed here; empty ones are refused by the config). */
+  prefixes: readonly string[];
+  /** `PACKET_DROP_LOG_TIME_LAYOUT`: a Go layout that replaces header auto-detection. */
+  timeLayout?: string;
+  /** Wall-clock boot time (ms) for kmsg and dmesg times. */
+  bootTimeMs?: number;
+  /** Clock: year inference and the time of records that carry none. */
+  now?: () => Date;
+  /** Longer candidate lines are refused as `line_too_long` (default 64 KiB). */
+  maxLineLength?: number;
+}
+
+const IGNORED: ParseResult = { kind: "ignored" };
+
+/** Parses netfilter LOG records for a set of prefixes. */
+export class DropParser {
+  /** The prefixes, trimmed and de-duplicated, longest first. */
+  readonly prefixes: readonly string[];
+  #prefixSet: Set<string>;
+  #maxPrefixLength: number;
+  #layout: TimeParser | undefined;
+  #bootTimeMs: number | undefined;
+  #now: () => Date;
+  #maxLineLength: number;
+
+  constructor(options: ParserOptions) {
+    const trimmed = [...new Set(options.prefixes.map((p) => p.trim()).filter((p) => p !== ""))];
+    if (trimmed.length === 0) throw new Error("at least one non-empty prefix is required");
+    this.prefixes = trimmed.sort((a, b) => b.length - a.length);
+    this.#prefixSet = new Set(trimmed);
+    this.#maxPrefixLength = Math.max(...trimmed.map((p) => p.length));
+    this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
+    this.#bootTimeMs = options.bootTimeMs;
+    this.#now = options.now ?? (() => new Date());
+    this.#maxLineLength = options.maxLineLength ?? 65536;
+  }
+
+  /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
+  parseLine(line: string): ParseResult {
+    if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    if (line.indexOf("IN=") < 0) return IGNORED;
+    const ctx: HeaderContext = {
+      now: this.#now(),
+      bootTimeMs: this.#bootTimeMs,
+      layout: this.#layout,
+    };
+    const header = parseHeader(line, ctx);
+    if (header === "not_kernel") return IGNORED;
+    if (header === "invalid_time") {
+      // Only an error when the line is otherwise one of ours.
+      return this.#findPrefix(line, this.#afterAnyHeader(line)) === undefined
+        ? IGNORED
+        : { kind: "error", reason: "invalid_time", detail: line.slice(0, 40) };
+    }
+    return this.#parseFrom(line, header.messageStart, header.time ?? ctx.now);
+  }
+
+  /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */
+  parseMessage(text: string, time?: Date): ParseResult {
+    return this.#parseFrom(text, 0, time ?? this.#now());
+  }
+
+  /**
+   * Scans many newline-separated lines (a `lines` batch) and reports each result that is not
+   * "ignored". Non-matching lines cost a substring search: candidates are found by searching for
+   * the prefixes in the whole text first, and only their lines are cut out and parsed.
+   */
+  scan(text: string, onResult: (result: ParseResult) => void): void {
+    const prefixes = this.prefixes;
+    const next = prefixes.map((p) => text.indexOf(p));
+    for (;;) {
+      let at = -1;
+      for (let k = 0; k < next.length; k++) {
+        const p = next[k];
+        if (p >= 0 && (at < 0 || p < at)) at = p;
+      }
+      if (at < 0) return;
+      const lineStart = text.lastIndexOf("\n", at) + 1;
+      let lineEnd = text.indexOf("\n", at);
+      if (lineEnd < 0) lineEnd = text.length;
+      const result = lineEnd - lineStart > this.#maxLineLength
+        ? this.#tooLong(text, lineStart)
+        : this.parseLine(text.slice(lineStart, lineEnd));
+      if (result.kind !== "ignored") onResult(result);
+      for (let k = 0; k < next.length; k++) {
+        if (next[k] >= 0 && next[k] <= lineEnd) next[k] = text.indexOf(prefixes[k], lineEnd + 1);
+      }
+    }
+  }
+
+  #tooLong(text: string, lineStart: number): ParseResult {
+    // Only ours if the header and prefix say so; look at the line's beginning only.
+    const head = text.slice(lineStart, lineStart + 1024);
+    const header = parseHeader(head, {
+      now: this.#now(),
+      bootTimeMs: this.#bootTimeMs,
+      layout: this.#layout,
+    });
+    if (typeof header === "string") return IGNORED;
+    return this.#findPrefix(head, header.messageStart) === undefined
+      ? IGNORED
+      : { kind: "error", reason: "line_too_long", detail: `longer than ${this.#maxLineLength}` };
+  }
+
+  /** Where a message would start if the header were valid: after "kernel: " or at 0. */
+  #afterAnyHeader(line: string): number {
+    const k = line.indexOf("kernel: ");
+    return k >= 0 ? k + 8 : 0;
+  }
+
+  /** The matching prefix and the index of its `IN=`, or undefined. */
+  #findPrefix(line: string, messageStart: number): { prefix: string; payload: number } | undefined {
+    const limit = messageStart + this.#maxPrefixLength + 16;
+    let at = line.indexOf("IN=", messageStart);
+    while (at >= 0 && at <= limit) {
+      const before = line.slice(messageStart, at).trim();
+      if (this.#prefixSet.has(before)) return { prefix: before, payload: at };
+      at = line.indexOf("IN=", at + 1);
+    }
+    return undefined;
+  }
+
+  #parseFrom(line: string, messageStart: number, time: Date): ParseResult {
+    const match = this.#findPrefix(line, messageStart);
+    if (!match) return IGNORED;
+    if (line.length > this.#maxLineLength) {
+      return {
+        kind: "error",
+        reason: "line_too_long",
+        detail: `longer than ${this.#maxLineLength}`,
+      };
+    }
+    const invalid = line.indexOf("\ufffd");
+    if (invalid >= 0) return { kind: "error", reason: "invalid_utf8", detail: `at ${invalid}` };
+    const control = findControlCharacter(line);
+    if (control) {
+      const code = control.char.charCodeAt(0).toString(16).padStart(4, "0");
+      return {
+        kind: "error",
+        reason: "control_characters",
+        detail: `U+${code} at ${control.index}`,
+      };
+    }
+    const fields = parsePayload(line, match.payload);
+    if ("reason" in fields) return { kind: "error", reason: fields.reason, detail: fields.detail };
+    const drop: PacketDrop = { time, prefix: match.prefix, ...fields };
+    return { kind: "drop", drop };
+  }
+}

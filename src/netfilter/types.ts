@@ -1,0 +1,115 @@
+/**
+ * The packet drop, as the kernel's netfilter LOG target describes it.
+ * @module
+ */
+
+/** The packet inside an ICMP error (`[SRC=… DST=… …]`), as far as the kernel printed it. */
+export interface EmbeddedPacket {
+  src?: string;
+  dst?: string;
+  proto?: string;
+  spt?: number;
+  dpt?: number;
+  len?: number;
+  ttl?: number;
+  id?: number;
+}
+
+/** One dropped packet. IPs are canonical text (RFC 5952 for IPv6). */
+export interface PacketDrop {
+  /** Log time (from the header or the source); ms precision. */
+  time: Date;
+  /** The configured prefix that matched, trimmed. */
+  prefix: string;
+  /** Input and output interface names; "" when the kernel printed none. */
+  in: string;
+  out: string;
+  src: string;
+  dst: string;
+  /** 4 or 6. */
+  family: 4 | 6;
+  /** TCP, UDP, UDPLITE, SCTP, ICMP, ICMPv6, AH, ESP, … or the protocol number as text. */
+  proto: string;
+  spt?: number;
+  dpt?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  // The rest, as far as the kernel printed them.
+  physIn?: string;
+  physOut?: string;
+  mac?: string;
+  macSrc?: string;
+  macDst?: string;
+  macProto?: string;
+  /** IP total length (the first LEN=). */
+  len?: number;
+  tos?: number;
+  prec?: number;
+  ttl?: number;
+  /** IPv4 identification (the first ID=). */
+  id?: number;
+  /** IPv6 traffic class, hop limit and flow label. */
+  tc?: number;
+  hopLimit?: number;
+  flowLabel?: number;
+  /** IP fragment offset (`FRAG:n`). */
+  fragment?: number;
+  /** Bare words: IP flags (CE, DF, MF) and TCP flags (CWR ECE URG ACK PSH RST SYN FIN). */
+  flags?: string[];
+  /** TCP sequence and acknowledgement numbers (with --log-tcp-sequence). */
+  seq?: number;
+  ack?: number;
+  window?: number;
+  res?: number;
+  urgp?: number;
+  /** UDP length (the second LEN=). */
+  udpLen?: number;
+  /** ICMP echo identifier and sequence (the second ID=, and SEQ=). */
+  icmpId?: number;
+  icmpSeq?: number;
+  mtu?: number;
+  gateway?: string;
+  parameter?: number;
+  spi?: number;
+  uid?: number;
+  gid?: number;
+  mark?: number;
+  /** IP options and TCP options, hex, when logged. */
+  ipOptions?: string;
+  tcpOptions?: string;
+  /** The packet embedded in an ICMP error. */
+  embedded?: EmbeddedPacket;
+}
+
+/** Why a matching line could not become a drop. A bounded set: these are metric label values. */
+export type ParseErrorReason =
+  | "invalid_utf8"
+  | "control_characters"
+  | "line_too_long"
+  | "invalid_time"
+  | "missing_src"
+  | "missing_dst"
+  | "missing_proto"
+  | "invalid_ip"
+  | "invalid_number"
+  | "malformed";
+
+/** All {@link ParseErrorReason}s, for metrics initialisation and summaries. */
+export const PARSE_ERROR_REASONS: readonly ParseErrorReason[] = [
+  "invalid_utf8",
+  "control_characters",
+  "line_too_long",
+  "invalid_time",
+  "missing_src",
+  "missing_dst",
+  "missing_proto",
+  "invalid_ip",
+  "invalid_number",
+  "malformed",
+];
+
+/** The outcome of parsing one record. */
+export type ParseResult =
+  | { kind: "drop"; drop: PacketDrop }
+  | { kind: "ignored" }
+  | { kind: "error"; reason: ParseErrorReason; detail: string };

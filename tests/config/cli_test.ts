@@ -1,0 +1,134 @@
+/** The real program as a process: exit codes, one-line errors, --help, --version, parse. */
+import assert from "node:assert/strict";
+import { OPTIONS } from "../../src/config.ts";
+import { VERSION } from "../../src/version.ts";
+
+const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/kernel/", import.meta.url).pathname;
+
+/** Runs the program from source under the production permission set, like `deno task start`. */
+export async function runProgram(args: string[], env: Record<string, string> = {}, stdin?: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", `--config=${CONFIG}`, "-P=daemon", MAIN, ...args],
+    env: { ...env, NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+function withoutWarnings(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l && !l.includes("experimental feature"));
+}
+
+Deno.test("cli: invalid configuration exits 2 with one line naming variable, value, accepted", async () => {
+  const r = await runProgram([], {
+    IPTABLES_LOG_PATH: "/var/log/x",
+    IPTABLES_LOG_PREFIX: "p:",
+    POD_IDENTIFIER: "uid",
+  });
+  assert.equal(r.code, 2);
+  assert.deepEqual(withoutWarnings(r.stderr), [
+    'kube-iptables-tailer: invalid POD_IDENTIFIER="uid": expected one of namespace, name, label, name_with_namespace',
+  ]);
+  const none = await runProgram([], { IPTABLES_LOG_PREFIX: "p:" });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no log source/);
+});
+
+Deno.test("cli: --help lists every option with its variable and default; --version", async () => {
+  const help = await runProgram(["--help"]);
+  assert.equal(help.code, 0);
+  for (const o of OPTIONS) {
+    assert.ok(help.stdout.includes(`--${o.flag}`), o.flag);
+    if (o.env) assert.ok(help.stdout.includes(`[${o.env}]`), o.env);
+    if (o.default !== undefined && o.kind.type !== "bool") {
+      assert.ok(
+        help.stdout.includes(`(default: ${o.defaultText ?? o.default})`),
+        `default of ${o.flag}`,
+      );
+    }
+  }
+  const version = await runProgram(["--version"]);
+  assert.equal(version.stdout.trim(), VERSION);
+  assert.equal((await runProgram(["version"])).stdout.trim(), VERSION);
+});
+
+Deno.test("cli: parse reads stdin under the production permissions and prints NDJSON", async () => {
+  const input = Deno.readTextFileSync(`${FIXTURES}kern-rfc3339.log`) +
+    "Nov 25 07:58:51 vm sshd[1]: hello\n";
+  const r = await runProgram(["parse", "--prefix", "calico-packet:", "-"], {}, input);
+  assert.equal(r.code, 0, r.stderr);
+  const drops = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(drops.length, 2);
+  assert.deepEqual(Object.keys(drops[0]).slice(0, 9), [
+    "time",
+    "prefix",
+    "in",
+    "out",
+    "src",
+    "dst",
+    "proto",
+    "spt",
+    "dpt",
+  ]);
+  assert.equal(drops[0].time, "2026-11-25T07:58:51.523Z");
+  assert.equal(drops[0].dst, "10.244.2.20");
+  assert.deepEqual(withoutWarnings(r.stderr), ["lines read: 17, drops: 2, parse errors: 0"]);
+});
+
+Deno.test("cli: parse --prefix defaults to IPTABLES_LOG_PREFIX; table format; errors counted", async () => {
+  const input = "Nov 25 07:58:51 vm kernel: nft-drop: IN=a OUT=b SRC=1.1.1.1 PROTO=TCP\n" +
+    Deno.readTextFileSync(`${FIXTURES}kern-traditional.log`);
+  const r = await runProgram(["parse", "--format", "table", "-"], {
+    IPTABLES_LOG_PREFIX: "nft-drop:,calico-packet:",
+  }, input);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = r.stdout.trim().split("\n");
+  assert.match(rows[0], /^TIME\s+PREFIX\s+PROTO\s+SOURCE\s+DESTINATION\s+IN\s+OUT$/);
+  assert.equal(rows.length, 1 + 5);
+  assert.match(
+    rows[5],
+    /nft-drop:\s+UDP\s+\[fd00:244::11\]:60378\s+\[fd00:244::10\]:5353\s+cali2\s+cali1/,
+  );
+  assert.deepEqual(withoutWarnings(r.stderr), [
+    "lines read: 17, drops: 5, parse errors: 1 (missing_dst=1)",
+  ]);
+});
+
+Deno.test("cli: parse without any prefix exits 2; a missing file exits 2", async () => {
+  const r = await runProgram(["parse", "-"], {}, "");
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /IPTABLES_LOG_PREFIX is required/);
+  const missing = await runProgram(["parse", "--prefix", "x", "/var/log/does-not-exist.log"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /cannot read \/var\/log\/does-not-exist.log/);
+});
+
+Deno.test("cli: parse of a kmsg dump dates records from --boot-time", async () => {
+  const input = Deno.readTextFileSync(`${FIXTURES}kmsg.txt`);
+  const r = await runProgram(
+    ["parse", "-p", "calico-packet:", "--boot-time", "2026-11-25T07:54:16.830Z", "-"],
+    {},
+    input,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const times = r.stdout.trim().split("\n").map((l) => JSON.parse(l).time);
+  // 254717326 µs and 274690604 µs after boot.
+  assert.deepEqual(times, [
+    "2026-11-25T07:58:31.547Z",
+    "2026-11-25T07:58:32.571Z",
+    "2026-11-25T07:58:51.520Z",
+    "2026-11-25T07:58:52.539Z",
+  ]);
+});

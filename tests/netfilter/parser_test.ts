@@ -1,0 +1,387 @@
+import assert from "node:assert/strict";
+import { DropParser } from "../../src/netfilter/parser.ts";
+import type { PacketDrop, ParseResult } from "../../src/netfilter/types.ts";
+import { KMSG, KMSG_BOOT_TIME_MS, RFC3339, TRADITIONAL } from "./fixture_drops.ts";
+
+const FIXTURES = new URL("../fixtures/kernel/", import.meta.url);
+const PREFIXES = ["kube-iptables-tailer: ", "calico-packet: ", "nft-drop: "];
+const NOW = new Date("2026-11-25T08:00:00Z");
+
+function parser(extra: Partial<ConstructorParameters<typeof DropParser>[0]> = {}) {
+  return new DropParser({
+    prefixes: PREFIXES,
+    now: () => NOW,
+    bootTimeMs: KMSG_BOOT_TIME_MS,
+    ...extra,
+  });
+}
+
+function drop(result: ParseResult): PacketDrop {
+  if (result.kind !== "drop") throw new Error(`expected a drop, got ${JSON.stringify(result)}`);
+  return result.drop;
+}
+
+for (
+  const [file, expected] of [
+    ["kern-rfc3339.log", RFC3339],
+    ["kern-traditional.log", TRADITIONAL],
+    ["kmsg.txt", KMSG],
+  ] as const
+) {
+  Deno.test(`every line of ${file} parses to its exact drop`, () => {
+    const lines = Deno.readTextFileSync(new URL(file, FIXTURES)).split("\n").filter((l) => l);
+    assert.equal(lines.length, expected.length);
+    const p = parser();
+    lines.forEach((line, i) =>
+      assert.deepEqual(drop(p.parseLine(line)), expected[i], `line ${i + 1}`)
+    );
+  });
+
+  Deno.test(`scanning ${file} as one chunk finds the same drops`, () => {
+    const text = Deno.readTextFileSync(new URL(file, FIXTURES));
+    const found: PacketDrop[] = [];
+    parser().scan(text, (r) => found.push(drop(r)));
+    assert.deepEqual(found, expected);
+  });
+}
+
+// A typical line body, reused by the header table below.
+const BODY =
+  "calico-packet: IN=cali1 OUT=cali3 SRC=10.244.1.10 DST=10.244.2.20 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=1000 DPT=9090 WINDOW=1 RES=0x00 SYN URGP=0 ";
+
+Deno.test("header formats: time and message start of every flavour", () => {
+  const cases: [string, string, Date][] = [
+    [
+      "RFC 3339, micros, +00:00",
+      `2026-11-25T07:58:51.523218+00:00 vm kernel: [  274.690604] ${BODY}`,
+      new Date("2026-11-25T07:58:51.523Z"),
+    ],
+    [
+      "RFC 3339, Z, no fraction",
+      `2026-11-25T07:58:51Z vm kernel: ${BODY}`,
+      new Date("2026-11-25T07:58:51Z"),
+    ],
+    [
+      "RFC 3339, nanos, -05:30",
+      `2026-11-25T02:28:51.123456789-05:30 vm kernel: ${BODY}`,
+      new Date("2026-11-25T07:58:51.123Z"),
+    ],
+    [
+      "ISO offset without colon (journalctl short-iso)",
+      `2026-11-25T07:58:51+0100 vm kernel: ${BODY}`,
+      new Date("2026-11-25T06:58:51Z"),
+    ],
+    [
+      "ISO without zone is local time",
+      `2026-11-25 07:58:51 vm kernel: ${BODY}`,
+      new Date(2026, 10, 25, 7, 58, 51),
+    ],
+    [
+      "ISO T without zone, fraction",
+      `2026-11-25T07:58:51.250 vm kernel: ${BODY}`,
+      new Date(2026, 10, 25, 7, 58, 51, 250),
+    ],
+    ["traditional", `Nov 25 07:58:51 vm kernel: ${BODY}`, new Date(2026, 10, 25, 7, 58, 51)],
+    [
+      "traditional, space-padded day",
+      `Nov  5 07:58:51 vm kernel: ${BODY}`,
+      new Date(2026, 10, 5, 7, 58, 51),
+    ],
+    [
+      "traditional, kernel time",
+      `Nov 25 07:58:51 vm kernel: [  274.690604] ${BODY}`,
+      new Date(2026, 10, 25, 7, 58, 51),
+    ],
+    [
+      "severity after kernel:",
+      `2026-11-25T07:58:51Z vm kernel: notice ${BODY}`,
+      new Date("2026-11-25T07:58:51Z"),
+    ],
+    [
+      "severity and kernel time",
+      `2026-11-25T07:58:51Z vm kernel: warning: [ 1.5] ${BODY}`,
+      new Date("2026-11-25T07:58:51Z"),
+    ],
+    ["no host name", `2026-11-25T07:58:51Z kernel: ${BODY}`, new Date("2026-11-25T07:58:51Z")],
+    ["syslog PRI", `<4>Nov 25 07:58:51 vm kernel: ${BODY}`, new Date(2026, 10, 25, 7, 58, 51)],
+    [
+      "RFC 5424",
+      `<4>1 2026-11-25T07:58:51.5Z vm kernel - - - ${BODY}`,
+      new Date("2026-11-25T07:58:51.500Z"),
+    ],
+    ["kmsg record", `4,1,1000000,-;${BODY}`, new Date(KMSG_BOOT_TIME_MS + 1000)],
+    [
+      "kmsg record with extra header fields",
+      `4,1,2500000,-,caller=T1;${BODY}`,
+      new Date(KMSG_BOOT_TIME_MS + 2500),
+    ],
+    ["dmesg line", `[  274.690604] ${BODY}`, new Date(KMSG_BOOT_TIME_MS + 274690.604)],
+    ["bare message takes now", BODY, NOW],
+  ];
+  const p = parser();
+  for (const [name, line, time] of cases) {
+    const d = drop(p.parseLine(line));
+    assert.deepEqual(d.time, time, name);
+    assert.equal(d.prefix, "calico-packet:", name);
+    assert.equal(d.src, "10.244.1.10", name);
+    assert.equal(d.dpt, 9090, name);
+  }
+});
+
+Deno.test("traditional header: December lines read in January belong to last year", () => {
+  const january = new Date(2027, 0, 2, 10, 0, 0);
+  const p = parser({ now: () => january });
+  assert.deepEqual(
+    drop(p.parseLine(`Dec 31 23:59:59 vm kernel: ${BODY}`)).time,
+    new Date(2026, 11, 31, 23, 59, 59),
+  );
+  assert.deepEqual(
+    drop(p.parseLine(`Jan  2 09:59:00 vm kernel: ${BODY}`)).time,
+    new Date(2027, 0, 2, 9, 59, 0),
+  );
+});
+
+Deno.test("PACKET_DROP_LOG_TIME_LAYOUT overrides detection", () => {
+  const original = parser({ timeLayout: "2006-01-02T15:04:05.000000-07:00" });
+  assert.deepEqual(
+    drop(original.parseLine(`2026-11-25T07:58:51.523218+00:00 vm kernel: ${BODY}`)).time,
+    new Date("2026-11-25T07:58:51.523Z"),
+  );
+  const traditional = parser({ timeLayout: "Jan _2 15:04:05" });
+  assert.deepEqual(
+    drop(traditional.parseLine(`Nov  5 07:58:51 vm kernel: ${BODY}`)).time,
+    new Date(2026, 10, 5, 7, 58, 51),
+  );
+  const custom = parser({ timeLayout: "02/01/2006 03:04:05 PM MST" });
+  assert.deepEqual(
+    drop(custom.parseLine(`25/11/2026 07:58:51 PM UTC vm kernel: ${BODY}`)).time,
+    new Date("2026-11-25T19:58:51Z"),
+  );
+  // A line that does not fit the layout is an error when it is otherwise ours…
+  const r = original.parseLine(`Nov 25 07:58:51 vm kernel: ${BODY}`);
+  assert.equal(r.kind, "error");
+  assert.equal(r.kind === "error" && r.reason, "invalid_time");
+  // …and ignored when it is not.
+  assert.equal(original.parseLine("Nov 25 07:58:51 vm sshd[1]: accepted").kind, "ignored");
+});
+
+Deno.test("out-of-range header time of one of our lines is an invalid_time error", () => {
+  const r = parser().parseLine(`2026-13-45T07:58:51Z vm kernel: ${BODY}`);
+  assert.equal(r.kind === "error" && r.reason, "invalid_time");
+});
+
+Deno.test("journald/kmsg records: the message with the source's time", () => {
+  const time = new Date("2026-11-25T07:58:51.523Z");
+  const d = drop(parser().parseMessage(BODY, time));
+  assert.deepEqual(d.time, time);
+  assert.equal(d.dst, "10.244.2.20");
+  assert.equal(parser().parseMessage("some other kernel message IN=x", time).kind, "ignored");
+});
+
+Deno.test("prefix matching: the text before IN=, trimmed", () => {
+  const tail = "IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=2 ";
+  const header = "2026-11-25T07:58:51Z vm kernel: ";
+  const longPrefix = "nft " + "x".repeat(120) + ": "; // nftables allows 127 characters
+  const cases: [string[], string, string | undefined][] = [
+    [["DROP:"], `${header}DROP:${tail}`, "DROP:"],
+    [["DROP: "], `${header}DROP:${tail}`, "DROP:"],
+    [["DROP:"], `${header}DROP: ${tail}`, "DROP:"],
+    [["INPUT-DROP: "], `${header}INPUT-DROP: ${tail}`, "INPUT-DROP:"],
+    [["OUT-REJECT "], `${header}OUT-REJECT ${tail}`, "OUT-REJECT"],
+    [["SRC-block:"], `${header}SRC-block:${tail}`, "SRC-block:"],
+    [
+      ["calico drop policy=default/deny-all: "],
+      `${header}calico drop policy=default/deny-all: ${tail}`,
+      "calico drop policy=default/deny-all:",
+    ],
+    [[longPrefix], `${header}${longPrefix}${tail}`, longPrefix.trim()],
+    [["drop:", "nft-drop:"], `${header}nft-drop: ${tail}`, "nft-drop:"],
+    [["drop:", "nft-drop:"], `${header}drop: ${tail}`, "drop:"],
+    [["a IN=b:"], `${header}a IN=b: ${tail}`, "a IN=b:"],
+    // Not ours: another prefix, a prefix inside another program's line, a longer prefix.
+    [["DROP:"], `${header}ACCEPT: ${tail}`, undefined],
+    [["DROP:"], `2026-11-25T07:58:51Z vm myapp[12]: DROP: ${tail}`, undefined],
+    [["DROP:"], `Nov 25 07:58:51 vm sshd[99]: user said DROP: ${tail}`, undefined],
+    [["DROP:"], `${header}x DROP: ${tail}`, undefined],
+    [["DROP:"], `${header}DROP:X ${tail}`, undefined],
+    [["DROP:"], `${header}something else entirely`, undefined],
+    [["DROP:"], `4,1,1,-;x DROP: ${tail}`, undefined],
+    // A user-space record written to /dev/kmsg (facility user) is not the kernel's.
+    [["DROP:"], `12,1,1,-;DROP: ${tail}`, undefined],
+  ];
+  for (const [prefixes, line, expected] of cases) {
+    const r = new DropParser({ prefixes, now: () => NOW }).parseLine(line);
+    if (expected === undefined) assert.equal(r.kind, "ignored", line);
+    else assert.equal(drop(r).prefix, expected, line);
+  }
+});
+
+Deno.test("fields: IPv4 TCP with every option the LOG target can print", () => {
+  const line =
+    "2026-11-25T07:58:51Z vm kernel: P: IN=br0 OUT=br0 PHYSIN=veth1 PHYSOUT=veth2 MACSRC=aa:bb:cc:dd:ee:01 MACDST=aa:bb:cc:dd:ee:02 MACPROTO=0800 " +
+    "SRC=10.0.0.1 DST=10.0.0.2 LEN=52 TOS=0x10 PREC=0x20 TTL=64 ID=54321 CE DF MF FRAG:0 OPT (07040000) PROTO=TCP SPT=40000 DPT=443 SEQ=4294967295 ACK=12345 " +
+    "WINDOW=502 RES=0x00 ACK PSH URGP=0 OPT (0101080A) UID=1000 GID=1001 MARK=0x4d2 ";
+  assert.deepEqual(drop(new DropParser({ prefixes: ["P:"], now: () => NOW }).parseLine(line)), {
+    time: new Date("2026-11-25T07:58:51Z"),
+    prefix: "P:",
+    in: "br0",
+    out: "br0",
+    physIn: "veth1",
+    physOut: "veth2",
+    macSrc: "aa:bb:cc:dd:ee:01",
+    macDst: "aa:bb:cc:dd:ee:02",
+    macProto: "0800",
+    src: "10.0.0.1",
+    dst: "10.0.0.2",
+    family: 4,
+    len: 52,
+    tos: 0x10,
+    prec: 0x20,
+    ttl: 64,
+    id: 54321,
+    fragment: 0,
+    ipOptions: "07040000",
+    proto: "TCP",
+    spt: 40000,
+    dpt: 443,
+    seq: 4294967295,
+    ack: 12345,
+    window: 502,
+    res: 0,
+    urgp: 0,
+    tcpOptions: "0101080A",
+    uid: 1000,
+    gid: 1001,
+    mark: 1234,
+    flags: ["CE", "DF", "MF", "ACK", "PSH"],
+  });
+});
+
+Deno.test("fields: an ICMP error's embedded packet never overrides the outer one", () => {
+  const line =
+    "2026-11-25T07:58:51Z vm kernel: P: IN=cali2 OUT=cali1 SRC=10.244.2.20 DST=10.244.1.11 LEN=59 TOS=0x00 PREC=0xC0 TTL=63 ID=2 PROTO=ICMP TYPE=3 CODE=3 " +
+    "[SRC=10.244.1.11 DST=10.244.2.20 LEN=31 TOS=0x00 PREC=0x00 TTL=63 ID=31377 DF PROTO=UDP SPT=48040 DPT=53 LEN=11 ] ";
+  const d = drop(new DropParser({ prefixes: ["P:"], now: () => NOW }).parseLine(line));
+  assert.equal(d.src, "10.244.2.20");
+  assert.equal(d.dst, "10.244.1.11");
+  assert.equal(d.proto, "ICMP");
+  assert.equal(d.len, 59);
+  assert.equal(d.id, 2);
+  assert.equal(d.icmpType, 3);
+  assert.equal(d.icmpCode, 3);
+  assert.equal(d.spt, undefined);
+  assert.equal(d.dpt, undefined);
+  assert.equal(d.udpLen, undefined);
+  assert.deepEqual(d.embedded, {
+    src: "10.244.1.11",
+    dst: "10.244.2.20",
+    len: 31,
+    ttl: 63,
+    id: 31377,
+    proto: "UDP",
+    spt: 48040,
+    dpt: 53,
+  });
+  assert.equal(d.flags, undefined, "the embedded DF is not the outer packet's flag");
+});
+
+Deno.test("fields: ICMPv6 error, MTU, protocol numbers, UDPLITE, SCTP, IPv4-mapped", () => {
+  const p = new DropParser({ prefixes: ["P:"], now: () => NOW });
+  const v6 = drop(p.parseLine(
+    "P: IN=eth0 OUT= SRC=fd00:0244:0000:0000:0000:0000:0000:0001 DST=FD00:0244::0010 LEN=1280 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=ICMPv6 TYPE=2 CODE=0 MTU=1280 [SRC=fd00:244::10 DST=fd00:244::99 LEN=1500 TC=0 HOPLIMIT=63 FLOWLBL=5 PROTO=TCP SPT=1 DPT=2 ] ",
+  ));
+  assert.equal(v6.src, "fd00:244::1");
+  assert.equal(v6.dst, "fd00:244::10");
+  assert.equal(v6.family, 6);
+  assert.equal(v6.mtu, 1280);
+  assert.equal(v6.embedded?.dst, "fd00:244::99");
+  assert.equal(v6.embedded?.dpt, 2);
+  assert.equal(
+    drop(p.parseLine("P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=20 TTL=1 ID=1 PROTO=47 ")).proto,
+    "47",
+  );
+  const lite = drop(
+    p.parseLine(
+      "P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=30 TTL=1 ID=1 PROTO=UDPLITE SPT=5 DPT=6 LEN=10 ",
+    ),
+  );
+  assert.deepEqual([lite.proto, lite.spt, lite.dpt, lite.udpLen], ["UDPLITE", 5, 6, 10]);
+  const sctp = drop(
+    p.parseLine(
+      "P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=30 TTL=1 ID=1 PROTO=SCTP SPT=5 DPT=38412 ",
+    ),
+  );
+  assert.deepEqual([sctp.proto, sctp.dpt], ["SCTP", 38412]);
+  const esp = drop(
+    p.parseLine("P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=30 TTL=1 ID=1 PROTO=ESP SPI=0x1f "),
+  );
+  assert.deepEqual([esp.proto, esp.spi], ["ESP", 31]);
+  const mapped = drop(
+    p.parseLine(
+      "P: IN=a OUT=b SRC=0000:0000:0000:0000:0000:ffff:0a00:0001 DST=::ffff:10.0.0.2 LEN=60 TC=0 HOPLIMIT=1 FLOWLBL=0 PROTO=TCP SPT=1 DPT=2 ",
+    ),
+  );
+  assert.deepEqual([mapped.src, mapped.dst], ["::ffff:10.0.0.1", "::ffff:10.0.0.2"]);
+  const incomplete = drop(
+    p.parseLine(
+      "P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=30 TTL=1 ID=1 MF FRAG:100 PROTO=TCP INCOMPLETE [20 bytes] ",
+    ),
+  );
+  assert.deepEqual([incomplete.fragment, incomplete.spt, incomplete.flags], [100, undefined, [
+    "MF",
+  ]]);
+});
+
+Deno.test("garbage in: errors with reasons, never a throw or a bogus drop", () => {
+  const p = new DropParser({ prefixes: ["P:"], now: () => NOW, maxLineLength: 65536 });
+  const base = "2026-11-25T07:58:51Z vm kernel: P: IN=a OUT=b ";
+  const cases: [string, string][] = [
+    [`${base}SRC=10.0.0.1 DST=10.0.0.\ufffd PROTO=TCP SPT=1 DPT=2`, "invalid_utf8"],
+    [`${base}SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP SPT=1 DPT=2 \x1b[31mred`, "control_characters"],
+    [`${base}SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP ${"X".repeat(1 << 20)}`, "line_too_long"],
+    [`${base}DST=10.0.0.2 PROTO=TCP SPT=1 DPT=2`, "missing_src"],
+    [`${base}SRC=10.0.0.1 PROTO=TCP SPT=1 DPT=2`, "missing_dst"],
+    [`${base}SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=6`, "missing_proto"],
+    [`${base}SRC=10.0.0.1 DST=10.0.`, "invalid_ip"],
+    [`${base}SRC=10.0.0.1 DST=300.0.0.2 PROTO=TCP`, "invalid_ip"],
+    [`${base}SRC=10.0.0.1 DST=fd00::1 PROTO=TCP`, "invalid_ip"],
+    [`${base}SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP SPT=1 DPT=70000`, "invalid_number"],
+    [`${base}SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP SPT=x DPT=2`, "invalid_number"],
+    ["2026-11-25T07:58:51Z vm kernel: P: IN=a", "malformed"],
+  ];
+  for (const [line, reason] of cases) {
+    const r = p.parseLine(line);
+    assert.equal(r.kind, "error", line.slice(0, 120));
+    assert.equal(r.kind === "error" && r.reason, reason, line.slice(0, 120));
+  }
+});
+
+Deno.test("scan: only candidate lines are parsed; ignores, errors and drops in order", () => {
+  const p = new DropParser({ prefixes: ["DROP:", "nft-drop:"], now: () => NOW });
+  const text = [
+    "Nov 25 07:58:51 vm kubelet[1]: I1125 pod sandbox changed DROP: IN= no",
+    "Nov 25 07:58:51 vm kernel: DROP: IN=a OUT=b SRC=10.0.0.1 DST=10.0.0.2 LEN=1 TTL=1 ID=1 PROTO=UDP SPT=1 DPT=53 LEN=9",
+    "Nov 25 07:58:52 vm kernel: nft-drop: IN=a OUT=b SRC=10.0.0.3 DST=10.0.0.4 LEN=1 TTL=1 ID=1 PROTO=UDP SPT=1 DPT=54 LEN=9 DROP:",
+    "Nov 25 07:58:53 vm kernel: DROP: IN=a OUT=b DST=10.0.0.4",
+    "Nov 25 07:58:54 vm containerd[2]: level=info msg=nothing",
+    "Nov 25 07:58:55 vm kernel: DROP: IN=a OUT=b SRC=10.0.0.5 DST=10.0.0.6 LEN=1 TTL=1 ID=1 PROTO=TCP SPT=1 DPT=55",
+  ].join("\n");
+  const seen: string[] = [];
+  p.scan(
+    text,
+    (r) =>
+      seen.push(
+        r.kind === "drop" ? `${r.drop.prefix}${r.drop.dpt}` : r.kind === "error" ? r.reason : "?",
+      ),
+  );
+  assert.deepEqual(seen, ["DROP:53", "nft-drop:54", "missing_src", "DROP:55"]);
+});
+
+Deno.test("CRLF line endings are tolerated", () => {
+  const d = drop(parser().parseLine(`Nov 25 07:58:51 vm kernel: ${BODY}\r`));
+  assert.equal(d.dpt, 9090);
+});
+
+Deno.test("the parser refuses to be built without a prefix", () => {
+  assert.throws(() => new DropParser({ prefixes: ["  ", ""] }), /prefix/);
+});
