@@ -1,0 +1,468 @@
+/**
+ * `FileSource`: follows a text log file such as `/var/log/kern.log` (the path in
+ * `IPTABLES_LOG_PATH`) without losing or repeating a line, across rotation, truncation,
+ * deletion and restarts.
+ *
+ * How it follows the file:
+ * - Woken within milliseconds by `Deno.watchFs` on the file's parent directory (and the symlink
+ *   target's directory), so renames and new files are seen; a stat poll every `pollIntervalMs`
+ *   is the safety net where inotify misses events.
+ * - Reads big chunks and hands over one decoded text per chunk (`lines` batches), never
+ *   splitting into per-line strings. A partial last line waits for its newline; a line over
+ *   `maxLineBytes` is cut and counted (`line_truncated`).
+ * - Rotation is told by device and inode, not by content: when the path names another file
+ *   (rename+create, delete+recreate, a retargeted symlink), the old handle is kept and read on
+ *   until the new file has data (the writer has moved on), drained once more, then closed
+ *   (`rotation`). A file that shrinks below our offset was truncated in place (copytruncate):
+ *   read again from 0 (`truncation`).
+ * - Each batch's cursor `{dev, ino, offset, hash}` pins the exact position. On restart it resumes
+ *   there, or in the rotated sibling (`kern.log.1`, `kern.log-20261125`) that now holds that
+ *   inode, then the newer files; an unusable cursor is logged and counted (`cursor_invalid`).
+ * - Errors (permission denied, the path being a directory, I/O errors) are logged once per
+ *   failure streak, counted (`read_error`) and retried with capped exponential backoff.
+ *
+ * @example
+ * ```ts
+ * const source = new FileSource({ path: "/var/log/kern.log", log, resumeFrom: await store.load() });
+ * for await (const batch of source.read(signal)) {
+ *   if (batch.kind === "lines") handle(batch.text);
+ *   store.update(batch.cursor);
+ * }
+ * ```
+ * @module
+ */
+
+import { type Logger, silentLogger } from "../log.ts";
+import type {
+  LogSource,
+  SourceBatch,
+  SourceEventSink,
+  SourceOptions,
+  StartPosition,
+} from "./source.ts";
+import { type FileCursor, parseFileCursor } from "./file_cursor.ts";
+import {
+  NotRegularFileError,
+  sameFile,
+  TailedFile,
+  type TailedFileOptions,
+} from "./file_reader.ts";
+import { listRotatedSiblings, type RotatedSibling } from "./file_siblings.ts";
+import { Wakeup } from "./file_wake.ts";
+
+/** Options of {@link FileSource}. */
+export interface FileSourceOptions extends SourceOptions {
+  /** The log file to follow (may be a symlink). */
+  path: string;
+  /** Logger; silent by default. */
+  log?: Logger;
+  /** Safety-net stat poll interval, ms (default 5000: WATCH_LOGS_INTERVAL_SECONDS). */
+  pollIntervalMs?: number;
+  /** Longer lines are cut to this many bytes (default 65536). */
+  maxLineBytes?: number;
+  /** Bytes read per chunk; one batch per chunk at most (default 524288). */
+  readChunkBytes?: number;
+  /** First retry delay after a read error, ms (default 100); doubles per failure. */
+  retryInitialMs?: number;
+  /** Longest retry delay after read errors, ms (default 5000). */
+  retryMaxMs?: number;
+  /** Use inotify (`Deno.watchFs`); false polls only (default true). */
+  watch?: boolean;
+}
+
+/** Defaults of the tuning options of {@link FileSourceOptions}. */
+export const FILE_SOURCE_DEFAULTS = {
+  pollIntervalMs: 5000,
+  maxLineBytes: 64 * 1024,
+  readChunkBytes: 512 * 1024,
+  retryInitialMs: 100,
+  retryMaxMs: 5000,
+} as const;
+
+/** A deleted file we hold is let go after this many poll intervals without growth. */
+const DELETED_IDLE_POLLS = 3;
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isSafeInteger(result) || result < 1) {
+    throw new RangeError(`FileSource option ${name} must be a positive integer, got ${value}`);
+  }
+  return result;
+}
+
+function dirname(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** A short, stable description of an error, to tell one failure streak from another. */
+function problemOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Follows one log file; see the module documentation. */
+export class FileSource implements LogSource {
+  readonly kind = "file";
+  /** The followed path (the checkpoint's identity). */
+  readonly id: string;
+  #options: FileSourceOptions;
+  #settings: Settings;
+
+  constructor(options: FileSourceOptions) {
+    if (typeof options.path !== "string" || options.path === "") {
+      throw new TypeError("FileSource option path must be a non-empty string");
+    }
+    this.id = options.path;
+    this.#options = options;
+    const retryInitialMs = positiveInteger(
+      "retryInitialMs",
+      options.retryInitialMs,
+      FILE_SOURCE_DEFAULTS.retryInitialMs,
+    );
+    this.#settings = {
+      path: options.path,
+      log: (options.log ?? silentLogger).with({ source: "file", path: options.path }),
+      onEvent: options.onEvent ?? (() => {}),
+      pollIntervalMs: positiveInteger(
+        "pollIntervalMs",
+        options.pollIntervalMs,
+        FILE_SOURCE_DEFAULTS.pollIntervalMs,
+      ),
+      maxLineBytes: positiveInteger(
+        "maxLineBytes",
+        options.maxLineBytes,
+        FILE_SOURCE_DEFAULTS.maxLineBytes,
+      ),
+      readChunkBytes: positiveInteger(
+        "readChunkBytes",
+        options.readChunkBytes,
+        FILE_SOURCE_DEFAULTS.readChunkBytes,
+      ),
+      retryInitialMs,
+      retryMaxMs: Math.max(
+        retryInitialMs,
+        positiveInteger("retryMaxMs", options.retryMaxMs, FILE_SOURCE_DEFAULTS.retryMaxMs),
+      ),
+      watch: options.watch ?? true,
+    };
+  }
+
+  /**
+   * Follows the file until `signal` aborts, starting from `resumeFrom` (or per `start`).
+   * Each call starts afresh from the constructor's options; run one at a time.
+   */
+  async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    const tail = new Tail(this.#settings, this.#options.resumeFrom, this.#options.start ?? "end");
+    try {
+      yield* tail.run(signal);
+    } finally {
+      await tail.close();
+    }
+  }
+}
+
+interface Settings {
+  path: string;
+  log: Logger;
+  onEvent: SourceEventSink;
+  pollIntervalMs: number;
+  maxLineBytes: number;
+  readChunkBytes: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  watch: boolean;
+}
+
+/** The state of one `read()` run. */
+class Tail {
+  #s: Settings;
+  #fileOptions: TailedFileOptions;
+  #buffer: Uint8Array;
+  #wake: Wakeup;
+  /** The file we read now. */
+  #active: TailedFile | undefined;
+  /** Newer files (oldest first) we switch to once one of them has data. */
+  #pending: TailedFile[] = [];
+  /** A saved cursor still to be located; undefined once done. */
+  #resume: unknown;
+  #start: StartPosition;
+  /** Whether the next file opened is the first one (placed per `start`; later ones from 0). */
+  #firstOpen = true;
+  #missing = false;
+  #pathIdentity = "";
+  #watchStale = true;
+
+  constructor(settings: Settings, resumeFrom: unknown, start: StartPosition) {
+    this.#s = settings;
+    this.#fileOptions = {
+      maxLineBytes: settings.maxLineBytes,
+      log: settings.log,
+      onEvent: settings.onEvent,
+    };
+    this.#buffer = new Uint8Array(settings.readChunkBytes);
+    this.#wake = new Wakeup(settings.log);
+    this.#resume = resumeFrom;
+    this.#start = start;
+  }
+
+  async *run(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    const { log, onEvent } = this.#s;
+    let failures = 0;
+    let lastProblem = "";
+    while (!signal.aborted) {
+      try {
+        if (this.#resume !== undefined) await this.#locateCursor();
+        if (this.#watchStale) await this.#refreshWatch();
+        yield* this.#pass(signal);
+        if (failures > 0) log.info("log file is readable again", { failures });
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        onEvent("read_error");
+        const delay = Math.min(
+          this.#s.retryMaxMs,
+          this.#s.retryInitialMs * 2 ** Math.min(failures - 1, 30),
+        );
+        const problem = problemOf(error);
+        if (failures === 1 || problem !== lastProblem) {
+          log.error("cannot read log file; retrying with backoff", { error, retryInMs: delay });
+        }
+        lastProblem = problem;
+        await this.#wake.sleep(delay, signal);
+        continue;
+      }
+      const reason = await this.#wake.wait(this.#s.pollIntervalMs, signal);
+      if (reason === "timeout") this.#watchStale = true;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#wake.close();
+    this.#active?.close();
+    for (const file of this.#pending) file.close();
+    this.#active = undefined;
+    this.#pending = [];
+  }
+
+  /** One look at everything: read the current file, notice a new one, switch if it is time. */
+  async *#pass(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    if (this.#active) yield* this.#active.drain(this.#buffer, signal);
+    await this.#checkPath();
+    yield* this.#switchFiles(signal);
+  }
+
+  /** Opens the file now at the path if it is one we do not hold yet. */
+  async #checkPath(): Promise<void> {
+    const first = this.#firstOpen;
+    this.#firstOpen = false;
+    const { path, log } = this.#s;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      this.#noteIdentity("missing");
+      if (!this.#missing) {
+        // Normal for a moment during rotation; worth a warning only when we have nothing to read.
+        if (this.#active) log.debug("log file path is missing; waiting for a new file");
+        else log.warn("log file does not exist; waiting for it");
+      }
+      this.#missing = true;
+      return;
+    }
+    this.#noteIdentity(`${info.dev}:${info.ino}`);
+    if (!info.isFile) throw new NotRegularFileError(path, info);
+    if (this.#missing && !this.#active) log.info("log file appeared");
+    this.#missing = false;
+    if (this.#holds(info)) return;
+    const file = await TailedFile.open(path, this.#fileOptions);
+    if (this.#holds(file)) {
+      file.close(); // it was rotated in between and we already hold it
+      return;
+    }
+    if (this.#active) {
+      this.#pending.push(file);
+      return;
+    }
+    try {
+      if (first && this.#start === "end") await file.startAtEnd();
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    this.#active = file;
+    log.info("following log file", { ino: file.ino, offset: file.offset });
+  }
+
+  /**
+   * Moves on to a newer file once one has data: the writer has switched to it, so everything it
+   * wrote to the older files came first. Those are drained to their end (and closed) in order.
+   */
+  async *#switchFiles(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    const active = this.#active;
+    if (!active) return;
+    let target = -1;
+    for (let i = this.#pending.length - 1; i >= 0; i--) {
+      if (await this.#pending[i].size() > 0) {
+        target = i;
+        break;
+      }
+    }
+    if (target < 0 && active.links === 0 && this.#idleTooLong(active)) {
+      // Deleted and quiet: stop pinning its disk space (the writer has moved on or died).
+      if (this.#pending.length > 0) {
+        target = 0;
+      } else {
+        this.#s.log.info("let go of the deleted log file", { ino: active.ino });
+        active.close();
+        this.#active = undefined;
+        return;
+      }
+    }
+    for (let i = 0; i <= target; i++) {
+      const old = this.#active!;
+      yield* old.drain(this.#buffer, signal);
+      if (signal.aborted) return;
+      old.close();
+      this.#active = this.#pending.shift()!;
+      this.#s.onEvent("rotation");
+      this.#s.log.info("log file rotated; following the new file", {
+        oldIno: old.ino,
+        ino: this.#active.ino,
+      });
+      yield* this.#active.drain(this.#buffer, signal);
+    }
+  }
+
+  #idleTooLong(file: TailedFile): boolean {
+    return performance.now() - file.lastGrowth > DELETED_IDLE_POLLS * this.#s.pollIntervalMs;
+  }
+
+  #holds(file: { dev: number; ino: number | null }): boolean {
+    return (this.#active !== undefined && sameFile(this.#active, file)) ||
+      this.#pending.some((pending) => sameFile(pending, file));
+  }
+
+  #noteIdentity(identity: string): void {
+    if (identity !== this.#pathIdentity) this.#watchStale = true;
+    this.#pathIdentity = identity;
+  }
+
+  /** Watches the directories of the path and, when it is a symlink, of its target. */
+  async #refreshWatch(): Promise<void> {
+    this.#watchStale = false;
+    if (!this.#s.watch) return;
+    const { path } = this.#s;
+    const dirs = [dirname(path)];
+    const prefixes = [basename(path)];
+    try {
+      if ((await Deno.lstat(path)).isSymlink) {
+        const target = await Deno.realPath(path);
+        dirs.push(dirname(target));
+        prefixes.push(basename(target));
+      }
+    } catch {
+      // Missing or dangling: the parent directory is enough to see it appear.
+    }
+    await this.#wake.watch(dirs, prefixes);
+  }
+
+  /** Places the read position per the saved cursor (or gives it up: `cursor_invalid`). */
+  async #locateCursor(): Promise<void> {
+    let cursor: FileCursor;
+    try {
+      cursor = parseFileCursor(this.#resume);
+    } catch (error) {
+      this.#cursorInvalid((error as Error).message);
+      return;
+    }
+    const { path, log } = this.#s;
+    const current = await statIfExists(path);
+    const opened: TailedFile[] = [];
+    try {
+      if (current?.isFile && sameFile(current, cursor)) {
+        const file = await TailedFile.open(path, this.#fileOptions);
+        opened.push(file);
+        if (!sameFile(file, cursor)) throw new Error(`${path} was replaced while resuming`);
+        if (!await file.startAt(cursor.offset, cursor.hash)) {
+          file.close();
+          this.#cursorInvalid("the content before the saved offset changed");
+          return;
+        }
+        this.#adopt(opened);
+        log.info("resuming at the saved position", { ino: file.ino, offset: cursor.offset });
+        return;
+      }
+      const siblings = await this.#rotatedSiblings();
+      const index = siblings.findIndex((sibling) => sameFile(sibling.info, cursor));
+      if (index < 0) {
+        this.#cursorInvalid("the saved file is gone (neither the file nor a rotated sibling)");
+        return;
+      }
+      const rotated = await TailedFile.open(siblings[index].path, this.#fileOptions);
+      opened.push(rotated);
+      if (!sameFile(rotated, cursor) || !await rotated.startAt(cursor.offset, cursor.hash)) {
+        rotated.close();
+        this.#cursorInvalid(`the content of ${siblings[index].path} before the offset changed`);
+        return;
+      }
+      // Then whatever was rotated after it, oldest first, and the current file.
+      for (const newer of siblings.slice(index + 1)) {
+        if (current && sameFile(newer.info, current)) continue;
+        opened.push(await TailedFile.open(newer.path, this.#fileOptions));
+      }
+      if (current?.isFile) opened.push(await TailedFile.open(path, this.#fileOptions));
+      this.#adopt(opened);
+      log.info("resuming in a rotated file", {
+        rotated: siblings[index].path,
+        offset: cursor.offset,
+        newerFiles: opened.length - 1,
+      });
+    } catch (error) {
+      for (const file of opened) file.close();
+      throw error;
+    }
+  }
+
+  /** Rotated siblings of the path and, when it is a symlink, of its target; oldest first. */
+  async #rotatedSiblings(): Promise<RotatedSibling[]> {
+    const { path } = this.#s;
+    let target = path;
+    try {
+      target = await Deno.realPath(path);
+    } catch {
+      // Missing or dangling: only the path's own directory.
+    }
+    return await listRotatedSiblings([path, target]);
+  }
+
+  #adopt(files: TailedFile[]): void {
+    this.#active = files[0];
+    this.#pending = files.slice(1);
+    this.#resume = undefined;
+    this.#firstOpen = false;
+  }
+
+  #cursorInvalid(reason: string): void {
+    this.#s.log.warn("saved position cannot be used; starting afresh", {
+      reason,
+      start: this.#start,
+    });
+    this.#s.onEvent("cursor_invalid");
+    this.#resume = undefined;
+  }
+}
+
+async function statIfExists(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}

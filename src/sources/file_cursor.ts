@@ -1,0 +1,70 @@
+/**
+ * The resume position of a {@link FileSource}: which file (device and inode), where in it (the
+ * byte offset just after the last delivered line), and a short hash of the bytes before that
+ * offset, so a restart can tell "same file, same content" from "a recycled inode" or "a file
+ * truncated and rewritten while we were stopped".
+ *
+ * @example
+ * ```ts
+ * const cursor = parseFileCursor(JSON.parse(saved)); // throws a TypeError naming the bad field
+ * if (hashBytes(bytesBefore(cursor.offset)) === cursor.hash) resumeAt(cursor.offset);
+ * ```
+ * @module
+ */
+
+import { fnv1a32 } from "./checkpoint.ts";
+
+/** How many bytes before a cursor's offset its hash covers (fewer near the start of a file). */
+export const CURSOR_HASH_BYTES = 64;
+
+/** A position in a log file; JSON-serialisable. */
+export interface FileCursor {
+  /** Device number of the file system holding the file. */
+  dev: number;
+  /** Inode number of the file. */
+  ino: number;
+  /** Byte offset just after the last delivered line (0 or just after a newline). */
+  offset: number;
+  /** FNV-1a (32 bit, hex) of the up to {@link CURSOR_HASH_BYTES} bytes before `offset`. */
+  hash: string;
+}
+
+/** FNV-1a of raw bytes (each byte taken as one Latin-1 character), as 8 hex digits. */
+export function hashBytes(bytes: Uint8Array): string {
+  return fnv1a32(String.fromCharCode(...bytes.subarray(0, CURSOR_HASH_BYTES)));
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Checks that `value` (a cursor read back from a checkpoint) is a {@link FileCursor}.
+ * @throws {TypeError} naming the first field that is missing or malformed.
+ */
+export function parseFileCursor(value: unknown): FileCursor {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`a file cursor must be an object, got ${JSON.stringify(value)}`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const field of ["dev", "ino", "offset"] as const) {
+    if (!isCount(record[field])) {
+      throw new TypeError(
+        `file cursor field "${field}" must be a non-negative integer, got ${
+          JSON.stringify(record[field])
+        }`,
+      );
+    }
+  }
+  if (typeof record.hash !== "string" || !/^[0-9a-f]{8}$/.test(record.hash)) {
+    throw new TypeError(
+      `file cursor field "hash" must be 8 hex digits, got ${JSON.stringify(record.hash)}`,
+    );
+  }
+  return {
+    dev: record.dev as number,
+    ino: record.ino as number,
+    offset: record.offset as number,
+    hash: record.hash,
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * Frames a byte stream into batches of complete lines, without splitting it into per-line
+ * strings: each chunk becomes one decoded text covering all the lines it completes. Pure (no I/O).
+ *
+ * - A partial last line is held until its newline arrives; a line is never emitted half.
+ * - A line longer than `maxLineBytes` is cut: its first `maxLineBytes` bytes (backed off to a
+ *   UTF-8 character boundary) are emitted as a line, the rest up to the newline is skipped and
+ *   counted. Memory stays bounded by `maxLineBytes`, whatever the input.
+ * - Invalid UTF-8 becomes U+FFFD (one shared, non-fatal TextDecoder). A newline byte never occurs
+ *   inside a multi-byte UTF-8 sequence, so decoding whole lines needs no streaming state.
+ *
+ * @example
+ * ```ts
+ * const framer = new LineFramer(65536);
+ * framer.push(new TextEncoder().encode("one\ntw"));  // { text: "one\n", lineCount: 1, end: 4, … }
+ * framer.push(new TextEncoder().encode("o\n"));      // { text: "two\n", lineCount: 1, end: 8, … }
+ * ```
+ * @module
+ */
+
+import { CURSOR_HASH_BYTES } from "./file_cursor.ts";
+
+const NEWLINE = 0x0a;
+const EMPTY = new Uint8Array(0);
+
+/** The complete lines a chunk finished. */
+export interface FramedLines {
+  /** The lines, each ending in "\n". */
+  text: string;
+  /** Number of lines in `text`. */
+  lineCount: number;
+  /** How many of them were cut at the line cap. */
+  truncated: number;
+  /** Stream offset just after the last newline (where the next undelivered line starts). */
+  end: number;
+  /** The last up to {@link CURSOR_HASH_BYTES} raw stream bytes before `end`. */
+  endTail: Uint8Array;
+}
+
+/** The last `CURSOR_HASH_BYTES` bytes of `before` followed by `data[0, end)`. */
+export function lastBytes(before: Uint8Array, data: Uint8Array, end: number): Uint8Array {
+  if (end >= CURSOR_HASH_BYTES) return data.slice(end - CURSOR_HASH_BYTES, end);
+  const keep = Math.min(before.length, CURSOR_HASH_BYTES - end);
+  const out = new Uint8Array(keep + end);
+  out.set(before.subarray(before.length - keep));
+  out.set(data.subarray(0, end), keep);
+  return out;
+}
+
+/** Where to cut a line at `cut`, moved back so no UTF-8 character is split (at most 3 bytes). */
+function characterBoundary(bytes: Uint8Array, lineStart: number, cut: number): number {
+  let at = cut;
+  while (at > lineStart && at > cut - 3 && (bytes[at] & 0xc0) === 0x80) at--;
+  return (bytes[at] & 0xc0) === 0x80 ? cut : at;
+}
+
+/** Stateful line framer over one byte stream (one file, from some offset). */
+export class LineFramer {
+  /** Longest line emitted whole, in bytes without the newline. */
+  readonly maxLineBytes: number;
+  #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  #scanned = 0;
+  #consumed = 0;
+  #recent: Uint8Array = EMPTY;
+  /** First bytes of the current unfinished line (one more than the cap, to find a boundary). */
+  #held: Uint8Array;
+  #heldBytes = 0;
+  /** Full length of the current unfinished line, including what was not kept. */
+  #lineBytes = 0;
+  #discarding = false;
+
+  constructor(maxLineBytes: number) {
+    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+      throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
+    }
+    this.maxLineBytes = maxLineBytes;
+    this.#held = new Uint8Array(maxLineBytes + 1);
+  }
+
+  /** Stream offset of the next byte to push. */
+  get scanned(): number {
+    return this.#scanned;
+  }
+
+  /** Stream offset just after the last complete line (skipped or emitted). */
+  get consumed(): number {
+    return this.#consumed;
+  }
+
+  /** The last up to {@link CURSOR_HASH_BYTES} bytes before {@link scanned}. */
+  get recent(): Uint8Array {
+    return this.#recent;
+  }
+
+  /** Restarts at stream offset `offset`, `recent` being the bytes just before it. */
+  reset(offset: number, recent: Uint8Array = EMPTY): void {
+    this.#scanned = offset;
+    this.#consumed = offset;
+    this.#recent = recent.slice(Math.max(0, recent.length - CURSOR_HASH_BYTES));
+    this.#heldBytes = 0;
+    this.#lineBytes = 0;
+    this.#discarding = false;
+  }
+
+  /** Drops the line in progress up to its newline without emitting it (starting mid-line). */
+  discardCurrentLine(): void {
+    this.#heldBytes = 0;
+    this.#lineBytes = 0;
+    this.#discarding = true;
+  }
+
+  /** Feeds the next bytes of the stream; returns the lines they complete, if any. */
+  push(data: Uint8Array): FramedLines | undefined {
+    const start = this.#scanned;
+    const firstNewline = data.indexOf(NEWLINE);
+    if (firstNewline < 0) {
+      this.#hold(data);
+      this.#advance(start, data, undefined);
+      return undefined;
+    }
+    const end = data.lastIndexOf(NEWLINE) + 1;
+    const cap = this.maxLineBytes;
+    let text = "";
+    let lineCount = 0;
+    let truncated = 0;
+    let from = 0;
+    if (this.#discarding) {
+      this.#discarding = false;
+      from = firstNewline + 1;
+    } else if (this.#lineBytes > 0) {
+      // The first newline finishes the line held from earlier chunks.
+      this.#hold(data.subarray(0, firstNewline));
+      let line = this.#held.subarray(0, this.#heldBytes);
+      if (this.#lineBytes > cap) {
+        line = this.#held.subarray(0, characterBoundary(this.#held, 0, cap));
+        truncated++;
+      }
+      text = this.#decoder.decode(line) + "\n";
+      lineCount = 1;
+      from = firstNewline + 1;
+    }
+    this.#heldBytes = 0;
+    this.#lineBytes = 0;
+    // Lines wholly inside this chunk: count them, and cut the over-long ones.
+    let segment = from;
+    for (let lineStart = from; lineStart < end;) {
+      const newline = data.indexOf(NEWLINE, lineStart);
+      lineCount++;
+      if (newline - lineStart > cap) {
+        const cut = characterBoundary(data, lineStart, lineStart + cap);
+        text += this.#decoder.decode(data.subarray(segment, cut)) + "\n";
+        truncated++;
+        segment = newline + 1;
+      }
+      lineStart = newline + 1;
+    }
+    if (segment < end) text += this.#decoder.decode(data.subarray(segment, end));
+    this.#hold(data.subarray(end));
+    const endTail = lastBytes(this.#recent, data, end);
+    this.#advance(start, data, end);
+    if (lineCount === 0) return undefined; // only a discarded line ended here
+    return { text, lineCount, truncated, end: this.#consumed, endTail };
+  }
+
+  #advance(start: number, data: Uint8Array, end: number | undefined): void {
+    this.#recent = lastBytes(this.#recent, data, data.length);
+    this.#scanned = start + data.length;
+    if (end !== undefined) this.#consumed = start + end;
+  }
+
+  #hold(bytes: Uint8Array): void {
+    if (this.#discarding || bytes.length === 0) return;
+    const room = this.#held.length - this.#heldBytes;
+    if (room > 0) {
+      const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
+      this.#held.set(kept, this.#heldBytes);
+      this.#heldBytes += kept.length;
+    }
+    this.#lineBytes += bytes.length;
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * One open log file being tailed: its handle, identity (device, inode) and line framer. Reads
+ * what was appended since the last pass, notices in-place truncation (copytruncate), and turns
+ * chunks into `lines` batches whose cursor identifies the exact position.
+ *
+ * The handle stays open across renames and deletion, so a rotated-away file can be drained to
+ * its end before the tailer moves on.
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { SourceBatch, SourceEventSink } from "./source.ts";
+import { CURSOR_HASH_BYTES, type FileCursor, hashBytes } from "./file_cursor.ts";
+import { LineFramer } from "./file_lines.ts";
+
+/** How far back {@link TailedFile.startAtEnd} looks for the start of the last line. */
+const END_LOOKBACK_BYTES = 64 * 1024;
+
+/** What a {@link TailedFile} needs from its owner. */
+export interface TailedFileOptions {
+  maxLineBytes: number;
+  log: Logger;
+  onEvent: SourceEventSink;
+}
+
+/** The path is there but is not a regular file (a directory, a FIFO, a device). */
+export class NotRegularFileError extends Error {
+  constructor(path: string, info: Deno.FileInfo) {
+    const what = info.isDirectory ? "a directory" : info.isSymlink ? "a dangling symlink" : (
+      info.isFifo ? "a FIFO" : "not a regular file"
+    );
+    super(`${path} is ${what}`);
+    this.name = "NotRegularFileError";
+  }
+}
+
+/** Whether two stats (or a stat and a cursor) name the same file. */
+export function sameFile(
+  a: { dev: number; ino: number | null },
+  b: { dev: number; ino: number | null },
+): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Reads into `buffer` until it is full or the file ends; returns the byte count. */
+async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null || n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/** An open log file and where we are in it. */
+export class TailedFile {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+  /** Links to the inode at the last drain; 0 once the file was deleted. */
+  links: number;
+  /** `performance.now()` when the file last grew (or was opened). */
+  lastGrowth = performance.now();
+  #handle: Deno.FsFile;
+  #framer: LineFramer;
+  #opts: TailedFileOptions;
+
+  private constructor(
+    path: string,
+    handle: Deno.FsFile,
+    info: Deno.FileInfo,
+    opts: TailedFileOptions,
+  ) {
+    this.path = path;
+    this.#handle = handle;
+    this.dev = info.dev;
+    this.ino = info.ino ?? 0;
+    this.links = info.nlink ?? 1;
+    this.#opts = opts;
+    this.#framer = new LineFramer(opts.maxLineBytes);
+  }
+
+  /**
+   * Opens `path` for reading at offset 0.
+   * @throws {NotRegularFileError} when it is not a regular file; the OS error when it cannot be opened.
+   */
+  static async open(path: string, opts: TailedFileOptions): Promise<TailedFile> {
+    const handle = await Deno.open(path, { read: true });
+    try {
+      const info = await handle.stat();
+      if (!info.isFile) throw new NotRegularFileError(path, info);
+      return new TailedFile(path, handle, info, opts);
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+  }
+
+  /** Next byte offset to read. */
+  get offset(): number {
+    return this.#framer.scanned;
+  }
+
+  /** Current size of the file. */
+  async size(): Promise<number> {
+    return (await this.#handle.stat()).size;
+  }
+
+  /**
+   * Positions at `offset` if the bytes before it still hash to `hash`; returns whether they do.
+   */
+  async startAt(offset: number, hash: string): Promise<boolean> {
+    const size = await this.size();
+    if (offset > size) return false;
+    const before = new Uint8Array(Math.min(offset, CURSOR_HASH_BYTES));
+    await this.#handle.seek(offset - before.length, Deno.SeekMode.Start);
+    if (await readFull(this.#handle, before) !== before.length) return false;
+    if (hashBytes(before) !== hash) return false;
+    this.#framer.reset(offset, before);
+    return true;
+  }
+
+  /** Positions at the start of the last (possibly unfinished) line, like `tail -F` does. */
+  async startAtEnd(): Promise<void> {
+    const size = await this.size();
+    const window = new Uint8Array(Math.min(size, END_LOOKBACK_BYTES));
+    const windowStart = size - window.length;
+    await this.#handle.seek(windowStart, Deno.SeekMode.Start);
+    const got = await readFull(this.#handle, window);
+    const bytes = window.subarray(0, got);
+    const lastNewline = bytes.lastIndexOf(0x0a);
+    if (lastNewline >= 0) {
+      const start = windowStart + lastNewline + 1;
+      this.#framer.reset(start, bytes.subarray(0, lastNewline + 1));
+    } else if (windowStart === 0) {
+      this.#framer.reset(0);
+    } else {
+      // The last line is longer than the look-back: skip its rest rather than emit a fragment.
+      this.#framer.reset(windowStart + got, bytes);
+      this.#framer.discardCurrentLine();
+    }
+  }
+
+  /** The cursor just after a batch ending at `offset`. */
+  cursor(offset: number, tail: Uint8Array): FileCursor {
+    return { dev: this.dev, ino: this.ino, offset, hash: hashBytes(tail) };
+  }
+
+  /**
+   * Reads what was appended since the last call, as batches, until the end of the file. When
+   * the file shrank below our position, or the bytes just before it changed (truncated and
+   * rewritten past our offset before we looked), it starts over at 0 and reports `truncation`.
+   */
+  async *drain(buffer: Uint8Array, signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    const info = await this.#handle.stat();
+    this.links = info.nlink ?? 1;
+    if (info.size < this.#framer.scanned) this.#truncated(info.size);
+    if (info.size === this.#framer.scanned) return;
+    // Re-read the bytes just before our position along with the new ones: if they changed,
+    // the file was rewritten under us.
+    let check = this.#framer.recent;
+    await this.#handle.seek(this.#framer.scanned - check.length, Deno.SeekMode.Start);
+    while (!signal.aborted) {
+      const n = (await this.#handle.read(buffer)) ?? 0;
+      let data = buffer.subarray(0, n);
+      if (check.length > 0) {
+        if (n < check.length || !equalBytes(data.subarray(0, check.length), check)) {
+          this.#truncated(info.size);
+          await this.#handle.seek(0, Deno.SeekMode.Start);
+          check = this.#framer.recent;
+          continue;
+        }
+        data = data.subarray(check.length);
+        check = this.#framer.recent.subarray(0, 0);
+      }
+      if (data.length > 0) this.lastGrowth = performance.now();
+      const framed = this.#framer.push(data);
+      if (framed) {
+        if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
+        yield {
+          kind: "lines",
+          text: framed.text,
+          lineCount: framed.lineCount,
+          cursor: this.cursor(framed.end, framed.endTail),
+        };
+      }
+      // A short read means we reached the end as it was; appends after it wake us again.
+      if (n < buffer.length) return;
+    }
+  }
+
+  /** Closes the handle (idempotent). */
+  close(): void {
+    try {
+      this.#handle.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  #truncated(size: number): void {
+    this.#opts.log.info("log file was truncated; reading it from the start", {
+      path: this.path,
+      size,
+      offset: this.#framer.scanned,
+    });
+    this.#opts.onEvent("truncation");
+    this.#framer.reset(0);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Rotated siblings of a log file: `kern.log.1`, `kern.log-20261125`, … in the same directory.
+ * Used on restart to find the file a saved cursor points into after it was rotated away.
+ *
+ * @example
+ * ```ts
+ * const siblings = await listRotatedSiblings(["/var/log/kern.log"]); // oldest first
+ * const ours = siblings.find((s) => s.info.ino === cursor.ino && s.info.dev === cursor.dev);
+ * ```
+ * @module
+ */
+
+/** Suffixes of compressed rotations, which are never followed (their inode is a new file anyway). */
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|lzma|lzo|z|zip|br)$/i;
+
+/** A rotated sibling and its stat (followed, so a symlinked sibling shows its target). */
+export interface RotatedSibling {
+  path: string;
+  /** Base name of the log file it is a rotation of. */
+  base: string;
+  info: Deno.FileInfo;
+}
+
+/** Whether `name` is the name of a compressed file. */
+export function isCompressedName(name: string): boolean {
+  return COMPRESSED.test(name);
+}
+
+/** Numeric rotation suffix (`kern.log.3` → 3), or undefined. */
+function rotationNumber(name: string, base: string): number | undefined {
+  const match = /^[.-](\d{1,4})$/.exec(name.slice(base.length));
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Orders siblings oldest first: by modification time, then, for equal times, higher numeric
+ * suffix first (`.2` is older than `.1`), then by name (dates sort as text).
+ */
+export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
+  const at = a.info.mtime?.getTime() ?? 0;
+  const bt = b.info.mtime?.getTime() ?? 0;
+  if (at !== bt) return at - bt;
+  const nameA = a.path.slice(a.path.lastIndexOf("/") + 1);
+  const nameB = b.path.slice(b.path.lastIndexOf("/") + 1);
+  const na = rotationNumber(nameA, a.base);
+  const nb = rotationNumber(nameB, b.base);
+  if (na !== undefined && nb !== undefined) return nb - na;
+  return nameA < nameB ? -1 : nameA > nameB ? 1 : 0;
+}
+
+/**
+ * Regular, uncompressed files in the directory of each of `paths` whose names start with its
+ * base name (other than the file itself), each file once, oldest first. Files that vanish while
+ * listing are skipped.
+ * @throws when a directory cannot be read (except when it does not exist: then none from it).
+ */
+export async function listRotatedSiblings(paths: string[]): Promise<RotatedSibling[]> {
+  const found: RotatedSibling[] = [];
+  for (const path of new Set(paths)) {
+    for (const sibling of await siblingsOf(path)) {
+      const { dev, ino } = sibling.info;
+      if (!found.some((f) => f.info.dev === dev && f.info.ino === ino)) found.push(sibling);
+    }
+  }
+  return found.sort(compareRotations);
+}
+
+async function siblingsOf(path: string): Promise<RotatedSibling[]> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+  const base = path.slice(slash + 1);
+  const found: RotatedSibling[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name === base || !entry.name.startsWith(base) || isCompressedName(entry.name)) {
+        continue;
+      }
+      const sibling = `${dir === "/" ? "" : dir}/${entry.name}`;
+      try {
+        const info = await Deno.stat(sibling);
+        if (info.isFile) found.push({ path: sibling, base, info });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return found;
+}
