@@ -1,0 +1,639 @@
+/**
+ * One journal file opened read-only: its header, its objects, and chains of entries (all entries,
+ * or the entries that carry one field value such as `_TRANSPORT=kernel`). Reads go through a
+ * shared {@link WindowCache}; every offset and size is checked against the file before it is
+ * used, and a structural problem surfaces as a {@link JournalDamage} error that the caller turns
+ * into "read up to here".
+ *
+ * A file being written (state online) changes under the reader: call {@link JournalFile.refresh}
+ * to see new entries. Objects are only trusted once linked and counted (`n_entries`), so a half
+ * written entry is never read.
+ *
+ * @example
+ * ```ts
+ * const cache = new WindowCache();
+ * const file = JournalFile.open("/var/log/journal/…/system.journal", { cache });
+ * file.refresh();
+ * const data = file.findData("_TRANSPORT=kernel");
+ * const chain = data ? file.dataChain(data) : undefined;
+ * for (let entry = chain?.next(); entry; entry = chain!.next()) {
+ *   console.log(file.entryHead(entry).realtime, file.message(entry));
+ * }
+ * file.close();
+ * ```
+ * @module
+ */
+
+import {
+  checkObjectSize,
+  dataPayloadOffset,
+  ENTRY_ARRAY_ITEMS_OFFSET,
+  ENTRY_ITEMS_OFFSET,
+  entryArrayItemSize,
+  type EntryHead,
+  entryItemSize,
+  FileState,
+  HASH_ITEM_SIZE,
+  HEADER_MAX_SIZE,
+  type JournalHeader,
+  OBJECT_COMPRESSION_MASK,
+  OBJECT_HEADER_SIZE,
+  ObjectType,
+  parseHeader,
+  readU64,
+  toHex,
+} from "./format.ts";
+import { dataHash } from "./hash.ts";
+import { decompressPayload } from "./decompress.ts";
+import type { CachedFile, WindowCache, WindowView } from "./window_cache.ts";
+
+/** Structural damage found at `offset`: nothing at or after it in that chain can be trusted. */
+export class JournalDamage extends Error {
+  constructor(readonly offset: number, readonly reason: string) {
+    super(`${reason} at offset ${offset}`);
+    this.name = "JournalDamage";
+  }
+}
+
+/** A DATA object whose payload could not be decoded (unsupported compression, too large). */
+export interface UndecodableData {
+  offset: number;
+  reason: string;
+}
+
+/** Options of {@link JournalFile.open}. */
+export interface JournalFileOptions {
+  cache: WindowCache;
+  /** Largest decoded field payload, in bytes (default 1 MiB); larger fields are undecodable. */
+  maxDataSize?: number;
+  /** Number of shared data objects whose decoded meaning is remembered (default 4096). */
+  dataCacheSize?: number;
+  /** Told about every field that could not be decoded. */
+  onUndecodable?: (problem: UndecodableData) => void;
+}
+
+/** Counts and offsets that define a chain of entries. */
+interface ChainBounds {
+  /** An entry stored inline before the arrays (DATA objects), or 0. */
+  inline: number;
+  /** First ENTRY_ARRAY object, or 0. */
+  firstArray: number;
+  /** Number of entries in the chain (inline one included). */
+  total: number;
+}
+
+/** What a shared DATA object means to the message reader: its MESSAGE text, or not a MESSAGE. */
+type CachedMeaning = string | null;
+
+const MESSAGE_PREFIX = new TextEncoder().encode("MESSAGE=");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const MAX_HASH_CHAIN_STEPS = 1_000_000;
+
+/** A journal file opened for reading. */
+export class JournalFile {
+  /** Current path (updated by the owner when the file is renamed, e.g. archived). */
+  path: string;
+  /** Inode and device: the file's identity across renames. */
+  readonly ino: number;
+  readonly dev: number;
+  #file: CachedFile;
+  #cache: WindowCache;
+  #header: JournalHeader | undefined;
+  #headerBuffer = new Uint8Array(HEADER_MAX_SIZE);
+  #limit = 0;
+  #maxDataSize: number;
+  #meanings = new Map<number, CachedMeaning>();
+  #meaningsMax: number;
+  #onUndecodable: ((problem: UndecodableData) => void) | undefined;
+  #lastBootBytes = new Uint8Array(16);
+  #lastBootId = "";
+  #closed = false;
+
+  private constructor(
+    path: string,
+    handle: Deno.FsFile,
+    stat: Deno.FileInfo,
+    options: JournalFileOptions,
+  ) {
+    this.path = path;
+    this.ino = stat.ino ?? 0;
+    this.dev = stat.dev ?? 0;
+    this.#cache = options.cache;
+    this.#file = options.cache.register(handle, stat.size);
+    this.#maxDataSize = options.maxDataSize ?? 1024 * 1024;
+    this.#meaningsMax = options.dataCacheSize ?? 4096;
+    this.#onUndecodable = options.onUndecodable;
+  }
+
+  /** Opens `path` read-only. Throws the file system's error when it cannot be opened. */
+  static open(path: string, options: JournalFileOptions): JournalFile {
+    const handle = Deno.openSync(path, { read: true });
+    try {
+      return new JournalFile(path, handle, handle.statSync(), options);
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+  }
+
+  /** The header read by the last successful {@link refresh}. */
+  get header(): JournalHeader | undefined {
+    return this.#header;
+  }
+
+  /** File size seen by the last {@link refresh}. */
+  get size(): number {
+    return this.#file.size;
+  }
+
+  /**
+   * Re-reads the size and the header. Returns what is wrong when there is no usable header (yet:
+   * a file being created may still be empty). Throws only file system errors.
+   */
+  refresh(): JournalHeader | string {
+    const size = this.#file.handle.statSync().size;
+    const want = Math.min(HEADER_MAX_SIZE, size);
+    const buffer = this.#headerBuffer.subarray(0, want);
+    this.#file.handle.seekSync(0, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < want) {
+      const n = this.#file.handle.readSync(buffer.subarray(filled));
+      if (n === null || n === 0) break;
+      filled += n;
+    }
+    const parsed = parseHeader(buffer.subarray(0, filled));
+    const previous = this.#header;
+    if (size !== this.#file.size || typeof parsed === "string" || changed(previous, parsed)) {
+      this.#cache.invalidate(this.#file);
+    }
+    this.#file.size = size;
+    if (typeof parsed === "string") {
+      this.#header = undefined;
+      this.#limit = 0;
+      return parsed;
+    }
+    if (previous !== undefined && previous.fileId !== parsed.fileId) {
+      this.#meanings.clear();
+    }
+    this.#header = parsed;
+    // Objects live in [header_size, header_size + arena_size), and never past the real end.
+    this.#limit = Math.min(size, parsed.headerSize + parsed.arenaSize);
+    return parsed;
+  }
+
+  /** Closes the file; further reads throw. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.invalidate(this.#file);
+    this.#file.handle.close();
+  }
+
+  #requireHeader(): JournalHeader {
+    if (this.#header === undefined) throw new JournalDamage(0, "no valid header");
+    return this.#header;
+  }
+
+  /**
+   * Reads the object at `offset`, checking alignment, bounds, type and size. Returns the window
+   * holding the whole object and its size.
+   */
+  #object(offset: number, type: number): { w: WindowView; size: number } {
+    const header = this.#requireHeader();
+    // Not checked against tail_object_offset: a chain may already link objects appended after
+    // the header was read. Everything linked is complete; the size checks below bound it.
+    if (offset % 8 !== 0 || offset < header.headerSize) {
+      throw new JournalDamage(offset, `bad object offset for type ${type}`);
+    }
+    if (offset + OBJECT_HEADER_SIZE > this.#limit) {
+      throw new JournalDamage(offset, "object header beyond the end of the file");
+    }
+    let w = this.#cache.read(this.#file, offset, OBJECT_HEADER_SIZE);
+    if (w === undefined) throw new JournalDamage(offset, "object header unreadable");
+    const actual = w.bytes[w.at];
+    if (actual !== type) {
+      throw new JournalDamage(offset, `object type ${actual}, expected ${type}`);
+    }
+    const size = readU64(w.view, w.at + 8);
+    const problem = size < 0
+      ? "object size out of range"
+      : checkObjectSize(type, size, header.compact);
+    if (problem !== undefined) throw new JournalDamage(offset, problem);
+    if (offset + size > this.#limit) {
+      throw new JournalDamage(offset, "object beyond the end of the file");
+    }
+    w = this.#cache.read(this.#file, offset, size);
+    if (w === undefined) throw new JournalDamage(offset, "object unreadable");
+    return { w, size };
+  }
+
+  /** The fixed part of the ENTRY object at `offset`. */
+  entryHead(offset: number): EntryHead {
+    const { w } = this.#object(offset, ObjectType.ENTRY);
+    const { bytes, view, at } = w;
+    const seqnum = readU64(view, at + 16);
+    const realtime = readU64(view, at + 24);
+    const monotonic = readU64(view, at + 32);
+    if (seqnum <= 0) throw new JournalDamage(offset, "entry without seqnum");
+    if (realtime <= 0) throw new JournalDamage(offset, "entry with invalid realtime");
+    if (monotonic < 0) throw new JournalDamage(offset, "entry with invalid monotonic time");
+    return {
+      seqnum,
+      realtime,
+      monotonic,
+      bootId: this.#bootId(bytes, at + 40),
+      xorHash: view.getBigUint64(at + 56, true),
+    };
+  }
+
+  /** Boot ids repeat for long runs of entries; reuse the last string. */
+  #bootId(bytes: Uint8Array, at: number): string {
+    const last = this.#lastBootBytes;
+    let same = this.#lastBootId !== "";
+    for (let i = 0; same && i < 16; i++) same = last[i] === bytes[at + i];
+    if (!same) {
+      last.set(bytes.subarray(at, at + 16));
+      this.#lastBootId = toHex(bytes, at, 16);
+    }
+    return this.#lastBootId;
+  }
+
+  /** Offsets of the DATA objects of the entry at `offset`. */
+  entryItems(offset: number): number[] {
+    const header = this.#requireHeader();
+    const { w, size } = this.#object(offset, ObjectType.ENTRY);
+    const itemSize = entryItemSize(header.compact);
+    const items: number[] = [];
+    for (let p = w.at + ENTRY_ITEMS_OFFSET; p < w.at + size; p += itemSize) {
+      items.push(header.compact ? w.view.getUint32(p, true) : readU64(w.view, p));
+    }
+    return items;
+  }
+
+  /**
+   * The first MESSAGE of the entry at `offset`, or undefined when it has none that can be decoded.
+   * Shared data objects are remembered, so a typical entry costs one new object read.
+   */
+  message(offset: number): string | undefined {
+    const header = this.#requireHeader();
+    const { w, size } = this.#object(offset, ObjectType.ENTRY);
+    const compact = header.compact;
+    const itemSize = entryItemSize(compact);
+    const end = w.at + size;
+    // Copy the item offsets out first: reading data objects may move the window.
+    const count = (size - ENTRY_ITEMS_OFFSET) / itemSize;
+    const items = count <= 64 ? SCRATCH : new Array<number>(count);
+    for (let i = 0, p = w.at + ENTRY_ITEMS_OFFSET; p < end; i++, p += itemSize) {
+      items[i] = compact ? w.view.getUint32(p, true) : readU64(w.view, p);
+    }
+    for (let i = 0; i < count; i++) {
+      const dataOffset = items[i];
+      const known = this.#meanings.get(dataOffset);
+      if (known === null) continue;
+      if (known !== undefined) return known;
+      const text = this.#messageOf(dataOffset);
+      if (text !== undefined) return text;
+    }
+    return undefined;
+  }
+
+  /** Decodes the DATA object at `offset` if it is a MESSAGE; remembers shared objects. */
+  #messageOf(offset: number): string | undefined {
+    const header = this.#requireHeader();
+    const { w, size } = this.#object(offset, ObjectType.DATA);
+    const start = w.at + dataPayloadOffset(header.compact);
+    const end = w.at + size;
+    const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
+    const shared = readU64(w.view, w.at + 56) > 1;
+    let text: string | null = null;
+    if (flags === 0) {
+      if (hasPrefix(w.bytes, start, end, MESSAGE_PREFIX)) {
+        const length = end - start - MESSAGE_PREFIX.length;
+        if (length > this.#maxDataSize) {
+          this.#undecodable(offset, `MESSAGE of ${length} bytes exceeds the limit`);
+          return undefined;
+        }
+        text = decoder.decode(w.bytes.subarray(start + MESSAGE_PREFIX.length, end));
+      }
+    } else {
+      const payload = this.#decompress(offset, flags, w.bytes.subarray(start, end));
+      if (payload === undefined) return undefined;
+      if (hasPrefix(payload, 0, payload.length, MESSAGE_PREFIX)) {
+        text = decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
+      }
+    }
+    if (shared) this.#remember(offset, text);
+    return text ?? undefined;
+  }
+
+  #decompress(offset: number, flags: number, payload: Uint8Array): Uint8Array | undefined {
+    const result = decompressPayload(flags, payload, this.#maxDataSize);
+    if (typeof result === "string") {
+      this.#undecodable(offset, result);
+      return undefined;
+    }
+    return result;
+  }
+
+  #undecodable(offset: number, reason: string): void {
+    // Remember the verdict so a shared undecodable object is reported once.
+    this.#remember(offset, null);
+    this.#onUndecodable?.({ offset, reason });
+  }
+
+  #remember(offset: number, meaning: CachedMeaning): void {
+    if (this.#meanings.size >= this.#meaningsMax) {
+      const oldest = this.#meanings.keys().next().value;
+      if (oldest !== undefined) this.#meanings.delete(oldest);
+    }
+    this.#meanings.set(offset, meaning);
+  }
+
+  /**
+   * All fields of the entry at `offset` as `[name, value]` pairs, in item order. Fields that cannot
+   * be decoded are reported and left out.
+   */
+  fields(offset: number): Array<[string, Uint8Array]> {
+    const header = this.#requireHeader();
+    const out: Array<[string, Uint8Array]> = [];
+    for (const dataOffset of this.entryItems(offset)) {
+      const { w, size } = this.#object(dataOffset, ObjectType.DATA);
+      const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
+      let payload: Uint8Array | undefined = w.bytes.slice(
+        w.at + dataPayloadOffset(header.compact),
+        w.at + size,
+      );
+      if (flags !== 0) payload = this.#decompress(dataOffset, flags, payload);
+      if (payload === undefined) continue;
+      const eq = payload.indexOf(0x3d);
+      if (eq <= 0) throw new JournalDamage(dataOffset, "data payload without a field name");
+      out.push([decoder.decode(payload.subarray(0, eq)), payload.subarray(eq + 1)]);
+    }
+    return out;
+  }
+
+  /**
+   * Finds the DATA object holding exactly `payload` (e.g. `"_TRANSPORT=kernel"`) through the
+   * file's data hash table; 0 when the file has none.
+   */
+  findData(payload: string | Uint8Array): number {
+    const header = this.#requireHeader();
+    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+    const buckets = Math.floor(header.dataHashTableSize / HASH_ITEM_SIZE);
+    const table = header.dataHashTableOffset;
+    if (buckets <= 0 || table <= 0) return 0;
+    if (table + buckets * HASH_ITEM_SIZE > this.#limit) {
+      throw new JournalDamage(table, "data hash table beyond the end of the file");
+    }
+    const hash = dataHash(bytes, header.keyedHash, header.fileIdBytes);
+    const bucket = Number(hash % BigInt(buckets));
+    const slot = this.#cache.read(this.#file, table + bucket * HASH_ITEM_SIZE, HASH_ITEM_SIZE);
+    if (slot === undefined) throw new JournalDamage(table, "data hash table unreadable");
+    let p = readU64(slot.view, slot.at);
+    let previous = 0;
+    for (let steps = 0; p !== 0; steps++) {
+      if (p < 0 || p <= previous || steps > MAX_HASH_CHAIN_STEPS) {
+        throw new JournalDamage(previous, "bad data hash chain");
+      }
+      const { w, size } = this.#object(p, ObjectType.DATA);
+      if (w.view.getBigUint64(w.at + 16, true) === hash) {
+        const start = w.at + dataPayloadOffset(header.compact);
+        const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
+        const stored = flags === 0
+          ? w.bytes.subarray(start, w.at + size)
+          : this.#decompress(p, flags, w.bytes.slice(start, w.at + size));
+        if (stored !== undefined && equalBytes(stored, bytes)) return p;
+      }
+      previous = p;
+      p = readU64(w.view, w.at + 24);
+    }
+    return 0;
+  }
+
+  /** The chain of all entries of the file, in file order. */
+  allEntries(): EntryChain {
+    return new EntryChain(this, () => {
+      const header = this.#requireHeader();
+      return { inline: 0, firstArray: header.entryArrayOffset, total: header.nEntries };
+    });
+  }
+
+  /** The chain of the entries that reference the DATA object at `dataOffset`, in file order. */
+  dataChain(dataOffset: number): EntryChain {
+    return new EntryChain(this, () => {
+      const { w } = this.#object(dataOffset, ObjectType.DATA);
+      const total = readU64(w.view, w.at + 56);
+      const inline = readU64(w.view, w.at + 40);
+      const firstArray = readU64(w.view, w.at + 48);
+      if (total < 0 || inline < 0 || firstArray < 0) {
+        throw new JournalDamage(dataOffset, "data object with out-of-range entry links");
+      }
+      return { inline: total > 0 ? inline : 0, firstArray, total };
+    });
+  }
+
+  /** Reads the ENTRY_ARRAY at `offset`: its next array and its capacity. */
+  entryArray(offset: number): { next: number; capacity: number } {
+    const header = this.#requireHeader();
+    const { w, size } = this.#object(offset, ObjectType.ENTRY_ARRAY);
+    const next = readU64(w.view, w.at + 16);
+    if (next !== 0 && next <= offset) {
+      throw new JournalDamage(offset, "entry array chain goes backwards");
+    }
+    return {
+      next,
+      capacity: (size - ENTRY_ARRAY_ITEMS_OFFSET) / entryArrayItemSize(header.compact),
+    };
+  }
+
+  /** Item `index` of the ENTRY_ARRAY at `offset` (whose capacity the caller checked). */
+  entryArrayItem(offset: number, index: number): number {
+    const header = this.#requireHeader();
+    const itemSize = entryArrayItemSize(header.compact);
+    const at = offset + ENTRY_ARRAY_ITEMS_OFFSET + index * itemSize;
+    const w = this.#cache.read(this.#file, at, itemSize);
+    if (w === undefined) throw new JournalDamage(offset, "entry array item unreadable");
+    return header.compact ? w.view.getUint32(w.at, true) : readU64(w.view, w.at);
+  }
+
+  /** Whether the writer is still appending to this file. */
+  get online(): boolean {
+    return this.#header?.state === FileState.ONLINE;
+  }
+}
+
+const SCRATCH: number[] = new Array<number>(64).fill(0);
+
+function changed(a: JournalHeader | undefined, b: JournalHeader): boolean {
+  return a === undefined || a.fileId !== b.fileId || a.state !== b.state ||
+    a.nObjects !== b.nObjects || a.nEntries !== b.nEntries ||
+    a.tailObjectOffset !== b.tailObjectOffset || a.arenaSize !== b.arenaSize;
+}
+
+function hasPrefix(bytes: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[start + i] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A position in a chain of entries (entry arrays linked from the header or from a DATA object).
+ * {@link peek} gives the offset of the next entry in file order (0 at the current end) and
+ * {@link advance} moves past it, so a caller advances only after it could read the entry. The
+ * chain may grow later: call {@link refresh} after the file's header changed. A
+ * {@link JournalDamage} leaves the position unchanged, so the same step can be retried.
+ */
+export class EntryChain {
+  #file: JournalFile;
+  #bounds: () => ChainBounds;
+  #current: ChainBounds = { inline: 0, firstArray: 0, total: 0 };
+  /** Index of the next entry to return. */
+  #index = 0;
+  #array = 0;
+  #arrayFirst = 0;
+  #arrayCapacity = 0;
+  /** Offset of the last entry moved past (entries strictly increase along a chain). */
+  #lastEntry = 0;
+  /** The entry at #index once looked up, else 0. */
+  #peeked = 0;
+  #fresh = false;
+
+  constructor(file: JournalFile, bounds: () => ChainBounds) {
+    this.#file = file;
+    this.#bounds = bounds;
+  }
+
+  /** Number of entries moved past so far. */
+  get index(): number {
+    return this.#index;
+  }
+
+  /** Number of entries in the chain as of the last refresh. */
+  get total(): number {
+    if (!this.#fresh) this.refresh();
+    return this.#current.total;
+  }
+
+  /** Re-reads the chain's bounds (counts grow while the file is written). */
+  refresh(): void {
+    const bounds = this.#bounds();
+    if (bounds.firstArray !== this.#current.firstArray || bounds.inline !== this.#current.inline) {
+      // The first array appeared (or the file changed): walk again from the start.
+      this.#array = 0;
+      this.#arrayFirst = 0;
+      this.#arrayCapacity = 0;
+      this.#peeked = 0;
+    }
+    this.#current = bounds;
+    this.#fresh = true;
+  }
+
+  /** Offset of the next entry, or 0 at the end of what is linked so far. */
+  peek(): number {
+    if (this.#peeked === 0) this.#peeked = this.#offsetAt(this.#index);
+    return this.#peeked;
+  }
+
+  /** Moves past the entry {@link peek} returned. */
+  advance(): void {
+    const offset = this.peek();
+    if (offset === 0) return;
+    this.#index++;
+    this.#lastEntry = offset;
+    this.#peeked = 0;
+  }
+
+  /** Moves past every entry currently in the chain; returns the last one's offset or 0. */
+  seekEnd(): number {
+    const total = this.total;
+    if (total > this.#index) {
+      this.#lastEntry = this.#offsetAt(total - 1);
+      this.#index = total;
+      this.#peeked = 0;
+    }
+    return this.#index > 0 ? this.#lastEntry : 0;
+  }
+
+  /**
+   * Moves past the entries for which `before` holds, assuming they form a prefix of the chain (the
+   * chain is in order): whole entry arrays are skipped by testing only their last entry.
+   * Returns the number of entries skipped.
+   */
+  skipWhile(before: (entryOffset: number) => boolean): number {
+    const start = this.#index;
+    if (!this.#fresh) this.refresh();
+    const { inline, total } = this.#current;
+    const shift = inline !== 0 ? 1 : 0;
+    if (this.#index === 0 && shift === 1 && total > 0) {
+      if (!before(inline)) return 0;
+      this.advance();
+    }
+    while (this.#index < total) {
+      const itemIndex = this.#index - shift;
+      this.#locate(itemIndex);
+      const arrayEnd = Math.min(this.#arrayFirst + this.#arrayCapacity, total - shift);
+      if (arrayEnd - 1 <= itemIndex) break;
+      const last = this.#file.entryArrayItem(this.#array, arrayEnd - 1 - this.#arrayFirst);
+      if (last <= this.#lastEntry || !before(last)) break;
+      this.#lastEntry = last;
+      this.#index = arrayEnd + shift;
+      this.#peeked = 0;
+    }
+    for (;;) {
+      const offset = this.peek();
+      if (offset === 0 || !before(offset)) break;
+      this.advance();
+    }
+    return this.#index - start;
+  }
+
+  /** The entry at chain position `index`, or 0 when it is not linked yet. */
+  #offsetAt(index: number): number {
+    if (!this.#fresh) this.refresh();
+    const { inline, total } = this.#current;
+    if (index >= total) return 0;
+    let offset: number;
+    if (inline !== 0 && index === 0) {
+      offset = inline;
+    } else {
+      const itemIndex = index - (inline !== 0 ? 1 : 0);
+      this.#locate(itemIndex);
+      offset = this.#file.entryArrayItem(this.#array, itemIndex - this.#arrayFirst);
+      if (offset === 0) throw new JournalDamage(this.#array, "entry array item not set");
+    }
+    if (index === this.#index && offset <= this.#lastEntry) {
+      throw new JournalDamage(offset, "entry chain is not in file order");
+    }
+    return offset;
+  }
+
+  /** Makes the current array the one holding array item `itemIndex`. */
+  #locate(itemIndex: number): void {
+    if (this.#array === 0 || itemIndex < this.#arrayFirst) {
+      const first = this.#current.firstArray;
+      if (first === 0) throw new JournalDamage(0, "entry chain has entries but no array");
+      const { capacity } = this.#file.entryArray(first);
+      this.#array = first;
+      this.#arrayFirst = 0;
+      this.#arrayCapacity = capacity;
+    }
+    while (itemIndex >= this.#arrayFirst + this.#arrayCapacity) {
+      const { next } = this.#file.entryArray(this.#array);
+      if (next === 0) throw new JournalDamage(this.#array, "entry array chain ends early");
+      const following = this.#file.entryArray(next);
+      // Commit each step: a later failure should not repeat the walk.
+      this.#arrayFirst += this.#arrayCapacity;
+      this.#array = next;
+      this.#arrayCapacity = following.capacity;
+    }
+  }
+}

@@ -1,0 +1,445 @@
+/**
+ * The journal files of one directory read as one stream, like an `sd_journal` opened on it:
+ * files come and go ({@link JournalSet.sync}), grow ({@link JournalSet.refresh}), and their
+ * entries (optionally only those with one field value, e.g. `_TRANSPORT=kernel`) are interleaved
+ * in journalctl's order by {@link Interleaver}. Synchronous; the caller decides when to look.
+ *
+ * Damage never escapes: a file is read up to its first damage, which is logged once and counted
+ * (`corrupt`). A file still being written (online) may look damaged for a moment while journald
+ * links a new entry, so there the merge waits (up to `damageGraceMs`) before giving up on it.
+ *
+ * @example
+ * ```ts
+ * const set = new JournalSet({ log });
+ * set.sync(listJournalFiles("/var/log/journal").files);
+ * set.seekHead();
+ * for (const entry of set.read(1000).entries) console.log(entry.realtime, entry.message);
+ * set.close();
+ * ```
+ * @module
+ */
+
+import type { Logger } from "../../log.ts";
+import { silentLogger } from "../../log.ts";
+import type { SourceEventSink } from "../source.ts";
+import { FileState, stateName } from "./format.ts";
+import { type EntryChain, JournalDamage, JournalFile } from "./journal_file.ts";
+import { compareLocations, type EntryLocation } from "./location.ts";
+import { Interleaver, type MergeStream } from "./merge.ts";
+import { WindowCache } from "./window_cache.ts";
+
+/** The field value a journal source keeps by default: messages of the kernel. */
+export const KERNEL_MATCH = "_TRANSPORT=kernel";
+
+/** One entry read from the set. */
+export interface JournalEntry {
+  /** The entry's MESSAGE. */
+  message: string;
+  /** Wall-clock time in microseconds since the epoch (journalctl's `__REALTIME_TIMESTAMP`). */
+  realtime: number;
+  /** Where the entry sits; `toCursor(location)` resumes after it. */
+  location: EntryLocation;
+  /** The file it was read from. */
+  path: string;
+}
+
+/** Options of {@link JournalSet}. */
+export interface JournalSetOptions {
+  /** Keep only entries with this `FIELD=value` (default {@link KERNEL_MATCH}); null keeps all. */
+  match?: string | null;
+  log?: Logger;
+  onEvent?: SourceEventSink;
+  /** Read windows, possibly shared (default: a new cache). */
+  cache?: WindowCache;
+  /** How long an online file may look damaged before it is reported and passed over (5000). */
+  damageGraceMs?: number;
+  /** Largest field payload decoded, in bytes (default 1 MiB). */
+  maxDataSize?: number;
+  /** Clock in ms, for tests. */
+  now?: () => number;
+}
+
+/** The result of {@link JournalSet.read}. */
+export interface ReadResult {
+  entries: JournalEntry[];
+  /**
+   * Why reading stopped: "limit" (more may follow at once), "end" (caught up), or "blocked" (an
+   * online file is momentarily inconsistent: look again soon).
+   */
+  stop: "limit" | "end" | "blocked";
+}
+
+interface Damage {
+  key: string;
+  since: number;
+  reported: boolean;
+}
+
+/** One file of the set and its reading position. */
+class FileStream implements MergeStream {
+  readonly file: JournalFile;
+  readonly key: string;
+  readonly #set: JournalSet;
+  chain: EntryChain | undefined;
+  /** Offset of the match's DATA object once found. */
+  dataOffset = 0;
+  /** Damage seen and not yet read past. */
+  damage: Damage | undefined;
+  /** Given up on (damage reported); tried again when the file changes. */
+  ended = false;
+  /** Closed after reading all of an archived file. */
+  done = false;
+  #pendingOffset = 0;
+  #pending: EntryLocation | undefined;
+  /** The entry the last {@link take} consumed. */
+  taken = 0;
+  takenLocation: EntryLocation | undefined;
+  lastChangeMarker = "";
+
+  constructor(file: JournalFile, key: string, set: JournalSet) {
+    this.file = file;
+    this.key = key;
+    this.#set = set;
+  }
+
+  head(after: EntryLocation | undefined): EntryLocation | undefined | "blocked" {
+    if (this.ended || this.done || this.chain === undefined) return undefined;
+    const pending = this.#pending;
+    if (pending !== undefined && (after === undefined || compareLocations(pending, after) > 0)) {
+      return pending;
+    }
+    this.#pending = undefined;
+    try {
+      for (;;) {
+        const offset = this.chain.peek();
+        if (offset === 0) {
+          this.damage = undefined;
+          return undefined;
+        }
+        const location = this.locationAt(offset);
+        if (after !== undefined && compareLocations(location, after) <= 0) {
+          this.chain.advance();
+          continue;
+        }
+        this.damage = undefined;
+        this.#pendingOffset = offset;
+        this.#pending = location;
+        return location;
+      }
+    } catch (error) {
+      return this.#set.problem(this, error);
+    }
+  }
+
+  take(): void {
+    this.taken = this.#pendingOffset;
+    this.takenLocation = this.#pending;
+    this.chain?.advance();
+    this.#pending = undefined;
+  }
+
+  /** Forgets a looked-up candidate (after repositioning). */
+  resetPending(): void {
+    this.#pending = undefined;
+  }
+
+  locationAt(offset: number): EntryLocation {
+    const head = this.file.entryHead(offset);
+    return {
+      seqnumId: this.file.header!.seqnumId,
+      seqnum: head.seqnum,
+      bootId: head.bootId,
+      monotonic: head.monotonic,
+      realtime: head.realtime,
+      xorHash: head.xorHash,
+    };
+  }
+
+  /** Whether entries are known to be in the file and not read yet. */
+  get unread(): boolean {
+    return this.#pending !== undefined ||
+      (this.chain !== undefined && this.chain.index < this.chain.total);
+  }
+}
+
+/** Journal files read as one ordered stream. */
+export class JournalSet {
+  #streams = new Map<string, FileStream>();
+  #merge = new Interleaver<FileStream>();
+  #cache: WindowCache;
+  #match: string | null;
+  #log: Logger;
+  #onEvent: SourceEventSink;
+  #grace: number;
+  #maxDataSize: number | undefined;
+  #now: () => number;
+  #undecodableLogged = new Set<string>();
+  /** Once positioned, files found later are read from their start (after the location). */
+  #positioned = false;
+
+  constructor(options: JournalSetOptions = {}) {
+    this.#cache = options.cache ?? new WindowCache();
+    this.#match = options.match === undefined ? KERNEL_MATCH : options.match;
+    this.#log = options.log ?? silentLogger;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#grace = options.damageGraceMs ?? 5000;
+    this.#maxDataSize = options.maxDataSize;
+    this.#now = options.now ?? (() => Date.now());
+  }
+
+  /** The last entry read (or the position sought): reading continues after it. */
+  get location(): EntryLocation | undefined {
+    return this.#merge.location;
+  }
+
+  /** Paths of the files currently tracked. */
+  get paths(): string[] {
+    return [...this.#streams.values()].map((s) => s.file.path);
+  }
+
+  /**
+   * Makes the set hold exactly the files at `paths` (a fresh directory listing): opens new files,
+   * follows renames (the same inode under a new name, e.g. `system.journal` archived as
+   * `system@….journal`) and forgets files that are gone.
+   */
+  sync(paths: readonly string[]): void {
+    const seen = new Set<string>();
+    for (const path of paths) {
+      let stat: Deno.FileInfo;
+      try {
+        stat = Deno.statSync(path);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) this.#readError(path, error);
+        continue;
+      }
+      if (!stat.isFile) continue;
+      const key = `${stat.dev}:${stat.ino}`;
+      seen.add(key);
+      const known = this.#streams.get(key);
+      if (known !== undefined) {
+        if (known.file.path !== path) {
+          this.#log.info("journal file renamed", { from: known.file.path, to: path });
+          this.#onEvent("rotation");
+          known.file.path = path;
+        }
+        continue;
+      }
+      this.#add(path, key);
+    }
+    for (const [key, stream] of this.#streams) {
+      if (seen.has(key)) continue;
+      if (!stream.done && stream.unread) {
+        this.#log.warn("journal file vanished before it was read to the end", {
+          path: stream.file.path,
+        });
+        this.#onEvent("gap");
+      }
+      this.#drop(key, stream);
+    }
+  }
+
+  #add(path: string, key: string): void {
+    let file: JournalFile;
+    try {
+      file = JournalFile.open(path, {
+        cache: this.#cache,
+        maxDataSize: this.#maxDataSize,
+        onUndecodable: (problem) => this.#undecodable(file, problem.offset, problem.reason),
+      });
+    } catch (error) {
+      this.#readError(path, error);
+      return;
+    }
+    const stream = new FileStream(file, key, this);
+    this.#streams.set(key, stream);
+    this.#log.debug("journal file added", { path });
+    this.#refreshStream(stream);
+    if (this.#positioned) this.#skipToLocation(stream);
+  }
+
+  #drop(key: string, stream: FileStream): void {
+    this.#streams.delete(key);
+    if (!stream.done) stream.file.close();
+    this.#log.debug("journal file removed", { path: stream.file.path });
+  }
+
+  /** Re-reads the headers of open files to see new entries. */
+  refresh(): void {
+    for (const stream of this.#streams.values()) {
+      if (!stream.done) this.#refreshStream(stream);
+    }
+  }
+
+  #refreshStream(stream: FileStream): void {
+    let header;
+    try {
+      header = stream.file.refresh();
+    } catch (error) {
+      this.problem(stream, error);
+      return;
+    }
+    if (typeof header === "string") {
+      // A file being created has no header yet; say so only if it stays that way.
+      this.problem(stream, new JournalDamage(0, header), true);
+      return;
+    }
+    const marker = `${header.fileId}:${header.nEntries}:${header.nObjects}:${header.state}`;
+    if (marker === stream.lastChangeMarker) return;
+    if (stream.lastChangeMarker !== "" && !stream.lastChangeMarker.startsWith(header.fileId)) {
+      // Same inode, different file id: rewritten in place. Start over.
+      stream.chain = undefined;
+      stream.dataOffset = 0;
+    }
+    try {
+      if (stream.chain === undefined) {
+        if (this.#match === null) {
+          stream.chain = stream.file.allEntries();
+        } else {
+          stream.dataOffset = stream.file.findData(this.#match);
+          if (stream.dataOffset !== 0) stream.chain = stream.file.dataChain(stream.dataOffset);
+        }
+      }
+      stream.chain?.refresh();
+    } catch (error) {
+      // Looked at again on the next refresh (the marker stays stale).
+      this.problem(stream, error);
+      return;
+    }
+    stream.lastChangeMarker = marker;
+    stream.ended = false;
+  }
+
+  /**
+   * Handles an error met while reading `stream`: damage in a file that is still written is
+   * "blocked" for a grace period (it may be a write in progress); otherwise, and after that, it is
+   * logged once, counted and the file is read no further until it changes.
+   */
+  problem(stream: FileStream, error: unknown, header = false): "blocked" | undefined {
+    const damage = error instanceof JournalDamage;
+    const reason = error instanceof Error ? error.message : String(error);
+    const key = header ? `header:${reason}` : reason;
+    const now = this.#now();
+    if (stream.damage?.key !== key) stream.damage = { key, since: now, reported: false };
+    const writing = header || stream.file.header?.state === FileState.ONLINE;
+    if (writing && now - stream.damage.since < this.#grace) return header ? undefined : "blocked";
+    if (!stream.damage.reported) {
+      stream.damage.reported = true;
+      const state = stream.file.header ? stateName(stream.file.header.state) : "unknown";
+      if (damage) {
+        this.#log.warn("journal file is damaged; read up to the damage", {
+          path: stream.file.path,
+          state,
+          problem: reason,
+        });
+        this.#onEvent("corrupt");
+      } else {
+        this.#log.warn("cannot read journal file", { path: stream.file.path, error: reason });
+        this.#onEvent("read_error");
+      }
+    }
+    stream.ended = true;
+    return undefined;
+  }
+
+  #readError(path: string, error: unknown): void {
+    this.#log.warn("cannot open journal file", { path, error });
+    this.#onEvent("read_error");
+  }
+
+  #undecodable(file: JournalFile, offset: number, reason: string): void {
+    this.#onEvent("undecodable");
+    if (this.#undecodableLogged.has(file.path)) return;
+    this.#undecodableLogged.add(file.path);
+    this.#log.warn("journal field cannot be decoded; skipped (logged once per file)", {
+      path: file.path,
+      offset,
+      problem: reason,
+    });
+  }
+
+  /** Positions at the start of every file: everything will be read. */
+  seekHead(): void {
+    this.#merge.location = undefined;
+    this.#positioned = true;
+  }
+
+  /** Positions after the newest entry present: only entries written from now on will be read. */
+  seekTail(): void {
+    let newest: EntryLocation | undefined;
+    for (const stream of this.#streams.values()) {
+      stream.resetPending();
+      if (stream.chain === undefined || stream.ended) continue;
+      try {
+        const last = stream.chain.seekEnd();
+        if (last === 0) continue;
+        const location = stream.locationAt(last);
+        if (newest === undefined || compareLocations(location, newest) > 0) newest = location;
+      } catch (error) {
+        this.problem(stream, error);
+      }
+    }
+    this.#merge.location = newest;
+    this.#positioned = true;
+  }
+
+  /** Positions just after `location` (a saved cursor) in every file. */
+  seekAfter(location: EntryLocation): void {
+    this.#merge.location = location;
+    this.#positioned = true;
+    for (const stream of this.#streams.values()) this.#skipToLocation(stream);
+  }
+
+  #skipToLocation(stream: FileStream): void {
+    const location = this.#merge.location;
+    stream.resetPending();
+    if (location === undefined || stream.chain === undefined || stream.ended) return;
+    try {
+      stream.chain.skipWhile((offset) =>
+        compareLocations(stream.locationAt(offset), location) <= 0
+      );
+    } catch (error) {
+      this.problem(stream, error);
+    }
+  }
+
+  /** Reads up to `max` entries in journal order. */
+  read(max: number): ReadResult {
+    const entries: JournalEntry[] = [];
+    const streams = [...this.#streams.values()].filter((s) => !s.done);
+    while (entries.length < max) {
+      const stream = this.#merge.next(streams);
+      if (stream === "blocked") return { entries, stop: "blocked" };
+      if (stream === undefined) {
+        this.#closeFinished();
+        return { entries, stop: "end" };
+      }
+      let message: string | undefined;
+      try {
+        message = stream.file.message(stream.taken);
+      } catch (error) {
+        this.problem(stream, error);
+        continue;
+      }
+      if (message === undefined) continue;
+      const location = stream.takenLocation!;
+      entries.push({ message, realtime: location.realtime, location, path: stream.file.path });
+    }
+    return { entries, stop: "limit" };
+  }
+
+  /** Closes archived files read to their end: they will not change any more. */
+  #closeFinished(): void {
+    for (const stream of this.#streams.values()) {
+      if (stream.done || stream.file.header?.state !== FileState.ARCHIVED) continue;
+      if (stream.unread && !stream.ended) continue;
+      stream.done = true;
+      stream.file.close();
+      this.#log.debug("journal file read to the end and closed", { path: stream.file.path });
+    }
+  }
+
+  /** Closes every file. */
+  close(): void {
+    for (const [key, stream] of this.#streams) this.#drop(key, stream);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The journald source: follows the journal files of a directory (`JOURNAL_DIRECTORY`, e.g.
+ * /var/log/journal or /run/log/journal) the way `journalctl --directory D -f _TRANSPORT=kernel`
+ * would, reading the files natively (no libsystemd, read-only). Kernel messages come out as
+ * `records` batches of `{ text: MESSAGE, time }` with a {@link JournalCursor} to resume from,
+ * across rotations (`system.journal` archived as `system@….journal`) and restarts.
+ *
+ * It wakes on file system events (`Deno.watchFs`) and, as a safety net, every `pollIntervalMs`.
+ *
+ * @example
+ * ```ts
+ * const source = new JournalSource({ directory: "/var/log/journal", log, resumeFrom: saved });
+ * for await (const batch of source.read(signal)) {
+ *   if (batch.kind === "records") handle(batch.records), store.update(batch.cursor);
+ * }
+ * ```
+ * @module
+ */
+
+import type { Logger } from "../../log.ts";
+import { silentLogger } from "../../log.ts";
+import type {
+  LogRecord,
+  LogSource,
+  SourceBatch,
+  SourceEventSink,
+  SourceOptions,
+  StartPosition,
+} from "../source.ts";
+import { listJournalFiles } from "./directory.ts";
+import { JournalSet, KERNEL_MATCH } from "./journal_set.ts";
+import { parseCursor, toCursor } from "./location.ts";
+import { WindowCache } from "./window_cache.ts";
+import { Wakeup } from "./wakeup.ts";
+
+/** Options of {@link JournalSource}. */
+export interface JournalSourceOptions extends SourceOptions {
+  /** The journal directory (`JOURNAL_DIRECTORY`). */
+  directory: string;
+  /** Safety-net poll interval in ms (the daemon passes WATCH_LOGS_INTERVAL_SECONDS; 1000). */
+  pollIntervalMs?: number;
+  /** Most records in one batch (default 1000). */
+  maxBatchRecords?: number;
+  /** `FIELD=value` entries must carry (default `_TRANSPORT=kernel`); null keeps every entry. */
+  match?: string | null;
+  /** Wake on file system events as well as on the poll timer (default true). */
+  watch?: boolean;
+  /** How long an online file may look damaged before it is reported and passed over (5000). */
+  damageGraceMs?: number;
+  log?: Logger;
+}
+
+/** How soon to look again when a file being written was momentarily inconsistent. */
+const BLOCKED_RETRY_MS = 100;
+
+/** Follows the kernel messages of a journal directory. See the module documentation. */
+export class JournalSource implements LogSource {
+  readonly kind = "journal";
+  readonly id: string;
+  #directory: string;
+  #pollMs: number;
+  #maxBatch: number;
+  #match: string | null;
+  #watch: boolean;
+  #grace: number | undefined;
+  #resumeFrom: unknown;
+  #start: StartPosition;
+  #onEvent: SourceEventSink;
+  #log: Logger;
+
+  constructor(options: JournalSourceOptions) {
+    this.#directory = options.directory.length > 1
+      ? options.directory.replace(/\/+$/, "")
+      : options.directory;
+    this.id = this.#directory;
+    this.#pollMs = Math.max(10, options.pollIntervalMs ?? 1000);
+    this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 1000);
+    this.#match = options.match === undefined ? KERNEL_MATCH : options.match;
+    this.#watch = options.watch ?? true;
+    this.#grace = options.damageGraceMs;
+    this.#resumeFrom = options.resumeFrom;
+    this.#start = options.start ?? "end";
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#log = (options.log ?? silentLogger).with({
+      source: "journal",
+      directory: this.#directory,
+    });
+  }
+
+  async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    const log = this.#log;
+    const set = new JournalSet({
+      match: this.#match,
+      log,
+      onEvent: this.#onEvent,
+      cache: new WindowCache(),
+      damageGraceMs: this.#grace,
+    });
+    const wake = new Wakeup();
+    const watch = new DirectoryWatch(this.#directory, wake, log, this.#watch);
+    const scan = new Scanner(this.#directory, set, log, this.#onEvent);
+    try {
+      watch.ensure();
+      scan.run();
+      this.#position(set);
+      log.info("following journal", {
+        files: set.paths.length,
+        match: this.#match ?? "all entries",
+      });
+      while (!signal.aborted) {
+        const result = set.read(this.#maxBatch);
+        if (result.entries.length > 0) {
+          const records: LogRecord[] = result.entries.map((entry) => ({
+            text: entry.message,
+            time: new Date(Math.floor(entry.realtime / 1000)),
+          }));
+          yield { kind: "records", records, cursor: toCursor(set.location!) };
+          if (result.stop === "limit") continue;
+        }
+        if (signal.aborted) break;
+        const delay = result.stop === "blocked"
+          ? Math.min(BLOCKED_RETRY_MS, this.#pollMs)
+          : this.#pollMs;
+        const why = await wake.wait(delay, signal);
+        if (why === "aborted") break;
+        // Files appear, vanish and get renamed: list them on every timer tick, and on events
+        // that say the directory changed; plain writes only need the headers re-read.
+        if (why === "timeout" || watch.takeStructural()) {
+          watch.ensure();
+          scan.run();
+        }
+        set.refresh();
+      }
+    } finally {
+      watch.close();
+      set.close();
+    }
+  }
+
+  #position(set: JournalSet): void {
+    if (this.#resumeFrom !== undefined && this.#resumeFrom !== null) {
+      const location = parseCursor(this.#resumeFrom);
+      if (typeof location !== "string") {
+        set.seekAfter(location);
+        this.#log.info("resuming after saved cursor", { seqnum: location.seqnum });
+        return;
+      }
+      this.#log.warn("saved journal cursor cannot be used; starting afresh", {
+        problem: location,
+        start: this.#start,
+      });
+      this.#onEvent("cursor_invalid");
+    }
+    if (this.#start === "beginning") set.seekHead();
+    else set.seekTail();
+  }
+}
+
+/** Lists the directory into the set; reports a missing or unreadable directory once. */
+class Scanner {
+  #lastProblem = "";
+
+  constructor(
+    readonly directory: string,
+    readonly set: JournalSet,
+    readonly log: Logger,
+    readonly onEvent: SourceEventSink,
+  ) {}
+
+  run(): void {
+    let files: string[];
+    try {
+      files = listJournalFiles(this.directory).files;
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== this.#lastProblem) {
+        this.#lastProblem = problem;
+        this.log.warn("cannot list the journal directory; retrying", { error: problem });
+        this.onEvent("read_error");
+      }
+      files = [];
+      if (!(error instanceof Deno.errors.NotFound)) return; // keep what we have
+    }
+    if (this.#lastProblem !== "" && files.length > 0) {
+      this.#lastProblem = "";
+      this.log.info("journal directory readable again");
+    }
+    this.set.sync(files);
+  }
+}
+
+/** `Deno.watchFs` on the directory (recursive: the machine-id subdirectories too). */
+class DirectoryWatch {
+  #watcher: Deno.FsWatcher | undefined;
+  #structural = false;
+  #failed = "";
+
+  constructor(
+    readonly directory: string,
+    readonly wake: Wakeup,
+    readonly log: Logger,
+    readonly enabled: boolean,
+  ) {}
+
+  /** Starts watching if not yet watching (the directory may appear later). */
+  ensure(): void {
+    if (!this.enabled || this.#watcher !== undefined) return;
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = Deno.watchFs(this.directory, { recursive: true });
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== this.#failed) {
+        this.#failed = problem;
+        this.log.debug("cannot watch the journal directory; polling", { error: problem });
+      }
+      return;
+    }
+    this.#failed = "";
+    this.#watcher = watcher;
+    this.#pump(watcher);
+  }
+
+  async #pump(watcher: Deno.FsWatcher): Promise<void> {
+    try {
+      for await (const event of watcher) {
+        if (event.kind !== "modify" && event.kind !== "access") this.#structural = true;
+        this.wake.notify();
+      }
+    } catch (error) {
+      this.log.debug("journal directory watch ended", { error });
+    } finally {
+      if (this.#watcher === watcher) this.#watcher = undefined;
+      this.#structural = true;
+    }
+  }
+
+  /** Whether an event since the last call said files may have appeared, vanished or moved. */
+  takeStructural(): boolean {
+    const value = this.#structural;
+    this.#structural = false;
+    return value;
+  }
+
+  close(): void {
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    try {
+      watcher?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
