@@ -1,0 +1,133 @@
+/**
+ * Fault injection for the emulator: added latency, failed answers (500/503/429 with
+ * Retry-After), connections dropped without an answer, and open watches cut mid-stream.
+ *
+ * @example
+ * ```ts
+ * api.faults.failNext({ count: 2, status: 429, retryAfterSeconds: 1, method: "POST" });
+ * api.faults.dropNext({ pathPattern: /\/events$/ });
+ * ```
+ * @module
+ */
+
+import {
+  failure,
+  internalError,
+  serviceUnavailable,
+  type Status,
+  tooManyRequests,
+} from "./status.ts";
+
+/** Which requests a fault applies to (all when omitted). */
+export interface FaultMatch {
+  /** HTTP method, e.g. "POST". */
+  method?: string;
+  /** A substring of the path, or a RegExp tested against the path. */
+  pathPattern?: string | RegExp;
+}
+
+/** A failure to answer with instead of serving the request. */
+export interface FailSpec extends FaultMatch {
+  /** How many matching requests fail (default 1). */
+  count?: number;
+  /** 500 (InternalError), 503 (ServiceUnavailable), 429 (TooManyRequests) or another code. */
+  status: number;
+  /** Sets the Retry-After header and `details.retryAfterSeconds`. 429 defaults to 1. */
+  retryAfterSeconds?: number;
+}
+
+/** Connections to destroy without an answer. */
+export interface DropSpec extends FaultMatch {
+  /** How many matching requests are dropped (default 1). */
+  count?: number;
+}
+
+interface Pending<T> {
+  spec: T;
+  left: number;
+}
+
+function matches(spec: FaultMatch, method: string, path: string): boolean {
+  if (spec.method && spec.method.toUpperCase() !== method) return false;
+  if (spec.pathPattern === undefined) return true;
+  return typeof spec.pathPattern === "string"
+    ? path.includes(spec.pathPattern)
+    : spec.pathPattern.test(path);
+}
+
+function take<T extends FaultMatch>(
+  queue: Pending<T>[],
+  method: string,
+  path: string,
+): T | undefined {
+  const index = queue.findIndex((p) => matches(p.spec, method, path));
+  if (index < 0) return undefined;
+  const pending = queue[index];
+  if (--pending.left <= 0) queue.splice(index, 1);
+  return pending.spec;
+}
+
+/** The Status and headers of an injected failure. */
+export function failureAnswer(spec: FailSpec): { status: Status; headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  let status: Status;
+  if (spec.status === 429) {
+    const seconds = spec.retryAfterSeconds ?? 1;
+    status = tooManyRequests(seconds);
+    headers["Retry-After"] = String(seconds);
+    return { status, headers };
+  }
+  if (spec.status === 503) status = serviceUnavailable();
+  else if (spec.status === 500) status = internalError("injected fault");
+  else status = failure(spec.status, "InternalError", `injected fault (HTTP ${spec.status})`);
+  if (spec.retryAfterSeconds !== undefined) {
+    headers["Retry-After"] = String(spec.retryAfterSeconds);
+    status.details = { ...status.details, retryAfterSeconds: spec.retryAfterSeconds };
+  }
+  return { status, headers };
+}
+
+/** The fault switches of one emulator. */
+export class Faults {
+  /** Milliseconds added before every answer (and before a watch starts). */
+  latencyMs = 0;
+  readonly #failures: Pending<FailSpec>[] = [];
+  readonly #drops: Pending<DropSpec>[] = [];
+  readonly #closeWatches: () => number;
+
+  constructor(closeWatches: () => number) {
+    this.#closeWatches = closeWatches;
+  }
+
+  /** Makes the next `count` matching requests fail with `status`. */
+  failNext(spec: FailSpec): void {
+    this.#failures.push({ spec, left: spec.count ?? 1 });
+  }
+
+  /** Makes the next `count` matching requests lose their connection without an answer. */
+  dropNext(spec: DropSpec = {}): void {
+    this.#drops.push({ spec, left: spec.count ?? 1 });
+  }
+
+  /** Cuts every open watch mid-stream (the connection is destroyed); returns how many. */
+  closeWatches(): number {
+    return this.#closeWatches();
+  }
+
+  /** Removes pending failures and drops and sets latency back to 0. */
+  clear(): void {
+    this.latencyMs = 0;
+    this.#failures.length = 0;
+    this.#drops.length = 0;
+  }
+
+  /** @internal The failure for this request, consuming one. */
+  takeFailure(method: string, path: string): FailSpec | undefined {
+    return take(this.#failures, method, path);
+  }
+
+  /** @internal Whether to drop this request, consuming one. */
+  takeDrop(method: string, path: string): boolean {
+    return take(this.#drops, method, path) !== undefined;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Writes a kubeconfig that kubectl and client-node both load: one cluster (server URL and, for
+ * HTTPS, the CA inline as `certificate-authority-data`), one user (a bearer token or nothing),
+ * one context, made current.
+ * @module
+ */
+
+/** What goes into the kubeconfig. */
+export interface KubeconfigInput {
+  server: string;
+  caCertPem?: string;
+  token?: string;
+  namespace?: string;
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** The kubeconfig YAML text. Values are JSON-quoted, which YAML reads as plain strings. */
+export function renderKubeconfig(input: KubeconfigInput): string {
+  const q = JSON.stringify;
+  const lines = [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: kube-emulator",
+    "  cluster:",
+    `    server: ${q(input.server)}`,
+  ];
+  if (input.caCertPem) lines.push(`    certificate-authority-data: ${q(base64(input.caCertPem))}`);
+  lines.push(
+    "users:",
+    "- name: kube-emulator",
+    input.token ? "  user:" : "  user: {}",
+  );
+  if (input.token) lines.push(`    token: ${q(input.token)}`);
+  lines.push(
+    "contexts:",
+    "- name: kube-emulator",
+    "  context:",
+    "    cluster: kube-emulator",
+    "    user: kube-emulator",
+    `    namespace: ${q(input.namespace ?? "default")}`,
+    "current-context: kube-emulator",
+    "preferences: {}",
+  );
+  return lines.join("\n") + "\n";
+}
+
+/** Writes the kubeconfig atomically (write a sibling, then rename). */
+export async function writeKubeconfig(path: string, input: KubeconfigInput): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, renderKubeconfig(input), { mode: 0o600 });
+  await Deno.rename(tmp, path);
+}

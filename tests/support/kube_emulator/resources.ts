@@ -1,0 +1,307 @@
+/**
+ * What the emulator knows about each resource: names and verbs for discovery, selectable
+ * fields (what `fieldSelector` may name), the Table printer, and how to build realistic Pods
+ * and Namespaces from a few inputs.
+ * @module
+ */
+
+import { formatTime } from "./codec.ts";
+import { eventTable, namespaceTable, podTable, type TablePrinter } from "./table.ts";
+import type { KubeEvent, KubeObject, Namespace, Pod } from "./types.ts";
+
+/** A served resource. */
+export interface ResourceDef<T extends KubeObject> {
+  group: string;
+  version: string;
+  resource: string;
+  singular: string;
+  kind: string;
+  listKind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  verbs: string[];
+  categories?: string[];
+  /** Field labels accepted by `fieldSelector`. */
+  fieldLabels: ReadonlySet<string>;
+  /** The selectable field values of an object. */
+  fields(obj: T): Record<string, string>;
+  table: TablePrinter<T>;
+}
+
+function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string> {
+  const fields: Record<string, string> = { "metadata.name": obj.metadata.name ?? "" };
+  if (namespaced) fields["metadata.namespace"] = obj.metadata.namespace ?? "";
+  return fields;
+}
+
+/** core/v1 pods. */
+export const PODS: ResourceDef<Pod> = {
+  group: "",
+  version: "v1",
+  resource: "pods",
+  singular: "pod",
+  kind: "Pod",
+  listKind: "PodList",
+  namespaced: true,
+  shortNames: ["po"],
+  verbs: ["delete", "get", "list", "watch"],
+  categories: ["all"],
+  fieldLabels: new Set([
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "spec.host",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+  ]),
+  fields(pod) {
+    return {
+      ...metaFields(pod, true),
+      "spec.nodeName": pod.spec.nodeName ?? "",
+      "spec.host": pod.spec.nodeName ?? "",
+      "spec.restartPolicy": pod.spec.restartPolicy ?? "",
+      "spec.schedulerName": pod.spec.schedulerName ?? "",
+      "spec.serviceAccountName": pod.spec.serviceAccountName ?? "",
+      "spec.hostNetwork": String(pod.spec.hostNetwork === true),
+      "status.phase": pod.status.phase ?? "",
+      "status.podIP": pod.status.podIPs?.[0]?.ip ?? pod.status.podIP ?? "",
+      "status.nominatedNodeName": pod.status.nominatedNodeName ?? "",
+    };
+  },
+  table: podTable,
+};
+
+/** core/v1 events. */
+export const EVENTS: ResourceDef<KubeEvent> = {
+  group: "",
+  version: "v1",
+  resource: "events",
+  singular: "event",
+  kind: "Event",
+  listKind: "EventList",
+  namespaced: true,
+  shortNames: ["ev"],
+  verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+  fieldLabels: new Set([
+    "metadata.name",
+    "metadata.namespace",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+  ]),
+  fields(event) {
+    const involved = event.involvedObject;
+    return {
+      ...metaFields(event, true),
+      "involvedObject.kind": involved.kind ?? "",
+      "involvedObject.namespace": involved.namespace ?? "",
+      "involvedObject.name": involved.name ?? "",
+      "involvedObject.uid": involved.uid ?? "",
+      "involvedObject.apiVersion": involved.apiVersion ?? "",
+      "involvedObject.resourceVersion": involved.resourceVersion ?? "",
+      "involvedObject.fieldPath": involved.fieldPath ?? "",
+      "reason": event.reason ?? "",
+      "reportingComponent": event.reportingComponent ?? "",
+      "source": event.source.component || event.reportingComponent || "",
+      "type": event.type ?? "",
+    };
+  },
+  table: eventTable,
+};
+
+/** core/v1 namespaces. */
+export const NAMESPACES: ResourceDef<Namespace> = {
+  group: "",
+  version: "v1",
+  resource: "namespaces",
+  singular: "namespace",
+  kind: "Namespace",
+  listKind: "NamespaceList",
+  namespaced: false,
+  shortNames: ["ns"],
+  verbs: ["create", "delete", "get", "list", "watch"],
+  fieldLabels: new Set(["metadata.name", "status.phase"]),
+  fields(ns) {
+    return { ...metaFields(ns, false), "status.phase": ns.status.phase };
+  },
+  table: namespaceTable,
+};
+
+/** The namespaces every cluster starts with; the first three cannot be deleted. */
+export const INITIAL_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+/** Namespaces the NamespaceLifecycle admission plugin refuses to delete. */
+export const IMMORTAL_NAMESPACES = new Set(["default", "kube-system", "kube-public"]);
+
+/** What a test says about a Pod; the rest is filled in like a scheduled, running Pod. */
+export interface PodInput {
+  namespace: string;
+  name: string;
+  uid?: string;
+  nodeName?: string;
+  hostNetwork?: boolean;
+  /** Pending, Running (default), Succeeded, Failed, Unknown. */
+  phase?: string;
+  podIPs?: string[];
+  hostIP?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Defaults to now. */
+  creationTimestamp?: string | Date;
+  /** Container names; defaults to `["app"]`. */
+  containers?: string[];
+}
+
+/** Changes {@link updatePodInput} applies to a Pod (identity fields cannot change). */
+export type PodChanges = Partial<
+  Omit<PodInput, "namespace" | "name" | "uid" | "creationTimestamp">
+>;
+
+function timeText(value: string | Date | undefined, now: number): string {
+  if (value === undefined) return formatTime(now);
+  return formatTime(value instanceof Date ? value.getTime() : Date.parse(value));
+}
+
+/** Builds a Pod object (without resourceVersion) from {@link PodInput}. */
+export function buildPod(input: PodInput, now: number): Pod {
+  const created = timeText(input.creationTimestamp, now);
+  const phase = input.phase ?? "Running";
+  const containers = (input.containers ?? ["app"]).map((name) => ({
+    name,
+    image: "registry.k8s.io/pause:3.10",
+    resources: {},
+    terminationMessagePath: "/dev/termination-log",
+    terminationMessagePolicy: "File",
+    imagePullPolicy: "IfNotPresent",
+  }));
+  const spec: Pod["spec"] = {
+    containers,
+    restartPolicy: "Always",
+    terminationGracePeriodSeconds: 30,
+    dnsPolicy: input.hostNetwork ? "ClusterFirstWithHostNet" : "ClusterFirst",
+    serviceAccountName: "default",
+    serviceAccount: "default",
+    ...(input.nodeName ? { nodeName: input.nodeName } : {}),
+    ...(input.hostNetwork ? { hostNetwork: true } : {}),
+    securityContext: {},
+    schedulerName: "default-scheduler",
+    priority: 0,
+    enableServiceLinks: true,
+    preemptionPolicy: "PreemptLowerPriority",
+  };
+  const scheduled = Boolean(input.nodeName);
+  const running = phase === "Running";
+  const ips = input.podIPs ?? [];
+  const hostIP = input.hostIP ?? (input.hostNetwork ? ips[0] : undefined);
+  const condition = (type: string, ok: boolean) => ({
+    type,
+    status: ok ? "True" : "False",
+    lastProbeTime: null,
+    lastTransitionTime: created,
+  });
+  const status: Pod["status"] = {
+    phase,
+    conditions: scheduled
+      ? [
+        condition("PodReadyToStartContainers", running),
+        condition("Initialized", true),
+        condition("Ready", running),
+        condition("ContainersReady", running),
+        condition("PodScheduled", true),
+      ]
+      : [condition("PodScheduled", false)],
+    ...(hostIP ? { hostIP, hostIPs: [{ ip: hostIP }] } : {}),
+    ...(ips.length > 0 ? { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } : {}),
+    ...(scheduled ? { startTime: created } : {}),
+    ...(scheduled
+      ? {
+        containerStatuses: containers.map((c) => ({
+          name: c.name,
+          state: running
+            ? { running: { startedAt: created } }
+            : phase === "Succeeded" || phase === "Failed"
+            ? {
+              terminated: {
+                exitCode: phase === "Succeeded" ? 0 : 1,
+                reason: phase === "Succeeded" ? "Completed" : "Error",
+                startedAt: created,
+                finishedAt: created,
+              },
+            }
+            : { waiting: { reason: "ContainerCreating" } },
+          lastState: {},
+          ready: running,
+          restartCount: 0,
+          image: c.image,
+          imageID: "",
+          started: running,
+        })),
+      }
+      : {}),
+    qosClass: "BestEffort",
+  };
+  return {
+    metadata: {
+      name: input.name,
+      namespace: input.namespace,
+      uid: input.uid ?? crypto.randomUUID(),
+      creationTimestamp: created,
+      ...(input.labels && Object.keys(input.labels).length > 0
+        ? { labels: { ...input.labels } }
+        : {}),
+      ...(input.annotations && Object.keys(input.annotations).length > 0
+        ? { annotations: { ...input.annotations } }
+        : {}),
+    },
+    spec,
+    status,
+  };
+}
+
+/** The {@link PodInput} a Pod was built from (for applying changes). */
+export function podInputOf(pod: Pod): PodInput {
+  return {
+    namespace: pod.metadata.namespace ?? "",
+    name: pod.metadata.name ?? "",
+    uid: pod.metadata.uid,
+    nodeName: pod.spec.nodeName,
+    hostNetwork: pod.spec.hostNetwork,
+    phase: pod.status.phase,
+    podIPs: pod.status.podIPs?.map((p) => p.ip),
+    hostIP: pod.status.hostIP,
+    labels: pod.metadata.labels,
+    annotations: pod.metadata.annotations,
+    creationTimestamp: pod.metadata.creationTimestamp ?? undefined,
+    containers: pod.spec.containers.map((c) => c.name),
+  };
+}
+
+/** Builds a Namespace object (without resourceVersion). */
+export function buildNamespace(
+  name: string,
+  now: number,
+  labels?: Record<string, string>,
+): Namespace {
+  return {
+    metadata: {
+      name,
+      uid: crypto.randomUUID(),
+      creationTimestamp: formatTime(now),
+      labels: { ...labels, "kubernetes.io/metadata.name": name },
+    },
+    spec: { finalizers: ["kubernetes"] },
+    status: { phase: "Active" },
+  };
+}
