@@ -9,7 +9,8 @@
 
 import type { PacketDrop } from "./types.ts";
 
-const LEADING = [
+/** Keys after `time`, in schema order (the order payload.ts builds drops in). */
+const KEYS: readonly (keyof PacketDrop)[] = [
   "prefix",
   "in",
   "out",
@@ -20,27 +21,85 @@ const LEADING = [
   "dpt",
   "icmpType",
   "icmpCode",
+  "family",
+  "physIn",
+  "physOut",
+  "mac",
+  "macSrc",
+  "macDst",
+  "macProto",
+  "len",
+  "tos",
+  "prec",
+  "ttl",
+  "id",
+  "tc",
+  "hopLimit",
+  "flowLabel",
+  "fragment",
+  "flags",
+  "seq",
+  "ack",
+  "window",
+  "res",
+  "urgp",
+  "udpLen",
+  "icmpId",
+  "icmpSeq",
+  "mtu",
+  "gateway",
+  "parameter",
+  "spi",
+  "uid",
+  "gid",
+  "mark",
+  "ipOptions",
+  "tcpOptions",
+  "embedded",
 ];
-const LEADING_SET = new Set(["time", ...LEADING]);
 
-/** The drop as a plain object in schema order (extra keys, e.g. endpoints, appended). */
+/** RFC 3339 UTC with milliseconds; the text up to the second is reused while it repeats. */
+let cachedSecond = NaN;
+let cachedPrefix = "";
+function isoTime(time: Date): string {
+  const ms = time.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    if (!Number.isFinite(ms)) return "invalid";
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const frac = ms - second * 1000;
+  return cachedPrefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac + "Z";
+}
+
+/** The drop as a plain JSON object in schema order, undefined keys left out. */
 export function dropToJson(
   drop: PacketDrop,
   extra?: Record<string, unknown>,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = { time: drop.time.toISOString() };
-  const record = drop as unknown as Record<string, unknown>;
-  for (const key of LEADING) if (record[key] !== undefined) out[key] = record[key];
-  for (const [key, value] of Object.entries(record)) {
-    if (!LEADING_SET.has(key) && value !== undefined) out[key] = value;
-  }
-  if (extra) Object.assign(out, extra);
-  return out;
+  return JSON.parse(dropToNdjson(drop, extra));
 }
 
-/** One NDJSON line (with the newline). */
+/**
+ * One NDJSON line (with the newline): `time`, then the drop's keys in schema order, undefined
+ * ones left out, then `extra` keys (e.g. endpoints). Hand-written because `parse` prints a
+ * line per drop on the hot path.
+ */
 export function dropToNdjson(drop: PacketDrop, extra?: Record<string, unknown>): string {
-  return JSON.stringify(dropToJson(drop, extra)) + "\n";
+  let out = `{"time":"${isoTime(drop.time)}"`;
+  for (let k = 0; k < KEYS.length; k++) {
+    const key = KEYS[k];
+    const value = drop[key];
+    if (value === undefined) continue;
+    out += typeof value === "number" ? `,"${key}":${value}` : `,"${key}":${JSON.stringify(value)}`;
+  }
+  if (extra) {
+    for (const [key, value] of Object.entries(extra)) {
+      if (value !== undefined) out += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    }
+  }
+  return out + "}\n";
 }
 
 /** Column headings of {@link dropToTableRow}. */

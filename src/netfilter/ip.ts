@@ -35,6 +35,10 @@ export function parseIpv4(text: string): number[] | undefined {
 
 /** Parses IPv6 text (any valid form, including embedded IPv4) into 8 groups, or undefined. */
 export function parseIpv6(text: string): number[] | undefined {
+  if (text.length === 39) {
+    const expanded = parseExpandedIpv6(text);
+    if (expanded) return expanded;
+  }
   if (text.length < 2 || text.length > 45) return undefined;
   let head = text;
   let tail = "";
@@ -79,6 +83,29 @@ export function parseIpv6(text: string): number[] | undefined {
   return groups;
 }
 
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** The kernel's form: 8 groups of exactly 4 hex digits. */
+function parseExpandedIpv6(text: string): number[] | undefined {
+  const groups = new Array<number>(8);
+  for (let g = 0; g < 8; g++) {
+    const at = g * 5;
+    if (g < 7 && text.charCodeAt(at + 4) !== 58) return undefined;
+    let value = 0;
+    for (let k = 0; k < 4; k++) {
+      const d = hexDigit(text.charCodeAt(at + k));
+      if (d < 0) return undefined;
+      value = value * 16 + d;
+    }
+    groups[g] = value;
+  }
+  return groups;
+}
+
 /** Formats 8 IPv6 groups per RFC 5952. */
 export function formatIpv6(groups: number[]): string {
   // IPv4-mapped (::ffff:a.b.c.d): mixed notation, as RFC 5952 section 5 recommends.
@@ -108,12 +135,32 @@ export function formatIpv6(groups: number[]): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
+/** Whether `text` is a dotted quad in canonical form (no leading zeros), without allocating. */
+export function isCanonicalIpv4(text: string): boolean {
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0, value = 0, digits = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || value > 255) return false;
+      parts++;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9) return false;
+    if (digits === 1 && value === 0) return false; // leading zero
+    value = value * 10 + d;
+    digits++;
+  }
+  return parts === 4;
+}
+
 /** The canonical text of an IPv4 or IPv6 address, or undefined when `text` is not one. */
 export function canonicalIp(text: string): string | undefined {
-  if (text.indexOf(":") < 0) {
-    // Fast path: the kernel prints IPv4 canonically already; validate without allocating.
-    return parseIpv4(text) ? text : undefined;
-  }
+  if (text.indexOf(":") < 0) return isCanonicalIpv4(text) ? text : undefined;
   const groups = parseIpv6(text);
   return groups ? formatIpv6(groups) : undefined;
 }

@@ -16,9 +16,14 @@ function parser(extra: Partial<ConstructorParameters<typeof DropParser>[0]> = {}
   });
 }
 
+/** The drop's keys that have a value (a drop has every key, undefined where not printed). */
+function compact(d: PacketDrop): PacketDrop {
+  return Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as PacketDrop;
+}
+
 function drop(result: ParseResult): PacketDrop {
   if (result.kind !== "drop") throw new Error(`expected a drop, got ${JSON.stringify(result)}`);
-  return result.drop;
+  return compact(result.drop);
 }
 
 for (
