@@ -375,20 +375,32 @@ export class JournalFile {
 
   /**
    * Finds the DATA object holding exactly `payload` (e.g. `"_TRANSPORT=kernel"`) through the
-   * file's data hash table; 0 when the file has none.
+   * file's data hash table; 0 when the file has none. When the table is damaged (a truncated
+   * file), falls back to scanning the objects from the start.
    */
   findData(payload: string | Uint8Array): number {
-    const header = this.#requireHeader();
     const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+    try {
+      return this.#findDataByHash(bytes);
+    } catch (error) {
+      if (!(error instanceof JournalDamage)) throw error;
+      const found = this.#findDataByScan(bytes);
+      if (found === 0) throw error;
+      return found;
+    }
+  }
+
+  #findDataByHash(bytes: Uint8Array): number {
+    const header = this.#requireHeader();
     const buckets = Math.floor(header.dataHashTableSize / HASH_ITEM_SIZE);
     const table = header.dataHashTableOffset;
     if (buckets <= 0 || table <= 0) return 0;
-    if (table + buckets * HASH_ITEM_SIZE > this.#limit) {
+    const hash = dataHash(bytes, header.keyedHash, header.fileIdBytes);
+    const slotOffset = table + Number(hash % BigInt(buckets)) * HASH_ITEM_SIZE;
+    if (table % 8 !== 0 || slotOffset + HASH_ITEM_SIZE > this.#limit) {
       throw new JournalDamage(table, "data hash table beyond the end of the file");
     }
-    const hash = dataHash(bytes, header.keyedHash, header.fileIdBytes);
-    const bucket = Number(hash % BigInt(buckets));
-    const slot = this.#cache.read(this.#file, table + bucket * HASH_ITEM_SIZE, HASH_ITEM_SIZE);
+    const slot = this.#cache.read(this.#file, slotOffset, HASH_ITEM_SIZE);
     if (slot === undefined) throw new JournalDamage(table, "data hash table unreadable");
     let p = readU64(slot.view, slot.at);
     let previous = 0;
@@ -397,18 +409,42 @@ export class JournalFile {
         throw new JournalDamage(previous, "bad data hash chain");
       }
       const { w, size } = this.#object(p, ObjectType.DATA);
-      if (w.view.getBigUint64(w.at + 16, true) === hash) {
-        const start = w.at + dataPayloadOffset(header.compact);
-        const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
-        const stored = flags === 0
-          ? w.bytes.subarray(start, w.at + size)
-          : this.#decompress(p, flags, w.bytes.slice(start, w.at + size));
-        if (stored !== undefined && equalBytes(stored, bytes)) return p;
+      if (w.view.getBigUint64(w.at + 16, true) === hash && this.#payloadEquals(p, w, size, bytes)) {
+        return p;
       }
       previous = p;
       p = readU64(w.view, w.at + 24);
     }
     return 0;
+  }
+
+  /** Walks every object from the start of the arena up to the first damage. */
+  #findDataByScan(bytes: Uint8Array): number {
+    const header = this.#requireHeader();
+    const end = Math.min(this.#limit, header.tailObjectOffset + OBJECT_HEADER_SIZE);
+    for (let p = header.headerSize; p + OBJECT_HEADER_SIZE <= end;) {
+      const w = this.#cache.read(this.#file, p, OBJECT_HEADER_SIZE);
+      if (w === undefined) return 0;
+      const type = w.bytes[w.at];
+      const size = readU64(w.view, w.at + 8);
+      if (size < OBJECT_HEADER_SIZE || p + size > this.#limit) return 0;
+      if (type === ObjectType.DATA && checkObjectSize(type, size, header.compact) === undefined) {
+        const { w: whole } = this.#object(p, ObjectType.DATA);
+        if (this.#payloadEquals(p, whole, size, bytes)) return p;
+      }
+      p += Math.ceil(size / 8) * 8;
+    }
+    return 0;
+  }
+
+  #payloadEquals(offset: number, w: WindowView, size: number, bytes: Uint8Array): boolean {
+    const header = this.#requireHeader();
+    const start = w.at + dataPayloadOffset(header.compact);
+    const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
+    const stored = flags === 0
+      ? w.bytes.subarray(start, w.at + size)
+      : this.#decompress(offset, flags, w.bytes.slice(start, w.at + size));
+    return stored !== undefined && equalBytes(stored, bytes);
   }
 
   /** The chain of all entries of the file, in file order. */
