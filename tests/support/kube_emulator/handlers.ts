@@ -153,7 +153,7 @@ function selectors<T extends KubeObject>(
   try {
     const labels = parseLabelSelector(query.get("labelSelector") ?? "");
     const fields = parseFieldSelector(query.get("fieldSelector") ?? "", def.fieldLabels);
-    return (obj) => labels(obj.metadata.labels) && fields(def.fields(obj));
+    return (obj) => labels(obj.metadata.labels) && fields((name) => def.field(obj, name));
   } catch (error) {
     if (error instanceof SelectorError) throw new ApiError(badRequest(error.message));
     throw error;

@@ -23,15 +23,15 @@ export interface ResourceDef<T extends KubeObject> {
   categories?: string[];
   /** Field labels accepted by `fieldSelector`. */
   fieldLabels: ReadonlySet<string>;
-  /** The selectable field values of an object. */
-  fields(obj: T): Record<string, string>;
+  /** The value of one selectable field of an object ("" when unset). */
+  field(obj: T, name: string): string;
   table: TablePrinter<T>;
 }
 
-function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string> {
-  const fields: Record<string, string> = { "metadata.name": obj.metadata.name ?? "" };
-  if (namespaced) fields["metadata.namespace"] = obj.metadata.namespace ?? "";
-  return fields;
+function metaField(obj: KubeObject, name: string): string {
+  if (name === "metadata.name") return obj.metadata.name ?? "";
+  if (name === "metadata.namespace") return obj.metadata.namespace ?? "";
+  return "";
 }
 
 /** core/v1 pods. */
@@ -59,19 +59,28 @@ export const PODS: ResourceDef<Pod> = {
     "status.podIP",
     "status.nominatedNodeName",
   ]),
-  fields(pod) {
-    return {
-      ...metaFields(pod, true),
-      "spec.nodeName": pod.spec.nodeName ?? "",
-      "spec.host": pod.spec.nodeName ?? "",
-      "spec.restartPolicy": pod.spec.restartPolicy ?? "",
-      "spec.schedulerName": pod.spec.schedulerName ?? "",
-      "spec.serviceAccountName": pod.spec.serviceAccountName ?? "",
-      "spec.hostNetwork": String(pod.spec.hostNetwork === true),
-      "status.phase": pod.status.phase ?? "",
-      "status.podIP": pod.status.podIPs?.[0]?.ip ?? pod.status.podIP ?? "",
-      "status.nominatedNodeName": pod.status.nominatedNodeName ?? "",
-    };
+  field(pod, name) {
+    switch (name) {
+      case "spec.nodeName":
+      case "spec.host":
+        return pod.spec.nodeName ?? "";
+      case "spec.restartPolicy":
+        return pod.spec.restartPolicy ?? "";
+      case "spec.schedulerName":
+        return pod.spec.schedulerName ?? "";
+      case "spec.serviceAccountName":
+        return pod.spec.serviceAccountName ?? "";
+      case "spec.hostNetwork":
+        return String(pod.spec.hostNetwork === true);
+      case "status.phase":
+        return pod.status.phase ?? "";
+      case "status.podIP":
+        return pod.status.podIPs?.[0]?.ip ?? pod.status.podIP ?? "";
+      case "status.nominatedNodeName":
+        return pod.status.nominatedNodeName ?? "";
+      default:
+        return metaField(pod, name);
+    }
   },
   table: podTable,
 };
@@ -102,22 +111,23 @@ export const EVENTS: ResourceDef<KubeEvent> = {
     "source",
     "type",
   ]),
-  fields(event) {
-    const involved = event.involvedObject;
-    return {
-      ...metaFields(event, true),
-      "involvedObject.kind": involved.kind ?? "",
-      "involvedObject.namespace": involved.namespace ?? "",
-      "involvedObject.name": involved.name ?? "",
-      "involvedObject.uid": involved.uid ?? "",
-      "involvedObject.apiVersion": involved.apiVersion ?? "",
-      "involvedObject.resourceVersion": involved.resourceVersion ?? "",
-      "involvedObject.fieldPath": involved.fieldPath ?? "",
-      "reason": event.reason ?? "",
-      "reportingComponent": event.reportingComponent ?? "",
-      "source": event.source.component || event.reportingComponent || "",
-      "type": event.type ?? "",
-    };
+  field(event, name) {
+    if (name.startsWith("involvedObject.")) {
+      const key = name.slice("involvedObject.".length) as keyof KubeEvent["involvedObject"];
+      return event.involvedObject[key] ?? "";
+    }
+    switch (name) {
+      case "reason":
+        return event.reason ?? "";
+      case "reportingComponent":
+        return event.reportingComponent ?? "";
+      case "source":
+        return event.source.component || event.reportingComponent || "";
+      case "type":
+        return event.type ?? "";
+      default:
+        return metaField(event, name);
+    }
   },
   table: eventTable,
 };
@@ -134,8 +144,8 @@ export const NAMESPACES: ResourceDef<Namespace> = {
   shortNames: ["ns"],
   verbs: ["create", "delete", "get", "list", "watch"],
   fieldLabels: new Set(["metadata.name", "status.phase"]),
-  fields(ns) {
-    return { ...metaFields(ns, false), "status.phase": ns.status.phase };
+  field(ns, name) {
+    return name === "status.phase" ? ns.status.phase : metaField(ns, name);
   },
   table: namespaceTable,
 };

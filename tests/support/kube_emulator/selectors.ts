@@ -22,8 +22,8 @@ export class SelectorError extends Error {
 
 /** Whether a label set matches. */
 export type LabelMatcher = (labels: Record<string, string> | undefined) => boolean;
-/** Whether a field set matches. */
-export type FieldMatcher = (fields: Record<string, string>) => boolean;
+/** Whether an object's fields match; `get` returns a field's value ("" when unset). */
+export type FieldMatcher = (get: (field: string) => string) => boolean;
 
 type Token =
   | { kind: "id"; text: string }
@@ -293,9 +293,9 @@ export function parseFieldSelector(input: string, supported: ReadonlySet<string>
     }
   }
   if (terms.length === 0) return () => true;
-  return (fields) => {
+  return (get) => {
     for (const term of terms) {
-      const value = fields[term.field] ?? "";
+      const value = get(term.field);
       if ((term.op === "=") !== (value === term.value)) return false;
     }
     return true;
