@@ -1,0 +1,267 @@
+/**
+ * JournalSource following journal files that systemd-journal-remote is writing: online files
+ * growing, start positions, bounded batches, cursors across rotation, a directory that appears
+ * late, vacuumed files, abort.
+ */
+import assert from "node:assert/strict";
+import { JournalSource } from "../../../src/sources/journal/source.ts";
+import { formatJournaldCursor, parseCursor } from "../../../src/sources/journal/location.ts";
+import type { LogRecord, SourceEvent } from "../../../src/sources/source.ts";
+import { systemTest } from "../../support/system.ts";
+import { follow } from "../../support/journal/follow.ts";
+import { rawHeader } from "../../support/journal/objects.ts";
+import {
+  JOURNAL_REMOTE,
+  journalctlJson,
+  JournalRemoteWriter,
+  type JsonEntry,
+  mixedEntries,
+  TEST_MACHINE_ID,
+  writeJournal,
+} from "../../support/journal/tools.ts";
+
+const NEEDS = { needs: [JOURNAL_REMOTE, "journalctl"] };
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "journal-source-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Asserts records are exactly journalctl's entries (text, and time at ms precision). */
+function assertRecordsAre(records: LogRecord[], reference: JsonEntry[]): void {
+  assert.deepEqual(records.map((r) => r.text), reference.map((e) => e.MESSAGE));
+  records.forEach((r, i) => {
+    const usec = Number(reference[i].__REALTIME_TIMESTAMP);
+    assert.equal(r.time!.getTime(), Math.floor(usec / 1000), `time of record ${i}`);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+systemTest("follows an online file while journal-remote appends to it", NEEDS, async () => {
+  await withTempDir(async (dir) => {
+    const machine = `${dir}/${TEST_MACHINE_ID}`;
+    await Deno.mkdir(machine);
+    const path = `${machine}/system.journal`;
+    const entries = mixedEntries({ count: 4000, seed: 21, longEvery: 50 });
+    const writer = new JournalRemoteWriter(path);
+    await writer.write(entries.slice(0, 100));
+    while ((await Deno.stat(path).catch(() => undefined)) === undefined) await sleep(10);
+    const source = new JournalSource({ directory: dir, start: "beginning", pollIntervalMs: 250 });
+    const run = follow(source);
+    let sawOnline = false;
+    for (let i = 100; i < entries.length; i += 300) {
+      await writer.write(entries.slice(i, i + 300));
+      await sleep(30);
+      sawOnline ||= rawHeader(await Deno.readFile(path)).state === 1;
+    }
+    await writer.close();
+    assert(sawOnline, "the file was online while we read it");
+    const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    const seen = await run.until((records) => records.length >= reference.length);
+    assertRecordsAre(seen.records, reference);
+    assert(seen.batches.length > 1, "delivered as the file grew");
+    const cursor = parseCursor(seen.cursor);
+    assert(typeof cursor !== "string");
+    assert.equal(formatJournaldCursor(cursor), reference.at(-1)!.__CURSOR);
+  });
+});
+
+systemTest("start at the end reads only what is written afterwards", NEEDS, async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/system.journal`;
+    const entries = mixedEntries({ count: 1000, seed: 22 });
+    await writeJournal(path, entries.slice(0, 600));
+    const before = await journalctlJson(["--file", path, "_TRANSPORT=kernel"]);
+    const run = follow(new JournalSource({ directory: dir, pollIntervalMs: 200 }));
+    await writeJournal(path, entries.slice(600));
+    const reference = (await journalctlJson(["--file", path, "_TRANSPORT=kernel"]))
+      .slice(before.length);
+    assert(reference.length > 100);
+    const seen = await run.until((records) => records.length >= reference.length);
+    assertRecordsAre(seen.records, reference);
+  });
+});
+
+systemTest("batches are bounded and a backlog is delivered in order", NEEDS, async () => {
+  await withTempDir(async (dir) => {
+    await writeJournal(`${dir}/system.journal`, mixedEntries({ count: 5000, seed: 23 }));
+    const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    const source = new JournalSource({ directory: dir, start: "beginning", maxBatchRecords: 100 });
+    const seen = await follow(source).until((records) => records.length >= reference.length);
+    assertRecordsAre(seen.records, reference);
+    assert(seen.batches.every((b) => b.kind === "records" && b.records.length <= 100));
+    assert.equal(seen.batches.length, Math.ceil(reference.length / 100));
+  });
+});
+
+systemTest(
+  "a cursor resumes after rotation: archived, new file, nothing lost or repeated",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const current = `${dir}/system.journal`;
+      const entries = mixedEntries({ count: 3000, seed: 24 });
+      await writeJournal(current, entries.slice(0, 1000));
+      const first = await follow(new JournalSource({ directory: dir, start: "beginning" }))
+        .until((records) => records.length >= 1);
+      const firstAll = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      // The saved cursor is somewhere in the first file; it then grows and is archived.
+      const savedAt = first.records.length;
+      assert.equal(savedAt, firstAll.length, "the whole first file arrived in one batch");
+      await writeJournal(current, entries.slice(1000, 2000));
+      const header = rawHeader(await Deno.readFile(current));
+      assert.equal(header.state, 0);
+      const seqnumId = (await journalctlJson(["--file", current, "-n", "1"]))[0].__CURSOR.slice(
+        2,
+        34,
+      );
+      await Deno.rename(
+        current,
+        `${dir}/system@${seqnumId}-0000000000000001-0006440000000000.journal`,
+      );
+      await writeJournal(current, entries.slice(2000));
+
+      const events: SourceEvent[] = [];
+      const resumed = new JournalSource({
+        directory: dir,
+        resumeFrom: JSON.parse(JSON.stringify(first.cursor)),
+        onEvent: (e) => events.push(e),
+      });
+      const cursorText = formatJournaldCursor(parseCursor(first.cursor) as never);
+      const reference = await journalctlJson([
+        "--directory",
+        dir,
+        "--after-cursor",
+        cursorText,
+        "_TRANSPORT=kernel",
+      ]);
+      const all = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      assert.equal(reference.length, all.length - savedAt);
+      const seen = await follow(resumed).until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
+      assert.deepEqual(events, []);
+    });
+  },
+);
+
+systemTest(
+  "the archived file is followed to its end when rotated while we read",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const current = `${dir}/system.journal`;
+      const entries = mixedEntries({ count: 2000, seed: 25 });
+      const writer = new JournalRemoteWriter(current);
+      await writer.write(entries.slice(0, 500));
+      while ((await Deno.stat(current).catch(() => undefined)) === undefined) await sleep(10);
+      const events: SourceEvent[] = [];
+      const run = follow(
+        new JournalSource({
+          directory: dir,
+          start: "beginning",
+          pollIntervalMs: 100,
+          onEvent: (e) => events.push(e),
+        }),
+      );
+      await writer.write(entries.slice(500, 1000));
+      await sleep(100);
+      // Rotation as journald does it: rename the online file, keep writing it to the end, then
+      // start a new file.
+      await Deno.rename(current, `${dir}/system@0123456789abcdef0123456789abcdef-1-1.journal`);
+      await writer.write(entries.slice(1000, 1500));
+      await writer.close();
+      await writeJournal(current, entries.slice(1500));
+      const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      const seen = await run.until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
+      assert(events.includes("rotation"));
+    });
+  },
+);
+
+systemTest("a directory that appears later is read from its start", NEEDS, async () => {
+  await withTempDir(async (parent) => {
+    const dir = `${parent}/journal`;
+    const events: SourceEvent[] = [];
+    const run = follow(
+      new JournalSource({ directory: dir, pollIntervalMs: 100, onEvent: (e) => events.push(e) }),
+    );
+    await sleep(150);
+    await Deno.mkdir(`${dir}/${TEST_MACHINE_ID}`, { recursive: true });
+    await writeJournal(`${dir}/${TEST_MACHINE_ID}/system.journal`, mixedEntries({ count: 200 }));
+    const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    const seen = await run.until((records) => records.length >= reference.length);
+    assertRecordsAre(seen.records, reference);
+    assert.deepEqual(events, ["read_error"], "the missing directory is reported once");
+  });
+});
+
+systemTest("vacuumed files are forgotten; reading goes on", NEEDS, async () => {
+  await withTempDir(async (dir) => {
+    const entries = mixedEntries({ count: 1500, seed: 26 });
+    await writeJournal(`${dir}/system@aaaa.journal`, entries.slice(0, 500));
+    await writeJournal(`${dir}/system.journal`, entries.slice(500, 1000));
+    const events: SourceEvent[] = [];
+    const run = follow(
+      new JournalSource({
+        directory: dir,
+        start: "beginning",
+        pollIntervalMs: 100,
+        onEvent: (e) => events.push(e),
+      }),
+    );
+    const before = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    await Deno.remove(`${dir}/system@aaaa.journal`);
+    await writeJournal(`${dir}/system.journal`, entries.slice(1000));
+    const after = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    const fresh = after.filter((e) => !before.some((b) => b.__CURSOR === e.__CURSOR));
+    const reference = [...before, ...fresh];
+    const seen = await run.until((records) => records.length >= reference.length);
+    assertRecordsAre(seen.records, reference);
+    assert(!events.includes("gap"), "a file read to its end leaves no gap");
+  });
+});
+
+systemTest("an unusable saved cursor is reported and the start position used", NEEDS, async () => {
+  await withTempDir(async (dir) => {
+    await writeJournal(`${dir}/system.journal`, mixedEntries({ count: 300, seed: 27 }));
+    const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+    for (const resumeFrom of [{ v: 9 }, "s=garbage", 42]) {
+      const events: SourceEvent[] = [];
+      const source = new JournalSource({
+        directory: dir,
+        resumeFrom,
+        start: "beginning",
+        onEvent: (e) => events.push(e),
+      });
+      const seen = await follow(source).until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
+      assert.deepEqual(events, ["cursor_invalid"]);
+    }
+  });
+});
+
+systemTest(
+  "abort ends read promptly and leaves no open files or watchers",
+  { ...NEEDS, sanitizeResources: true, sanitizeOps: true },
+  async () => {
+    await withTempDir(async (dir) => {
+      await writeJournal(`${dir}/system.journal`, mixedEntries({ count: 100 }));
+      const controller = new AbortController();
+      const source = new JournalSource({ directory: dir, pollIntervalMs: 60_000 });
+      const reading = (async () => {
+        const batches = [];
+        for await (const batch of source.read(controller.signal)) batches.push(batch);
+        return batches;
+      })();
+      await sleep(50);
+      controller.abort();
+      assert.deepEqual(await reading, []);
+    });
+  },
+);
