@@ -1,5 +1,251 @@
-/** The daemon: wired in the tailing work. */
+/**
+ * `run`: wires the configured source, the parser, the filters and the sink (Kubernetes Events,
+ * or stdout with --dry-run), serves metrics and health, and shuts down cleanly on SIGTERM or
+ * SIGINT: stop reading, drain what is queued within the deadline, write the checkpoint, exit 0.
+ * @module
+ */
+
 import type { Config } from "./config.ts";
-export function runDaemon(_config: Config): Promise<number> {
-  return Promise.reject(new Error("the daemon is not wired yet"));
+import { ConfigError } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { DropParser } from "./netfilter/parser.ts";
+import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
+import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
+import { startServer } from "./server.ts";
+import { DryRunSink } from "./sinks/dry_run.ts";
+import { CheckpointStore } from "./sources/checkpoint.ts";
+import { FileSource } from "./sources/file.ts";
+import { JournalSource } from "./sources/journal/source.ts";
+import { KmsgSource } from "./sources/kmsg.ts";
+import type { LogSource, SourceOptions } from "./sources/source.ts";
+import { VERSION } from "./version.ts";
+
+/** The Kubernetes half, plugged in by {@link runDaemon} when not in dry-run mode. */
+export interface EventSink extends DropSink {
+  /** Readiness (the pod index has synced). */
+  ready(): boolean;
+  /** Why not ready. */
+  readyDetail(): string;
+  /** Drains queued work within `deadlineMs`, then stops. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/** What the daemon needs from its surroundings (tests pass their own). */
+export interface DaemonIo {
+  stdout: { write(bytes: Uint8Array): Promise<number> };
+  /** Registers shutdown signals; returns an unregister function. */
+  onShutdownSignal(handler: (signal: string) => void): () => void;
+  /** Builds the Kubernetes sink (tests inject one; default: the real client). */
+  createEventSink?(
+    config: Config,
+    log: Logger,
+    metrics: Metrics,
+    signal: AbortSignal,
+  ): Promise<EventSink>;
+}
+
+const realIo: DaemonIo = {
+  stdout: Deno.stdout,
+  onShutdownSignal(handler) {
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    const listeners = signals.map((s) => {
+      const listener = () => handler(s);
+      Deno.addSignalListener(s, listener);
+      return [s, listener] as const;
+    });
+    return () => listeners.forEach(([s, l]) => Deno.removeSignalListener(s, l));
+  },
+};
+
+/** Creates the logger per config; `--log_dir` also appends to a file there. */
+export function daemonLogger(config: Config): Logger {
+  let file: Deno.FsFile | undefined;
+  const sinks: ((line: string) => void)[] = [];
+  if (config.logDir) {
+    const path = `${config.logDir.replace(/\/+$/, "")}/kube-iptables-tailer.log`;
+    try {
+      file = Deno.openSync(path, { append: true, create: true });
+    } catch (error) {
+      console.error(
+        `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${error}; logging to stderr only`,
+      );
+    }
+  }
+  const encoder = new TextEncoder();
+  sinks.push((line) => {
+    try {
+      Deno.stderr.writeSync(encoder.encode(line));
+    } catch {
+      // stderr closed
+    }
+  });
+  if (file) {
+    const f = file;
+    sinks.push((line) => {
+      try {
+        f.writeSync(encoder.encode(line));
+      } catch {
+        // disk full or the like: the log line still went to stderr
+      }
+    });
+  }
+  return createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    write: (line) => sinks.forEach((s) => s(line)),
+  });
+}
+
+/** Builds the source the config names. */
+export function createSource(config: Config, options: SourceOptions, log: Logger): LogSource {
+  const pollIntervalMs = config.watchIntervalSeconds * 1000;
+  if (config.logPath) {
+    return new FileSource({
+      ...options,
+      path: config.logPath,
+      log,
+      pollIntervalMs,
+      maxLineBytes: config.maxLineBytes,
+    });
+  }
+  if (config.journalDirectory) {
+    return new JournalSource({
+      ...options,
+      directory: config.journalDirectory,
+      log,
+      pollIntervalMs,
+    });
+  }
+  return new KmsgSource({ ...options, path: config.kmsgPath, log, pollIntervalMs });
+}
+
+/** The identity a source's checkpoint is stored under. */
+function sourceIdentity(config: Config): { kind: string; id: string } {
+  if (config.logPath) return { kind: "file", id: config.logPath };
+  if (config.journalDirectory) return { kind: "journal", id: config.journalDirectory };
+  return { kind: "kmsg", id: config.kmsgPath! };
+}
+
+/** Runs the daemon until a shutdown signal; returns the exit code. */
+export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<number> {
+  const log = daemonLogger(config);
+  const metrics = new Metrics();
+  const stop = new AbortController();
+  const serverStop = new AbortController();
+  let stopping = false;
+  const unregister = io.onShutdownSignal((signal) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    stop.abort();
+  });
+
+  const identity = sourceIdentity(config);
+  const checkpoint = new CheckpointStore({
+    dir: config.stateDirectory,
+    kind: identity.kind,
+    id: identity.id,
+    log,
+    onWriteError: () => metrics.checkpointWriteErrors.inc(),
+  });
+  if (config.stateDirectory) {
+    try {
+      const info = await Deno.stat(config.stateDirectory);
+      if (!info.isDirectory) throw new Error("not a directory");
+    } catch (error) {
+      unregister();
+      throw new ConfigError(
+        `STATE_DIRECTORY=${JSON.stringify(config.stateDirectory)} is not usable: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+  const resumeFrom = await checkpoint.load();
+  const source = createSource(config, {
+    resumeFrom,
+    start: config.fromStart ? "beginning" : "end",
+    onEvent: metrics.sourceEventSink(identity.kind),
+  }, log);
+
+  let sink: DropSink;
+  let eventSink: EventSink | undefined;
+  if (config.dryRun) {
+    sink = new DryRunSink(io.stdout);
+  } else {
+    const create = io.createEventSink ?? (await import("./kube/event_sink.ts")).createEventSink;
+    const created = await create(config, log, metrics, stop.signal);
+    eventSink = created;
+    sink = created;
+  }
+
+  const pipeline = new Pipeline({
+    source,
+    parser: new DropParser({
+      prefixes: config.prefixes,
+      timeLayout: config.timeLayout,
+      maxLineLength: config.maxLineBytes,
+    }),
+    expiry: new ExpiryFilter(config.expirationMinutes * 60_000),
+    repeat: new RepeatFilter({ intervalMs: config.repeatIntervalMinutes * 60_000 }),
+    sink,
+    metrics,
+    log,
+    checkpoint,
+  });
+
+  let server;
+  try {
+    server = startServer({
+      hostname: config.metricsAddress,
+      port: config.metricsPort,
+      metrics,
+      log,
+      signal: serverStop.signal,
+      liveness: [{
+        name: "source",
+        ok: () => pipeline.alive || stopping,
+        detail: () => `the read loop stopped: ${pipeline.failure ?? "ended"}`,
+      }],
+      readiness: [{
+        name: "pod-index",
+        ok: () => eventSink?.ready() ?? true,
+        detail: () => eventSink?.readyDetail() ?? "",
+      }],
+    });
+  } catch (error) {
+    unregister();
+    await eventSink?.close(0);
+    throw new ConfigError(
+      `cannot listen on ${config.metricsAddress}:${config.metricsPort} (METRICS_SERVER_PORT): ${
+        (error as Error).message
+      }`,
+    );
+  }
+
+  log.info("kube-iptables-tailer started", {
+    version: VERSION,
+    source: identity.kind,
+    path: identity.id,
+    prefixes: config.prefixes.join(","),
+    mode: config.dryRun ? "dry-run" : "events",
+    resumed: resumeFrom !== undefined,
+  });
+
+  let code = 0;
+  try {
+    await pipeline.run(stop.signal);
+  } catch (error) {
+    log.error("the read loop failed", { error });
+    code = 1;
+  }
+  const deadline = config.shutdownTimeoutSeconds * 1000;
+  await eventSink?.close(deadline * 0.8);
+  await checkpoint.flush();
+  serverStop.abort();
+  await server.finished;
+  unregister();
+  log.info("stopped");
+  return code;
 }

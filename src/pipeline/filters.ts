@@ -1,0 +1,89 @@
+/**
+ * The two filters between the parser and the sinks, as the original had them, minus its bugs:
+ * expiry compares the log time with the wall clock (that is what "older than" means), while the
+ * repeat filter compares log times with log times only, so replaying an old log behaves like
+ * the live run did; and its key keeps the fields apart.
+ * @module
+ */
+
+import type { PacketDrop } from "../netfilter/types.ts";
+
+/** Drops whose log time is older than `maxAgeMs` before `now()` are expired. */
+export class ExpiryFilter {
+  constructor(private maxAgeMs: number, private now: () => number = Date.now) {}
+
+  /** Whether `drop` is too old to act on. */
+  expired(drop: PacketDrop): boolean {
+    return this.now() - drop.time.getTime() > this.maxAgeMs;
+  }
+}
+
+/** The identity of a drop for repeat detection: (prefix, src, dst, proto, destination). */
+export function repeatKey(drop: PacketDrop): string {
+  const destination = drop.dpt !== undefined
+    ? String(drop.dpt)
+    : drop.icmpType !== undefined
+    ? `icmp${drop.icmpType}/${drop.icmpCode ?? 0}`
+    : "";
+  // NUL cannot occur in any field (the parser refuses control characters).
+  return `${drop.prefix}\0${drop.src}\0${drop.dst}\0${drop.proto}\0${destination}`;
+}
+
+/** Options of {@link RepeatFilter}. */
+export interface RepeatFilterOptions {
+  /** A drop within this many ms (log time) of the last acted-on drop with its key is a repeat. */
+  intervalMs: number;
+  /** Most keys remembered; the least recently acted-on are forgotten first (default 100 000). */
+  maxKeys?: number;
+}
+
+/**
+ * Remembers, per key, the log time of the last drop that was acted on; memory stays bounded by
+ * pruning keys older than the interval (relative to the newest log time seen) and by a size cap.
+ */
+export class RepeatFilter {
+  #intervalMs: number;
+  #maxKeys: number;
+  /** key → log time (ms); Map order is "least recently acted on" first. */
+  #last = new Map<string, number>();
+  #newest = -Infinity;
+  #sincePrune = 0;
+
+  constructor(options: RepeatFilterOptions) {
+    this.#intervalMs = options.intervalMs;
+    this.#maxKeys = options.maxKeys ?? 100_000;
+  }
+
+  /** Keys remembered now. */
+  get size(): number {
+    return this.#last.size;
+  }
+
+  /**
+   * Whether `drop` repeats one acted on within the interval. When it does not, it is recorded as
+   * acted on. An interval of 0 disables the filter.
+   */
+  isRepeat(drop: PacketDrop): boolean {
+    if (this.#intervalMs <= 0) return false;
+    const time = drop.time.getTime();
+    const key = repeatKey(drop);
+    const last = this.#last.get(key);
+    if (last !== undefined && Math.abs(time - last) <= this.#intervalMs) return true;
+    this.#last.delete(key);
+    this.#last.set(key, time);
+    if (time > this.#newest) this.#newest = time;
+    if (++this.#sincePrune >= 1024 || this.#last.size > this.#maxKeys) this.#prune();
+    return false;
+  }
+
+  #prune(): void {
+    this.#sincePrune = 0;
+    const horizon = this.#newest - this.#intervalMs;
+    for (const [key, time] of this.#last) {
+      // Later entries were acted on later (mostly), so stop at the first one still needed;
+      // out-of-order ones behind it go in a later prune or by the size cap.
+      if (this.#last.size > this.#maxKeys || time < horizon) this.#last.delete(key);
+      else break;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The daemon's spine: source → parser → filters → sink, one direction, with the checkpoint
+ * advanced only over batches whose drops are fully handled (see {@link AckTracker}).
+ *
+ * Reading never waits for the sink: a sink that cannot keep up sheds (and counts) what it
+ * cannot queue, so the pipeline keeps reading and counting every drop.
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { DropParser } from "../netfilter/parser.ts";
+import type { PacketDrop, ParseErrorReason, ParseResult } from "../netfilter/types.ts";
+import type { CheckpointStore } from "../sources/checkpoint.ts";
+import type { LogSource } from "../sources/source.ts";
+import { AckTracker, type BatchAck } from "./ack_tracker.ts";
+import type { ExpiryFilter, RepeatFilter } from "./filters.ts";
+
+/** Where drops that pass the filters go. */
+export interface DropSink {
+  /**
+   * Handles one drop. The returned promise (if any) settles when the drop is fully handled
+   * (printed, its Events posted, or deliberately shed); the checkpoint waits for it.
+   */
+  handle(drop: PacketDrop): Promise<void> | void;
+  /** Called after each batch (e.g. to flush buffered output). */
+  flush?(): Promise<void> | void;
+}
+
+/** Options of {@link Pipeline}. */
+export interface PipelineOptions {
+  source: LogSource;
+  parser: DropParser;
+  expiry: ExpiryFilter;
+  repeat: RepeatFilter;
+  sink: DropSink;
+  metrics: Metrics;
+  log: Logger;
+  checkpoint?: CheckpointStore;
+  /** Clock for the "last read" gauge. */
+  now?: () => number;
+}
+
+/** How often one parse-error reason is logged at warn level at most. */
+const PARSE_ERROR_LOG_INTERVAL_MS = 60_000;
+
+/** Runs the source through parser, filters and sink. */
+export class Pipeline {
+  #o: PipelineOptions;
+  #tracker: AckTracker;
+  #running = false;
+  #failure: unknown;
+  #lastWarned = new Map<ParseErrorReason, number>();
+
+  constructor(options: PipelineOptions) {
+    this.#o = options;
+    this.#tracker = new AckTracker((cursor) => options.checkpoint?.update(cursor));
+  }
+
+  /** Whether the read loop is running (liveness). */
+  get alive(): boolean {
+    return this.#running;
+  }
+
+  /** Why the read loop stopped, when it failed. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /** Batches read whose drops are not all handled yet. */
+  get batchesInFlight(): number {
+    return this.#tracker.inFlight;
+  }
+
+  /** Reads until `signal` aborts (or the source ends). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { source, metrics, sink } = this.#o;
+    const now = this.#o.now ?? Date.now;
+    const lines = metrics.logLines.labels({ source: source.kind });
+    this.#running = true;
+    try {
+      for await (const batch of source.read(signal)) {
+        const ack = this.#tracker.begin(batch.cursor);
+        const onResult = (result: ParseResult) => this.#onResult(result, ack);
+        if (batch.kind === "lines") {
+          lines.inc(batch.lineCount);
+          this.#o.parser.scan(batch.text, onResult);
+        } else {
+          lines.inc(batch.records.length);
+          for (const record of batch.records) {
+            const result = this.#o.parser.parseMessage(record.text, record.time);
+            if (result.kind !== "ignored") onResult(result);
+          }
+        }
+        metrics.lastRead.set(now() / 1000);
+        // Output first, then the checkpoint may pass this batch.
+        await sink.flush?.();
+        ack.seal();
+      }
+    } catch (error) {
+      this.#failure = error;
+      throw error;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #onResult(result: ParseResult, ack: BatchAck): void {
+    const { metrics, log } = this.#o;
+    if (result.kind === "error") {
+      metrics.parseError(result.reason);
+      const last = this.#lastWarned.get(result.reason) ?? -Infinity;
+      const now = Date.now();
+      if (now - last >= PARSE_ERROR_LOG_INTERVAL_MS) {
+        this.#lastWarned.set(result.reason, now);
+        log.warn("cannot parse a line with a matching prefix (further ones counted, not logged)", {
+          reason: result.reason,
+          detail: result.detail,
+        });
+      } else if (log.enabled("debug")) {
+        log.debug("cannot parse a line", { reason: result.reason, detail: result.detail });
+      }
+      return;
+    }
+    if (result.kind !== "drop") return;
+    const drop = result.drop;
+    metrics.dropsParsed.inc({ prefix: drop.prefix });
+    if (this.#o.expiry.expired(drop)) {
+      metrics.dropsSkipped.inc({ reason: "expired" });
+      return;
+    }
+    if (this.#o.repeat.isRepeat(drop)) {
+      metrics.dropsSkipped.inc({ reason: "repeated" });
+      return;
+    }
+    const work = this.#o.sink.handle(drop);
+    if (work) ack.track(work);
+  }
+}

@@ -1,0 +1,91 @@
+/** `run --dry-run` as a process on a real file: live output, SIGTERM, checkpoint, resume. */
+import assert from "node:assert/strict";
+import { DaemonProcess, kernelLine } from "../support/daemon.ts";
+
+function drop(n: number): string {
+  return `nft-drop: IN=cali3 OUT=cali2 SRC=10.244.2.20 DST=10.244.1.11 LEN=60 TTL=63 ID=${n} DF PROTO=TCP SPT=40000 DPT=${
+    1000 + n
+  } WINDOW=64240 RES=0x00 SYN URGP=0 `;
+}
+
+async function append(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(path, text, { append: true });
+}
+
+Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM without loss or repeats", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
+  const log = `${dir}/kern.log`;
+  const args = [
+    "run",
+    "--dry-run",
+    `--iptables-log-path=${log}`,
+    "--iptables-log-prefix=nft-drop:",
+    "--metrics-server-port=0",
+    `--state-directory=${dir}`,
+  ];
+  try {
+    await append(log, kernelLine(drop(0)) + "old line, before we started\n");
+    let daemon = new DaemonProcess(args);
+    await daemon.waitFor(
+      () => daemon.stderrLines.some((l) => l.includes("following log file")),
+      10_000,
+      "start",
+    );
+    // Without a checkpoint it starts at the end: drop 0 is history.
+    await append(
+      log,
+      kernelLine(drop(1)) + "Nov 25 08:00:00 node-1 sshd[1]: unrelated\n" + kernelLine(drop(2)),
+    );
+    await daemon.waitFor(() => daemon.json().length >= 2, 5_000, "drops 1 and 2");
+    assert.deepEqual(daemon.json().map((d) => d.dpt), [1001, 1002]);
+    assert.equal(daemon.json()[0].src, "10.244.2.20");
+    const stopped = await daemon.stop("SIGTERM");
+    assert.equal(stopped.code, 0);
+    assert.ok(stopped.ms < 2000, `exit within 2 s, took ${stopped.ms.toFixed(0)} ms`);
+    const checkpoints = [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("file-"));
+    assert.equal(checkpoints.length, 1, "checkpoint written");
+
+    // While stopped, more drops arrive; the restart prints exactly those.
+    await append(log, kernelLine(drop(3)) + kernelLine(drop(4)));
+    daemon = new DaemonProcess(args);
+    await daemon.waitFor(() => daemon.json().length >= 2, 10_000, "drops 3 and 4");
+    await append(log, kernelLine(drop(5)));
+    await daemon.waitFor(() => daemon.json().length >= 3, 5_000, "drop 5");
+    const second = await daemon.stop("SIGINT");
+    assert.equal(second.code, 0);
+    assert.deepEqual(daemon.json().map((d) => d.dpt), [1003, 1004, 1005]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dry-run: expired and repeated drops are filtered", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await Deno.writeTextFile(log, "");
+    const daemon = new DaemonProcess([
+      "run",
+      "--dry-run",
+      `--iptables-log-path=${log}`,
+      "--iptables-log-prefix=nft-drop:",
+      "--metrics-server-port=0",
+    ]);
+    await daemon.waitFor(
+      () => daemon.stderrLines.some((l) => l.includes("following log file")),
+      10_000,
+      "start",
+    );
+    const old = new Date(Date.now() - 11 * 60_000);
+    await append(
+      log,
+      kernelLine(drop(1), old) + kernelLine(drop(2)) + kernelLine(drop(2)) + kernelLine(drop(3)),
+    );
+    await daemon.waitFor(() => daemon.json().length >= 2, 5_000, "drops");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(daemon.json().map((d) => d.dpt), [1002, 1003]);
+    assert.equal((await daemon.stop()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { AckTracker } from "../../src/pipeline/ack_tracker.ts";
+
+function deferred() {
+  let resolve!: () => void, reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("ack: a cursor commits only when its batch and all earlier ones are done", async () => {
+  const committed: unknown[] = [];
+  const t = new AckTracker((c) => committed.push(c));
+  const a = t.begin("a");
+  const workA = deferred();
+  a.track(workA.promise);
+  a.seal();
+  const b = t.begin("b");
+  b.seal(); // no work
+  const c = t.begin("c");
+  const workC = deferred();
+  c.track(workC.promise);
+  await tick();
+  assert.deepEqual(committed, [], "a is still pending; b must wait for it");
+  workC.resolve();
+  await tick();
+  assert.deepEqual(committed, [], "c is done but not sealed and a is pending");
+  c.seal();
+  workA.reject(new Error("failed work counts as handled"));
+  await tick();
+  assert.deepEqual(committed, ["c"], "a, b and c complete: the newest cursor commits once");
+  assert.equal(t.inFlight, 0);
+});
+
+Deno.test("ack: an unsealed batch holds back later ones", async () => {
+  const committed: unknown[] = [];
+  const t = new AckTracker((c) => committed.push(c));
+  const a = t.begin(1);
+  t.begin(2).seal();
+  await tick();
+  assert.deepEqual(committed, []);
+  a.seal();
+  assert.deepEqual(committed, [2]);
+});

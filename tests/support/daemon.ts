@@ -1,0 +1,110 @@
+/**
+ * Runs the real program as a child process and reads its stdout/stderr line by line, for
+ * daemon-level tests.
+ * @module
+ */
+
+const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+
+/** A running program. */
+export class DaemonProcess {
+  readonly child: Deno.ChildProcess;
+  readonly stdoutLines: string[] = [];
+  readonly stderrLines: string[] = [];
+  #waiters: (() => void)[] = [];
+  #pumps: Promise<void>[];
+
+  constructor(
+    args: string[],
+    env: Record<string, string> = {},
+    options: { entry?: string; denoArgs?: string[] } = {},
+  ) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        `--config=${CONFIG}`,
+        ...(options.denoArgs ?? ["-A"]),
+        options.entry ?? MAIN,
+        ...args,
+      ],
+      env: { NO_COLOR: "1", ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#pumps = [
+      this.#pump(this.child.stdout, this.stdoutLines),
+      this.#pump(this.child.stderr, this.stderrLines),
+    ];
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of stream) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      into.push(...parts);
+      this.#waiters.splice(0).forEach((w) => w());
+    }
+    if (rest) into.push(rest);
+    this.#waiters.splice(0).forEach((w) => w());
+  }
+
+  /** Waits until `predicate` holds (checked on every new output line) or `timeoutMs` passes. */
+  async waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for ${what}\nstderr:\n${this.stderrLines.slice(-20).join("\n")}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 100));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Parsed NDJSON lines of stdout. */
+  json(): Record<string, unknown>[] {
+    return this.stdoutLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  }
+
+  /** Sends `signal` and waits for the exit; returns the code and how long it took. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; ms: number }> {
+    const start = performance.now();
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+    const status = await this.child.status;
+    await Promise.all(this.#pumps);
+    return { code: status.code, ms: performance.now() - start };
+  }
+
+  /** Kills hard (SIGKILL) and waits. */
+  async kill(): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.child.status;
+    await Promise.all(this.#pumps);
+  }
+}
+
+/** A kernel-log line with the current time in rsyslog's RFC 3339 format. */
+export function kernelLine(body: string, time = new Date()): string {
+  return `${time.toISOString().replace("Z", "000+00:00")} node-1 kernel: [ 1234.567890] ${body}\n`;
+}
