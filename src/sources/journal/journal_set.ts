@@ -75,6 +75,10 @@ interface Damage {
   reported: boolean;
 }
 
+function stampOf(stat: Deno.FileInfo): string {
+  return `${stat.size}:${stat.mtime?.getTime()}`;
+}
+
 /** One file of the set and its reading position. */
 class FileStream implements MergeStream {
   readonly file: JournalFile;
@@ -89,6 +93,8 @@ class FileStream implements MergeStream {
   ended = false;
   /** Closed after reading all of an archived file. */
   done = false;
+  /** Size and mtime when it was closed: a change means the inode was reused. */
+  doneStamp = "";
   #pendingOffset = 0;
   #pending: EntryLocation | undefined;
   /** The entry the last {@link take} consumed. */
@@ -174,6 +180,7 @@ export class JournalSet {
   #maxDataSize: number | undefined;
   #now: () => number;
   #undecodableLogged = new Set<string>();
+  #openFailures = new Map<string, string>();
   /** Once positioned, files found later are read from their start (after the location). */
   #positioned = false;
 
@@ -215,7 +222,12 @@ export class JournalSet {
       if (!stat.isFile) continue;
       const key = `${stat.dev}:${stat.ino}`;
       seen.add(key);
-      const known = this.#streams.get(key);
+      let known = this.#streams.get(key);
+      if (known?.done && (known.doneStamp !== stampOf(stat) || known.file.path !== path)) {
+        // A closed, finished file whose inode now holds something else (deleted, inode reused).
+        this.#drop(key, known);
+        known = undefined;
+      }
       if (known !== undefined) {
         if (known.file.path !== path) {
           this.#log.info("journal file renamed", { from: known.file.path, to: path });
@@ -250,6 +262,7 @@ export class JournalSet {
       this.#readError(path, error);
       return;
     }
+    this.#openFailures.delete(path);
     const stream = new FileStream(file, key, this);
     this.#streams.set(key, stream);
     this.#log.debug("journal file added", { path });
@@ -341,8 +354,13 @@ export class JournalSet {
     return undefined;
   }
 
+  /** Logs and counts a file that cannot be opened, once until that changes. */
   #readError(path: string, error: unknown): void {
-    this.#log.warn("cannot open journal file", { path, error });
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.#openFailures.get(path) === message) return;
+    if (this.#openFailures.size > 1000) this.#openFailures.clear();
+    this.#openFailures.set(path, message);
+    this.#log.warn("cannot open journal file; will retry", { path, error: message });
     this.#onEvent("read_error");
   }
 
@@ -432,6 +450,11 @@ export class JournalSet {
     for (const stream of this.#streams.values()) {
       if (stream.done || stream.file.header?.state !== FileState.ARCHIVED) continue;
       if (stream.unread && !stream.ended) continue;
+      try {
+        stream.doneStamp = stampOf(Deno.statSync(stream.file.path));
+      } catch {
+        stream.doneStamp = "";
+      }
       stream.done = true;
       stream.file.close();
       this.#log.debug("journal file read to the end and closed", { path: stream.file.path });
