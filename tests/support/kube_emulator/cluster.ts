@@ -178,8 +178,12 @@ export class Cluster {
     this.#timers.clear();
   }
 
-  /** Makes every earlier resourceVersion "too old" for lists, continues and watches. */
+  /**
+   * Makes every resourceVersion handed out so far "too old" for lists, continues and watches:
+   * the revision advances by one (as if a write happened) and all history before it is dropped.
+   */
   compact(): void {
+    this.clock.next();
     this.pods.compact();
     this.events.compact();
     this.namespaces.compact();

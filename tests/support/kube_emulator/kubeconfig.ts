@@ -1,7 +1,8 @@
 /**
  * Writes a kubeconfig that kubectl and client-node both load: one cluster (server URL and, for
- * HTTPS, the CA inline as `certificate-authority-data`), one user (a bearer token or nothing),
- * one context, made current.
+ * HTTPS, the CA inline as `certificate-authority-data`; for plain HTTP
+ * `insecure-skip-tls-verify: true`, without which client-node 1.4 refuses an http:// server),
+ * one user (a bearer token or nothing), one context, made current.
  * @module
  */
 
@@ -32,6 +33,8 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     `    server: ${q(input.server)}`,
   ];
   if (input.caCertPem) lines.push(`    certificate-authority-data: ${q(base64(input.caCertPem))}`);
+  // client-node refuses an http:// server unless the cluster says insecure-skip-tls-verify.
+  if (input.server.startsWith("http:")) lines.push("    insecure-skip-tls-verify: true");
   lines.push(
     "users:",
     "- name: kube-emulator",

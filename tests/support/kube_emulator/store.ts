@@ -285,7 +285,10 @@ export class VersionedStore<T extends KubeObject> {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Forgets all history: reads and watches from any earlier revision become "too old". */
+  /**
+   * Forgets all history: reads and watches from any revision before the current one become
+   * "too old". (The cluster advances the clock first, so every revision handed out so far is.)
+   */
   compact(): void {
     this.#historyStart = this.#clock.current;
     this.#ring.fill(undefined);
