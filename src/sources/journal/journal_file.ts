@@ -89,6 +89,8 @@ const MESSAGE_PREFIX = new TextEncoder().encode("MESSAGE=");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const MAX_HASH_CHAIN_STEPS = 1_000_000;
+/** Largest ENTRY object read (journald writes at most 1024 items of at most 16 bytes). */
+const MAX_ENTRY_SIZE = 1024 * 1024;
 
 /** A journal file opened for reading. */
 export class JournalFile {
@@ -196,10 +198,10 @@ export class JournalFile {
   }
 
   /**
-   * Reads the object at `offset`, checking alignment, bounds, type and size. Returns the window
-   * holding the whole object and its size.
+   * Reads the object at `offset`, checking alignment, bounds, type and size. Returns a window
+   * holding its first `want` bytes (the whole object by default) and its full size.
    */
-  #object(offset: number, type: number): { w: WindowView; size: number } {
+  #object(offset: number, type: number, want = Infinity): { w: WindowView; size: number } {
     const header = this.#requireHeader();
     // Not checked against tail_object_offset: a chain may already link objects appended after
     // the header was read. Everything linked is complete; the size checks below bound it.
@@ -223,14 +225,21 @@ export class JournalFile {
     if (offset + size > this.#limit) {
       throw new JournalDamage(offset, "object beyond the end of the file");
     }
-    w = this.#cache.read(this.#file, offset, size);
+    w = this.#cache.read(this.#file, offset, Math.min(size, want));
     if (w === undefined) throw new JournalDamage(offset, "object unreadable");
     return { w, size };
   }
 
+  /** An ENTRY object, whole; entries are small (journald caps them at 1024 fields). */
+  #entry(offset: number): { w: WindowView; size: number } {
+    const entry = this.#object(offset, ObjectType.ENTRY, MAX_ENTRY_SIZE);
+    if (entry.size > MAX_ENTRY_SIZE) throw new JournalDamage(offset, "entry object too large");
+    return entry;
+  }
+
   /** The fixed part of the ENTRY object at `offset`. */
   entryHead(offset: number): EntryHead {
-    const { w } = this.#object(offset, ObjectType.ENTRY);
+    const { w } = this.#object(offset, ObjectType.ENTRY, ENTRY_ITEMS_OFFSET);
     const { bytes, view, at } = w;
     const seqnum = readU64(view, at + 16);
     const realtime = readU64(view, at + 24);
@@ -262,7 +271,7 @@ export class JournalFile {
   /** Offsets of the DATA objects of the entry at `offset`. */
   entryItems(offset: number): number[] {
     const header = this.#requireHeader();
-    const { w, size } = this.#object(offset, ObjectType.ENTRY);
+    const { w, size } = this.#entry(offset);
     const itemSize = entryItemSize(header.compact);
     const items: number[] = [];
     for (let p = w.at + ENTRY_ITEMS_OFFSET; p < w.at + size; p += itemSize) {
@@ -277,7 +286,7 @@ export class JournalFile {
    */
   message(offset: number): string | undefined {
     const header = this.#requireHeader();
-    const { w, size } = this.#object(offset, ObjectType.ENTRY);
+    const { w, size } = this.#entry(offset);
     const compact = header.compact;
     const itemSize = entryItemSize(compact);
     const end = w.at + size;
@@ -301,23 +310,24 @@ export class JournalFile {
   /** Decodes the DATA object at `offset` if it is a MESSAGE; remembers shared objects. */
   #messageOf(offset: number): string | undefined {
     const header = this.#requireHeader();
-    const { w, size } = this.#object(offset, ObjectType.DATA);
-    const start = w.at + dataPayloadOffset(header.compact);
-    const end = w.at + size;
+    const payloadOffset = dataPayloadOffset(header.compact);
+    // First only the fixed fields and the start of the payload: most items are not MESSAGE.
+    const { w, size } = this.#object(
+      offset,
+      ObjectType.DATA,
+      payloadOffset + MESSAGE_PREFIX.length,
+    );
     const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
     const shared = readU64(w.view, w.at + 56) > 1;
     let text: string | null = null;
     if (flags === 0) {
-      if (hasPrefix(w.bytes, start, end, MESSAGE_PREFIX)) {
-        const length = end - start - MESSAGE_PREFIX.length;
-        if (length > this.#maxDataSize) {
-          this.#undecodable(offset, `MESSAGE of ${length} bytes exceeds the limit`);
-          return undefined;
-        }
-        text = decoder.decode(w.bytes.subarray(start + MESSAGE_PREFIX.length, end));
+      if (hasPrefix(w.bytes, w.at + payloadOffset, w.at + size, MESSAGE_PREFIX)) {
+        const payload = this.#payload(offset, size);
+        if (payload === undefined) return undefined;
+        text = decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
       }
     } else {
-      const payload = this.#decompress(offset, flags, w.bytes.subarray(start, end));
+      const payload = this.#payload(offset, size);
       if (payload === undefined) return undefined;
       if (hasPrefix(payload, 0, payload.length, MESSAGE_PREFIX)) {
         text = decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
@@ -325,6 +335,23 @@ export class JournalFile {
     }
     if (shared) this.#remember(offset, text);
     return text ?? undefined;
+  }
+
+  /**
+   * The decoded payload of the DATA object at `offset` (of `size` bytes), or undefined (reported)
+   * when it is too large or cannot be decompressed. The bytes are valid until the next read.
+   */
+  #payload(offset: number, size: number): Uint8Array | undefined {
+    const header = this.#requireHeader();
+    const payloadOffset = dataPayloadOffset(header.compact);
+    if (size - payloadOffset > this.#maxDataSize) {
+      this.#undecodable(offset, `field of ${size - payloadOffset} bytes exceeds the limit`);
+      return undefined;
+    }
+    const { w } = this.#object(offset, ObjectType.DATA);
+    const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
+    const stored = w.bytes.subarray(w.at + payloadOffset, w.at + size);
+    return flags === 0 ? stored : this.#decompress(offset, flags, stored);
   }
 
   #decompress(offset: number, flags: number, payload: Uint8Array): Uint8Array | undefined {
@@ -355,16 +382,10 @@ export class JournalFile {
    * be decoded are reported and left out.
    */
   fields(offset: number): Array<[string, Uint8Array]> {
-    const header = this.#requireHeader();
     const out: Array<[string, Uint8Array]> = [];
     for (const dataOffset of this.entryItems(offset)) {
-      const { w, size } = this.#object(dataOffset, ObjectType.DATA);
-      const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
-      let payload: Uint8Array | undefined = w.bytes.slice(
-        w.at + dataPayloadOffset(header.compact),
-        w.at + size,
-      );
-      if (flags !== 0) payload = this.#decompress(dataOffset, flags, payload);
+      const { size } = this.#object(dataOffset, ObjectType.DATA, OBJECT_HEADER_SIZE);
+      const payload = this.#payload(dataOffset, size)?.slice();
       if (payload === undefined) continue;
       const eq = payload.indexOf(0x3d);
       if (eq <= 0) throw new JournalDamage(dataOffset, "data payload without a field name");
@@ -408,12 +429,12 @@ export class JournalFile {
       if (p < 0 || p <= previous || steps > MAX_HASH_CHAIN_STEPS) {
         throw new JournalDamage(previous, "bad data hash chain");
       }
-      const { w, size } = this.#object(p, ObjectType.DATA);
-      if (w.view.getBigUint64(w.at + 16, true) === hash && this.#payloadEquals(p, w, size, bytes)) {
-        return p;
-      }
+      const { w, size } = this.#object(p, ObjectType.DATA, 32);
+      const storedHash = w.view.getBigUint64(w.at + 16, true);
+      const next = readU64(w.view, w.at + 24);
+      if (storedHash === hash && this.#payloadEquals(p, size, bytes)) return p;
       previous = p;
-      p = readU64(w.view, w.at + 24);
+      p = next;
     }
     return 0;
   }
@@ -428,22 +449,24 @@ export class JournalFile {
       const type = w.bytes[w.at];
       const size = readU64(w.view, w.at + 8);
       if (size < OBJECT_HEADER_SIZE || p + size > this.#limit) return 0;
-      if (type === ObjectType.DATA && checkObjectSize(type, size, header.compact) === undefined) {
-        const { w: whole } = this.#object(p, ObjectType.DATA);
-        if (this.#payloadEquals(p, whole, size, bytes)) return p;
+      if (
+        type === ObjectType.DATA && checkObjectSize(type, size, header.compact) === undefined &&
+        this.#payloadEquals(p, size, bytes)
+      ) {
+        return p;
       }
       p += Math.ceil(size / 8) * 8;
     }
     return 0;
   }
 
-  #payloadEquals(offset: number, w: WindowView, size: number, bytes: Uint8Array): boolean {
+  #payloadEquals(offset: number, size: number, bytes: Uint8Array): boolean {
     const header = this.#requireHeader();
-    const start = w.at + dataPayloadOffset(header.compact);
-    const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
-    const stored = flags === 0
-      ? w.bytes.subarray(start, w.at + size)
-      : this.#decompress(offset, flags, w.bytes.slice(start, w.at + size));
+    const { w } = this.#object(offset, ObjectType.DATA, OBJECT_HEADER_SIZE);
+    const compressed = (w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK) !== 0;
+    // An uncompressed payload of another length cannot be equal: skip reading it.
+    if (!compressed && size - dataPayloadOffset(header.compact) !== bytes.length) return false;
+    const stored = this.#payload(offset, size);
     return stored !== undefined && equalBytes(stored, bytes);
   }
 
@@ -458,7 +481,7 @@ export class JournalFile {
   /** The chain of the entries that reference the DATA object at `dataOffset`, in file order. */
   dataChain(dataOffset: number): EntryChain {
     return new EntryChain(this, () => {
-      const { w } = this.#object(dataOffset, ObjectType.DATA);
+      const { w } = this.#object(dataOffset, ObjectType.DATA, 64);
       const total = readU64(w.view, w.at + 56);
       const inline = readU64(w.view, w.at + 40);
       const firstArray = readU64(w.view, w.at + 48);
@@ -472,7 +495,7 @@ export class JournalFile {
   /** Reads the ENTRY_ARRAY at `offset`: its next array and its capacity. */
   entryArray(offset: number): { next: number; capacity: number } {
     const header = this.#requireHeader();
-    const { w, size } = this.#object(offset, ObjectType.ENTRY_ARRAY);
+    const { w, size } = this.#object(offset, ObjectType.ENTRY_ARRAY, ENTRY_ARRAY_ITEMS_OFFSET);
     const next = readU64(w.view, w.at + 16);
     if (next !== 0 && next <= offset) {
       throw new JournalDamage(offset, "entry array chain goes backwards");

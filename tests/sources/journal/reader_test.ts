@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readJournalEntries } from "../../../src/sources/journal/read_all.ts";
-import { type JournalEntry } from "../../../src/sources/journal/journal_set.ts";
+import { type JournalEntry, JournalSet } from "../../../src/sources/journal/journal_set.ts";
 import { formatJournaldCursor } from "../../../src/sources/journal/location.ts";
 import { JournalFile } from "../../../src/sources/journal/journal_file.ts";
 import { WindowCache } from "../../../src/sources/journal/window_cache.ts";
@@ -187,3 +187,27 @@ systemTest("reading after a cursor gives what journalctl --after-cursor gives", 
     }
   });
 });
+
+systemTest(
+  "positional reads: the tail of a big file is found without reading it",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const path = `${dir}/system.journal`;
+      await writeJournal(path, mixedEntries({ count: 20_000, seed: 4 }));
+      const { size } = await Deno.stat(path);
+      const cache = new WindowCache();
+      const set = new JournalSet({ cache });
+      try {
+        set.sync([path]);
+        set.seekTail();
+        assert.deepEqual(set.read(1000).entries, []);
+        assert(cache.reads * cache.windowSize < size / 4, `${cache.reads} window reads`);
+        const reference = await journalctlJson(["--file", path, "_TRANSPORT=kernel", "-n", "1"]);
+        assert.equal(formatJournaldCursor(set.location!), reference[0].__CURSOR);
+      } finally {
+        set.close();
+      }
+    });
+  },
+);
