@@ -58,9 +58,19 @@ export async function runWatch<T extends KubeObject>(
     JSON.stringify(def.group ? `${def.group}/${def.version}` : def.version)
   },`;
   let buffer: string[] = [];
+  let scheduled = false;
   const flush = () => {
     if (buffer.length > 0 && !sink.closed) sink.write(buffer.join(""));
     buffer = [];
+  };
+  // Changes made in one synchronous burst go out in one write, right after the burst.
+  const flushSoon = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      flush();
+    });
   };
   const queue = (type: string, obj: T) => {
     buffer.push(`{"type":"${type}","object":${head}${jsonOf(obj).slice(1)}}\n`);
@@ -110,7 +120,7 @@ export async function runWatch<T extends KubeObject>(
     const snapshot = initial ? store.list({ rv: current, prefix, limit: 0, match }).items : [];
     unsubscribe = store.subscribe((event) => {
       deliver(event);
-      flush();
+      flushSoon();
     });
     for (const obj of snapshot) queue("ADDED", obj);
     if (params.sendInitialEvents && params.allowBookmarks) bookmark(current, true);
@@ -124,7 +134,7 @@ export async function runWatch<T extends KubeObject>(
     }
     unsubscribe = store.subscribe((event) => {
       deliver(event);
-      flush();
+      flushSoon();
     });
     for (const event of history) deliver(event);
   }
