@@ -184,6 +184,11 @@ export class JournalFile {
     return parsed;
   }
 
+  /** Drops cached bytes of this file, so the next reads see what is on disk now. */
+  forget(): void {
+    this.#cache.invalidate(this.#file);
+  }
+
   /** Closes the file; further reads throw. */
   close(): void {
     if (this.#closed) return;

@@ -100,7 +100,10 @@ class FileStream implements MergeStream {
   /** The entry the last {@link take} consumed. */
   taken = 0;
   takenLocation: EntryLocation | undefined;
+  /** Header fields whose change means new entries (or a new state). */
   lastChangeMarker = "";
+  /** The header changed at the last refresh: look at the chain once more at the next. */
+  settling = false;
 
   constructor(file: JournalFile, key: string, set: JournalSet) {
     this.file = file;
@@ -297,7 +300,13 @@ export class JournalSet {
       return;
     }
     const marker = `${header.fileId}:${header.nEntries}:${header.nObjects}:${header.state}`;
-    if (marker === stream.lastChangeMarker) return;
+    if (marker === stream.lastChangeMarker) {
+      if (!stream.settling) return;
+      // journald counts an entry in the header before it links it into the DATA objects'
+      // chains: look once more, with fresh bytes, after the header stopped changing.
+      stream.settling = false;
+      stream.file.forget();
+    }
     if (stream.lastChangeMarker !== "" && !stream.lastChangeMarker.startsWith(header.fileId)) {
       // Same inode, different file id: rewritten in place. Start over.
       stream.chain = undefined;
@@ -318,6 +327,7 @@ export class JournalSet {
       this.problem(stream, error);
       return;
     }
+    stream.settling = stream.lastChangeMarker !== marker;
     stream.lastChangeMarker = marker;
     stream.ended = false;
   }
@@ -333,7 +343,9 @@ export class JournalSet {
     const key = header ? `header:${reason}` : reason;
     const now = this.#now();
     if (stream.damage?.key !== key) stream.damage = { key, since: now, reported: false };
-    const writing = header || stream.file.header?.state === FileState.ONLINE;
+    // `.journal~` files were set aside by journald: online in the header, but nobody writes.
+    const writing = header ||
+      (stream.file.header?.state === FileState.ONLINE && !stream.file.path.endsWith("~"));
     if (writing && now - stream.damage.since < this.#grace) return header ? undefined : "blocked";
     if (!stream.damage.reported) {
       stream.damage.reported = true;
