@@ -537,6 +537,81 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "Events expire after their TTL (watchers see DELETED); deletecollection by selector; pods delete over HTTP",
+  ...loose,
+  async fn() {
+    await using api = await startKubeEmulator({ eventTtlMs: 150 });
+    const pod = api.addPod({ namespace: "ttl", name: "p" });
+    const { kc, core } = clientFor(api);
+    const watch = await WatchRecorder.start(kc, "/api/v1/namespaces/ttl/events", {
+      resourceVersion: api.resourceVersion,
+    });
+    const made = await core.createNamespacedEvent({
+      namespace: "ttl",
+      body: podEvent("ttl", "p", pod.metadata.uid!),
+    });
+    await watch.until((e) => e.some((x) => x.type === "DELETED"), "the expiry");
+    watch.stop();
+    assert.deepEqual(watch.summary(), [
+      `ADDED ${made.metadata?.name}`,
+      `DELETED ${made.metadata?.name}`,
+    ]);
+    assert.deepEqual(api.events("ttl"), []);
+
+    await using keep = await startKubeEmulator();
+    keep.addNamespace("dc");
+    const other = clientFor(keep).core;
+    for (const reason of ["A", "B", "A"]) {
+      await other.createNamespacedEvent({
+        namespace: "dc",
+        body: { ...podEvent("dc", "p", "u"), reason },
+      });
+    }
+    const removed = await other.deleteCollectionNamespacedEvent({
+      namespace: "dc",
+      fieldSelector: "reason=A",
+    });
+    assert.equal(removed.kind, "EventList", "the real server answers with the deleted items");
+    assert.deepEqual(keep.events("dc").map((e) => e.reason), ["B"]);
+
+    keep.addPod({ namespace: "dc", name: "gone" });
+    const deleted = await other.deleteNamespacedPod({ namespace: "dc", name: "gone" });
+    assert.equal(deleted.metadata?.name, "gone");
+    assert.deepEqual(keep.pods("dc"), []);
+    assert.equal(
+      (await failureOf(other.deleteNamespacedPod({ namespace: "dc", name: "gone" }))).code,
+      404,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "watch options: sendInitialEvents ends with an annotated BOOKMARK; timeoutSeconds ends the stream",
+  ...loose,
+  async fn() {
+    await using api = await startKubeEmulator();
+    api.addPod({ namespace: "o", name: "a" });
+    api.addPod({ namespace: "o", name: "b" });
+    const response = await fetch(
+      `${api.url}/api/v1/namespaces/o/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1`,
+    );
+    assert.equal(response.headers.get("content-type"), "application/json");
+    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.type), ["ADDED", "ADDED", "BOOKMARK"]);
+    assert.equal(lines[2].object.metadata.annotations["k8s.io/initial-events-end"], "true");
+    assert.equal(lines[2].object.metadata.resourceVersion, api.resourceVersion);
+    const invalid = await fetch(`${api.url}/api/v1/pods?watch=1&sendInitialEvents=true`);
+    assert.equal(invalid.status, 422);
+    assert.match(
+      (await invalid.json()).message,
+      /sendInitialEvents requires setting resourceVersionMatch to NotOlderThan/,
+    );
+  },
+});
+
+Deno.test({
   name: "Event validation answers like kube-apiserver: 422 with causes, 400 for undecodable bodies",
   ...loose,
   async fn() {

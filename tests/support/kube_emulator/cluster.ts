@@ -150,7 +150,8 @@ export class Cluster {
   readonly events: VersionedStore<KubeEvent>;
   readonly namespaces: VersionedStore<Namespace>;
   readonly #options: ClusterOptions;
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Completes a pending namespace termination now (on close). */
+  readonly #finishers = new Set<() => void>();
   readonly #terminations = new Map<string, Promise<void>>();
   readonly #eventExpiry = new Map<string, number>();
   readonly #sweeper: ReturnType<typeof setInterval>;
@@ -174,8 +175,7 @@ export class Cluster {
   close(): void {
     this.#closed = true;
     clearInterval(this.#sweeper);
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    for (const finish of [...this.#finishers]) finish();
   }
 
   /**
@@ -268,16 +268,18 @@ export class Cluster {
       },
       status: { phase: "Terminating" },
     }));
+    let finish!: () => void;
     const done = new Promise<void>((resolve) => {
-      const finish = () => {
-        this.#timers.delete(timer);
+      finish = () => {
+        clearTimeout(timer);
+        this.#finishers.delete(finish);
         this.#purgeNamespace(name);
         this.#terminations.delete(name);
         resolve();
       };
-      const timer = setTimeout(finish, graceMs);
-      this.#timers.add(timer);
     });
+    const timer = setTimeout(finish, graceMs);
+    this.#finishers.add(finish);
     this.#terminations.set(name, done);
     return done;
   }
