@@ -323,8 +323,9 @@ async function list<T extends KubeObject>(
         apiVersion: "v1",
         includeObject: includeObject(query),
         noHeaders: false,
+        tableVersion: table.version,
         listMeta,
-      })).replace('"apiVersion":"meta.k8s.io/v1"', `"apiVersion":"meta.k8s.io/${table.version}"`),
+      })),
     );
   }
   const items = page.items.map((obj) => jsonOf(obj)).join(",");
@@ -401,6 +402,7 @@ function getOne<T extends KubeObject>(
         apiVersion: "v1",
         includeObject: includeObject(req.query),
         noHeaders: false,
+        tableVersion: table.version,
         listMeta: { resourceVersion: obj.metadata.resourceVersion },
       })),
     );

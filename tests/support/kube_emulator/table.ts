@@ -212,6 +212,8 @@ export function buildTable<T extends KubeObject>(
     apiVersion: string;
     includeObject: IncludeObject;
     noHeaders: boolean;
+    /** meta.k8s.io version of the Table (v1 unless the client asked for v1beta1). */
+    tableVersion?: "v1" | "v1beta1";
     listMeta: Record<string, unknown>;
     now?: number;
   },
@@ -232,7 +234,7 @@ export function buildTable<T extends KubeObject>(
   });
   const table: Record<string, unknown> = {
     kind: "Table",
-    apiVersion: "meta.k8s.io/v1",
+    apiVersion: `meta.k8s.io/${options.tableVersion ?? "v1"}`,
     metadata: options.listMeta,
   };
   if (!options.noHeaders) table.columnDefinitions = printer.columns;
