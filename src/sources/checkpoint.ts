@@ -14,6 +14,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { fnv1a32 } from "../hash.ts";
 
 /** Options of {@link CheckpointStore}. */
 export interface CheckpointOptions {
@@ -40,15 +41,7 @@ interface CheckpointFile {
   cursor: unknown;
 }
 
-/** FNV-1a, 32 bit, as 8 hex digits: a short stable tag for file names. */
-export function fnv1a32(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(16).padStart(8, "0");
-}
+export { fnv1a32 } from "../hash.ts";
 
 /** Saves and loads the resume position of one source. */
 export class CheckpointStore {

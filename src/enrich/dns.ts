@@ -1,0 +1,153 @@
+/**
+ * Reverse DNS for IPs that are not Pods: a PTR lookup (`Deno.resolveDns`, trailing dot removed,
+ * first name), with a cache (TTL and size cap, negative answers cached too), a timeout, and a
+ * bound on lookups in flight. A slow lookup never blocks other drops: each caller waits only for
+ * its own answer, at most the timeout, and when too many lookups are queued the caller gets no
+ * name at once (the message then shows the IP).
+ *
+ * @example
+ * ```ts
+ * const dns = new ReverseDns({ timeoutMs: 2000, cacheSize: 10000, ttlMs: 300_000, concurrency: 8 });
+ * await dns.lookup("192.0.2.7"); // "api.partner.example" or undefined
+ * ```
+ * @module
+ */
+
+import { parseIpv4, parseIpv6 } from "../netfilter/ip.ts";
+import type { DnsResult } from "../metrics.ts";
+
+/** A PTR resolver: returns the names for a PTR query name. */
+export type PtrResolver = (query: string, signal: AbortSignal) => Promise<string[]>;
+
+/** Options of {@link ReverseDns}. */
+export interface ReverseDnsOptions {
+  /** Timeout of one lookup, ms. */
+  timeoutMs: number;
+  /** Answers kept (0 disables caching). */
+  cacheSize: number;
+  /** How long an answer is kept, ms. */
+  ttlMs: number;
+  /** How long "no name" is kept, ms (default: ttlMs). Timeouts and errors: a tenth of it. */
+  negativeTtlMs?: number;
+  /** Lookups in flight at once. */
+  concurrency: number;
+  /** Lookups waiting for a slot; beyond it callers get no name at once (default 1000). */
+  maxQueued?: number;
+  /** Name server (IP and port); the system's when undefined. */
+  nameServer?: { ipAddr: string; port: number };
+  /** The resolver (tests and benchmarks may pass their own). */
+  resolver?: PtrResolver;
+  /** Called with each lookup's outcome (metrics). */
+  onResult?: (result: DnsResult) => void;
+  now?: () => number;
+}
+
+/** The PTR query name of an IP: `7.2.0.192.in-addr.arpa` or the IPv6 nibble form. */
+export function ptrName(ip: string): string | undefined {
+  if (ip.indexOf(":") < 0) {
+    const bytes = parseIpv4(ip);
+    return bytes ? `${bytes.reverse().join(".")}.in-addr.arpa` : undefined;
+  }
+  const groups = parseIpv6(ip);
+  if (!groups) return undefined;
+  const nibbles: string[] = [];
+  for (let g = 7; g >= 0; g--) {
+    for (let shift = 0; shift < 16; shift += 4) {
+      nibbles.push(((groups[g] >> shift) & 15).toString(16));
+    }
+  }
+  return `${nibbles.join(".")}.ip6.arpa`;
+}
+
+interface CacheEntry {
+  name: string | undefined;
+  expires: number;
+}
+
+/** Reverse DNS with cache, timeout and bounded concurrency. */
+export class ReverseDns {
+  #o: ReverseDnsOptions;
+  #cache = new Map<string, CacheEntry>();
+  #inFlight = new Map<string, Promise<string | undefined>>();
+  #active = 0;
+  #queue: (() => void)[] = [];
+  #resolver: PtrResolver;
+  #now: () => number;
+
+  constructor(options: ReverseDnsOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    const nameServer = options.nameServer;
+    this.#resolver = options.resolver ??
+      ((query, signal) =>
+        Deno.resolveDns(query, "PTR", { signal, ...(nameServer ? { nameServer } : {}) }));
+  }
+
+  /** Entries cached now. */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
+  /** The first PTR name of `ip` without the trailing dot, or undefined. Never rejects. */
+  lookup(ip: string): Promise<string | undefined> {
+    const cached = this.#cache.get(ip);
+    if (cached) {
+      if (cached.expires > this.#now()) {
+        this.#o.onResult?.("cache_hit");
+        return Promise.resolve(cached.name);
+      }
+      this.#cache.delete(ip);
+    }
+    const pending = this.#inFlight.get(ip);
+    if (pending) return pending;
+    const query = ptrName(ip);
+    if (!query) return Promise.resolve(undefined);
+    if (this.#active >= this.#o.concurrency && this.#queue.length >= (this.#o.maxQueued ?? 1000)) {
+      this.#o.onResult?.("shed");
+      return Promise.resolve(undefined);
+    }
+    const promise = this.#resolve(ip, query).finally(() => this.#inFlight.delete(ip));
+    this.#inFlight.set(ip, promise);
+    return promise;
+  }
+
+  async #resolve(ip: string, query: string): Promise<string | undefined> {
+    if (this.#active >= this.#o.concurrency) await new Promise<void>((r) => this.#queue.push(r));
+    this.#active++;
+    const negativeTtl = this.#o.negativeTtlMs ?? this.#o.ttlMs;
+    try {
+      const names = await this.#resolver(query, AbortSignal.timeout(this.#o.timeoutMs));
+      const first = names.find((n) => n.length > 0);
+      const name = first?.replace(/\.$/, "");
+      this.#store(ip, name, name ? this.#o.ttlMs : negativeTtl);
+      this.#o.onResult?.(name ? "resolved" : "not_found");
+      return name;
+    } catch (error) {
+      const name = (error as Error)?.name;
+      if (name === "NotFound") {
+        this.#store(ip, undefined, negativeTtl);
+        this.#o.onResult?.("not_found");
+      } else if (name === "TimeoutError" || name === "AbortError") {
+        this.#store(ip, undefined, negativeTtl / 10);
+        this.#o.onResult?.("timeout");
+      } else {
+        this.#store(ip, undefined, negativeTtl / 10);
+        this.#o.onResult?.("error");
+      }
+      return undefined;
+    } finally {
+      this.#active--;
+      this.#queue.shift()?.();
+    }
+  }
+
+  #store(ip: string, name: string | undefined, ttl: number): void {
+    if (this.#o.cacheSize <= 0) return;
+    this.#cache.delete(ip);
+    this.#cache.set(ip, { name, expires: this.#now() + ttl });
+    // Oldest insertions go first: Map keeps insertion order.
+    while (this.#cache.size > this.#o.cacheSize) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+  }
+}

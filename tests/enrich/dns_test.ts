@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { ptrName, ReverseDns } from "../../src/enrich/dns.ts";
+import type { DnsResult } from "../../src/metrics.ts";
+import { systemTest, which } from "../support/system.ts";
+
+Deno.test("PTR names for IPv4 and IPv6", () => {
+  assert.equal(ptrName("192.0.2.7"), "7.2.0.192.in-addr.arpa");
+  assert.equal(
+    ptrName("2001:db8::567:89ab"),
+    "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+  );
+  assert.equal(ptrName("not-an-ip"), undefined);
+});
+
+function fakeResolver(answers: Record<string, string[] | Error | "hang">) {
+  const calls: string[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const resolver = async (query: string, signal: AbortSignal): Promise<string[]> => {
+    calls.push(query);
+    active++;
+    maxActive = Math.max(maxActive, active);
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      const answer = answers[query];
+      if (answer === "hang") {
+        await new Promise((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason))
+        );
+      }
+      if (answer instanceof Error) throw answer;
+      if (!answer) throw Object.assign(new Error("no record"), { name: "NotFound" });
+      return answer as string[];
+    } finally {
+      active--;
+    }
+  };
+  return { resolver, calls, maxActive: () => maxActive };
+}
+
+Deno.test("reverse DNS: first name without the dot, cached, negative answers cached", async () => {
+  let now = 0;
+  const results: DnsResult[] = [];
+  const fake = fakeResolver({
+    "7.2.0.192.in-addr.arpa": ["api.partner.example.", "other.example."],
+  });
+  const dns = new ReverseDns({
+    timeoutMs: 1000,
+    cacheSize: 10,
+    ttlMs: 60_000,
+    concurrency: 4,
+    resolver: fake.resolver,
+    now: () => now,
+    onResult: (r) => results.push(r),
+  });
+  assert.equal(await dns.lookup("192.0.2.7"), "api.partner.example");
+  assert.equal(await dns.lookup("192.0.2.7"), "api.partner.example");
+  assert.equal(await dns.lookup("192.0.2.8"), undefined);
+  assert.equal(await dns.lookup("192.0.2.8"), undefined);
+  assert.deepEqual(fake.calls, ["7.2.0.192.in-addr.arpa", "8.2.0.192.in-addr.arpa"]);
+  now += 60_001;
+  assert.equal(await dns.lookup("192.0.2.7"), "api.partner.example");
+  assert.equal(fake.calls.length, 3, "expired entries are looked up again");
+  assert.deepEqual(results, ["resolved", "cache_hit", "not_found", "cache_hit", "resolved"]);
+});
+
+Deno.test("reverse DNS: a hanging server costs one timeout, and never blocks other lookups", async () => {
+  const fake = fakeResolver({
+    "1.0.0.10.in-addr.arpa": "hang",
+    "2.0.0.10.in-addr.arpa": ["fast.example."],
+  });
+  const dns = new ReverseDns({
+    timeoutMs: 200,
+    cacheSize: 10,
+    ttlMs: 60_000,
+    concurrency: 4,
+    resolver: fake.resolver,
+  });
+  const start = performance.now();
+  const slow = dns.lookup("10.0.0.1");
+  const fast = await dns.lookup("10.0.0.2");
+  const fastMs = performance.now() - start;
+  assert.equal(fast, "fast.example");
+  assert.ok(fastMs < 150, `the fast lookup waited ${fastMs} ms`);
+  assert.equal(await slow, undefined);
+  const slowMs = performance.now() - start;
+  assert.ok(slowMs >= 190 && slowMs < 1000, `timed out after ${slowMs} ms`);
+});
+
+Deno.test("reverse DNS: concurrency is bounded, identical lookups share one query, overflow is shed", async () => {
+  const answers: Record<string, string[]> = {};
+  for (let i = 0; i < 50; i++) answers[`${i}.0.0.10.in-addr.arpa`] = [`h${i}.example.`];
+  const fake = fakeResolver(answers);
+  const results: DnsResult[] = [];
+  const dns = new ReverseDns({
+    timeoutMs: 1000,
+    cacheSize: 100,
+    ttlMs: 60_000,
+    concurrency: 3,
+    maxQueued: 20,
+    resolver: fake.resolver,
+    onResult: (r) => results.push(r),
+  });
+  const names = await Promise.all([
+    ...Array.from({ length: 50 }, (_, i) => dns.lookup(`10.0.0.${i}`)),
+    dns.lookup("10.0.0.0"),
+  ]);
+  assert.ok(fake.maxActive() <= 3, `max in flight ${fake.maxActive()}`);
+  assert.equal(names[0], "h0.example");
+  assert.equal(names[50], "h0.example", "shares the in-flight query");
+  assert.equal(fake.calls.filter((c) => c === "0.0.0.10.in-addr.arpa").length, 1);
+  const shed = results.filter((r) => r === "shed").length;
+  assert.equal(shed, 50 - 3 - 20, "beyond 3 running and 20 queued, lookups are shed");
+  assert.equal(names.filter((n) => n === undefined).length, shed);
+});
+
+Deno.test("reverse DNS: the cache is capped", async () => {
+  const fake = fakeResolver({});
+  const dns = new ReverseDns({
+    timeoutMs: 100,
+    cacheSize: 5,
+    ttlMs: 60_000,
+    concurrency: 8,
+    resolver: fake.resolver,
+  });
+  for (let i = 0; i < 20; i++) await dns.lookup(`10.0.1.${i}`);
+  assert.equal(dns.cacheSize, 5);
+});
+
+systemTest(
+  "reverse DNS against a real dnsmasq on a loopback port",
+  { needs: ["dnsmasq"] },
+  async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = new Deno.Command(which("dnsmasq")!, {
+      args: [
+        "--no-daemon",
+        `--port=${port}`,
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        "--pid-file=",
+        "--ptr-record=7.2.0.192.in-addr.arpa,api.partner.example",
+        "--ptr-record=0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa,v6.partner.example",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      // dnsmasq needs a moment to bind: ask (uncached) until it answers.
+      const server = { ipAddr: "127.0.0.1", port };
+      for (let i = 0; i < 50; i++) {
+        const probe = new ReverseDns({
+          timeoutMs: 200,
+          cacheSize: 0,
+          ttlMs: 1,
+          concurrency: 1,
+          nameServer: server,
+        });
+        if (await probe.lookup("192.0.2.7")) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const fresh = new ReverseDns({
+        timeoutMs: 2000,
+        cacheSize: 10,
+        ttlMs: 60_000,
+        concurrency: 2,
+        nameServer: server,
+      });
+      assert.equal(await fresh.lookup("192.0.2.7"), "api.partner.example");
+      assert.equal(await fresh.lookup("2001:db8::10"), "v6.partner.example");
+      assert.equal(await fresh.lookup("192.0.2.99"), undefined, "no record");
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stderr.cancel();
+    }
+  },
+);
