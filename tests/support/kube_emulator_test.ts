@@ -1150,6 +1150,60 @@ systemTest(
 );
 
 systemTest(
+  "kubectl get pods -w prints rows for changes as they happen",
+  { needs: ["kubectl"] },
+  async () => {
+    await using api = await startKubeEmulator();
+    api.addPod({ namespace: "w", name: "first", nodeName: "node-a", podIPs: ["10.244.1.1"] });
+    const cache = await Deno.makeTempDir();
+    const child = new Deno.Command("kubectl", {
+      args: [
+        "--kubeconfig",
+        api.kubeconfigPath,
+        "--cache-dir",
+        cache,
+        "get",
+        "pods",
+        "-n",
+        "w",
+        "-w",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const readUntil = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`kubectl ended before ${pattern}: ${text}`);
+        text += value;
+      }
+    };
+    try {
+      await readUntil(/^first\s+1\/1\s+Running/m);
+      api.addPod({ namespace: "w", name: "second", nodeName: "node-a", phase: "Pending" });
+      api.updatePod("w", "first", { phase: "Failed" });
+      await readUntil(/^first\s+0\/1\s+Error/m);
+      assert.match(text, /^second\s+0\/1\s+ContainerCreating/m);
+      assert.equal(
+        text.match(/^NAME\s+READY/gm)?.length,
+        1,
+        "one header: later Tables carry no columns",
+      );
+      const watch = api.requests.find((r) => r.watch)!;
+      assert.match(watch.headers["accept"], /as=Table/);
+    } finally {
+      child.kill("SIGTERM");
+      await reader.cancel().catch(() => {});
+      await child.status;
+      await child.stderr.cancel().catch(() => {});
+      await Deno.remove(cache, { recursive: true });
+    }
+  },
+);
+
+systemTest(
   "kubectl describe pod shows an Event posted through client-node (type, reason, age with count, from, message)",
   { needs: ["kubectl"] },
   async () => {

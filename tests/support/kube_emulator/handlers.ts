@@ -355,7 +355,7 @@ function watch<T extends KubeObject>(
   if (errors.length > 0) {
     throw new ApiError(invalidStatus({ group: "meta.k8s.io", kind: "ListOptions" }, "", errors));
   }
-  negotiate(req.headers["accept"], false);
+  const table = negotiate(req.headers["accept"], true);
   const selected = selectors(def, query);
   const match = nameFilter === undefined
     ? selected
@@ -380,7 +380,29 @@ function watch<T extends KubeObject>(
         timeoutMs: timeoutSeconds !== undefined && timeoutSeconds > 0
           ? timeoutSeconds * 1000
           : undefined,
+        render: table ? tableRenderer(def, query, table.version) : undefined,
       }),
+  };
+}
+
+/** Watch events as one-row Tables; only the first carries the column definitions. */
+function tableRenderer<T extends KubeObject>(
+  def: ResourceDef<T>,
+  query: URLSearchParams,
+  version: "v1" | "v1beta1",
+): (obj: T) => string {
+  let first = true;
+  return (obj) => {
+    const text = JSON.stringify(buildTable(def.table, [obj], {
+      kind: def.kind,
+      apiVersion: "v1",
+      includeObject: includeObject(query),
+      noHeaders: !first,
+      tableVersion: version,
+      listMeta: { resourceVersion: obj.metadata.resourceVersion },
+    }));
+    first = false;
+    return text;
   };
 }
 

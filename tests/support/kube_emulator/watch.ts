@@ -46,6 +46,8 @@ export interface WatchParams<T extends KubeObject> {
   allowBookmarks: boolean;
   bookmarkIntervalMs: number;
   timeoutMs?: number;
+  /** Renders an event's object (default: the object with kind and apiVersion), e.g. as a Table. */
+  render?: (obj: T) => string;
 }
 
 /** Runs a watch on `sink` until it times out or either side closes it. */
@@ -72,8 +74,9 @@ export async function runWatch<T extends KubeObject>(
       flush();
     });
   };
+  const render = params.render ?? ((obj: T) => `${head}${jsonOf(obj).slice(1)}`);
   const queue = (type: string, obj: T) => {
-    buffer.push(`{"type":"${type}","object":${head}${jsonOf(obj).slice(1)}}\n`);
+    buffer.push(`{"type":"${type}","object":${render(obj)}}\n`);
     if (buffer.length >= 512) flush();
   };
   const fail = (status: Status) => {
