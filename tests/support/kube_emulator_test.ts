@@ -249,7 +249,7 @@ Deno.test({
   name: "watch delivers ADDED, MODIFIED, DELETED and BOOKMARK events from a resourceVersion",
   ...loose,
   async fn() {
-    await using api = await startKubeEmulator({ bookmarkIntervalMs: 50 });
+    await using api = await startKubeEmulator({ bookmarkIntervalMs: 50, tls: true, token: "w" });
     api.addPod({ namespace: "w", name: "before" });
     const { kc } = clientFor(api);
     const from = api.resourceVersion;
