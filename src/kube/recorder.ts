@@ -1,0 +1,448 @@
+/**
+ * Posts Events the way client-go's EventRecorder does, and makes every write idempotent:
+ *
+ * - Correlation: the same Event (same Pod, reason, message) again updates `count` and
+ *   `lastTimestamp` with a PATCH instead of creating an object.
+ * - Spam filter: a token bucket per Pod (burst 25, one more every 5 minutes by default); what it
+ *   refuses is counted as suppressed.
+ * - One bounded queue and one sender; the API client adds the QPS limit and timeouts. A full
+ *   queue sheds (and counts) Events; reading the log never waits.
+ * - Retries with capped exponential backoff on 5xx, 429 (honouring Retry-After) and timeouts,
+ *   until the drop is older than the expiration; other 4xx are logged with the API's message and
+ *   not retried. A namespace that is gone (404) or terminating (403) drops the Event (counted).
+ * - Nothing is posted twice, even across retries and restarts: an Event's name is derived from
+ *   (Pod UID, reason, message), creates that meet an existing one (409) read it and compare the
+ *   drop time recorded in its annotation, and count updates carry the last seen
+ *   resourceVersion as a precondition, so a retried PATCH that already applied gets 409, not a
+ *   second increment.
+ * @module
+ */
+
+import { fnv1a64 } from "../hash.ts";
+import type { Logger } from "../log.ts";
+import type { EventResult, Metrics } from "../metrics.ts";
+import type { ApiResponse, KubeClient } from "./client.ts";
+import { delay, TokenBucket } from "./token_bucket.ts";
+import type { PodRef } from "../enrich/endpoints.ts";
+
+/** One Event to record. */
+export interface EventIntent {
+  pod: PodRef;
+  reason: string;
+  message: string;
+  /** The drop's log time: the Event's first/last timestamp and the replay marker. */
+  time: Date;
+}
+
+/** Options of {@link EventRecorder}. */
+export interface RecorderOptions {
+  client: KubeClient;
+  log: Logger;
+  metrics?: Metrics;
+  /** source.component and reportingComponent. */
+  component: string;
+  /** source.host: this node. */
+  host: string;
+  /** Events waiting for the sender; beyond it they are shed. */
+  queueSize: number;
+  /** Per-Pod spam filter. */
+  spamBurst: number;
+  spamRefillMs: number;
+  /** Give up retrying an Event whose drop is older than this (ms). */
+  maxAgeMs: number;
+  /** Correlation cache entries (client-go: 4096). */
+  cacheSize?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  now?: () => number;
+}
+
+/** The annotation holding the log time (ms precision) of the last drop an Event counts. */
+export const LAST_DROP_ANNOTATION = "kube-iptables-tailer.io/last-drop-time";
+
+interface CacheEntry {
+  namespace: string;
+  name: string;
+  count: number;
+  firstTimestamp: string;
+  lastDropMs: number;
+  resourceVersion: string;
+}
+
+interface Job {
+  intent: EventIntent;
+  resolve: (result: EventResult) => void;
+}
+
+/** Kubernetes metav1.Time: RFC 3339 in seconds. */
+function metaTime(time: Date): string {
+  return time.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** A DNS-subdomain Event name: `<pod>.<16 hex digits of (uid, reason, message)>`. */
+export function eventName(intent: EventIntent): string {
+  const hash = fnv1a64(`${intent.pod.uid}\0${intent.reason}\0${intent.message}`);
+  return `${intent.pod.name.slice(0, 253 - 17)}.${hash}`;
+}
+
+class RetryableError extends Error {
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** An answer that settles the Event without success (4xx other than a conflict). */
+class Refused extends Error {
+  constructor(readonly result: EventResult) {
+    super(result);
+  }
+}
+
+/** Posts Events; see the module documentation. */
+export class EventRecorder {
+  #o: RecorderOptions;
+  #queue: Job[] = [];
+  #wake: (() => void) | undefined;
+  #cache = new Map<string, CacheEntry>();
+  #buckets = new Map<string, TokenBucket>();
+  #now: () => number;
+  #stopped = false;
+  #draining = false;
+  #current: Promise<void> | undefined;
+
+  constructor(options: RecorderOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Events waiting to be sent. */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  /** Queues an Event; the promise settles with what happened to it. Never rejects. */
+  record(intent: EventIntent): Promise<EventResult> {
+    if (this.#stopped) return Promise.resolve(this.#count("shed"));
+    if (!this.#spamAllows(intent.pod.uid)) return Promise.resolve(this.#count("suppressed"));
+    if (this.#queue.length >= this.#o.queueSize) {
+      this.#o.log.debug("event queue full; shedding", {
+        pod: `${intent.pod.namespace}/${intent.pod.name}`,
+      });
+      return Promise.resolve(this.#count("shed"));
+    }
+    return new Promise((resolve) => {
+      this.#queue.push({ intent, resolve });
+      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
+      this.#wake?.();
+    });
+  }
+
+  /** The sender loop; returns when `signal` aborts and the queue is drained or closed. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!this.#stopped) {
+      const job = this.#queue.shift();
+      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
+      if (!job) {
+        if (signal.aborted && !this.#draining) break;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      const work = this.#send(job, signal);
+      this.#current = work;
+      await work;
+      this.#current = undefined;
+    }
+    for (const job of this.#queue.splice(0)) job.resolve(this.#count("shed"));
+  }
+
+  /**
+   * Stops taking Events and drains the queue for at most `deadlineMs`; what is left is shed.
+   * Call after aborting `run`'s signal.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.#draining = true;
+    this.#wake?.();
+    const deadline = this.#now() + deadlineMs;
+    while ((this.#queue.length > 0 || this.#current) && this.#now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.#stopped = true;
+    this.#wake?.();
+    if (this.#queue.length > 0) {
+      this.#o.log.warn("shutdown deadline reached; dropping queued events", {
+        events: this.#queue.length,
+      });
+    }
+    for (const job of this.#queue.splice(0)) job.resolve(this.#count("shed"));
+  }
+
+  #count(result: EventResult): EventResult {
+    this.#o.metrics?.events.inc({ result });
+    return result;
+  }
+
+  #spamAllows(uid: string): boolean {
+    let bucket = this.#buckets.get(uid);
+    if (!bucket) {
+      if (this.#buckets.size >= (this.#o.cacheSize ?? 4096)) this.#pruneBuckets();
+      bucket = new TokenBucket({
+        rate: 1000 / this.#o.spamRefillMs,
+        burst: this.#o.spamBurst,
+        now: this.#now,
+      });
+      this.#buckets.set(uid, bucket);
+    }
+    return bucket.tryTake();
+  }
+
+  #pruneBuckets(): void {
+    // A full bucket carries no state; beyond that drop the oldest (client-go's LRU does too).
+    for (const [uid, bucket] of this.#buckets) if (bucket.full) this.#buckets.delete(uid);
+    const max = this.#o.cacheSize ?? 4096;
+    for (const uid of this.#buckets.keys()) {
+      if (this.#buckets.size < max) break;
+      this.#buckets.delete(uid);
+    }
+  }
+
+  #remember(key: string, entry: CacheEntry): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, entry);
+    const max = this.#o.cacheSize ?? 4096;
+    while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  async #send(job: Job, signal: AbortSignal): Promise<void> {
+    const { intent } = job;
+    const minBackoff = this.#o.minBackoffMs ?? 250;
+    const maxBackoff = this.#o.maxBackoffMs ?? 30_000;
+    let backoff = minBackoff;
+    for (let attempt = 1;; attempt++) {
+      try {
+        const result = await this.#attempt(intent);
+        if (result === "created" || result === "updated") {
+          this.#o.metrics?.eventDelay.observe(
+            Math.max(0, (this.#now() - intent.time.getTime()) / 1000),
+          );
+        }
+        job.resolve(this.#count(result));
+        return;
+      } catch (error) {
+        if (error instanceof Refused) {
+          job.resolve(this.#count(error.result));
+          return;
+        }
+        const age = this.#now() - intent.time.getTime();
+        if (!(error instanceof RetryableError) || age > this.#o.maxAgeMs || this.#stopped) {
+          this.#o.log.error("giving up on an event", {
+            pod: `${intent.pod.namespace}/${intent.pod.name}`,
+            attempts: attempt,
+            error,
+          });
+          job.resolve(this.#count("failed"));
+          return;
+        }
+        // Retry-After wins over our own backoff (bounded, in case of a silly value).
+        const jittered = backoff * (0.8 + 0.4 * Math.random());
+        const wait = Math.max(Math.min(error.retryAfterMs ?? 0, 600_000), jittered);
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.#o.log.warn("posting an event failed; retrying", {
+            error,
+            retryInMs: Math.round(wait),
+            attempt,
+          });
+        }
+        backoff = Math.min(maxBackoff, backoff * 2);
+        try {
+          // While draining for shutdown keep retrying until close() gives up.
+          await delay(wait, this.#draining ? undefined : signal);
+        } catch {
+          if (!this.#draining) {
+            job.resolve(this.#count("shed"));
+            return;
+          }
+        }
+      }
+    }
+  }
+
+  /** One try; throws RetryableError for what deserves another. */
+  async #attempt(intent: EventIntent): Promise<EventResult> {
+    const key = `${intent.pod.uid}\0${intent.reason}\0${intent.message}`;
+    const cached = this.#cache.get(key);
+    const dropMs = intent.time.getTime();
+    if (cached) {
+      if (dropMs <= cached.lastDropMs) return "already_recorded";
+      const answer = await this.#patchCount(cached, cached.count + 1, dropMs, intent);
+      if (answer === "gone") {
+        this.#cache.delete(key);
+      } else {
+        this.#remember(key, answer);
+        return "updated";
+      }
+    }
+    return await this.#create(intent, key);
+  }
+
+  async #create(intent: EventIntent, key: string): Promise<EventResult> {
+    const ns = intent.pod.namespace;
+    const name = eventName(intent);
+    const time = metaTime(intent.time);
+    const body = {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: {
+        name,
+        namespace: ns,
+        annotations: { [LAST_DROP_ANNOTATION]: intent.time.toISOString() },
+      },
+      involvedObject: {
+        kind: "Pod",
+        apiVersion: "v1",
+        namespace: ns,
+        name: intent.pod.name,
+        uid: intent.pod.uid,
+      },
+      reason: intent.reason,
+      message: intent.message,
+      type: "Warning",
+      source: { component: this.#o.component, host: this.#o.host },
+      firstTimestamp: time,
+      lastTimestamp: time,
+      count: 1,
+      reportingComponent: this.#o.component,
+      reportingInstance: `${this.#o.component}-${this.#o.host}`.slice(0, 128),
+    };
+    const response = await this.#call(
+      "POST",
+      `/api/v1/namespaces/${encodeURIComponent(ns)}/events`,
+      body,
+    );
+    if (response.status === 201 || response.status === 200) {
+      this.#remember(key, this.#entryOf(response.body, intent.time.getTime()));
+      return "created";
+    }
+    if (response.status === 409) {
+      // Ours from before a restart or a retried create that did arrive: continue its series.
+      const existing = await this.#call(
+        "GET",
+        `/api/v1/namespaces/${encodeURIComponent(ns)}/events/${encodeURIComponent(name)}`,
+      );
+      if (existing.status === 404) {
+        throw new RetryableError("event vanished between create and read");
+      }
+      this.#fail(existing, intent);
+      const event = existing.body;
+      if (event?.involvedObject?.uid !== intent.pod.uid || event?.message !== intent.message) {
+        // A hash collision with another Event: never touch it; log and give up on this one.
+        this.#o.log.error("event name collision; not recording", { name, namespace: ns });
+        return "rejected";
+      }
+      const lastDropMs = Date.parse(event?.metadata?.annotations?.[LAST_DROP_ANNOTATION] ?? "") ||
+        Date.parse(event?.lastTimestamp ?? "") || 0;
+      const entry = this.#entryOf(event, lastDropMs);
+      if (intent.time.getTime() <= lastDropMs) {
+        this.#remember(key, entry);
+        return "already_recorded";
+      }
+      const updated = await this.#patchCount(entry, entry.count + 1, intent.time.getTime(), intent);
+      if (updated === "gone") throw new RetryableError("event expired while updating it");
+      this.#remember(key, updated);
+      return "updated";
+    }
+    return this.#fail(response, intent);
+  }
+
+  /** PATCHes count and lastTimestamp with the resourceVersion as a precondition. */
+  async #patchCount(
+    entry: CacheEntry,
+    count: number,
+    dropMs: number,
+    intent: EventIntent,
+  ): Promise<CacheEntry | "gone"> {
+    const time = new Date(dropMs);
+    const path = `/api/v1/namespaces/${encodeURIComponent(entry.namespace)}/events/${
+      encodeURIComponent(entry.name)
+    }`;
+    const response = await this.#call("PATCH", path, {
+      metadata: {
+        resourceVersion: entry.resourceVersion,
+        annotations: { [LAST_DROP_ANNOTATION]: time.toISOString() },
+      },
+      count,
+      lastTimestamp: metaTime(time),
+    }, "application/strategic-merge-patch+json");
+    if (response.status === 200) return this.#entryOf(response.body, dropMs);
+    if (response.status === 404) return "gone";
+    if (response.status === 409) {
+      // Someone (a retry of ours that did apply) changed it: read and decide again.
+      const fresh = await this.#call("GET", path);
+      if (fresh.status === 404) return "gone";
+      if (fresh.status !== 200) throw new Refused(this.#fail(fresh, intent));
+      const lastDropMs =
+        Date.parse(fresh.body?.metadata?.annotations?.[LAST_DROP_ANNOTATION] ?? "") || 0;
+      const current = this.#entryOf(fresh.body, lastDropMs);
+      if (dropMs <= lastDropMs) return current;
+      throw new RetryableError("event changed concurrently; retrying the update");
+    }
+    throw new Refused(this.#fail(response, intent));
+  }
+
+  // deno-lint-ignore no-explicit-any
+  #entryOf(event: any, lastDropMs: number): CacheEntry {
+    return {
+      namespace: String(event?.metadata?.namespace ?? ""),
+      name: String(event?.metadata?.name ?? ""),
+      count: Number(event?.count ?? 1) || 1,
+      firstTimestamp: String(event?.firstTimestamp ?? ""),
+      lastDropMs,
+      resourceVersion: String(event?.metadata?.resourceVersion ?? ""),
+    };
+  }
+
+  async #call(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<ApiResponse> {
+    try {
+      return await this.#o.client.request(method, path, { body, contentType });
+    } catch (error) {
+      throw new RetryableError((error as Error).message);
+    }
+  }
+
+  /**
+   * Classifies a failed answer: throws RetryableError for 5xx/429 (with Retry-After), returns
+   * "namespace_gone" or "rejected" for the rest.
+   */
+  #fail(response: ApiResponse, intent: EventIntent): EventResult {
+    const status = response.status;
+    const message = typeof response.body === "object"
+      ? response.body?.message
+      : String(response.body).slice(0, 200);
+    if (status === 429 || status >= 500) {
+      const retryAfter = Number(response.headers["retry-after"]);
+      throw new RetryableError(
+        `${status}: ${message}`,
+        Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+      );
+    }
+    const pod = `${intent.pod.namespace}/${intent.pod.name}`;
+    const reason = typeof response.body === "object" ? response.body?.reason : undefined;
+    if (
+      (status === 404 && response.body?.details?.kind === "namespaces") ||
+      (status === 403 && /being terminated/.test(message ?? ""))
+    ) {
+      this.#o.log.info("namespace is gone; dropping its event", { pod, status });
+      return "namespace_gone";
+    }
+    this.#o.log.error("the API server refused an event", { pod, status, reason, message });
+    return "rejected";
+  }
+}

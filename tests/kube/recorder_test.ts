@@ -1,0 +1,356 @@
+/** The Event recorder against the API emulator over real HTTP. */
+import assert from "node:assert/strict";
+import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
+import {
+  EventRecorder,
+  LAST_DROP_ANNOTATION,
+  type RecorderOptions,
+} from "../../src/kube/recorder.ts";
+import { createLogger, silentLogger } from "../../src/log.ts";
+import { Metrics } from "../../src/metrics.ts";
+import type { PodRef } from "../../src/enrich/endpoints.ts";
+import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+
+interface Harness {
+  api: KubeEmulator;
+  recorder: EventRecorder;
+  metrics: Metrics;
+  pod: PodRef;
+  stop: () => Promise<void>;
+}
+
+async function harness(
+  options: Partial<RecorderOptions> = {},
+  emulator: { tls?: boolean; token?: string } = {},
+): Promise<Harness> {
+  const api = await startKubeEmulator(emulator);
+  const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
+  const pod: PodRef = {
+    namespace: "shop",
+    name: "web-1",
+    uid: created.metadata.uid!,
+    nodeName: "n1",
+    hostNetwork: false,
+  };
+  const settings = {
+    kubeconfig: api.kubeconfigPath,
+    kubeApiQps: 1000,
+    kubeApiBurst: 1000,
+    kubeApiTimeoutSeconds: 1,
+  };
+  const metrics = new Metrics({ defaultMetrics: false });
+  const client = new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger, metrics);
+  const recorder = new EventRecorder({
+    client,
+    log: Deno.env.get("DEBUG") ? createLogger({ level: "debug", format: "text" }) : silentLogger,
+    metrics,
+    component: "kube-iptables-tailer",
+    host: "node-1",
+    queueSize: 100,
+    spamBurst: 25,
+    spamRefillMs: 300_000,
+    maxAgeMs: 600_000,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+    ...options,
+  });
+  const controller = new AbortController();
+  const loop = recorder.run(controller.signal);
+  return {
+    api,
+    recorder,
+    metrics,
+    pod,
+    stop: async () => {
+      controller.abort();
+      await recorder.close(100);
+      await loop;
+      await api.close();
+    },
+  };
+}
+
+const MESSAGE = "Packet dropped when receiving traffic from shop (10.244.1.11) on port 8080/TCP";
+
+async function counter(metrics: Metrics, result: string): Promise<number> {
+  const values = (await metrics.events.get()).values;
+  return values.find((v) => v.labels.result === result)?.value ?? 0;
+}
+
+Deno.test("recorder: an Event with every field, then the same again as a count update by PATCH", async () => {
+  const h = await harness();
+  try {
+    const t1 = new Date("2026-11-25T07:58:47.511Z");
+    assert.equal(
+      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      "created",
+    );
+    const [event] = h.api.events("shop");
+    assert.equal(event.type, "Warning");
+    assert.equal(event.reason, "PacketDrop");
+    assert.equal(event.message, MESSAGE);
+    assert.deepEqual(event.source, { component: "kube-iptables-tailer", host: "node-1" });
+    assert.deepEqual(
+      { ...event.involvedObject, resourceVersion: undefined, fieldPath: undefined },
+      {
+        kind: "Pod",
+        apiVersion: "v1",
+        namespace: "shop",
+        name: "web-1",
+        uid: h.pod.uid,
+        resourceVersion: undefined,
+        fieldPath: undefined,
+      },
+    );
+    assert.equal(event.reportingComponent, "kube-iptables-tailer");
+    assert.equal(event.reportingInstance, "kube-iptables-tailer-node-1");
+    assert.equal(event.count, 1);
+    assert.equal(event.firstTimestamp, "2026-11-25T07:58:47Z");
+    assert.equal(event.lastTimestamp, "2026-11-25T07:58:47Z");
+
+    const t2 = new Date("2026-11-25T08:01:00.000Z");
+    assert.equal(
+      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      "updated",
+    );
+    const events = h.api.events("shop");
+    assert.equal(events.length, 1);
+    assert.equal(events[0].count, 2);
+    assert.equal(events[0].firstTimestamp, "2026-11-25T07:58:47Z");
+    assert.equal(events[0].lastTimestamp, "2026-11-25T08:01:00Z");
+    const patches = h.api.requests.filter((r) => r.method === "PATCH");
+    assert.equal(patches.length, 1);
+    assert.equal(patches[0].headers["content-type"], "application/strategic-merge-patch+json");
+    // A different message is a different Event.
+    await h.recorder.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE.replace("8080", "9090"),
+      time: t2,
+    });
+    assert.equal(h.api.events("shop").length, 2);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: after a restart, replayed drops are not counted twice and new ones continue the series", async () => {
+  const h = await harness();
+  try {
+    const t1 = new Date("2026-11-25T07:58:47.511Z");
+    const t2 = new Date("2026-11-25T08:01:00.000Z");
+    await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 });
+    await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 });
+    // A second recorder (the restarted process) on the same API.
+    const settings = {
+      kubeconfig: h.api.kubeconfigPath,
+      kubeApiQps: 1000,
+      kubeApiBurst: 1000,
+      kubeApiTimeoutSeconds: 1,
+    };
+    const client = new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const restarted = new EventRecorder({
+      client,
+      log: silentLogger,
+      metrics,
+      component: "kube-iptables-tailer",
+      host: "node-1",
+      queueSize: 10,
+      spamBurst: 25,
+      spamRefillMs: 300_000,
+      maxAgeMs: 600_000,
+    });
+    const controller = new AbortController();
+    const loop = restarted.run(controller.signal);
+    assert.equal(
+      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      "already_recorded",
+    );
+    assert.equal(
+      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      "already_recorded",
+    );
+    assert.equal(h.api.events("shop")[0].count, 2);
+    const t3 = new Date("2026-11-25T08:04:00.000Z");
+    assert.equal(
+      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t3 }),
+      "updated",
+    );
+    const [event] = h.api.events("shop");
+    assert.equal(event.count, 3);
+    assert.equal(event.metadata.annotations?.[LAST_DROP_ANNOTATION], t3.toISOString());
+    controller.abort();
+    await restarted.close(100);
+    await loop;
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: 500, 503, dropped connections and 429 with Retry-After are retried; nothing is posted twice", async () => {
+  const h = await harness();
+  try {
+    h.api.faults.failNext({ count: 2, status: 500, method: "POST" });
+    h.api.faults.failNext({ count: 1, status: 503, method: "POST" });
+    h.api.faults.dropNext({ count: 1, method: "POST" });
+    const t1 = new Date(Date.now() - 60_000);
+    assert.equal(
+      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      "created",
+    );
+    assert.equal(h.api.events("shop").length, 1);
+    const posts = h.api.requests.filter((r) => r.method === "POST");
+    assert.equal(posts.length, 5, "four failures, then success");
+
+    h.api.faults.failNext({ count: 1, status: 429, retryAfterSeconds: 1, method: "PATCH" });
+    const start = performance.now();
+    const t2 = new Date();
+    assert.equal(
+      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      "updated",
+    );
+    const waited = performance.now() - start;
+    assert.ok(waited >= 750, `Retry-After honoured: waited ${waited.toFixed(0)} ms`);
+    assert.equal(h.api.events("shop")[0].count, 2);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: a PATCH whose answer is lost is retried without a second increment", async () => {
+  const h = await harness({}, {});
+  try {
+    await h.recorder.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(Date.now() - 60_000),
+    });
+    // Slow the server past the client's 1 s timeout for one PATCH: it applies, the client gives up.
+    h.api.faults.latencyMs = 1500;
+    const update = h.recorder.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+    });
+    await new Promise((r) => setTimeout(r, 1200));
+    h.api.faults.latencyMs = 0;
+    assert.equal(await update, "updated");
+    assert.equal(h.api.events("shop")[0].count, 2, "applied once, although sent twice");
+    assert.ok(
+      h.api.requests.filter((r) => r.method === "PATCH").length >= 2,
+      "the PATCH was retried",
+    );
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: 4xx other than conflicts are not retried; a deleted namespace drops its Events", async () => {
+  const h = await harness();
+  try {
+    h.api.faults.failNext({ count: 1, status: 400, method: "POST" });
+    h.api.faults.failNext({ count: 1, status: 403, method: "POST" });
+    for (const status of [400, 403]) {
+      const bad = await h.recorder.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: MESSAGE,
+        time: new Date(),
+      });
+      assert.equal(bad, "rejected", `status ${status}`);
+    }
+    assert.equal(h.api.requests.filter((r) => r.method === "POST").length, 2, "not retried");
+    assert.equal(h.api.events("shop").length, 0);
+    await h.api.deleteNamespace("shop");
+    const gone = await h.recorder.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+    });
+    assert.equal(gone, "namespace_gone");
+    assert.equal(await counter(h.metrics, "namespace_gone"), 1);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interval)", async () => {
+  let now = Date.parse("2026-11-25T08:00:00Z");
+  const h = await harness({ spamBurst: 3, spamRefillMs: 60_000, now: () => now });
+  try {
+    const results: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      results.push(
+        await h.recorder.record({
+          pod: h.pod,
+          reason: "PacketDrop",
+          message: `${MESSAGE} #${i}`,
+          time: new Date(now),
+        }),
+      );
+    }
+    assert.deepEqual(results, ["created", "created", "created", "suppressed", "suppressed"]);
+    now += 60_000;
+    assert.equal(
+      await h.recorder.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: `${MESSAGE} #5`,
+        time: new Date(now),
+      }),
+      "created",
+    );
+    assert.equal(
+      await h.recorder.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: `${MESSAGE} #6`,
+        time: new Date(now),
+      }),
+      "suppressed",
+    );
+    const other = { ...h.pod, uid: "another-pod", name: "web-2" };
+    h.api.addPod({ namespace: "shop", name: "web-2", uid: "another-pod" });
+    assert.equal(
+      await h.recorder.record({
+        pod: other,
+        reason: "PacketDrop",
+        message: MESSAGE,
+        time: new Date(now),
+      }),
+      "created",
+      "per Pod",
+    );
+    assert.equal(await counter(h.metrics, "suppressed"), 3);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: a full queue sheds Events instead of growing", async () => {
+  const h = await harness({ queueSize: 3 });
+  try {
+    h.api.faults.latencyMs = 200;
+    const pending = Array.from(
+      { length: 10 },
+      (_, i) =>
+        h.recorder.record({
+          pod: h.pod,
+          reason: "PacketDrop",
+          message: `${MESSAGE} #${i}`,
+          time: new Date(),
+        }),
+    );
+    const results = await Promise.all(pending);
+    assert.ok(h.recorder.queueDepth === 0);
+    const shed = results.filter((r) => r === "shed").length;
+    assert.ok(shed >= 6 && shed <= 7, `shed ${shed} of 10 with a queue of 3 (+1 being sent)`);
+    assert.equal(h.api.events("shop").length, 10 - shed);
+  } finally {
+    await h.stop();
+  }
+});
