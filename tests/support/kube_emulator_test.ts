@@ -905,6 +905,10 @@ Deno.test({
     assert.equal(throttled.status.reason, "TooManyRequests");
     assert.equal(throttled.status.message, "Too many requests, please try again later.");
 
+    api.faults.failNext({ status: 403 });
+    const refused = await failureOf(core.listNamespace());
+    assert.deepEqual([refused.code, refused.status.reason], [403, "Forbidden"]);
+
     api.faults.failNext({ status: 500, count: 2 });
     assert.equal((await failureOf(core.listNamespace())).status.reason, "InternalError");
     assert.equal((await failureOf(core.listNamespace())).code, 500);

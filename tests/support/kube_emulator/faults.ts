@@ -30,7 +30,10 @@ export interface FaultMatch {
 export interface FailSpec extends FaultMatch {
   /** How many matching requests fail (default 1). */
   count?: number;
-  /** 500 (InternalError), 503 (ServiceUnavailable), 429 (TooManyRequests) or another code. */
+  /**
+   * 500 (InternalError), 503 (ServiceUnavailable), 429 (TooManyRequests), or another code with
+   * the reason the real server gives it (400 BadRequest, 403 Forbidden, 409 Conflict, …).
+   */
   status: number;
   /** Sets the Retry-After header and `details.retryAfterSeconds`. 429 defaults to 1. */
   retryAfterSeconds?: number;
@@ -67,6 +70,21 @@ function take<T extends FaultMatch>(
   return pending.spec;
 }
 
+/** The Status reason kube-apiserver uses with each code. */
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  410: "Expired",
+  413: "RequestEntityTooLarge",
+  415: "UnsupportedMediaType",
+  422: "Invalid",
+  504: "Timeout",
+};
+
 /** The Status and headers of an injected failure. */
 export function failureAnswer(spec: FailSpec): { status: Status; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
@@ -79,7 +97,13 @@ export function failureAnswer(spec: FailSpec): { status: Status; headers: Record
   }
   if (spec.status === 503) status = serviceUnavailable();
   else if (spec.status === 500) status = internalError("injected fault");
-  else status = failure(spec.status, "InternalError", `injected fault (HTTP ${spec.status})`);
+  else {
+    status = failure(
+      spec.status,
+      REASONS[spec.status] ?? "Unknown",
+      `injected fault (HTTP ${spec.status})`,
+    );
+  }
   if (spec.retryAfterSeconds !== undefined) {
     headers["Retry-After"] = String(spec.retryAfterSeconds);
     status.details = { ...status.details, retryAfterSeconds: spec.retryAfterSeconds };
