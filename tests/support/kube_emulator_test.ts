@@ -411,6 +411,25 @@ Deno.test({
     const whole = await (await fetch(`${api.url}/api/v1/pods?resourceVersion=0&limit=5`)).json();
     assert.equal(whole.items.length, 30, "the watch cache ignores limit");
     assert.equal(whole.metadata.continue, undefined);
+    const then = whole.metadata.resourceVersion;
+    api.addPod({ namespace: "z", name: "newer" });
+    api.deletePod("z", "pod-0000");
+    const list = async (query: string) =>
+      (await fetch(`${api.url}/api/v1/namespaces/z/pods?${query}`)).json();
+    const exact = await list(`resourceVersion=${then}&resourceVersionMatch=Exact`);
+    assert.equal(exact.metadata.resourceVersion, then);
+    assert.equal(exact.items.length, 30);
+    assert.equal(exact.items[0].metadata.name, "pod-0000", "as it was at that revision");
+    const legacyPaged = await list(`resourceVersion=${then}&limit=10`);
+    assert.equal(
+      legacyPaged.metadata.resourceVersion,
+      then,
+      "legacy rv + limit reads at that revision",
+    );
+    const notOlder = await list(`resourceVersion=${then}&resourceVersionMatch=NotOlderThan`);
+    assert.equal(notOlder.metadata.resourceVersion, api.resourceVersion);
+    assert.ok(notOlder.items.some((p: k8s.V1Pod) => p.metadata?.name === "newer"));
+    assert.equal(notOlder.items.length, 30);
     const future = Number(api.resourceVersion) + 1000;
     const response = await fetch(
       `${api.url}/api/v1/pods?resourceVersion=${future}&resourceVersionMatch=NotOlderThan`,

@@ -477,6 +477,43 @@ function successStatus(def: ResourceDef<KubeObject>, obj: KubeObject): string {
   });
 }
 
+/** A request path under /api/v1 naming a served resource. */
+interface ResourcePath {
+  // deno-lint-ignore no-explicit-any
+  def: ResourceDef<any>;
+  namespace?: string;
+  name?: string;
+  /** `/api/v1/watch/...`, the old way of asking for a watch. */
+  legacyWatch: boolean;
+}
+
+/**
+ * Parses `/api/v1/[watch/][namespaces/{ns}/]{resource}[/{name}]`; undefined when the path names
+ * nothing served (a subresource, an unknown resource, a namespaced object without namespace).
+ */
+function parseResourcePath(path: string): ResourcePath | undefined {
+  let parts = path.slice("/api/v1/".length).split("/").filter((p) => p !== "").map(
+    decodeURIComponent,
+  );
+  const legacyWatch = parts[0] === "watch";
+  if (legacyWatch) parts = parts.slice(1);
+  let namespace: string | undefined;
+  let resource: string | undefined;
+  let name: string | undefined;
+  if (parts[0] === "namespaces" && parts.length >= 3) {
+    if (parts.length > 4) return undefined;
+    [, namespace, resource, name] = parts;
+  } else {
+    if (parts.length > 2) return undefined;
+    [resource, name] = parts;
+  }
+  const def = RESOURCES[resource ?? ""];
+  if (!def) return undefined;
+  if (def.namespaced && namespace === undefined && name !== undefined) return undefined;
+  if (!def.namespaced && namespace !== undefined) return undefined;
+  return { def, namespace, name, legacyWatch };
+}
+
 /** Routes one request. Throws {@link ApiError} for failures. */
 export async function handle(ctx: HandlerContext, req: ApiRequest): Promise<Reply | StreamReply> {
   const { path, method } = req;
@@ -505,33 +542,10 @@ export async function handle(ctx: HandlerContext, req: ApiRequest): Promise<Repl
       body: "404 page not found\n",
     };
   }
-  let parts = path.slice("/api/v1/".length).split("/").filter((p) => p !== "").map(
-    decodeURIComponent,
-  );
-  let legacyWatch = false;
-  if (parts[0] === "watch") {
-    legacyWatch = true;
-    parts = parts.slice(1);
-  }
-  let namespace: string | undefined;
-  let resource: string;
-  let name: string | undefined;
-  if (parts[0] === "namespaces" && parts.length >= 3) {
-    [, namespace, resource, name] = parts;
-    if (parts.length > 4 || resource === "status" || resource === "finalize") {
-      throw new ApiError(resourceNotFound());
-    }
-  } else {
-    [resource, name] = parts;
-    if (parts.length > 2) throw new ApiError(resourceNotFound());
-  }
-  const def = RESOURCES[resource];
-  if (
-    !def || (def.namespaced && namespace === undefined && name !== undefined) ||
-    (!def.namespaced && namespace !== undefined)
-  ) {
-    throw new ApiError(resourceNotFound());
-  }
+  const route = parseResourcePath(path);
+  if (!route) throw new ApiError(resourceNotFound());
+  const { def, namespace, name, legacyWatch } = route;
+  const resource = def.resource;
   const cluster = ctx.cluster;
   const store = resource === "pods"
     ? cluster.pods
