@@ -1261,7 +1261,7 @@ systemTest(
       assert.match(events, /Type\s+Reason\s+Age\s+From\s+Message/);
       assert.match(
         events,
-        /Warning\s+PacketDrop\s+3\ds \(x3 over 10m\)\s+kube-iptables-tailer\s+Packet dropped when receiving traffic from 10\.244\.9\.9/,
+        /Warning\s+PacketDrop\s+\d+s \(x3 over 1\dm\)\s+kube-iptables-tailer\s+Packet dropped when receiving traffic from 10\.244\.9\.9/,
       );
       assert.doesNotMatch(events, /Elsewhere/);
       const search = api.requests.find((r) =>
