@@ -130,9 +130,17 @@ export function formatIpv6(groups: number[]): string {
     }
     i = j;
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  let out = "";
+  for (let g = 0; g < 8; g++) {
+    if (g === bestStart && bestLen >= 2) {
+      out += g === 0 ? "::" : ":";
+      g += bestLen - 1;
+      continue;
+    }
+    out += groups[g].toString(16);
+    if (g < 7) out += ":";
+  }
+  return out;
 }
 
 /** Whether `text` is a dotted quad in canonical form (no leading zeros), without allocating. */

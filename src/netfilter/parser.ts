@@ -37,12 +37,17 @@ export interface ParserOptions {
 
 const IGNORED: ParseResult = { kind: "ignored" };
 
+/** Whitespace the kernel or a syslog daemon may put around a prefix. */
+function isSpace(code: number): boolean {
+  return code === 32 || code === 9;
+}
+
 /** Parses netfilter LOG records for a set of prefixes. */
 export class DropParser {
   /** The prefixes, trimmed and de-duplicated, longest first. */
   readonly prefixes: readonly string[];
-  #prefixSet: Set<string>;
-  #maxPrefixLength: number;
+  /** The prefix the last successful {@link #findPrefix} matched. */
+  #matched = "";
   #layout: TimeParser | undefined;
   #bootTimeMs: number | undefined;
   #now: () => Date;
@@ -52,8 +57,6 @@ export class DropParser {
     const trimmed = [...new Set(options.prefixes.map((p) => p.trim()).filter((p) => p !== ""))];
     if (trimmed.length === 0) throw new Error("at least one non-empty prefix is required");
     this.prefixes = trimmed.sort((a, b) => b.length - a.length);
-    this.#prefixSet = new Set(trimmed);
-    this.#maxPrefixLength = Math.max(...trimmed.map((p) => p.length));
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());
@@ -62,18 +65,22 @@ export class DropParser {
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
   parseLine(line: string): ParseResult {
+    return this.#parseLine(line, this.#context(this.#now()));
+  }
+
+  /** A header context for lines read at `now` (one per scanned text, not one per line). */
+  #context(now: Date): HeaderContext {
+    return { now, bootTimeMs: this.#bootTimeMs, layout: this.#layout };
+  }
+
+  #parseLine(line: string, ctx: HeaderContext): ParseResult {
     if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
     if (line.indexOf("IN=") < 0) return IGNORED;
-    const ctx: HeaderContext = {
-      now: this.#now(),
-      bootTimeMs: this.#bootTimeMs,
-      layout: this.#layout,
-    };
     const header = parseHeader(line, ctx);
     if (header === "not_kernel") return IGNORED;
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
-      return this.#findPrefix(line, this.#afterAnyHeader(line)) === undefined
+      return this.#findPrefix(line, this.#afterAnyHeader(line)) < 0
         ? IGNORED
         : { kind: "error", reason: "invalid_time", detail: line.slice(0, 40) };
     }
@@ -93,6 +100,7 @@ export class DropParser {
   scan(text: string, onResult: (result: ParseResult) => void): void {
     // Every LOG line has "IN=" right after its prefix: one pass for that anchor beats one
     // pass per prefix (it is rare in other lines, and V8 finds it at memory speed).
+    const ctx = this.#context(this.#now());
     let at = text.indexOf("IN=");
     while (at >= 0) {
       const lineStart = text.lastIndexOf("\n", at) + 1;
@@ -100,7 +108,7 @@ export class DropParser {
       if (lineEnd < 0) lineEnd = text.length;
       const result = lineEnd - lineStart > this.#maxLineLength
         ? this.#tooLong(text, lineStart)
-        : this.parseLine(text.slice(lineStart, lineEnd));
+        : this.#parseLine(text.slice(lineStart, lineEnd), ctx);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
@@ -115,7 +123,7 @@ export class DropParser {
       layout: this.#layout,
     });
     if (typeof header === "string") return IGNORED;
-    return this.#findPrefix(head, header.messageStart) === undefined
+    return this.#findPrefix(head, header.messageStart) < 0
       ? IGNORED
       : { kind: "error", reason: "line_too_long", detail: `longer than ${this.#maxLineLength}` };
   }
@@ -126,21 +134,30 @@ export class DropParser {
     return k >= 0 ? k + 8 : 0;
   }
 
-  /** The matching prefix and the index of its `IN=`, or undefined. */
-  #findPrefix(line: string, messageStart: number): { prefix: string; payload: number } | undefined {
-    const limit = messageStart + this.#maxPrefixLength + 16;
-    let at = line.indexOf("IN=", messageStart);
-    while (at >= 0 && at <= limit) {
-      const before = line.slice(messageStart, at).trim();
-      if (this.#prefixSet.has(before)) return { prefix: before, payload: at };
-      at = line.indexOf("IN=", at + 1);
+  /**
+   * Finds the prefix: the text between `messageStart` and an `IN=`, trimmed, equals one of the
+   * prefixes. Returns the index of that `IN=` (the prefix is left in {@link #matched}), or -1.
+   * Compares in place: no string is cut for lines that match.
+   */
+  #findPrefix(line: string, messageStart: number): number {
+    let start = messageStart;
+    while (isSpace(line.charCodeAt(start))) start++;
+    for (let k = 0; k < this.prefixes.length; k++) {
+      const prefix = this.prefixes[k];
+      if (!line.startsWith(prefix, start)) continue;
+      let at = start + prefix.length;
+      while (isSpace(line.charCodeAt(at))) at++;
+      if (line.startsWith("IN=", at)) {
+        this.#matched = prefix;
+        return at;
+      }
     }
-    return undefined;
+    return -1;
   }
 
   #parseFrom(line: string, messageStart: number, time: Date): ParseResult {
-    const match = this.#findPrefix(line, messageStart);
-    if (!match) return IGNORED;
+    const payload = this.#findPrefix(line, messageStart);
+    if (payload < 0) return IGNORED;
     if (line.length > this.#maxLineLength) {
       return {
         kind: "error",
@@ -149,9 +166,9 @@ export class DropParser {
       };
     }
     // The payload parser refuses hostile characters in what it reads; check what precedes it.
-    const hostile = firstHostileCharacter(line, 0, match.payload);
+    const hostile = firstHostileCharacter(line, 0, payload);
     if (hostile >= 0) return { kind: "error", ...hostileCharacter(line, hostile) };
-    const drop = parsePayload(line, match.payload, time, match.prefix);
+    const drop = parsePayload(line, payload, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };
   }

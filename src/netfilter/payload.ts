@@ -69,6 +69,10 @@ function readHex(line: string, from: number, to: number, max: number): number {
   return n <= max ? n : -1;
 }
 
+function numberError(line: string, from: number, to: number): PayloadError {
+  return { reason: "invalid_number", detail: line.slice(from - 1, Math.min(to, from + 40)) };
+}
+
 /**
  * The index of the first control character (C0 but tab, DEL, C1) or U+FFFD (left by invalid
  * UTF-8) in line[from, to), or -1.
@@ -122,9 +126,7 @@ export function parsePayload(
   /** Reads a number field; a malformed value is remembered as the error. */
   const num = (from: number, to: number, max: number, hex: boolean): number => {
     const v = hex ? readHex(line, from, to, max) : readUint(line, from, to, max);
-    if (v < 0 && !bad) {
-      bad = { reason: "invalid_number", detail: line.slice(from - 1, Math.min(to, from + 40)) };
-    }
+    if (v < 0) bad ??= numberError(line, from, to);
     return v;
   };
 
