@@ -125,7 +125,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "IPTABLES_LOG_PREFIX",
     flag: "iptables-log-prefix",
     kind: { type: "list" },
-    help: "LOG prefix(es) of your drop rules, comma-separated; matched trimmed (required).",
+    help:
+      "LOG prefix(es) of your drop rules, comma-separated, matched trimmed; * matches a policy name (required).",
     group: "source",
     original: true,
   },

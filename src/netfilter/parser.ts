@@ -37,6 +37,15 @@ export interface ParserOptions {
 
 const IGNORED: ParseResult = { kind: "ignored" };
 
+/**
+ * A prefix pattern: `*` stands for one or more characters other than whitespace (a policy or
+ * tier name). The regex is sticky and captures the prefix text, followed by `IN=`.
+ */
+export function prefixPattern(prefix: string): RegExp {
+  const body = prefix.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("\\S+");
+  return new RegExp(`(${body})[ \t]*IN=`, "y");
+}
+
 /** Whitespace the kernel or a syslog daemon may put around a prefix. */
 function isSpace(code: number): boolean {
   return code === 32 || code === 9;
@@ -48,6 +57,10 @@ export class DropParser {
   readonly prefixes: readonly string[];
   /** The prefix the last successful {@link #findPrefix} matched. */
   #matched = "";
+  /** Prefixes without wildcards, compared in place. */
+  #literal: string[];
+  /** Prefixes with `*` (e.g. `calico-drop *:` for Calico's policy-name prefixes), as regexes. */
+  #patterns: RegExp[];
   #layout: TimeParser | undefined;
   #bootTimeMs: number | undefined;
   #now: () => Date;
@@ -57,6 +70,8 @@ export class DropParser {
     const trimmed = [...new Set(options.prefixes.map((p) => p.trim()).filter((p) => p !== ""))];
     if (trimmed.length === 0) throw new Error("at least one non-empty prefix is required");
     this.prefixes = trimmed.sort((a, b) => b.length - a.length);
+    this.#literal = this.prefixes.filter((p) => !p.includes("*"));
+    this.#patterns = this.prefixes.filter((p) => p.includes("*")).map(prefixPattern);
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());
@@ -142,14 +157,22 @@ export class DropParser {
   #findPrefix(line: string, messageStart: number): number {
     let start = messageStart;
     while (isSpace(line.charCodeAt(start))) start++;
-    for (let k = 0; k < this.prefixes.length; k++) {
-      const prefix = this.prefixes[k];
+    for (let k = 0; k < this.#literal.length; k++) {
+      const prefix = this.#literal[k];
       if (!line.startsWith(prefix, start)) continue;
       let at = start + prefix.length;
       while (isSpace(line.charCodeAt(at))) at++;
       if (line.startsWith("IN=", at)) {
         this.#matched = prefix;
         return at;
+      }
+    }
+    for (const pattern of this.#patterns) {
+      pattern.lastIndex = start;
+      const m = pattern.exec(line);
+      if (m) {
+        this.#matched = m[1];
+        return start + m[0].length - 3;
       }
     }
     return -1;

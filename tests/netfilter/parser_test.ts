@@ -390,3 +390,34 @@ Deno.test("CRLF line endings are tolerated", () => {
 Deno.test("the parser refuses to be built without a prefix", () => {
   assert.throws(() => new DropParser({ prefixes: ["  ", ""] }), /prefix/);
 });
+
+Deno.test("prefix patterns: `*` stands for a policy or tier name (Calico's %n/%p prefixes)", () => {
+  const p = new DropParser({ prefixes: ["calico-drop *:", "k8s-*-deny:"], now: () => NOW });
+  const tail =
+    "IN=cali1 OUT=cali2 SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=2 ";
+  const header = "2026-11-25T07:58:51Z vm kernel: ";
+  assert.equal(
+    drop(p.parseLine(`${header}calico-drop default/deny-all: ${tail}`)).prefix,
+    "calico-drop default/deny-all:",
+  );
+  assert.equal(
+    drop(p.parseLine(`${header}calico-drop db.only:${tail}`)).prefix,
+    "calico-drop db.only:",
+  );
+  assert.equal(drop(p.parseLine(`${header}k8s-shop-deny: ${tail}`)).prefix, "k8s-shop-deny:");
+  assert.equal(
+    p.parseLine(`${header}calico-drop : ${tail}`).kind,
+    "ignored",
+    "the name is not empty",
+  );
+  assert.equal(
+    p.parseLine(`${header}calico-drop two words: ${tail}`).kind,
+    "ignored",
+    "no spaces in a name",
+  );
+  assert.equal(p.parseLine(`${header}calico-dropx: ${tail}`).kind, "ignored");
+  // Regex characters in a prefix are literal.
+  const q = new DropParser({ prefixes: ["a.b(*)+:"], now: () => NOW });
+  assert.equal(drop(q.parseLine(`${header}a.b(x)+: ${tail}`)).prefix, "a.b(x)+:");
+  assert.equal(q.parseLine(`${header}aXb(x)+: ${tail}`).kind, "ignored");
+});
