@@ -6,6 +6,7 @@
  * @module
  */
 
+import process from "node:process";
 import { parseCommandLine } from "./cli.ts";
 import { parseBootTime, runParse } from "./commands/parse.ts";
 import { ConfigError, loadConfig, optionsHelp } from "./config.ts";
@@ -102,6 +103,9 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // A dependency of client-node loads node:punycode, which prints a deprecation warning that
+  // would end up in every log; our own code uses none of the deprecated APIs.
+  process.noDeprecation = true;
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {

@@ -1,7 +1,211 @@
+/**
+ * The Kubernetes sink: for each drop that passed the filters, find both sides (pod index, then
+ * reverse DNS for what is not a Pod), count it in `packet_drops_count`, and record an Event on
+ * each side that is a Pod (not a host-network one, as in the original).
+ *
+ * Drops that arrive before the pod index has synced wait for it instead of being resolved as
+ * "not a Pod"; at most PACKET_DROP_CHANNEL_BUFFER_SIZE drops wait or resolve at once — beyond
+ * that their Events are shed, while the drop itself is still counted.
+ * @module
+ */
+
 import type { Config } from "../config.ts";
+import type { EventSink } from "../daemon.ts";
+import { ReverseDns } from "../enrich/dns.ts";
+import {
+  type Endpoint,
+  eventMessage,
+  type MessageOptions,
+  metricLabel,
+  type PodRef,
+} from "../enrich/endpoints.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { EventSink } from "../daemon.ts";
-export function createEventSink(_c: Config, _l: Logger, _m: Metrics, _s: AbortSignal): Promise<EventSink> {
-  return Promise.reject(new Error("WIP"));
+import { unmapIpv4 } from "../netfilter/ip.ts";
+import type { PacketDrop } from "../netfilter/types.ts";
+import { KubeClient, loadKubeConfig } from "./client.ts";
+import { PodIndex } from "./pods.ts";
+import { EventRecorder } from "./recorder.ts";
+
+/** What the sink needs from the pod index. */
+export interface PodLookup {
+  readonly ready: boolean;
+  readyDetail(): string;
+  whenReady(signal?: AbortSignal): Promise<void>;
+  lookup(ip: string): PodRef | undefined;
+}
+
+/** Options of {@link KubeEventSink}. */
+export interface KubeEventSinkOptions {
+  pods: PodLookup;
+  dns: { lookup(ip: string): Promise<string | undefined> };
+  recorder: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  reason: string;
+  naming: MessageOptions;
+  /** Drops being resolved at once; beyond it their Events are shed. */
+  maxInFlight: number;
+  signal: AbortSignal;
+  /** Background work to await on close (index and recorder loops). */
+  tasks?: Promise<unknown>[];
+}
+
+/** Turns drops into Events. */
+export class KubeEventSink implements EventSink {
+  #o: KubeEventSinkOptions;
+  #inFlight = 0;
+
+  constructor(options: KubeEventSinkOptions) {
+    this.#o = options;
+  }
+
+  ready(): boolean {
+    return this.#o.pods.ready;
+  }
+
+  readyDetail(): string {
+    return this.#o.pods.readyDetail();
+  }
+
+  handle(drop: PacketDrop): Promise<void> | void {
+    if (this.#inFlight >= this.#o.maxInFlight) {
+      // Shed the Events, keep the count (labels from the index when it can answer now).
+      const label = (
+        ip: string,
+      ) => (this.#o.pods.ready ? metricLabel(this.#locateNow(ip)) : "unknown");
+      this.#o.metrics.packetDrops.inc({ src: label(drop.src), dst: label(drop.dst) });
+      this.#o.metrics.dropsSkipped.inc({ reason: "shed" });
+      return;
+    }
+    this.#inFlight++;
+    this.#o.metrics.eventQueueDepth.set(this.#inFlight + this.#o.recorder.queueDepth);
+    return this.#process(drop).finally(() => {
+      this.#inFlight--;
+    });
+  }
+
+  /** The pod, host or external endpoint of `ip`, without DNS. */
+  #locateNow(ip: string): Endpoint {
+    const pod = this.#o.pods.lookup(ip) ??
+      (unmapIpv4(ip) ? this.#o.pods.lookup(unmapIpv4(ip)!) : undefined);
+    if (!pod) return { kind: "external", ip };
+    if (pod.hostNetwork) return { kind: "host", ip, nodeName: pod.nodeName || pod.name };
+    return { kind: "pod", ip, pod };
+  }
+
+  async #locate(ip: string, needName: boolean): Promise<Endpoint> {
+    const endpoint = this.#locateNow(ip);
+    if (endpoint.kind === "external" && needName) {
+      const dnsName = await this.#o.dns.lookup(ip);
+      if (dnsName) return { ...endpoint, dnsName };
+    }
+    return endpoint;
+  }
+
+  async #process(drop: PacketDrop): Promise<void> {
+    const { pods, recorder, metrics, log } = this.#o;
+    try {
+      if (!pods.ready) await pods.whenReady(this.#o.signal);
+    } catch {
+      return; // shutting down before the index was ready
+    }
+    const srcNow = this.#locateNow(drop.src);
+    const dstNow = this.#locateNow(drop.dst);
+    const srcIsPod = srcNow.kind === "pod";
+    const dstIsPod = dstNow.kind === "pod";
+    // A name for the other side is only needed when there is a Pod to tell.
+    const [src, dst] = await Promise.all([
+      srcNow.kind === "external" && dstIsPod ? this.#locate(drop.src, true) : srcNow,
+      dstNow.kind === "external" && srcIsPod ? this.#locate(drop.dst, true) : dstNow,
+    ]);
+    metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
+    const work: Promise<unknown>[] = [];
+    if (src.kind === "pod") {
+      work.push(recorder.record({
+        pod: src.pod,
+        reason: this.#o.reason,
+        message: eventMessage(drop, "send", dst, this.#o.naming),
+        time: drop.time,
+      }));
+    }
+    if (dst.kind === "pod") {
+      work.push(recorder.record({
+        pod: dst.pod,
+        reason: this.#o.reason,
+        message: eventMessage(drop, "receive", src, this.#o.naming),
+        time: drop.time,
+      }));
+    }
+    if (work.length === 0 && log.enabled("debug")) {
+      log.debug("drop involves no Pod", { src: drop.src, dst: drop.dst });
+    }
+    await Promise.all(work);
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    await this.#o.recorder.close(deadlineMs);
+    await Promise.allSettled(this.#o.tasks ?? []);
+  }
+}
+
+/** Whether Event messages should name the matched prefix. */
+export function showsPrefix(prefixes: readonly string[]): boolean {
+  return prefixes.length > 1 || prefixes.some((p) => p.includes("*"));
+}
+
+/** Builds the real sink from the config: client, pod index, DNS, recorder. */
+export async function createEventSink(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  signal: AbortSignal,
+): Promise<EventSink> {
+  const kubeConfig = loadKubeConfig(config, Deno.env.toObject());
+  const client = new KubeClient(
+    kubeConfig,
+    config,
+    log.with({ component: "kube-client" }),
+    metrics,
+  );
+  log.info("using the Kubernetes API", { server: client.server });
+  const pods = new PodIndex({
+    client,
+    log: log.with({ component: "pod-index" }),
+    metrics,
+    labelKey: config.podIdentifier === "label" ? config.podIdentifierLabel : undefined,
+  });
+  const dns = new ReverseDns({
+    timeoutMs: config.dnsTimeoutSeconds * 1000,
+    cacheSize: config.dnsCacheSize,
+    ttlMs: config.dnsCacheTtlSeconds * 1000,
+    concurrency: config.dnsConcurrency,
+    nameServer: config.dnsServer,
+    onResult: (result) => metrics.dnsLookups.inc({ result }),
+  });
+  const recorder = new EventRecorder({
+    client,
+    log: log.with({ component: "recorder" }),
+    metrics,
+    component: config.eventSourceComponent,
+    host: config.nodeName,
+    queueSize: config.bufferSize * 2,
+    spamBurst: config.eventBurst,
+    spamRefillMs: config.eventRefillSeconds * 1000,
+    maxAgeMs: config.expirationMinutes * 60_000,
+  });
+  const tasks = [pods.run(signal), recorder.run(signal)];
+  await Promise.resolve();
+  return new KubeEventSink({
+    pods,
+    dns,
+    recorder,
+    metrics,
+    log,
+    reason: config.eventReason,
+    naming: { podIdentifier: config.podIdentifier, showPrefix: showsPrefix(config.prefixes) },
+    maxInFlight: config.bufferSize,
+    signal,
+    tasks,
+  });
 }
