@@ -46,6 +46,7 @@ import {
   sameFile,
   TailedFile,
   type TailedFileOptions,
+  type Truncation,
 } from "./file_reader.ts";
 import { listRotatedSiblings, type RotatedSibling } from "./file_siblings.ts";
 import { Wakeup } from "./file_wake.ts";
@@ -78,6 +79,9 @@ export const FILE_SOURCE_DEFAULTS = {
   retryInitialMs: 100,
   retryMaxMs: 5000,
 } as const;
+
+/** How many of the newest rotated siblings are checked for being the copy of a truncated file. */
+const COPY_CANDIDATES = 5;
 
 /** A deleted file we hold is let go after this many poll intervals without growth. */
 const DELETED_IDLE_POLLS = 3;
@@ -187,6 +191,8 @@ class Tail {
   #active: TailedFile | undefined;
   /** Newer files (oldest first) we switch to once one of them has data. */
   #pending: TailedFile[] = [];
+  /** Copies (copytruncate) being finished: leaving one is no rotation. */
+  #copies = new WeakSet<TailedFile>();
   /** A saved cursor still to be located; undefined once done. */
   #resume: unknown;
   #start: StartPosition;
@@ -251,9 +257,77 @@ class Tail {
 
   /** One look at everything: read the current file, notice a new one, switch if it is time. */
   async *#pass(signal: AbortSignal): AsyncGenerator<SourceBatch> {
-    if (this.#active) yield* this.#active.drain(this.#buffer, signal);
+    yield* this.#drainActive(signal);
     await this.#checkPath();
     yield* this.#switchFiles(signal);
+  }
+
+  /**
+   * Reads the active file to its end. When it turns out truncated in place (copytruncate), the
+   * lines we had not read yet are in the copy (`kern.log.1`): read them there first, then any
+   * newer copies (when we fell behind by more than one truncation), then the truncated file
+   * from 0. Only what was written between the end of a copy and its truncation is lost, which no
+   * reader can get.
+   */
+  async *#drainActive(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    while (this.#active && !signal.aborted) {
+      const file = this.#active;
+      const truncation = yield* file.drain(this.#buffer, signal);
+      if (!truncation) return;
+      const copies = await this.#findCopies(file, truncation);
+      if (copies.length > 0) {
+        for (const copy of copies) this.#copies.add(copy);
+        this.#active = copies[0];
+        this.#pending.unshift(...copies.slice(1), file);
+      }
+    }
+  }
+
+  /**
+   * The rotated sibling holding the same bytes before `at.offset` as `file` did (its copy),
+   * positioned there, followed by the siblings rotated after it (from 0); or none.
+   */
+  async #findCopies(file: TailedFile, at: Truncation): Promise<TailedFile[]> {
+    if (at.offset === 0) return [];
+    let siblings: RotatedSibling[];
+    try {
+      siblings = await this.#rotatedSiblings();
+    } catch {
+      return []; // a directory we cannot list: no copy to read
+    }
+    const candidates = siblings
+      .filter((s) => !sameFile(s.info, file) && !this.#holds(s.info))
+      .slice(-COPY_CANDIDATES);
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      if (candidates[i].info.size < at.offset) continue;
+      const copy = await this.#openQuietly(candidates[i].path);
+      if (!copy) continue;
+      if (!await copy.startAt(at.offset, at.hash)) {
+        copy.close();
+        continue;
+      }
+      const found = [copy];
+      for (const newer of candidates.slice(i + 1)) {
+        const next = await this.#openQuietly(newer.path);
+        if (next) found.push(next);
+      }
+      this.#s.log.info("reading the rest of the truncated file from its copy", {
+        copy: candidates[i].path,
+        offset: at.offset,
+        newerCopies: found.length - 1,
+      });
+      return found;
+    }
+    return [];
+  }
+
+  /** Opens a rotated sibling, or undefined when it is gone (compressed and removed) or unreadable. */
+  async #openQuietly(path: string): Promise<TailedFile | undefined> {
+    try {
+      return await TailedFile.open(path, this.#fileOptions);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Opens the file now at the path if it is one we do not hold yet. */
@@ -324,19 +398,25 @@ class Tail {
         return;
       }
     }
-    for (let i = 0; i <= target; i++) {
-      const old = this.#active!;
-      yield* old.drain(this.#buffer, signal);
+    if (target < 0) return;
+    const goal = this.#pending[target];
+    while (this.#active && this.#active !== goal) {
+      const old = this.#active;
+      yield* old.drain(this.#buffer, signal); // the last look: the writer has moved on
       if (signal.aborted) return;
       old.close();
-      this.#active = this.#pending.shift()!;
-      this.#s.onEvent("rotation");
-      this.#s.log.info("log file rotated; following the new file", {
-        oldIno: old.ino,
-        ino: this.#active.ino,
-      });
-      yield* this.#active.drain(this.#buffer, signal);
+      this.#active = this.#pending.shift();
+      if (this.#copies.has(old)) {
+        this.#s.log.debug("finished the copy; back to the truncated file", { copy: old.path });
+      } else {
+        this.#s.onEvent("rotation");
+        this.#s.log.info("log file rotated; following the new file", {
+          oldIno: old.ino,
+          ino: this.#active?.ino,
+        });
+      }
     }
+    yield* this.#drainActive(signal);
   }
 
   #idleTooLong(file: TailedFile): boolean {

@@ -62,6 +62,7 @@ export class LineFramer {
   #scanned = 0;
   #consumed = 0;
   #recent: Uint8Array = EMPTY;
+  #consumedTail: Uint8Array = EMPTY;
   /** First bytes of the current unfinished line (one more than the cap, to find a boundary). */
   #held: Uint8Array;
   #heldBytes = 0;
@@ -92,11 +93,17 @@ export class LineFramer {
     return this.#recent;
   }
 
+  /** The last up to {@link CURSOR_HASH_BYTES} bytes before {@link consumed}. */
+  get consumedTail(): Uint8Array {
+    return this.#consumedTail;
+  }
+
   /** Restarts at stream offset `offset`, `recent` being the bytes just before it. */
   reset(offset: number, recent: Uint8Array = EMPTY): void {
     this.#scanned = offset;
     this.#consumed = offset;
     this.#recent = recent.slice(Math.max(0, recent.length - CURSOR_HASH_BYTES));
+    this.#consumedTail = this.#recent;
     this.#heldBytes = 0;
     this.#lineBytes = 0;
     this.#discarding = false;
@@ -157,6 +164,7 @@ export class LineFramer {
     if (segment < end) text += this.#decoder.decode(data.subarray(segment, end));
     this.#hold(data.subarray(end));
     const endTail = lastBytes(this.#recent, data, end);
+    this.#consumedTail = endTail;
     this.#advance(start, data, end);
     if (lineCount === 0) return undefined; // only a discarded line ended here
     return { text, lineCount, truncated, end: this.#consumed, endTail };

@@ -34,6 +34,14 @@ export class NotRegularFileError extends Error {
   }
 }
 
+/** Where a file was when it was found truncated: a copy made just before holds the same bytes. */
+export interface Truncation {
+  /** Offset just after the last delivered line. */
+  offset: number;
+  /** Hash of the bytes before it (as in a cursor). */
+  hash: string;
+}
+
 /** Whether two stats (or a stat and a cursor) name the same file. */
 export function sameFile(
   a: { dev: number; ino: number | null },
@@ -154,31 +162,35 @@ export class TailedFile {
   }
 
   /**
-   * Reads what was appended since the last call, as batches, until the end of the file. When
-   * the file shrank below our position, or the bytes just before it changed (truncated and
-   * rewritten past our offset before we looked), it starts over at 0 and reports `truncation`.
+   * Reads what was appended since the last call, as batches, until the end of the file.
+   *
+   * When the file shrank below our position, or the bytes just before it changed (truncated and
+   * rewritten past our offset before we looked), it was truncated in place: reports
+   * `truncation`, places itself at 0 and returns where it was, so the caller can first finish
+   * the lines it had not read yet from the copy (copytruncate), then drain again.
    */
-  async *drain(buffer: Uint8Array, signal: AbortSignal): AsyncGenerator<SourceBatch> {
+  async *drain(
+    buffer: Uint8Array,
+    signal: AbortSignal,
+  ): AsyncGenerator<SourceBatch, Truncation | undefined> {
     const info = await this.#handle.stat();
     this.links = info.nlink ?? 1;
-    if (info.size < this.#framer.scanned) this.#truncated(info.size);
-    if (info.size === this.#framer.scanned) return;
+    if (info.size < this.#framer.scanned) return this.#truncated(info.size);
+    if (info.size === this.#framer.scanned) return undefined;
     // Re-read the bytes just before our position along with the new ones: if they changed,
     // the file was rewritten under us.
-    let check = this.#framer.recent;
+    const check = this.#framer.recent;
     await this.#handle.seek(this.#framer.scanned - check.length, Deno.SeekMode.Start);
+    let first = true;
     while (!signal.aborted) {
       const n = (await this.#handle.read(buffer)) ?? 0;
       let data = buffer.subarray(0, n);
-      if (check.length > 0) {
+      if (first) {
+        first = false;
         if (n < check.length || !equalBytes(data.subarray(0, check.length), check)) {
-          this.#truncated(info.size);
-          await this.#handle.seek(0, Deno.SeekMode.Start);
-          check = this.#framer.recent;
-          continue;
+          return this.#truncated(info.size);
         }
         data = data.subarray(check.length);
-        check = this.#framer.recent.subarray(0, 0);
       }
       if (data.length > 0) this.lastGrowth = performance.now();
       const framed = this.#framer.push(data);
@@ -192,8 +204,9 @@ export class TailedFile {
         };
       }
       // A short read means we reached the end as it was; appends after it wake us again.
-      if (n < buffer.length) return;
+      if (n < buffer.length) return undefined;
     }
+    return undefined;
   }
 
   /** Closes the handle (idempotent). */
@@ -205,13 +218,18 @@ export class TailedFile {
     }
   }
 
-  #truncated(size: number): void {
+  #truncated(size: number): Truncation {
+    const was: Truncation = {
+      offset: this.#framer.consumed,
+      hash: hashBytes(this.#framer.consumedTail),
+    };
     this.#opts.log.info("log file was truncated; reading it from the start", {
-      path: this.path,
+      ino: this.ino,
       size,
       offset: this.#framer.scanned,
     });
     this.#opts.onEvent("truncation");
     this.#framer.reset(0);
+    return was;
   }
 }

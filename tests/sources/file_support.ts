@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { createLogger } from "../../src/log.ts";
 import { FileSource, type FileSourceOptions } from "../../src/sources/file.ts";
 import type { SourceEvent } from "../../src/sources/source.ts";
@@ -124,6 +125,127 @@ export class TailRun {
       JSON.stringify([...this.events])
     } problems=${JSON.stringify(this.problems)}\nlogs:\n${this.logs.slice(-15).join("\n")}`;
   }
+}
+
+/** Sequence numbers of the complete writer lines in `bytes`. */
+export function seqsIn(bytes: Uint8Array): number[] {
+  const text = new TextDecoder().decode(bytes);
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  return complete.split("\n").map(writerSeq).filter((n): n is number => n !== undefined);
+}
+
+/** Sequence number of the first line now in `path`, if it has one. */
+export async function firstSeq(path: string): Promise<number | undefined> {
+  const file = await Deno.open(path);
+  try {
+    const head = new Uint8Array(4096);
+    const n = await file.read(head);
+    return seqsIn(head.subarray(0, n ?? 0))[0];
+  } finally {
+    file.close();
+  }
+}
+
+/** Whether this process (where the tail runs) has the file now at `path` open. */
+export async function processHolds(path: string): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    return false;
+  }
+  for await (const fd of Deno.readDir("/proc/self/fd")) {
+    try {
+      const target = await Deno.stat(`/proc/self/fd/${fd.name}`);
+      if (target.dev === info.dev && target.ino === info.ino) return true;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return false;
+}
+
+/**
+ * Waits until the tail has seen the generation now at `path`: it holds the file (after
+ * rename or delete rotations) or delivered a line of it (after copytruncate, same file).
+ */
+export async function untilTailSeesCurrent(
+  run: TailRun,
+  path: string,
+  rotation: "new file" | "truncation",
+): Promise<void> {
+  if (rotation === "new file") {
+    await waitFor(() => processHolds(path), "the tail to open the new file", () => run.summary());
+    return;
+  }
+  await waitFor(
+    async () => {
+      const first = await firstSeq(path);
+      return first !== undefined && (writerSeq(run.lines.at(-1) ?? "") ?? 0) >= first;
+    },
+    "the tail to read the new generation",
+    () => run.summary(),
+  );
+}
+
+/**
+ * Checks that the tail delivered writer lines in strictly increasing order (nothing repeated,
+ * no fragment) and returns the numbers up to `last` it did not deliver.
+ */
+export function checkDelivery(run: TailRun, last: number): number[] {
+  assert.deepEqual(run.problems, []);
+  const seqs = run.seqs();
+  assert.equal(seqs.length, run.lines.length, "every delivered line is a whole writer line");
+  for (let i = 1; i < seqs.length; i++) {
+    if (seqs[i] <= seqs[i - 1]) {
+      assert.fail(`out of order or repeated: ${seqs[i - 1]} then ${seqs[i]} (line ${i})`);
+    }
+  }
+  const seen = new Set(seqs);
+  const missing: number[] = [];
+  for (let n = 1; n <= last; n++) if (!seen.has(n)) missing.push(n);
+  return missing;
+}
+
+/**
+ * Waits until the tail delivered writer line `last` (the last one any file still holds), then
+ * stops it.
+ */
+export async function drainAndStop(run: TailRun, last: number): Promise<void> {
+  try {
+    await waitFor(
+      () => writerSeq(run.lines.at(-1) ?? "") === last,
+      `the last line (${last}) to be delivered`,
+      () => run.summary(),
+    );
+  } finally {
+    await run.stop();
+  }
+}
+
+/** The highest writer number in any of `contents`. */
+export function lastSeqIn(contents: Uint8Array[]): number {
+  return Math.max(0, ...contents.map((content) => seqsIn(content).at(-1) ?? 0));
+}
+
+/**
+ * Numbers up to `last` in none of `contents` (the copies copytruncate made, and the file at
+ * the end): what copytruncate itself lost between the end of a copy and the truncation.
+ */
+export function lostByCopyTruncate(contents: Uint8Array[], last: number): Set<number> {
+  const kept = new Set(contents.flatMap(seqsIn));
+  const lost = new Set<number>();
+  for (let n = 1; n <= last; n++) if (!kept.has(n)) lost.add(n);
+  return lost;
+}
+
+/** "mean m, p50 p, max x" of `values`. */
+export function summarize(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  return `mean ${mean.toFixed(2)}, p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)}, max ${
+    sorted.at(-1)?.toFixed(2)
+  }`;
 }
 
 /** Appends `text` to `path` (creating it). */

@@ -208,6 +208,27 @@ Deno.test("delete+recreate: lines written to the deleted file are read from the 
   });
 });
 
+Deno.test("copytruncate: lines not read before the truncation are read from the copy", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, numbered("a", 1, 10));
+    await append(`${path}.2`, numbered("older", 1, 50)); // an older rotation, not the copy
+    // Polling only, and slowly: it cannot look between our append, copy and truncate.
+    const run = new TailRun({ path, start: "beginning", watch: false, pollIntervalMs: 300 });
+    await run.untilLines(10);
+    await append(path, numbered("a", 11, 5)); // not read yet when the file is truncated
+    await Deno.copyFile(path, `${path}.1`);
+    await Deno.truncate(path, 0);
+    await append(path, "b1\n");
+    await run.untilLines(16);
+    await run.stop();
+    assert.deepEqual(run.lines, [...numbered("a", 1, 15).trimEnd().split("\n"), "b1"]);
+    assert.equal(run.count("truncation"), 1);
+    assert.equal(run.count("rotation"), 0);
+    assert.equal(run.logged("reading the rest of the truncated file from its copy"), 1);
+  });
+});
+
 Deno.test("copytruncate: a file shrinking below our offset is read again from 0", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
@@ -237,18 +258,29 @@ Deno.test("truncated and regrown past our offset between two looks: caught by th
     });
     const buffer = new Uint8Array(4096);
     const signal = new AbortController().signal;
-    const texts = async () =>
-      (await Array.fromAsync(file.drain(buffer, signal))).map((b) =>
-        b.kind === "lines" ? b.text : ""
-      );
-    assert.deepEqual(await texts(), ["short-1\nshort-2\n"]);
+    /** One drain: the texts it yielded and what it returned. */
+    const drain = async () => {
+      const texts: string[] = [];
+      const it = file.drain(buffer, signal);
+      for (let step = await it.next();; step = await it.next()) {
+        if (step.done) return { texts, truncation: step.value };
+        if (step.value.kind === "lines") texts.push(step.value.text);
+      }
+    };
+    assert.deepEqual(await drain(), { texts: ["short-1\nshort-2\n"], truncation: undefined });
     // Truncated and rewritten past our offset: the size alone cannot tell.
     await Deno.writeTextFile(path, numbered("long-line-", 1, 3));
-    assert.deepEqual(await texts(), [numbered("long-line-", 1, 3)]);
+    const noticed = await drain();
+    assert.deepEqual(noticed.texts, []);
+    assert.equal(noticed.truncation?.offset, 16); // where we were, to find the copy
     assert.deepEqual(events, ["truncation"]);
+    assert.deepEqual(await drain(), {
+      texts: [numbered("long-line-", 1, 3)],
+      truncation: undefined,
+    });
     // Appends after that are read normally.
     await append(path, "more\n");
-    assert.deepEqual(await texts(), ["more\n"]);
+    assert.deepEqual(await drain(), { texts: ["more\n"], truncation: undefined });
     file.close();
   });
 });

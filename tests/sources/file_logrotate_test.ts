@@ -1,0 +1,96 @@
+/**
+ * The real logrotate (Debian package) rotates the followed file while a writer process appends
+ * numbered lines at a high rate: `logrotate -f -s STATE CONF`, run repeatedly, with `create` and
+ * with `copytruncate`, `rotate 5`. Every number must be delivered exactly once and in order;
+ * with copytruncate, except what logrotate itself loses between the end of its copy and the
+ * truncation (in no file; measured and reported). As in the rotation stress test, each run waits
+ * until the tail has seen the current generation (real rotations are hours apart).
+ */
+import assert from "node:assert/strict";
+import { systemTest, which } from "../support/system.ts";
+import {
+  checkDelivery,
+  drainAndStop,
+  lastSeqIn,
+  lostByCopyTruncate,
+  sleep,
+  summarize,
+  TailRun,
+  untilTailSeesCurrent,
+  WriterProcess,
+} from "./file_support.ts";
+
+const RUNS = 40;
+
+async function logrotate(conf: string, state: string): Promise<number> {
+  const started = performance.now();
+  const result = await new Deno.Command(which("logrotate")!, {
+    args: ["-f", "-s", state, conf],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!result.success) {
+    throw new Error(`logrotate failed: ${new TextDecoder().decode(result.stderr)}`);
+  }
+  return performance.now() - started;
+}
+
+for (const mode of ["create", "copytruncate"] as const) {
+  systemTest(
+    `logrotate ${mode} (rotate 5, ${RUNS} runs) under a fast writer: exactly once, in order`,
+    { needs: ["root", "logrotate"], sanitizeResources: true, sanitizeOps: true },
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "file_logrotate_" }); // 0700: logrotate insists
+      const path = `${dir}/kern.log`;
+      const conf = `${dir}/logrotate.conf`;
+      await Deno.writeTextFile(
+        conf,
+        `${path} {\n  rotate 5\n  ${
+          mode === "create" ? "create 0640 root root" : "copytruncate"
+        }\n  missingok\n  nocompress\n}\n`,
+      );
+      try {
+        const writer = await WriterProcess.start({ path, rate: 20_000 });
+        const run = new TailRun({ path, start: "beginning", pollIntervalMs: 1000 });
+        const copies: Uint8Array[] = [];
+        const runMs: number[] = [];
+        let last = 0;
+        try {
+          for (let i = 0; i < RUNS; i++) {
+            await untilTailSeesCurrent(run, path, mode === "create" ? "new file" : "truncation");
+            await sleep(Math.floor(Math.random() * 20));
+            runMs.push(await logrotate(conf, `${dir}/state`));
+            if (mode === "copytruncate") copies.push(await Deno.readFile(`${path}.1`));
+          }
+        } finally {
+          last = await writer.stop();
+          // With copytruncate the last lines may have fallen into the last copy's window.
+          const survivor = mode === "copytruncate"
+            ? lastSeqIn([copies.at(-1) ?? new Uint8Array(), await Deno.readFile(path)])
+            : last;
+          await drainAndStop(run, survivor);
+        }
+        const missing = checkDelivery(run, last);
+        if (mode === "create") {
+          assert.deepEqual(missing.slice(0, 20), [], `${missing.length} lines lost`);
+          assert.ok(run.count("rotation") >= RUNS / 2, `${run.count("rotation")} rotations`);
+          console.log(
+            `logrotate create: ${last} lines, ${run.count("rotation")} switches, none lost`,
+          );
+        } else {
+          const lost = lostByCopyTruncate([...copies, await Deno.readFile(path)], last);
+          const outside = missing.filter((n) => !lost.has(n));
+          console.log(
+            `logrotate copytruncate: ${last} lines, ${RUNS} runs (each ${
+              summarize(runMs)
+            } ms); lost by copytruncate itself: ${lost.size} lines; missed by the tail: ${missing.length}`,
+          );
+          assert.deepEqual(outside.slice(0, 20), [], `${outside.length} lost outside the window`);
+          assert.equal(run.count("truncation"), RUNS);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
