@@ -473,6 +473,34 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/**
+ * Every environment variable the program reads: the options' and those the Kubernetes client
+ * reads (in-cluster address, kubeconfig discovery). The Deno permission set in deno.json allows
+ * exactly these (a test keeps them in step).
+ */
+export const ENV_VARIABLES: readonly string[] = [
+  ...OPTIONS.flatMap((o) => (o.env ? [o.env] : [])),
+  "KUBERNETES_SERVICE_HOST",
+  "KUBERNETES_SERVICE_PORT",
+  "HOME",
+];
+
+/**
+ * The variables in {@link ENV_VARIABLES}, read one by one: under the production permissions
+ * only those are readable, and one we may not read counts as unset.
+ */
+export function readEnvironment(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of ENV_VARIABLES) {
+    try {
+      env[name] = Deno.env.get(name);
+    } catch {
+      // Not permitted: unset.
+    }
+  }
+  return env;
+}
+
 /** A configuration error: exit code 2 with {@link ConfigError.message} on one line. */
 export class ConfigError extends Error {
   override name = "ConfigError";

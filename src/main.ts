@@ -9,7 +9,7 @@
 import process from "node:process";
 import { parseCommandLine } from "./cli.ts";
 import { parseBootTime, runParse } from "./commands/parse.ts";
-import { ConfigError, loadConfig, optionsHelp } from "./config.ts";
+import { ConfigError, loadConfig, optionsHelp, readEnvironment } from "./config.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = `kube-iptables-tailer ${VERSION}
@@ -28,14 +28,6 @@ Usage:
 Every option is also an environment variable (in brackets); a flag wins over the environment.
 
 `;
-
-function envObject(): Record<string, string | undefined> {
-  try {
-    return Deno.env.toObject();
-  } catch {
-    return {};
-  }
-}
 
 /** Boot time from the uptime, for kmsg and dmesg records (1 s precision); undefined without it. */
 function bootTimeFromUptime(): number | undefined {
@@ -56,7 +48,7 @@ async function main(args: string[]): Promise<number> {
       console.log(VERSION);
       return 0;
     case "parse": {
-      const env = envObject();
+      const env = readEnvironment();
       const prefixes = line.parse.prefixes.length > 0
         ? line.parse.prefixes.flatMap((p) => p.split(","))
         : (line.flags.prefixes ?? env.IPTABLES_LOG_PREFIX ?? "").split(",");
@@ -95,7 +87,7 @@ async function main(args: string[]): Promise<number> {
       return 0;
     }
     case "run": {
-      const config = loadConfig({ env: envObject(), flags: line.flags });
+      const config = loadConfig({ env: readEnvironment(), flags: line.flags });
       const { runDaemon } = await import("./daemon.ts");
       return await runDaemon(config);
     }
@@ -106,6 +98,13 @@ if (import.meta.main) {
   // A dependency of client-node loads node:punycode, which prints a deprecation warning that
   // would end up in every log; our own code uses none of the deprecated APIs.
   process.noDeprecation = true;
+  // npm libraries see exactly the variables we may read: some enumerate process.env at load
+  // time (the `debug` package), which Deno refuses under a list of allowed variables.
+  const visible: Record<string, string> = {};
+  for (const [name, value] of Object.entries(readEnvironment())) {
+    if (value !== undefined) visible[name] = value;
+  }
+  (process as { env: Record<string, string> }).env = visible;
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {

@@ -30,6 +30,15 @@ export type DnsResult = "cache_hit" | "resolved" | "not_found" | "timeout" | "er
 
 const PREFIX = "kube_iptables_tailer_";
 
+/** Default process metrics prom-client can only read from /proc/self. */
+const PROC_METRICS = [
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
+];
+
 /** The program's metrics. */
 export class Metrics {
   readonly registry = new client.Registry();
@@ -140,8 +149,19 @@ export class Metrics {
       try {
         client.collectDefaultMetrics({ register: this.registry });
       } catch {
-        // Default metrics are a convenience; without /proc access they are left out.
+        // Default metrics are a convenience; never a reason not to start.
       }
+      // prom-client reads these from /proc/self, which Deno opens only with --allow-all; they
+      // would read 0. Resident memory comes from the runtime instead.
+      for (const name of PROC_METRICS) this.registry.removeSingleMetric(name);
+      new client.Gauge({
+        name: "process_resident_memory_bytes",
+        help: "Resident memory size in bytes.",
+        registers: [this.registry],
+        collect() {
+          this.set(Deno.memoryUsage().rss);
+        },
+      });
     }
   }
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Config } from "../config.ts";
+import { type Config, readEnvironment } from "../config.ts";
 import type { EventSink } from "../daemon.ts";
 import { ReverseDns } from "../enrich/dns.ts";
 import {
@@ -161,7 +161,7 @@ export async function createEventSink(
   metrics: Metrics,
   signal: AbortSignal,
 ): Promise<EventSink> {
-  const kubeConfig = loadKubeConfig(config, Deno.env.toObject());
+  const kubeConfig = loadKubeConfig(config, readEnvironment());
   const client = new KubeClient(
     kubeConfig,
     config,
