@@ -726,3 +726,15 @@ export function optionsHelp(): string {
   }
   return lines.join("\n");
 }
+
+/** The options as a Markdown table (the README's configuration reference; a test compares). */
+export function optionsMarkdownTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, "\\|");
+  const rows = OPTIONS.map((o) => {
+    const def = o.defaultText ?? o.default ?? "";
+    const name = o.env ? `\`${o.env}\`` : "—";
+    const meaning = `${cell(o.help)}${o.original ? " _(original)_" : ""}`;
+    return `| ${name} | \`--${o.flag}\` | ${cell(def)} | ${meaning} |`;
+  });
+  return ["| Variable | Flag | Default | Meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
