@@ -143,31 +143,30 @@ systemTest(
         new TextDecoder().decode(read.stderr),
         /cannot read .*secret\.log: Requires read access/,
       );
-      // Write: a log directory outside the state directory gets no file.
+      // Write: a log file (--log_dir) and checkpoints outside the state directory are refused.
       const logDir = `${work}/logs`;
       await Deno.mkdir(logDir);
-      const write = await runBundle(artifact, ["parse", "-p", "p:", "-", `--log_dir=${logDir}`])
-        .output();
-      assert.equal(
-        [...Deno.readDirSync(logDir)].length,
-        0,
-        "nothing written outside the state directory",
-      );
-      void write;
-      // And the state directory itself must be writable only there: a checkpoint elsewhere fails.
       const daemon = await runBundle(artifact, [
         "run",
         "--dry-run",
         "--iptables-log-path=/var/log/kit-does-not-exist.log",
         "--iptables-log-prefix=p:",
+        `--log_dir=${logDir}`,
         `--state-directory=${work}`,
         "--metrics-server-port=0",
       ]).output();
-      assert.equal(daemon.code, 2);
+      const stderr = new TextDecoder().decode(daemon.stderr);
       assert.match(
-        new TextDecoder().decode(daemon.stderr),
-        /STATE_DIRECTORY=.* is not usable: Requires read access/,
+        stderr,
+        /cannot write the log to .*kube-iptables-tailer\.log \(--log_dir\): NotCapable/,
       );
+      assert.equal(
+        [...Deno.readDirSync(logDir)].length,
+        0,
+        "nothing written outside the state directory",
+      );
+      assert.equal(daemon.code, 2);
+      assert.match(stderr, /STATE_DIRECTORY=.* is not usable: Requires read access/);
     } finally {
       await Deno.remove(work, { recursive: true });
     }
