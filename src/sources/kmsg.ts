@@ -1,0 +1,406 @@
+/**
+ * The `/dev/kmsg` source: kernel log records straight from the kernel's ring buffer, without
+ * syslog or journald in between.
+ *
+ * - Every open of `/dev/kmsg` gets every record (reading is not destructive) starting at the
+ *   oldest one still in the ring buffer. Records carry a sequence number; the cursor is
+ *   `{ seq, boot }` (the last sequence number handled and the boot id). Resuming skips records up
+ *   to `seq`; when the oldest record left is newer than `seq + 1` the missing ones are counted as
+ *   a `gap`. A cursor of another boot is useless (sequence numbers restart at 0): then the whole
+ *   ring buffer is read, as everything in it is new.
+ * - Without a cursor the source starts at the end (skips what the ring buffer holds) or at the
+ *   beginning.
+ * - Records overwritten before we read them (`EPIPE`) are counted as a `gap` with the number of
+ *   sequence numbers missed, and reading goes on with the oldest record left.
+ * - Reads are non-blocking (see `kmsg_device.ts`); when nothing is available the source sleeps
+ *   `pollIntervalMs`, so an abort ends `read()` at once.
+ * - Only kernel-facility records are delivered (facility 0), as `journalctl -k` and syslog's
+ *   `kern.*` would; userspace writes to `/dev/kmsg` (facility 1 and up) are skipped.
+ * - Times are boot time + the record's microseconds (see `kmsg_boot_time.ts`).
+ *
+ * Permissions. The kernel: reading `/dev/kmsg` needs root (its mode is 0644 root) or
+ * CAP_SYSLOG when `kernel.dmesg_restrict=1`. Deno 2: paths under `/dev` and `/proc` open only with
+ * `--allow-all` (an explicit `--allow-read=/dev/kmsg` is refused). Without `-A`, mount the device
+ * node at another path (a hostPath volume of type CharDevice) and give that path with
+ * `--allow-read=PATH`, plus `--allow-sys=osUptime` for times; cursors then carry the boot time
+ * instead of the boot id. With `-A` the source also reads `/proc/uptime` (more precise times) and
+ * `/proc/sys/kernel/random/boot_id`.
+ *
+ * @example
+ * ```ts
+ * const source = new KmsgSource({ resumeFrom: await store.load(), onEvent, log });
+ * for await (const batch of source.read(signal)) {
+ *   // batch.kind === "records"; batch.records[i].text is the kernel message
+ *   store.update(batch.cursor);
+ * }
+ * ```
+ * @module
+ */
+
+import { type Logger, silentLogger } from "../log.ts";
+import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
+import { BootClock, readBootId } from "./kmsg_boot_time.ts";
+import { type KmsgDevice, type KmsgDeviceOpener, openKmsgDevice } from "./kmsg_device.ts";
+import { KmsgLineSplitter } from "./kmsg_lines.ts";
+import type {
+  LogRecord,
+  LogSource,
+  SourceBatch,
+  SourceEventSink,
+  SourceOptions,
+  StartPosition,
+} from "./source.ts";
+
+/** The kernel's log device. */
+export const KMSG_PATH = "/dev/kmsg";
+
+/** A kmsg source position. */
+export interface KmsgCursor {
+  /** The sequence number of the last record handled. */
+  seq: number;
+  /** The boot the sequence number belongs to (`/proc/sys/kernel/random/boot_id`), if readable. */
+  boot?: string;
+  /** The boot time estimate (ms since the epoch), which also tells boots apart. */
+  bootTimeMs?: number;
+}
+
+/**
+ * Boot times further apart than this belong to different boots. Estimates of one boot agree to
+ * a few ms (unless the wall clock is stepped); a reboot moves the boot time by at least the
+ * uptime the previous boot had.
+ */
+export const SAME_BOOT_TOLERANCE_MS = 5000;
+
+/** Options of {@link KmsgSource}. */
+export interface KmsgSourceOptions extends SourceOptions {
+  /** The device (default `/dev/kmsg`); a regular file or a FIFO of records works too. */
+  path?: string;
+  log?: Logger;
+  /** How long to sleep when nothing is available, in ms (default 100). */
+  pollIntervalMs?: number;
+  /** Most records in one batch (default 512). */
+  maxBatchRecords?: number;
+  /** Boot time in ms since the epoch; by default estimated from `/proc/uptime`. */
+  bootTimeMs?: number;
+  /** The boot id cursors are tied to; by default read from /proc; null: do not tie them. */
+  bootId?: string | null;
+  /** Deliver only kernel-facility records (default true). */
+  kernelOnly?: boolean;
+  /** First and longest wait before reopening after an error, in ms (default 500 and 30000). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /**
+   * Called each time the input has been opened and positioned: records logged from then on
+   * will be delivered. For tests and start-up logs.
+   */
+  onReady?: (lastSeq: number | undefined) => void;
+  /** Opens the input (default: non-blocking `node:fs`); tests inject failures here. */
+  openDevice?: KmsgDeviceOpener;
+}
+
+/** Why Deno refused the device, and what to do about it. */
+export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with --allow-all: " +
+  "run with -A, or make the device appear at another path (a hostPath CharDevice volume " +
+  "mounted at e.g. /run/kmsg) and allow reading that path";
+
+/** Reads one record per device read: the kernel's records are at most ~8 KiB. */
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/** Parses a saved cursor; undefined when it is not one. */
+export function parseKmsgCursor(value: unknown): KmsgCursor | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { seq, boot, bootTimeMs } = value as Record<string, unknown>;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  if (boot !== undefined && typeof boot !== "string") return undefined;
+  if (bootTimeMs !== undefined && (typeof bootTimeMs !== "number" || !isFinite(bootTimeMs))) {
+    return undefined;
+  }
+  const cursor: KmsgCursor = { seq };
+  if (boot !== undefined) cursor.boot = boot;
+  if (bootTimeMs !== undefined) cursor.bootTimeMs = bootTimeMs;
+  return cursor;
+}
+
+/** A record with its sequence number (for the cursor of a batch that ends with it). */
+interface Entry {
+  record: LogRecord;
+  seq: number;
+}
+
+/** What the reader knows about its position. */
+interface Position {
+  /** Sequence number of the last record read (delivered or skipped). */
+  lastSeq: number | undefined;
+  /** Discard records until the input has nothing more (start at the end). */
+  toEnd: boolean;
+  /** A resumed cursor not yet confirmed by the records of the ring buffer. */
+  unconfirmed: number | undefined;
+  /** An EPIPE was seen; the next record tells how many were lost. */
+  overrun: boolean;
+  /** Highest sequence number read since this open. */
+  maxSeen: number;
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Follows the kernel log through `/dev/kmsg`. See the module documentation. */
+export class KmsgSource implements LogSource {
+  readonly kind = "kmsg";
+  readonly id: string;
+  #path: string;
+  #log: Logger;
+  #pollMs: number;
+  #maxBatch: number;
+  #kernelOnly: boolean;
+  #retryMin: number;
+  #retryMax: number;
+  #start: StartPosition;
+  #resumeFrom: unknown;
+  #bootId: string | undefined;
+  #clock: BootClock;
+  #onEvent: SourceEventSink;
+  #onReady: ((lastSeq: number | undefined) => void) | undefined;
+  #open: KmsgDeviceOpener;
+
+  constructor(options: KmsgSourceOptions = {}) {
+    this.#path = options.path ?? KMSG_PATH;
+    this.id = this.#path;
+    this.#log = (options.log ?? silentLogger).with({ source: "kmsg", path: this.#path });
+    this.#pollMs = Math.max(1, options.pollIntervalMs ?? 100);
+    this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 512);
+    this.#kernelOnly = options.kernelOnly ?? true;
+    this.#retryMin = Math.max(1, options.retryMinMs ?? 500);
+    this.#retryMax = Math.max(this.#retryMin, options.retryMaxMs ?? 30_000);
+    this.#start = options.start ?? "end";
+    this.#resumeFrom = options.resumeFrom;
+    this.#bootId = options.bootId === null ? undefined : options.bootId ?? readBootId();
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#onReady = options.onReady;
+    this.#open = options.openDevice ?? openKmsgDevice;
+    const log = this.#log;
+    this.#clock = new BootClock({
+      bootTimeMs: options.bootTimeMs,
+      onNote: (message, fields) => log.warn(message, fields),
+    });
+  }
+
+  async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    await this.#clock.calibrate(signal);
+    const position = this.#initialPosition();
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    // Records read but not yet yielded: one read of a file can hold more than a batch.
+    const pending: Entry[] = [];
+    let failures = 0;
+    while (!signal.aborted || pending.length > 0) {
+      let device: KmsgDevice | undefined;
+      if (!signal.aborted) {
+        try {
+          device = this.#open(this.#path);
+        } catch (error) {
+          await this.#failed("cannot open the kernel log", error, failures++, signal);
+          continue;
+        }
+        position.maxSeen = -1;
+        this.#log.info("reading the kernel log", {
+          from: position.lastSeq === undefined
+            ? (position.toEnd ? "end" : "beginning")
+            : `after seq ${position.lastSeq}`,
+        });
+      }
+      const splitter = new KmsgLineSplitter();
+      let ready = false;
+      let failure: { error: unknown } | undefined;
+      try {
+        for (;;) {
+          let drained = false;
+          if (device && !signal.aborted && pending.length < this.#maxBatch) {
+            ({ drained, failure } = this.#fill(device, buffer, splitter, position, pending));
+          }
+          if (drained && !ready) {
+            ready = true;
+            failures = 0;
+            this.#positioned(position);
+            this.#onReady?.(position.lastSeq);
+          }
+          if (pending.length > 0) {
+            const entries = pending.splice(0, this.#maxBatch);
+            // All read so far is handled once this batch is: skipped records count too.
+            const seq = pending.length === 0 ? position.lastSeq! : entries.at(-1)!.seq;
+            yield {
+              kind: "records",
+              records: entries.map((e) => e.record),
+              cursor: this.#cursor(seq),
+            };
+          }
+          if (failure || (signal.aborted && pending.length === 0)) break;
+          if (drained && pending.length === 0) await abortableSleep(this.#pollMs, signal);
+        }
+      } finally {
+        // Also when the consumer stops iterating (return() at the yield).
+        device?.close();
+      }
+      if (failure) {
+        await this.#failed("cannot read the kernel log", failure.error, failures++, signal);
+      }
+    }
+  }
+
+  /** Where to begin, from the saved cursor or the start option. */
+  #initialPosition(): Position {
+    const position: Position = {
+      lastSeq: undefined,
+      toEnd: this.#start === "end",
+      unconfirmed: undefined,
+      overrun: false,
+      maxSeen: -1,
+    };
+    if (this.#resumeFrom === undefined || this.#resumeFrom === null) return position;
+    const cursor = parseKmsgCursor(this.#resumeFrom);
+    if (!cursor) {
+      this.#onEvent("cursor_invalid");
+      this.#log.warn("saved cursor is not a kmsg cursor; starting afresh", {
+        cursor: this.#resumeFrom,
+        start: this.#start,
+      });
+      return position;
+    }
+    if (this.#otherBoot(cursor)) {
+      // Everything in the ring buffer was logged after the saved position.
+      this.#log.info("saved cursor is from an earlier boot; reading the whole ring buffer", {
+        saved: cursor,
+        boot: this.#bootId,
+        bootTime: this.#bootTimeMs(),
+      });
+      return { ...position, toEnd: false };
+    }
+    return { ...position, toEnd: false, lastSeq: cursor.seq, unconfirmed: cursor.seq };
+  }
+
+  /** Whether `cursor` was saved during another boot (by boot id, else by boot time). */
+  #otherBoot(cursor: KmsgCursor): boolean {
+    if (cursor.boot !== undefined && this.#bootId !== undefined) {
+      return cursor.boot !== this.#bootId;
+    }
+    const bootTimeMs = this.#bootTimeMs();
+    return cursor.bootTimeMs !== undefined && bootTimeMs !== undefined &&
+      Math.abs(cursor.bootTimeMs - bootTimeMs) > SAME_BOOT_TOLERANCE_MS;
+  }
+
+  #bootTimeMs(): number | undefined {
+    const value = this.#clock.bootTimeMs();
+    return value === undefined ? undefined : Math.round(value);
+  }
+
+  /** Once the input has been read to its end the first time after an open. */
+  #positioned(position: Position): void {
+    position.toEnd = false;
+    const saved = position.unconfirmed;
+    position.unconfirmed = undefined;
+    if (saved !== undefined && position.maxSeen >= 0 && position.maxSeen < saved) {
+      // The ring buffer ends before the saved position: the cursor cannot be from this input.
+      this.#onEvent("cursor_invalid");
+      this.#log.warn("saved sequence number is ahead of the kernel log; following from its end", {
+        saved,
+        newest: position.maxSeen,
+      });
+      position.lastSeq = position.maxSeen;
+    }
+  }
+
+  #cursor(seq: number): KmsgCursor {
+    const cursor: KmsgCursor = { seq };
+    if (this.#bootId !== undefined) cursor.boot = this.#bootId;
+    const bootTimeMs = this.#bootTimeMs();
+    if (bootTimeMs !== undefined) cursor.bootTimeMs = bootTimeMs;
+    return cursor;
+  }
+
+  /**
+   * Reads what is available now into `pending`, until it holds a batch. `drained`: the input had
+   * nothing more. A read error ends the reading; what was read before it is kept.
+   */
+  #fill(
+    device: KmsgDevice,
+    buffer: Uint8Array,
+    splitter: KmsgLineSplitter,
+    position: Position,
+    pending: Entry[],
+  ): { drained: boolean; failure?: { error: unknown } } {
+    const bootTimeMs = this.#clock.bootTimeMs();
+    const onLine = (line: string) => this.#record(line, position, bootTimeMs, pending);
+    while (pending.length < this.#maxBatch) {
+      let result;
+      try {
+        result = device.read(buffer);
+      } catch (error) {
+        return { drained: false, failure: { error } };
+      }
+      if (result === "again") return { drained: true };
+      if (result === "overrun") {
+        if (!position.toEnd) position.overrun = true;
+        continue;
+      }
+      splitter.push(buffer.subarray(0, result), onLine);
+      if (splitter.oversized > 0) {
+        this.#onEvent("undecodable", splitter.oversized);
+        this.#log.warn("kmsg line too long; skipped", { lines: splitter.oversized });
+        splitter.oversized = 0;
+      }
+    }
+    return { drained: false };
+  }
+
+  #record(line: string, position: Position, bootTimeMs: number | undefined, out: Entry[]) {
+    const header = parseKmsgHeader(line);
+    if (!header) {
+      this.#onEvent("undecodable");
+      this.#log.warn("not a kmsg record; skipped", { line: line.slice(0, 120) });
+      return;
+    }
+    const seq = header.seq;
+    if (seq > position.maxSeen) position.maxSeen = seq;
+    if (position.lastSeq !== undefined && seq <= position.lastSeq) return; // handled before
+    if (!position.toEnd) {
+      const missed = position.lastSeq === undefined ? 0 : seq - position.lastSeq - 1;
+      if (missed > 0 || position.overrun) {
+        const lost = Math.max(missed, 1);
+        this.#onEvent("gap", lost);
+        this.#log.warn(
+          position.overrun
+            ? "kernel log records were overwritten before they were read"
+            : "kernel log records are missing",
+          { lost, after: position.lastSeq, next: seq },
+        );
+      }
+    }
+    position.overrun = false;
+    position.lastSeq = seq;
+    if (position.toEnd) return;
+    if (this.#kernelOnly && header.facility !== 0) return;
+    const record: LogRecord = { text: unescapeKmsg(line.slice(header.messageStart)) };
+    if (bootTimeMs !== undefined) {
+      record.time = new Date(bootTimeMs + Math.floor(header.usec / 1000));
+    }
+    out.push({ record, seq });
+  }
+
+  async #failed(what: string, error: unknown, failures: number, signal: AbortSignal) {
+    const delay = Math.min(this.#retryMax, this.#retryMin * 2 ** Math.min(failures, 16));
+    this.#onEvent("read_error");
+    const fields: Record<string, unknown> = { error, retryInMs: delay };
+    if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;
+    this.#log.error(`${what}; retrying`, fields);
+    await abortableSleep(delay, signal);
+  }
+}
