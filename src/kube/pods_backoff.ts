@@ -1,0 +1,76 @@
+/**
+ * Capped, jittered exponential backoff for the pod index's list and watch retries, and an
+ * abortable sleep. Pure apart from the timer in {@link sleep}.
+ *
+ * @example
+ * ```ts
+ * const backoff = new Backoff({ minMs: 800, maxMs: 30_000 });
+ * backoff.next(); // 400–800
+ * backoff.next(); // 800–1600
+ * backoff.reset(); // after a healthy period
+ * ```
+ * @module
+ */
+
+/** Options of {@link Backoff}. */
+export interface BackoffOptions {
+  /** The first delay (before jitter). */
+  minMs: number;
+  /** No delay exceeds this. */
+  maxMs: number;
+  /** Source of randomness in [0, 1), for tests. */
+  random?: () => number;
+}
+
+/**
+ * Delays that double from `minMs` up to `maxMs`. Each delay is jittered into the upper half of
+ * its step (`[step/2, step]`), so many agents restarted together (a DaemonSet after an API
+ * server upgrade) spread out instead of arriving in lockstep.
+ */
+export class Backoff {
+  readonly #minMs: number;
+  readonly #maxMs: number;
+  readonly #random: () => number;
+  #attempts = 0;
+
+  constructor(options: BackoffOptions) {
+    this.#minMs = Math.max(0, options.minMs);
+    this.#maxMs = Math.max(this.#minMs, options.maxMs);
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Delays handed out since the last reset. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The next delay in milliseconds. */
+  next(): number {
+    // 2^30 is far past any cap; stop the exponent there so the number stays finite.
+    const step = Math.min(this.#maxMs, this.#minMs * 2 ** Math.min(this.#attempts, 30));
+    this.#attempts++;
+    return Math.round(step / 2 + this.#random() * (step / 2));
+  }
+
+  /** Starts over from `minMs` (after a healthy period). */
+  reset(): void {
+    this.#attempts = 0;
+  }
+}
+
+/** Waits `ms`; resolves false at once when `signal` aborts (and clears the timer). */
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  if (ms <= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

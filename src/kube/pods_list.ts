@@ -1,0 +1,209 @@
+/**
+ * One logical list of all Pods (`GET /api/v1/pods`), paginated with `limit` and `continue`.
+ * The first page carries the requested resourceVersion semantics and passes the client-side
+ * rate limit; continuation pages carry only the token (the API forbids `resourceVersion` with
+ * `continue`) and skip the limiter (they are part of the same logical request). Items are
+ * handed over one by one and the page is dropped; nothing of the answer is kept.
+ *
+ * @example
+ * ```ts
+ * const result = await listPods(client, { resourceVersion: "0", limit: 500 }, {
+ *   signal, timeoutMs: 120_000, onItem: (item) => apply(item),
+ * });
+ * result.resourceVersion; // where to start the watch
+ * ```
+ * @module
+ */
+
+import { type KubeClient, TransportError } from "./client.ts";
+import { retryAfterMs } from "./pods_watch.ts";
+
+/** The path of all Pods in all namespaces. */
+export const PODS_PATH = "/api/v1/pods";
+
+/** What the first page asks for. */
+export interface ListQuery {
+  /** "0": any (from the watch cache); "": the latest (consistent); "N": per `match`. */
+  resourceVersion: string;
+  /** With a resourceVersion "N": not older than N (served from the watch cache when it can). */
+  resourceVersionMatch?: "NotOlderThan";
+  /** Page size; 0 for no limit. */
+  limit: number;
+}
+
+/** Options of {@link listPods}. */
+export interface ListOptions {
+  signal: AbortSignal;
+  /** Timeout of each page request. */
+  timeoutMs: number;
+  /** Called for every item, in order. Must not throw. */
+  onItem(item: unknown): void;
+  /** Called after every page with the count so far. */
+  onPage?(pages: number, items: number): void;
+}
+
+/** A complete list. */
+export interface ListResult {
+  /** The list's resourceVersion (the first page's; every page is at it). */
+  resourceVersion: string;
+  pages: number;
+  items: number;
+}
+
+/** Why a list failed. */
+export type ListFailureKind =
+  /** 410 Gone: the resourceVersion (or the continue token's) is no longer available. */
+  | "expired"
+  /** 504 with cause ResourceVersionTooLarge: the server has not reached that version. */
+  | "too_large"
+  /** Another HTTP error status. */
+  | "refused"
+  /** No answer (connection refused or reset, timeout). */
+  | "transport"
+  /** An answer that is not a list (garbage JSON, items not an array, no resourceVersion). */
+  | "bad_answer"
+  | "aborted";
+
+/** A failed list, with what the caller needs to decide how to go on. */
+export class ListFailure extends Error {
+  override name = "ListFailure";
+  constructor(
+    message: string,
+    readonly kind: ListFailureKind,
+    readonly details: {
+      status?: number;
+      /** From Retry-After or the Status's `details.retryAfterSeconds`. */
+      retryAfterMs?: number;
+      /** Whether it happened on a continuation page. */
+      continuing?: boolean;
+    } = {},
+  ) {
+    super(message);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+function isRecord(value: unknown): value is Record<string, Json> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Short text of an answer body for error messages. */
+export function preview(body: unknown): string {
+  const text = typeof body === "string" ? body : JSON.stringify(body) ?? String(body);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** The message of a Status body, or a preview of whatever the body is. */
+export function statusMessage(body: unknown): string {
+  if (isRecord(body) && typeof body.message === "string") return body.message;
+  return preview(body);
+}
+
+/** Whether a Status says the resourceVersion is ahead of the server (504 ResourceVersionTooLarge). */
+export function isTooLargeStatus(status: number, body: unknown): boolean {
+  if (status !== 504 || !isRecord(body) || !isRecord(body.details)) return false;
+  const causes = body.details.causes;
+  return Array.isArray(causes) &&
+    causes.some((c: unknown) => isRecord(c) && c.reason === "ResourceVersionTooLarge");
+}
+
+/** Retry-After of an error answer, from the header or the Status details. */
+export function retryAfterOf(
+  headers: Record<string, string | string[] | undefined>,
+  body: unknown,
+): number | undefined {
+  const fromHeader = retryAfterMs(headers["retry-after"]);
+  if (fromHeader !== undefined) return fromHeader;
+  const seconds = isRecord(body) && isRecord(body.details)
+    ? body.details.retryAfterSeconds
+    : undefined;
+  return typeof seconds === "number" && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+/** Lists all Pods, page by page. Rejects with {@link ListFailure} only. */
+export async function listPods(
+  client: KubeClient,
+  query: ListQuery,
+  options: ListOptions,
+): Promise<ListResult> {
+  const { signal } = options;
+  let resourceVersion = "";
+  let token: string | undefined;
+  let pages = 0;
+  let items = 0;
+  do {
+    const continuing = token !== undefined;
+    const params: Record<string, string | number | undefined> = continuing
+      ? { limit: query.limit > 0 ? query.limit : undefined, continue: token }
+      : {
+        limit: query.limit > 0 ? query.limit : undefined,
+        resourceVersion: query.resourceVersion === "" ? undefined : query.resourceVersion,
+        resourceVersionMatch: query.resourceVersionMatch,
+      };
+    const where = continuing ? `page ${pages + 1}` : "first page";
+    let response;
+    try {
+      response = await client.request("GET", PODS_PATH, {
+        query: params,
+        timeoutMs: options.timeoutMs,
+        signal,
+        rateLimited: !continuing,
+      });
+    } catch (error) {
+      if (signal.aborted) throw new ListFailure("aborted", "aborted");
+      const message = error instanceof TransportError
+        ? error.message
+        : `unexpected: ${(error as Error)?.message ?? error}`;
+      throw new ListFailure(`${where}: no answer: ${message}`, "transport", { continuing });
+    }
+    const { status, body } = response;
+    if (status !== 200) {
+      const details = {
+        status,
+        retryAfterMs: retryAfterOf(response.headers, body),
+        continuing,
+      };
+      const message = `${where}: HTTP ${status}: ${statusMessage(body)}`;
+      if (status === 410) throw new ListFailure(message, "expired", details);
+      if (isTooLargeStatus(status, body)) throw new ListFailure(message, "too_large", details);
+      throw new ListFailure(message, "refused", details);
+    }
+    if (!isRecord(body)) {
+      throw new ListFailure(
+        `${where}: not a JSON object: ${preview(body)}`,
+        "bad_answer",
+        { continuing },
+      );
+    }
+    const meta = isRecord(body.metadata) ? body.metadata : {};
+    if (!Array.isArray(body.items)) {
+      throw new ListFailure(
+        `${where}: "items" is ${body.items === undefined ? "missing" : "not an array"}`,
+        "bad_answer",
+        { continuing },
+      );
+    }
+    if (!continuing) {
+      if (typeof meta.resourceVersion !== "string" || meta.resourceVersion === "") {
+        throw new ListFailure(`${where}: no metadata.resourceVersion`, "bad_answer");
+      }
+      resourceVersion = meta.resourceVersion;
+    }
+    for (const item of body.items) options.onItem(item);
+    pages++;
+    items += body.items.length;
+    options.onPage?.(pages, items);
+    const next = typeof meta.continue === "string" && meta.continue !== ""
+      ? meta.continue
+      : undefined;
+    if (next !== undefined && next === token) {
+      throw new ListFailure(`${where}: the same continue token again`, "bad_answer", {
+        continuing,
+      });
+    }
+    token = next;
+  } while (token !== undefined);
+  return { resourceVersion, pages, items };
+}
