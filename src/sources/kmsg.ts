@@ -37,7 +37,7 @@
  * @module
  */
 
-import { type Logger, silentLogger } from "../log.ts";
+import { type LogFields, type Logger, silentLogger } from "../log.ts";
 import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
 import { BootClock, readBootId } from "./kmsg_boot_time.ts";
 import { type KmsgDevice, type KmsgDeviceOpener, openKmsgDevice } from "./kmsg_device.ts";
@@ -102,6 +102,9 @@ export interface KmsgSourceOptions extends SourceOptions {
 export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with --allow-all: " +
   "run with -A, or make the device appear at another path (a hostPath CharDevice volume " +
   "mounted at e.g. /run/kmsg) and allow reading that path";
+
+/** Repeated warnings of one kind (gaps, undecodable lines) are logged at most this often. */
+const WARN_INTERVAL_MS = 10_000;
 
 /** Reads one record per device read: the kernel's records are at most ~8 KiB. */
 const READ_BUFFER_BYTES = 16 * 1024;
@@ -172,6 +175,7 @@ export class KmsgSource implements LogSource {
   #onEvent: SourceEventSink;
   #onReady: ((lastSeq: number | undefined) => void) | undefined;
   #open: KmsgDeviceOpener;
+  #warned = new Map<string, { at: number; suppressed: number }>();
 
   constructor(options: KmsgSourceOptions = {}) {
     this.#path = options.path ?? KMSG_PATH;
@@ -354,7 +358,9 @@ export class KmsgSource implements LogSource {
       splitter.push(buffer.subarray(0, result), onLine);
       if (splitter.oversized > 0) {
         this.#onEvent("undecodable", splitter.oversized);
-        this.#log.warn("kmsg line too long; skipped", { lines: splitter.oversized });
+        this.#warnLimited("oversized", "kmsg line too long; skipped", {
+          lines: splitter.oversized,
+        });
         splitter.oversized = 0;
       }
     }
@@ -365,7 +371,7 @@ export class KmsgSource implements LogSource {
     const header = parseKmsgHeader(line);
     if (!header) {
       this.#onEvent("undecodable");
-      this.#log.warn("not a kmsg record; skipped", { line: line.slice(0, 120) });
+      this.#warnLimited("undecodable", "not a kmsg record; skipped", { line: line.slice(0, 120) });
       return;
     }
     const seq = header.seq;
@@ -376,7 +382,8 @@ export class KmsgSource implements LogSource {
       if (missed > 0 || position.overrun) {
         const lost = Math.max(missed, 1);
         this.#onEvent("gap", lost);
-        this.#log.warn(
+        this.#warnLimited(
+          "gap",
           position.overrun
             ? "kernel log records were overwritten before they were read"
             : "kernel log records are missing",
@@ -393,6 +400,18 @@ export class KmsgSource implements LogSource {
       record.time = new Date(bootTimeMs + Math.floor(header.usec / 1000));
     }
     out.push({ record, seq });
+  }
+
+  /** Logs a warning at most every {@link WARN_INTERVAL_MS} per kind, with the count it held back. */
+  #warnLimited(kind: string, message: string, fields: LogFields): void {
+    const now = Date.now();
+    const last = this.#warned.get(kind);
+    if (last && now - last.at < WARN_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#warned.set(kind, { at: now, suppressed: 0 });
+    this.#log.warn(message, last?.suppressed ? { ...fields, notLogged: last.suppressed } : fields);
   }
 
   async #failed(what: string, error: unknown, failures: number, signal: AbortSignal) {

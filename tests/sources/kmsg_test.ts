@@ -248,6 +248,24 @@ Deno.test("KmsgSource: recorded records from the beginning, with a gap, continua
   }
 });
 
+Deno.test("KmsgSource: every gap is counted, repeated warnings are held back", async () => {
+  const odd = [1, 3, 5, 7, 9].map((seq) => `4,${seq},${seq * 1000},-;kernel: ${seq}`).join("\n");
+  const path = await tempFile(odd + "\n");
+  const { counts, onEvent } = eventCounter();
+  const { log, lines } = memoryLog();
+  try {
+    const { records } = await collect(
+      { path, start: "beginning", onEvent, log, bootId: null },
+      (r) => r.length >= 5,
+    );
+    assert.equal(records.length, 5);
+    assert.equal(counts.gap, 4);
+    assert.equal(lines.filter((l) => l.includes("records are missing")).length, 1);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("KmsgSource: resumes after a saved cursor, counting what was lost meanwhile", async () => {
   const path = await tempFile(FIXTURE_TEXT);
   try {

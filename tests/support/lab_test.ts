@@ -540,7 +540,7 @@ const TRADITIONAL = /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: /;
 for (const input of ["imkmsg", "imklog"] as const) {
   for (const format of ["rfc3339", "traditional"] as const) {
     systemTest(`rsyslog (${input}, ${format}) writes the lab's lines logged after its start`, {
-      needs: [...LAB_NEEDS, "rsyslogd"],
+      needs: [...LAB_NEEDS, "rsyslogd", "setpriv"],
     }, async () => {
       await using lab = await KernelLab.create();
       using tap = KmsgTap.open();
@@ -594,7 +594,7 @@ for (const input of ["imkmsg", "imklog"] as const) {
 }
 
 systemTest("rsyslog: imkmsg runners in parallel each get every line", {
-  needs: [...LAB_NEEDS, "rsyslogd"],
+  needs: [...LAB_NEEDS, "rsyslogd", "setpriv"],
 }, async () => {
   await using lab = await KernelLab.create();
   await lab.dropWithLog({
@@ -619,7 +619,7 @@ systemTest("rsyslog: imkmsg runners in parallel each get every line", {
 });
 
 systemTest("journald captures the lab's kernel lines (journalctl -D DIR -k)", {
-  needs: [...LAB_NEEDS, "unshare", "journalctl", "/lib/systemd/systemd-journald"],
+  needs: [...LAB_NEEDS, "unshare", "setpriv", "journalctl", "/lib/systemd/systemd-journald"],
 }, async () => {
   await using lab = await KernelLab.create();
   await lab.dropWithLog({
@@ -678,4 +678,56 @@ systemTest("journald captures the lab's kernel lines (journalctl -D DIR -k)", {
     false,
   );
   await Deno.stat(root).then(() => Promise.reject(new Error(`${root} left behind`)), () => {});
+});
+
+systemTest("a test process that dies leaves no daemon behind", {
+  needs: ["root", "rsyslogd", "setpriv"],
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const module = new URL("./lab/rsyslog.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      `${dir}/crash.ts`,
+      `import { startRsyslog } from "${module}";
+       const rs = await startRsyslog({ file: "${dir}/kern.log" });
+       console.log(rs.pid);
+       await new Promise(() => setTimeout(() => {}, 60_000)); // never stops it`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${dir}/crash.ts`],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const { value } = await reader.read();
+    const pid = Number(value?.trim());
+    assert.ok(pid > 0, `rsyslogd pid: ${value}`);
+    const alive = () => {
+      try {
+        return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+      } catch {
+        return false;
+      }
+    };
+    assert.ok(alive());
+    child.kill("SIGKILL");
+    await child.status;
+    await reader.cancel();
+    await waitUntil("rsyslogd gone after its test process died", () => alive() ? undefined : true);
+    // Its files are swept by the next runner.
+    const orphans = async () => {
+      const found: string[] = [];
+      for await (const e of Deno.readDir("/tmp")) {
+        if (!e.name.startsWith("kit-rsyslog-")) continue;
+        const owner = await Deno.readTextFile(`/tmp/${e.name}/owner`).catch(() => "");
+        if (owner.trim() === String(child.pid)) found.push(e.name);
+      }
+      return found;
+    };
+    assert.equal((await orphans()).length, 1);
+    await (await startRsyslog({ file: `${dir}/next.log` })).stop();
+    assert.deepEqual(await orphans(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -32,10 +32,14 @@ export interface Daemon {
   status: Promise<Deno.CommandStatus>;
 }
 
-/** Spawns `program` with piped output that is collected (never left unread). */
+/**
+ * Spawns `program` with piped output that is collected (never left unread). It runs under
+ * `setpriv --pdeathsig TERM`: if the test process dies without stopping it, the kernel sends it
+ * SIGTERM, so a crashed test leaves no daemon behind.
+ */
 export function spawnDaemon(program: string, args: readonly string[]): Daemon {
-  const child = new Deno.Command(program, {
-    args: [...args],
+  const child = new Deno.Command("setpriv", {
+    args: ["--pdeathsig", "TERM", program, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -115,4 +119,36 @@ export async function waitForLines(
       `${(error as Error).message} (saw ${seen.length}: ${seen.slice(-3).join(" | ")})`,
     );
   }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes a temporary directory owned by this process (its pid in `owner`), after removing the
+ * directories with the same prefix whose owner died without cleaning up.
+ */
+export async function makeOwnedTempDir(prefix: string): Promise<string> {
+  const tmp = "/tmp";
+  for await (const entry of Deno.readDir(tmp)) {
+    if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
+    const dir = `${tmp}/${entry.name}`;
+    let owner = NaN;
+    try {
+      owner = Number((await Deno.readTextFile(`${dir}/owner`)).trim());
+    } catch {
+      continue; // being set up right now, or not ours
+    }
+    if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+  const dir = await Deno.makeTempDir({ dir: tmp, prefix });
+  await Deno.writeTextFile(`${dir}/owner`, `${Deno.pid}\n`);
+  return dir;
 }

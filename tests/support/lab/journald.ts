@@ -26,7 +26,7 @@
  */
 
 import { run } from "./exec.ts";
-import { type Daemon, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
+import { type Daemon, makeOwnedTempDir, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
 import { type HeldLock, holdLock } from "./hold_lock.ts";
 import { nextKmsgSeq } from "./kmsg_tap.ts";
 
@@ -79,7 +79,7 @@ export function kernelSeqnumFile(seq: number): Uint8Array {
 export async function startJournald(options: JournaldOptions = {}): Promise<JournaldRunner> {
   const machineId = (await Deno.readTextFile("/etc/machine-id")).trim();
   const lock: HeldLock = await holdLock("journald");
-  const base = await Deno.makeTempDir({ prefix: "kit-journald-" });
+  const base = await makeOwnedTempDir("kit-journald-");
   const root = `${base}/run`;
   const journalDir = `${root}/log/journal/${machineId}`;
   let daemon: Daemon | undefined;

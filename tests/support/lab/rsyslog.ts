@@ -24,7 +24,7 @@
 
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import { run } from "./exec.ts";
-import { type Daemon, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
+import { type Daemon, makeOwnedTempDir, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
 import { type HeldLock, holdLock } from "./hold_lock.ts";
 import { nextKmsgSeq } from "./kmsg_tap.ts";
 
@@ -93,7 +93,7 @@ function drainProcKmsg(): void {
 /** Starts rsyslogd; resolves once it runs (it has written its pid file). */
 export async function startRsyslog(options: RsyslogOptions): Promise<RsyslogRunner> {
   const input = options.input ?? "imkmsg";
-  const dir = await Deno.makeTempDir({ prefix: "kit-rsyslog-" });
+  const dir = await makeOwnedTempDir("kit-rsyslog-");
   let lock: HeldLock | undefined;
   let daemon: Daemon | undefined;
   const cleanup = async () => {
