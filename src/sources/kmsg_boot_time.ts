@@ -10,8 +10,8 @@
  *   at once, and after {@link BootClock.calibrate} has seen the next tick (up to 1 s), a few ms.
  *
  * Like `dmesg -T` and journald, this assumes the kernel's printk clock runs with the boot-time
- * clock; it does not count time spent suspended, and on some virtual machines the two differ by a
- * constant (about 0.2 s measured on the test VMs).
+ * clock. It does not count time spent suspended. Measured on the test VM: record times within
+ * 0.1 ms of the wall clock, except shortly after the VM was restored from a snapshot (0.2 s).
  *
  * @example
  * ```ts
