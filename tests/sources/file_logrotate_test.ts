@@ -1,7 +1,8 @@
 /**
  * The real logrotate (Debian package) rotates the followed file while a writer process appends
  * numbered lines at a high rate: `logrotate -f -s STATE CONF`, run repeatedly, with `create` and
- * with `copytruncate`, `rotate 5`. Every number must be delivered exactly once and in order;
+ * with `copytruncate`, `rotate 5`. The writer, like rsyslog, does not create the file itself
+ * after a rename: it writes to the renamed file until logrotate has created the new one. Every number must be delivered exactly once and in order;
  * with copytruncate, except what logrotate itself loses between the end of its copy and the
  * truncation (in no file; measured and reported). As in the rotation stress test, each run waits
  * until the tail has seen the current generation (real rotations are hours apart).
@@ -50,7 +51,8 @@ for (const mode of ["create", "copytruncate"] as const) {
         }\n  missingok\n  nocompress\n}\n`,
       );
       try {
-        const writer = await WriterProcess.start({ path, rate: 20_000 });
+        // Like rsyslog: keeps writing to the renamed file until the new one exists.
+        const writer = await WriterProcess.start({ path, rate: 20_000, createMissing: false });
         const run = new TailRun({ path, start: "beginning", pollIntervalMs: 1000 });
         const copies: Uint8Array[] = [];
         const runMs: number[] = [];

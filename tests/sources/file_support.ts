@@ -276,6 +276,8 @@ export interface WriterOptions {
   perWrite?: number;
   lineBytes?: number;
   first?: number;
+  /** Create the path when it is missing (default), or keep writing to the held file. */
+  createMissing?: boolean;
 }
 
 /** The log writer running as its own process. */
@@ -299,6 +301,7 @@ export class WriterProcess {
         ["per-write", options.perWrite],
         ["line-bytes", options.lineBytes],
         ["first", options.first],
+        ["create-missing", options.createMissing],
       ] as const
     ) {
       if (value !== undefined) args.push(`--${flag}`, String(value));

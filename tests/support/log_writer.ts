@@ -1,12 +1,15 @@
 /**
  * A log writer process for tail tests: appends numbered lines (`… seq=N`) to a file at a high
  * rate and, like rsyslog after a HUP, reopens the path when it names another file than the one
- * it holds (checked before every write), creating it when missing. Writes are O_APPEND, so an
- * in-place truncation (copytruncate) makes it continue at the new end.
+ * it holds (checked before every write). When the path is missing it creates it, or, with
+ * `--create-missing false`, keeps writing to the file it holds until something else creates it
+ * (as rsyslog does between logrotate's rename and its HUP; creating it then would race
+ * logrotate's own O_EXCL create, which moves such a file aside as `*.backup`). Writes are
+ * O_APPEND, so an in-place truncation (copytruncate) makes it continue at the new end.
  *
  * Usage:
  *   deno run -A tests/support/log_writer.ts --path FILE [--count N] [--rate LINES_PER_S]
- *     [--per-write K] [--line-bytes B] [--first N]
+ *     [--per-write K] [--line-bytes B] [--first N] [--create-missing true|false]
  *
  * Stops after `--count` lines (default: unbounded) or on SIGTERM/SIGINT, then prints
  * `last N` (the last number written) on stdout. Prints `ready` once the file is open.
@@ -18,6 +21,7 @@ const encoder = new TextEncoder();
 
 interface WriterArgs {
   path: string;
+  createMissing: boolean;
   count: number;
   rate: number;
   perWrite: number;
@@ -35,6 +39,10 @@ function parseArgs(args: string[]): WriterArgs {
   }
   const path = values.get("path");
   if (!path) throw new Error("log_writer: --path is required");
+  const createMissing = values.get("create-missing") ?? "true";
+  if (createMissing !== "true" && createMissing !== "false") {
+    throw new Error("log_writer: --create-missing must be true or false");
+  }
   const number = (name: string, fallback: number) => {
     const value = Number(values.get(name) ?? fallback);
     if (!Number.isFinite(value) || value <= 0) throw new Error(`log_writer: bad --${name}`);
@@ -42,6 +50,7 @@ function parseArgs(args: string[]): WriterArgs {
   };
   return {
     path,
+    createMissing: createMissing === "true",
     count: number("count", Number.MAX_SAFE_INTEGER),
     rate: number("rate", 20_000),
     perWrite: number("per-write", 1),
@@ -68,11 +77,13 @@ export function writerSeq(line: string): number | undefined {
 
 class FollowingFile {
   #path: string;
+  #createMissing: boolean;
   #file: Deno.FsFile | undefined;
   #ino: number | null = null;
 
-  constructor(path: string) {
+  constructor(path: string, createMissing: boolean) {
     this.#path = path;
+    this.#createMissing = createMissing;
   }
 
   /** The handle for the file now at the path, reopened if the path names another file. */
@@ -81,9 +92,11 @@ class FollowingFile {
     try {
       ino = Deno.statSync(this.#path).ino;
     } catch {
-      ino = undefined; // missing: create it
+      ino = undefined; // missing
     }
-    if (this.#file && ino === this.#ino) return this.#file;
+    if (this.#file && (ino === this.#ino || (ino === undefined && !this.#createMissing))) {
+      return this.#file;
+    }
     this.#file?.close();
     this.#file = Deno.openSync(this.#path, { append: true, create: true });
     this.#ino = this.#file.statSync().ino;
@@ -106,7 +119,7 @@ async function main(): Promise<void> {
   const onSignal = () => (stop = true);
   Deno.addSignalListener("SIGTERM", onSignal);
   Deno.addSignalListener("SIGINT", onSignal);
-  const out = new FollowingFile(args.path);
+  const out = new FollowingFile(args.path, args.createMissing);
   out.current();
   console.log("ready");
   const started = performance.now();
