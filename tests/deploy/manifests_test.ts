@@ -1,0 +1,370 @@
+/**
+ * The manifests in deploy/ against the program: they parse, carry the expected kinds and names,
+ * pass the Kubernetes schema, show every configuration variable with the default the program
+ * uses, mount what the configured paths and the Deno permission set need, and point the probes
+ * and the image at what the program really serves and is.
+ */
+
+import assert from "node:assert/strict";
+import { dirname } from "node:path";
+import { loadConfig, OPTIONS } from "../../src/config.ts";
+import { silentLogger } from "../../src/log.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { startServer } from "../../src/server.ts";
+import { VERSION } from "../../src/version.ts";
+import {
+  commentedEntries,
+  findObject,
+  isWithin,
+  type Manifest,
+  parseYamlDocuments,
+  readDeployText,
+  readManifests,
+  ROOT,
+} from "./manifests.ts";
+import { objectSchemaProblems } from "./schema.ts";
+
+const IMAGE = "ghcr.io/kube-iptables-tailer/kube-iptables-tailer";
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const SOURCE_VARIABLES = ["IPTABLES_LOG_PATH", "JOURNAL_DIRECTORY", "KMSG_PATH"];
+
+const daemonSetText = readDeployText("daemonset.yaml");
+const daemonSet = findObject(readManifests("daemonset.yaml"), "DaemonSet");
+const pod = daemonSet.object.spec.template.spec;
+const container = pod.containers[0];
+
+interface EnvEntry {
+  name: string;
+  value?: string;
+  // deno-lint-ignore no-explicit-any
+  valueFrom?: any;
+  commented: boolean;
+  line: number;
+}
+
+/** Every env entry of the container, set or commented out, in file order. */
+function envEntries(): EnvEntry[] {
+  const lines = daemonSetText.split("\n");
+  const active: EnvEntry[] = container.env.map((e: EnvEntry) => ({
+    ...e,
+    commented: false,
+    line: lines.findIndex((l) => new RegExp(`^\\s+- name: ${e.name}\\s*$`).test(l)) + 1,
+  }));
+  const commented = commentedEntries(daemonSetText)
+    .filter((c) => /^[A-Z][A-Z0-9_]*$/.test(c.value.name ?? "") && "value" in c.value)
+    .map((c) => ({ name: c.value.name, value: c.value.value, commented: true, line: c.line }));
+  return [...active, ...commented].sort((a, b) => a.line - b.line);
+}
+
+function activeEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of container.env) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === "spec.nodeName") env[e.name] = "node-a";
+  }
+  return env;
+}
+
+const hostname = () => "not-the-node-name";
+
+Deno.test("every manifest parses, with the expected kinds, apiVersions, names and namespaces", () => {
+  const all: Manifest[] = ["rbac.yaml", "daemonset.yaml", "monitoring.yaml"].flatMap(
+    readManifests,
+  );
+  assert.deepEqual(
+    all.map((m) => [m.file, m.apiVersion, m.kind, m.name, m.namespace]),
+    [
+      ["rbac.yaml", "v1", "ServiceAccount", "kube-iptables-tailer", "kube-system"],
+      [
+        "rbac.yaml",
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "kube-iptables-tailer",
+        undefined,
+      ],
+      [
+        "rbac.yaml",
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "kube-iptables-tailer",
+        undefined,
+      ],
+      ["daemonset.yaml", "apps/v1", "DaemonSet", "kube-iptables-tailer", "kube-system"],
+      [
+        "monitoring.yaml",
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        "kube-iptables-tailer",
+        "kube-system",
+      ],
+      [
+        "monitoring.yaml",
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        "kube-iptables-tailer",
+        "kube-system",
+      ],
+    ],
+  );
+  const [kustomization] = parseYamlDocuments(readDeployText("kustomization.yaml"), "k");
+  assert.equal(kustomization.kind, "Kustomization");
+  assert.equal(kustomization.namespace, "kube-system");
+  assert.deepEqual(kustomization.resources, ["rbac.yaml", "daemonset.yaml", "monitoring.yaml"]);
+});
+
+Deno.test("core objects pass the Kubernetes schema (client-node's models of the OpenAPI)", () => {
+  for (const m of [...readManifests("rbac.yaml"), daemonSet]) {
+    assert.deepEqual(objectSchemaProblems(m.object), [], `${m.file}: ${m.kind}`);
+  }
+});
+
+Deno.test("a drop-in for box/kube-iptables-tailer: same names, selector and binary path", () => {
+  // The original's demo/daemonset.yaml: DaemonSet kube-system/kube-iptables-tailer, selector
+  // app=kube-iptables-tailer (immutable, so it must stay), command /kube-iptables-tailer.
+  assert.equal(daemonSet.name, "kube-iptables-tailer");
+  assert.equal(daemonSet.namespace, "kube-system");
+  assert.deepEqual(daemonSet.object.spec.selector, {
+    matchLabels: { app: "kube-iptables-tailer" },
+  });
+  const labels = daemonSet.object.spec.template.metadata.labels;
+  for (const [k, v] of Object.entries(daemonSet.object.spec.selector.matchLabels)) {
+    assert.equal(labels[k], v, `template label ${k}`);
+  }
+  assert.deepEqual(container.command, ["/kube-iptables-tailer"]);
+  for (const name of ["IPTABLES_LOG_PATH", "IPTABLES_LOG_PREFIX", "LOG_LEVEL"]) {
+    assert.ok(OPTIONS.some((o) => o.env === name && o.original), name);
+  }
+});
+
+Deno.test("the image is this version, in the DaemonSet and the kustomization", () => {
+  assert.equal(container.image, `${IMAGE}:${VERSION}`);
+  const [kustomization] = parseYamlDocuments(readDeployText("kustomization.yaml"), "k");
+  assert.deepEqual(kustomization.images, [{ name: IMAGE, newTag: VERSION }]);
+});
+
+Deno.test("runs on every node, critical, on the Pod network", () => {
+  assert.equal(pod.priorityClassName, "system-node-critical");
+  for (const effect of ["NoSchedule", "NoExecute"]) {
+    assert.ok(
+      pod.tolerations.some((t: Record<string, string>) =>
+        t.operator === "Exists" && t.effect === effect && t.key === undefined
+      ),
+      `tolerates every ${effect} taint`,
+    );
+  }
+  assert.equal(pod.nodeSelector, undefined);
+  assert.equal(pod.affinity, undefined);
+  assert.ok(!pod.hostNetwork);
+  assert.equal(pod.dnsPolicy, "ClusterFirst");
+  // Two instances on one node would share the checkpoint.
+  assert.equal(daemonSet.object.spec.updateStrategy.rollingUpdate.maxSurge, 0);
+});
+
+Deno.test("least privilege: no capabilities, no escalation, read-only root, read-only logs", () => {
+  const sc = container.securityContext;
+  assert.equal(sc.allowPrivilegeEscalation, false);
+  assert.equal(sc.readOnlyRootFilesystem, true);
+  assert.equal(sc.privileged, false);
+  assert.deepEqual(sc.capabilities, { drop: ["ALL"] });
+  assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
+  assert.equal(pod.hostPID, undefined);
+  assert.equal(pod.hostIPC, undefined);
+  const writable = container.volumeMounts.filter((m: { readOnly?: boolean }) => !m.readOnly);
+  assert.deepEqual(writable.map((m: { mountPath: string }) => m.mountPath), [
+    activeEnv().STATE_DIRECTORY,
+  ]);
+});
+
+Deno.test("resources: requests and limits for CPU and memory, requests within limits", () => {
+  const quantity = (q: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi)?$/.exec(q);
+    assert.ok(m, `quantity ${q}`);
+    const scale = { m: 1e-3, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ""] ?? 1;
+    return Number(m[1]) * scale;
+  };
+  const { requests, limits } = container.resources;
+  for (const resource of ["cpu", "memory"]) {
+    assert.ok(requests[resource] && limits[resource], resource);
+    assert.ok(quantity(requests[resource]) <= quantity(limits[resource]), resource);
+  }
+  // The program's idle footprint alone is tens of MB: a request below that is a mistake.
+  assert.ok(quantity(requests.memory) >= 32 * 1024 ** 2);
+});
+
+Deno.test("env: exactly the variables of OPTIONS, each once, in OPTIONS order", () => {
+  const entries = envEntries();
+  const names = entries.map((e) => e.name);
+  const declared = OPTIONS.flatMap((o) => (o.env ? [o.env] : []));
+  assert.deepEqual([...names].sort(), [...declared].sort(), "set or commented out");
+  assert.equal(new Set(names).size, names.length, "each variable once");
+  assert.deepEqual(names, declared, "in the order of --help");
+});
+
+Deno.test("env: the values shown are the defaults loadConfig produces", () => {
+  const env = activeEnv();
+  // The site-specific ones (no default): a source, the prefix, the state directory, the node.
+  const siteSpecific = Object.fromEntries(
+    Object.entries(env).filter(([name]) =>
+      OPTIONS.find((o) => o.env === name)!.default === undefined
+    ),
+  );
+  assert.deepEqual(Object.keys(siteSpecific).sort(), [
+    "IPTABLES_LOG_PREFIX",
+    "JOURNAL_DIRECTORY",
+    "NODE_NAME",
+    "STATE_DIRECTORY",
+  ]);
+  const shown = loadConfig({ env, hostname });
+  const defaults = loadConfig({ env: siteSpecific, hostname });
+  assert.deepEqual(shown, defaults);
+  // Every option with a default is shown set, with a value that parses to that default.
+  for (const option of OPTIONS.filter((o) => o.env && o.default !== undefined)) {
+    assert.ok(option.env! in env, `${option.env} is set to its default`);
+    const alone = loadConfig({
+      env: { ...siteSpecific, [option.env!]: env[option.env!] },
+      hostname,
+    });
+    assert.deepEqual(
+      alone[option.key as keyof typeof alone],
+      defaults[option.key as keyof typeof defaults],
+      option.env,
+    );
+  }
+  // NODE_NAME comes from the downward API.
+  const nodeName = container.env.find((e: EnvEntry) => e.name === "NODE_NAME");
+  assert.deepEqual(nodeName.valueFrom, { fieldRef: { fieldPath: "spec.nodeName" } });
+  assert.equal(shown.nodeName, "node-a");
+  // The variables the original program read keep the values of its demo manifest's semantics.
+  assert.equal(shown.logLevel, "info");
+});
+
+Deno.test("env: each commented-out variable is valid when uncommented", () => {
+  const env = activeEnv();
+  for (const entry of envEntries().filter((e) => e.commented)) {
+    const option = OPTIONS.find((o) => o.env === entry.name)!;
+    assert.equal(option.default, undefined, `${entry.name} has a default: show it set`);
+    assert.equal(typeof entry.value, "string", `${entry.name}: a string value`);
+    const trial: Record<string, string> = { ...env, [entry.name]: entry.value! };
+    if (SOURCE_VARIABLES.includes(entry.name)) {
+      // The alternatives replace the source that is set.
+      for (const other of SOURCE_VARIABLES) if (other !== entry.name) delete trial[other];
+    }
+    if (entry.name === "POD_IDENTIFIER_LABEL") trial.POD_IDENTIFIER = "label";
+    const config = loadConfig({ env: trial, hostname });
+    assert.notEqual(config[option.key as keyof typeof config], undefined, entry.name);
+  }
+});
+
+Deno.test("mounts: host directories at the same paths, covering every configured path", () => {
+  const mounts = [
+    ...container.volumeMounts,
+    ...commentedEntries(daemonSetText).map((c) => c.value).filter((v) => "mountPath" in v),
+  ];
+  const volumes = [
+    ...pod.volumes,
+    ...commentedEntries(daemonSetText).map((c) => c.value).filter((v) => "hostPath" in v),
+  ];
+  for (const mount of mounts) {
+    const volume = volumes.find((v) => v.name === mount.name);
+    assert.ok(volume?.hostPath, `volume ${mount.name} is a hostPath`);
+    // Same path inside and out: checkpoints and rotated siblings name host paths.
+    assert.equal(volume.hostPath.path, mount.mountPath, mount.name);
+  }
+  const covered = (path: string) => mounts.some((m) => isWithin(path, m.mountPath));
+  const entries = envEntries();
+  const valueOf = (name: string) => entries.find((e) => e.name === name)!.value!;
+  assert.ok(covered(dirname(valueOf("IPTABLES_LOG_PATH"))), "the log file's directory");
+  assert.ok(covered(valueOf("JOURNAL_DIRECTORY")), "the persistent journal");
+  assert.ok(covered("/run/log/journal"), "the volatile journal");
+  assert.ok(covered(valueOf("KMSG_PATH")), "/dev/kmsg (commented out, with KMSG_PATH)");
+  const state = valueOf("STATE_DIRECTORY");
+  const stateMount = container.volumeMounts.find((m: { mountPath: string }) =>
+    m.mountPath === state
+  );
+  assert.ok(stateMount && !stateMount.readOnly, "the state directory, writable");
+  const stateVolume = pod.volumes.find((v: { name: string }) => v.name === stateMount.name);
+  assert.equal(stateVolume.hostPath.type, "DirectoryOrCreate");
+  // Log directories are mounted, never single files: rotation replaces the file.
+  for (const volume of pod.volumes) {
+    if (volume.hostPath.path !== "/dev/kmsg") {
+      assert.match(volume.hostPath.type, /^Directory(OrCreate)?$/, volume.name);
+    }
+  }
+});
+
+Deno.test("the Deno permission set reads the mounted paths and writes only the state directory", () => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const daemon = config.permissions.daemon;
+  const entries = envEntries();
+  const valueOf = (name: string) => entries.find((e) => e.name === name)!.value!;
+  const readable = (path: string) => daemon.read.some((r: string) => isWithin(path, r));
+  for (
+    const path of [
+      valueOf("IPTABLES_LOG_PATH"),
+      valueOf("JOURNAL_DIRECTORY"),
+      "/run/log/journal",
+      valueOf("KMSG_PATH"),
+      valueOf("STATE_DIRECTORY"),
+      SERVICE_ACCOUNT_DIR,
+      valueOf("KUBECONFIG"),
+    ]
+  ) {
+    assert.ok(readable(path), `deno.json permissions.daemon.read covers ${path}`);
+  }
+  assert.deepEqual(daemon.write, [valueOf("STATE_DIRECTORY")]);
+  for (const forbidden of ["all", "run", "ffi", "import"]) {
+    assert.equal(daemon[forbidden], undefined, `no ${forbidden} permission`);
+  }
+  // Every path the set may read exists in the container: a mount, the service-account token,
+  // or the kubeconfig directory the commented KUBECONFIG points at.
+  const mounts = [
+    ...container.volumeMounts,
+    ...commentedEntries(daemonSetText).map((c) => c.value).filter((v) => "mountPath" in v),
+  ];
+  for (const path of daemon.read) {
+    const ok = mounts.some((m) => isWithin(path, m.mountPath)) || path === SERVICE_ACCOUNT_DIR ||
+      path === dirname(valueOf("KUBECONFIG"));
+    assert.ok(ok, `${path} is readable by the program but not there in the Pod`);
+  }
+});
+
+Deno.test("ports and probes: the metrics port, and /healthz and /readyz the server answers", async () => {
+  const env = activeEnv();
+  const port = container.ports.find((p: { name: string }) => p.name === "metrics");
+  assert.equal(port.containerPort, Number(env.METRICS_SERVER_PORT));
+  assert.equal(port.protocol, "TCP");
+  assert.equal(port.hostPort, undefined);
+  const live = container.livenessProbe.httpGet;
+  const ready = container.readinessProbe.httpGet;
+  assert.deepEqual([live.port, ready.port], ["metrics", "metrics"]);
+  assert.deepEqual([live.path, ready.path], ["/healthz", "/readyz"]);
+  assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_TIMEOUT_SECONDS));
+  // The real server on a free loopback port: the probe paths answer 200 when healthy, and
+  // /readyz answers 503 while a readiness check fails (as before the pod index synced).
+  let synced = false;
+  const stop = new AbortController();
+  const server = startServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    metrics: new Metrics({ defaultMetrics: false }),
+    log: silentLogger,
+    signal: stop.signal,
+    liveness: [{ name: "source", ok: () => true }],
+    readiness: [{ name: "pod-index", ok: () => synced, detail: () => "listing pods" }],
+  });
+  try {
+    const get = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${server.port}${path}`);
+      await response.body?.cancel();
+      return response.status;
+    };
+    assert.equal(await get(live.path), 200);
+    assert.equal(await get(ready.path), 503);
+    synced = true;
+    assert.equal(await get(ready.path), 200);
+    assert.equal(await get("/metrics"), 200);
+  } finally {
+    stop.abort();
+    await server.finished;
+  }
+});
