@@ -258,7 +258,7 @@ class Tail {
   /** One look at everything: read the current file, notice a new one, switch if it is time. */
   async *#pass(signal: AbortSignal): AsyncGenerator<SourceBatch> {
     yield* this.#drainActive(signal);
-    await this.#checkPath();
+    if (await this.#checkPath()) yield* this.#drainActive(signal); // just opened: read it now
     yield* this.#switchFiles(signal);
   }
 
@@ -330,8 +330,11 @@ class Tail {
     }
   }
 
-  /** Opens the file now at the path if it is one we do not hold yet. */
-  async #checkPath(): Promise<void> {
+  /**
+   * Opens the file now at the path if it is one we do not hold yet: as the file to read when we
+   * have none (returns true), else as a newer file to switch to.
+   */
+  async #checkPath(): Promise<boolean> {
     const first = this.#firstOpen;
     this.#firstOpen = false;
     const { path, log } = this.#s;
@@ -347,21 +350,21 @@ class Tail {
         else log.warn("log file does not exist; waiting for it");
       }
       this.#missing = true;
-      return;
+      return false;
     }
     this.#noteIdentity(`${info.dev}:${info.ino}`);
     if (!info.isFile) throw new NotRegularFileError(path, info);
     if (this.#missing && !this.#active) log.info("log file appeared");
     this.#missing = false;
-    if (this.#holds(info)) return;
+    if (this.#holds(info)) return false;
     const file = await TailedFile.open(path, this.#fileOptions);
     if (this.#holds(file)) {
       file.close(); // it was rotated in between and we already hold it
-      return;
+      return false;
     }
     if (this.#active) {
       this.#pending.push(file);
-      return;
+      return false;
     }
     try {
       if (first && this.#start === "end") await file.startAtEnd();
@@ -371,6 +374,7 @@ class Tail {
     }
     this.#active = file;
     log.info("following log file", { ino: file.ino, offset: file.offset });
+    return true;
   }
 
   /**

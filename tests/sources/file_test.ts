@@ -48,6 +48,18 @@ Deno.test("start at beginning delivers the whole file, then appends", async () =
   });
 });
 
+Deno.test("the file is read as soon as it is opened, not at the next wake-up", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "there\n");
+    // Neither an event nor a poll will come within the test's time.
+    const run = new TailRun({ path, start: "beginning", watch: false, pollIntervalMs: 600_000 });
+    await run.untilLines(1, 5_000);
+    await run.stop();
+    assert.deepEqual(run.lines, ["there"]);
+  });
+});
+
 Deno.test("a partial last line is held until its newline arrives", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
