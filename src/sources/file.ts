@@ -32,6 +32,7 @@
  * @module
  */
 
+import { basename, dirname } from "node:path";
 import { type Logger, silentLogger } from "../log.ts";
 import type {
   LogSource,
@@ -40,10 +41,9 @@ import type {
   SourceOptions,
   StartPosition,
 } from "./source.ts";
-import { type FileCursor, parseFileCursor } from "./file_cursor.ts";
+import { type FileCursor, parseFileCursor, sameFile } from "./file_cursor.ts";
 import {
   NotRegularFileError,
-  sameFile,
   TailedFile,
   type TailedFileOptions,
   type Truncation,
@@ -83,6 +83,9 @@ export const FILE_SOURCE_DEFAULTS = {
 /** How many of the newest rotated siblings are checked for being the copy of a truncated file. */
 const COPY_CANDIDATES = 5;
 
+/** Most newer files (without data yet) held open besides the one we read. */
+const MAX_PENDING = 8;
+
 /** A deleted file we hold is let go after this many poll intervals without growth. */
 const DELETED_IDLE_POLLS = 3;
 
@@ -92,15 +95,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new RangeError(`FileSource option ${name} must be a positive integer, got ${value}`);
   }
   return result;
-}
-
-function dirname(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** A short, stable description of an error, to tell one failure streak from another. */
@@ -390,6 +384,10 @@ class Tail {
         target = i;
         break;
       }
+    }
+    if (target < 0 && this.#pending.length > MAX_PENDING) {
+      // Many new files and no data in any (no writer came): hold only the newest few.
+      target = this.#pending.length - MAX_PENDING - 1;
     }
     if (target < 0 && active.links === 0 && this.#idleTooLong(active)) {
       // Deleted and quiet: stop pinning its disk space (the writer has moved on or died).

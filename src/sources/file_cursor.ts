@@ -29,6 +29,14 @@ export interface FileCursor {
   hash: string;
 }
 
+/** Whether two stats (or a stat and a cursor) name the same file: same device and inode. */
+export function sameFile(
+  a: { dev: number; ino: number | null },
+  b: { dev: number; ino: number | null },
+): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
 /** FNV-1a of raw bytes (each byte taken as one Latin-1 character), as 8 hex digits. */
 export function hashBytes(bytes: Uint8Array): string {
   return fnv1a32(String.fromCharCode(...bytes.subarray(0, CURSOR_HASH_BYTES)));

@@ -42,14 +42,6 @@ export interface Truncation {
   hash: string;
 }
 
-/** Whether two stats (or a stat and a cursor) name the same file. */
-export function sameFile(
-  a: { dev: number; ino: number | null },
-  b: { dev: number; ino: number | null },
-): boolean {
-  return a.dev === b.dev && a.ino === b.ino;
-}
-
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

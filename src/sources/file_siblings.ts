@@ -1,6 +1,7 @@
 /**
  * Rotated siblings of a log file: `kern.log.1`, `kern.log-20261125`, … in the same directory.
- * Used on restart to find the file a saved cursor points into after it was rotated away.
+ * Used on restart to find the file a saved cursor points into after it was rotated away, and
+ * after copytruncate to find the copy holding the lines not read yet.
  *
  * @example
  * ```ts
@@ -9,6 +10,9 @@
  * ```
  * @module
  */
+
+import { basename, dirname, join } from "node:path";
+import { sameFile } from "./file_cursor.ts";
 
 /** Suffixes of compressed rotations, which are never followed (their inode is a new file anyway). */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|lzma|lzo|z|zip|br)$/i;
@@ -40,8 +44,8 @@ export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
   const at = a.info.mtime?.getTime() ?? 0;
   const bt = b.info.mtime?.getTime() ?? 0;
   if (at !== bt) return at - bt;
-  const nameA = a.path.slice(a.path.lastIndexOf("/") + 1);
-  const nameB = b.path.slice(b.path.lastIndexOf("/") + 1);
+  const nameA = basename(a.path);
+  const nameB = basename(b.path);
   const na = rotationNumber(nameA, a.base);
   const nb = rotationNumber(nameB, b.base);
   if (na !== undefined && nb !== undefined) return nb - na;
@@ -58,24 +62,22 @@ export async function listRotatedSiblings(paths: string[]): Promise<RotatedSibli
   const found: RotatedSibling[] = [];
   for (const path of new Set(paths)) {
     for (const sibling of await siblingsOf(path)) {
-      const { dev, ino } = sibling.info;
-      if (!found.some((f) => f.info.dev === dev && f.info.ino === ino)) found.push(sibling);
+      if (!found.some((f) => sameFile(f.info, sibling.info))) found.push(sibling);
     }
   }
   return found.sort(compareRotations);
 }
 
 async function siblingsOf(path: string): Promise<RotatedSibling[]> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
-  const base = path.slice(slash + 1);
+  const dir = dirname(path);
+  const base = basename(path);
   const found: RotatedSibling[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
       if (entry.name === base || !entry.name.startsWith(base) || isCompressedName(entry.name)) {
         continue;
       }
-      const sibling = `${dir === "/" ? "" : dir}/${entry.name}`;
+      const sibling = join(dir, entry.name);
       try {
         const info = await Deno.stat(sibling);
         if (info.isFile) found.push({ path: sibling, base, info });

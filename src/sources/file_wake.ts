@@ -16,6 +16,7 @@
  * @module
  */
 
+import { basename } from "node:path";
 import type { Logger } from "../log.ts";
 
 /** Why {@link Wakeup.wait} returned. */
@@ -27,10 +28,6 @@ interface ActiveWatch {
   key: string;
   /** dev:ino of each watched directory when the watch began, to notice a replaced directory. */
   identity: string;
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 async function directoryIdentity(dirs: string[]): Promise<string> {
@@ -143,7 +140,7 @@ export class Wakeup {
   #relevant(event: Deno.FsEvent): boolean {
     if (event.kind === "other" || event.paths.length === 0) return true;
     return event.paths.some((path) => {
-      const name = baseName(path);
+      const name = basename(path);
       return this.#prefixes.some((prefix) => name.startsWith(prefix));
     });
   }

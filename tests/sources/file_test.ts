@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../../src/log.ts";
 import { FileSource } from "../../src/sources/file.ts";
 import { TailedFile } from "../../src/sources/file_reader.ts";
-import { append, numbered, sleep, TailRun } from "./file_support.ts";
+import { append, numbered, processHolds, sleep, TailRun, waitFor } from "./file_support.ts";
 
 /** A fresh temporary directory, removed after `fn`. */
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -333,6 +333,33 @@ Deno.test("polling alone (no inotify) still follows appends and rotation", async
     await run.stop();
     assert.deepEqual(run.lines, ["a1", "a2", "b1"]);
     assert.equal(run.count("rotation"), 1);
+  });
+});
+
+Deno.test("many new files without data: only a bounded number stays open", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "a1\n");
+    const run = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+    await run.untilLines(1);
+    for (let i = 1; i <= 30; i++) {
+      await Deno.rename(path, `${path}.${i}`);
+      await Deno.writeFile(path, new Uint8Array(0));
+      await waitFor(() => processHolds(path), "the tail to open the new file");
+    }
+    let held = 0;
+    for await (const fd of Deno.readDir("/proc/self/fd")) {
+      try {
+        if ((await Deno.realPath(`/proc/self/fd/${fd.name}`)).startsWith(`${dir}/`)) held++;
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    assert.ok(held <= 10, `${held} files held open`);
+    await append(path, "b1\n");
+    await run.untilLines(2);
+    await run.stop();
+    assert.deepEqual(run.lines, ["a1", "b1"]);
   });
 });
 
