@@ -37,9 +37,13 @@ export function sameFile(
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-/** FNV-1a of raw bytes (each byte taken as one Latin-1 character), as 8 hex digits. */
+/**
+ * FNV-1a of the last {@link CURSOR_HASH_BYTES} of `bytes` (each byte taken as one Latin-1
+ * character), as 8 hex digits.
+ */
 export function hashBytes(bytes: Uint8Array): string {
-  return fnv1a32(String.fromCharCode(...bytes.subarray(0, CURSOR_HASH_BYTES)));
+  const window = bytes.subarray(Math.max(0, bytes.length - CURSOR_HASH_BYTES));
+  return fnv1a32(String.fromCharCode(...window));
 }
 
 function isCount(value: unknown): value is number {

@@ -26,10 +26,11 @@ export interface TailedFileOptions {
 /** The path is there but is not a regular file (a directory, a FIFO, a device). */
 export class NotRegularFileError extends Error {
   constructor(path: string, info: Deno.FileInfo) {
-    const what = info.isDirectory ? "a directory" : info.isSymlink ? "a dangling symlink" : (
-      info.isFifo ? "a FIFO" : "not a regular file"
+    super(
+      `${path} is ${
+        info.isDirectory ? "a directory" : info.isFifo ? "a FIFO" : "not a regular file"
+      }`,
     );
-    super(`${path} is ${what}`);
     this.name = "NotRegularFileError";
   }
 }
@@ -136,7 +137,9 @@ export class TailedFile {
     const got = await readFull(this.#handle, window);
     const bytes = window.subarray(0, got);
     const lastNewline = bytes.lastIndexOf(0x0a);
-    if (lastNewline >= 0) {
+    // A newline so early in the window that the hash bytes before it are not all in it counts
+    // as too far back (the cursor hash needs them).
+    if (lastNewline >= (windowStart > 0 ? CURSOR_HASH_BYTES : 0)) {
       const start = windowStart + lastNewline + 1;
       this.#framer.reset(start, bytes.subarray(0, lastNewline + 1));
     } else if (windowStart === 0) {

@@ -146,6 +146,7 @@ Deno.test("cursor: parse accepts a valid cursor and names the bad field otherwis
 Deno.test("cursor: the hash covers the last 64 bytes only", () => {
   const a = encoder.encode("A".repeat(10) + "B".repeat(64));
   const b = encoder.encode("C".repeat(10) + "B".repeat(64));
-  assert.deepEqual(hashBytes(a.subarray(a.length - 64)), hashBytes(b.subarray(b.length - 64)));
+  assert.deepEqual(hashBytes(a), hashBytes(b));
+  assert.deepEqual(hashBytes(a), hashBytes(a.subarray(a.length - 64)));
   assert(hashBytes(encoder.encode("x\n")) !== hashBytes(encoder.encode("y\n")));
 });

@@ -32,6 +32,26 @@ Deno.test("start at end delivers only lines appended after start", async () => {
   });
 });
 
+Deno.test("start at end inside a last line longer than the look-back: its rest is skipped", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "old\n" + "x".repeat(100_000));
+    const run = new TailRun({ path, start: "end", ...EVENTS_ONLY });
+    await run.untilLogged("following log file");
+    await append(path, "x".repeat(10) + "\nnew\n");
+    await run.untilLines(1);
+    await run.stop();
+    assert.deepEqual(run.lines, ["new"]);
+    // Its cursor resumes exactly (the hash covers bytes the look-back had).
+    const again = new TailRun({ path, resumeFrom: run.lastCursor, ...EVENTS_ONLY });
+    await append(path, "newer\n");
+    await again.untilLines(1);
+    await again.stop();
+    assert.deepEqual(again.lines, ["newer"]);
+    assert.equal(again.count("cursor_invalid"), 0);
+  });
+});
+
 Deno.test("start at beginning delivers the whole file, then appends", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
