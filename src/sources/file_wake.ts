@@ -57,11 +57,6 @@ export class Wakeup {
     this.#log = log;
   }
 
-  /** Whether a directory watch is running (false: only polling). */
-  get watching(): boolean {
-    return this.#watch !== undefined;
-  }
-
   /**
    * Watches `dirs` (non-recursively) for events on names starting with one of `prefixes`.
    * Restarts the watch when the set of directories changed, when a directory was replaced, or
