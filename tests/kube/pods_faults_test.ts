@@ -221,15 +221,15 @@ Deno.test("pod index faults: shutdown is prompt while a list is in flight, durin
     await using h = await startHarness({
       before(api) {
         addMany(api, 3);
-        api.faults.latencyMs = 1500;
+        api.faults.latencyMs = 3000;
       },
     });
     await waitFor("the list request", () => listRequests(h.api).length > 0);
     const stopping = h.stop();
-    await settlesWithin("list in flight", stopping, 500);
+    await settlesWithin("list in flight", stopping, 1500);
     assert.equal(h.index.ready, false);
     assert.match(h.index.readyDetail(), /stopped before the first list/);
-    await delay(1500); // the emulator's own latency timer
+    await delay(3000); // the emulator's own latency timer
   }
   {
     await using h = await startHarness({
@@ -239,13 +239,13 @@ Deno.test("pod index faults: shutdown is prompt while a list is in flight, durin
       },
     });
     await waitFor("the backoff", () => /retrying in/.test(h.index.readyDetail()));
-    await settlesWithin("backoff", h.stop(), 500);
+    await settlesWithin("backoff", h.stop(), 5000);
   }
   {
     await using h = await startHarness({ before: (api) => addMany(api, 3) });
     await ready(h.index);
     await waitFor("the watch", () => watchRequests(h.api).length > 0);
-    await settlesWithin("watching", h.stop(), 500);
+    await settlesWithin("watching", h.stop(), 5000);
     await waitFor("the watch to be closed", () => watchRequests(h.api)[0].durationMs >= 0);
     assert.match(h.index.readyDetail(), /stopped with 3 pods/);
     assert.equal(h.index.lookup(ipv4(1))?.name, "pod-0", "lookups still answer after stop");

@@ -227,7 +227,6 @@ export function startProxy(target: string): RewritingProxy {
           method: request.method,
           headers: request.headers,
           body: request.body,
-          signal: request.signal,
         });
       const at = rules.findIndex((r) => r.match(url));
       if (at < 0) return upstream();
