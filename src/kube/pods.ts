@@ -103,6 +103,14 @@ interface WatchOutcome {
   retryAfterMs?: number;
 }
 
+/** State of the list/watch loop. */
+interface LoopState {
+  backoff: Backoff;
+  needList: boolean;
+  /** The last list failed with 410 (a second one in a row waits for the backoff). */
+  expiredBefore: boolean;
+}
+
 /** Log at most this many rejected objects a minute; the rest are summed up. */
 const REJECT_LOG_BUDGET = 10;
 
@@ -164,6 +172,7 @@ export class PodIndex {
 
   /** What the index is doing, or why it is not ready (for /readyz). */
   readyDetail(): string {
+    if (this.#ready && this.#running) return `pod index: ready with ${this.#table.size} pods`;
     return this.#detail;
   }
 
@@ -216,41 +225,26 @@ export class PodIndex {
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error("PodIndex.run is already running");
     this.#running = true;
-    const backoff = new Backoff({ minMs: this.#minBackoffMs, maxMs: this.#maxBackoffMs });
-    let needList = true;
-    let expiredBefore = false;
+    const loop: LoopState = {
+      backoff: new Backoff({ minMs: this.#minBackoffMs, maxMs: this.#maxBackoffMs }),
+      needList: true,
+      expiredBefore: false,
+    };
     try {
       while (!signal.aborted) {
-        if (needList) {
-          const failure = await this.#listOnce(signal);
-          if (signal.aborted) break;
-          if (failure) {
-            this.#restart(failure.kind === "expired" ? "expired" : "error");
-            // An expired version changes what the next list asks for: retry at once, once.
-            const delay = failure.kind === "expired" && !expiredBefore
-              ? 0
-              : Math.max(backoff.next(), failure.details.retryAfterMs ?? 0);
-            expiredBefore = failure.kind === "expired";
-            this.#detail = `pod index: listing pods failed (${failure.message}); retrying in ${
-              (delay / 1000).toFixed(1)
-            } s`;
-            if (!await sleep(delay, signal)) break;
-            continue;
-          }
-          expiredBefore = false;
-          needList = false;
+        let delay: number;
+        try {
+          delay = await this.#step(signal, loop);
+        } catch (error) {
+          // A bug rather than an API answer: keep the index alive, and say so loudly.
+          this.#log.error("unexpected error in the pod index loop; listing again", {
+            error: (error as Error)?.stack ?? String(error),
+          });
+          this.#restart("error");
+          loop.needList = true;
+          delay = loop.backoff.next();
         }
-        const started = performance.now();
-        const outcome = await this.#watchOnce(signal);
-        if (outcome.reason === "aborted" || signal.aborted) break;
-        this.#restart(outcome.reason);
-        needList = outcome.relist;
-        const healthy = performance.now() - started >= this.#healthyAfterMs;
-        if (healthy) backoff.reset();
-        const delay = healthy
-          ? outcome.retryAfterMs ?? 0
-          : Math.max(backoff.next(), outcome.retryAfterMs ?? 0);
-        if (!await sleep(delay, signal)) break;
+        if (signal.aborted || !await sleep(delay, signal)) break;
       }
     } finally {
       this.#running = false;
@@ -258,6 +252,38 @@ export class PodIndex {
         ? `pod index: stopped with ${this.size} pods`
         : "pod index: stopped before the first list completed";
     }
+  }
+
+  /** One list (when needed) and one watch; returns how long to wait before the next step. */
+  async #step(signal: AbortSignal, loop: LoopState): Promise<number> {
+    if (loop.needList) {
+      const failure = await this.#listOnce(signal);
+      if (signal.aborted) return 0;
+      if (failure) {
+        this.#restart(failure.kind === "expired" ? "expired" : "error");
+        // An expired version changes what the next list asks for: retry at once, once.
+        const delay = failure.kind === "expired" && !loop.expiredBefore
+          ? 0
+          : Math.max(loop.backoff.next(), failure.details.retryAfterMs ?? 0);
+        loop.expiredBefore = failure.kind === "expired";
+        this.#detail = `pod index: listing pods failed (${failure.message}); retrying in ${
+          (delay / 1000).toFixed(1)
+        } s`;
+        return delay;
+      }
+      loop.expiredBefore = false;
+      loop.needList = false;
+    }
+    const started = performance.now();
+    const outcome = await this.#watchOnce(signal);
+    if (outcome.reason === "aborted" || signal.aborted) return 0;
+    this.#restart(outcome.reason);
+    loop.needList = outcome.relist;
+    const healthy = performance.now() - started >= this.#healthyAfterMs;
+    if (healthy) loop.backoff.reset();
+    return healthy
+      ? outcome.retryAfterMs ?? 0
+      : Math.max(loop.backoff.next(), outcome.retryAfterMs ?? 0);
   }
 
   #restart(reason: "expired" | "closed" | "error"): void {
@@ -313,7 +339,6 @@ export class PodIndex {
         pages: result.pages,
         ms: Math.round(performance.now() - started),
       });
-      this.#detail = `pod index: ready with ${this.#table.size} pods`;
       if (!this.#ready) {
         this.#ready = true;
         this.#readySignal.resolve();

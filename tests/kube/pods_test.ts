@@ -293,3 +293,37 @@ Deno.test("pod index: while the API refuses, readyDetail says why and whenReady(
   await ready(index);
   assert.ok(h.lines.some((l) => l.includes("pod list failed") && l.includes("403")));
 });
+
+Deno.test("pod index: BOOKMARKs move the version a resumed watch starts from", async () => {
+  await using h = await startHarness({
+    emulator: { bookmarkIntervalMs: 20 },
+    before: (api) => void api.addPod({ namespace: "a", name: "p", podIPs: ["10.8.0.1"] }),
+  });
+  const { api, index } = h;
+  await ready(index);
+  await waitFor("the watch", () => watchRequests(api).length === 1);
+  const listed = Number(watchRequests(api)[0].query.resourceVersion);
+  // Other resources move the cluster's version; the pod watch sees it only in BOOKMARKs.
+  for (let i = 0; i < 5; i++) api.addNamespace(`other-${i}`);
+  const current = api.resourceVersion;
+  assert.ok(Number(current) > listed);
+  await waitFor("bookmarks", () => index.stats.watchEvents >= 3);
+  api.faults.closeWatches();
+  await waitFor("the resumed watch", () => watchRequests(api).length === 2);
+  assert.equal(watchRequests(api)[1].query.resourceVersion, current);
+});
+
+Deno.test("pod index: over HTTPS with a bearer token (list and watch)", async () => {
+  await using h = await startHarness({
+    emulator: { tls: true, token: "s3cret-token" },
+    before: (api) => void api.addPod({ namespace: "tls", name: "a", podIPs: ["10.9.0.1"] }),
+  });
+  const { api, index } = h;
+  await ready(index);
+  assert.equal(index.lookup("10.9.0.1")?.name, "a");
+  api.addPod({ namespace: "tls", name: "b", podIPs: ["10.9.0.2"] });
+  await waitFor("the watch event", () => index.lookup("10.9.0.2") !== undefined);
+  const watch = watchRequests(api)[0];
+  assert.equal(watch.headers.authorization, "Bearer s3cret-token");
+  assert.ok(api.requests.every((r) => r.status !== 401));
+});
