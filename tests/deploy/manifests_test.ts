@@ -187,8 +187,10 @@ Deno.test("resources: requests and limits for CPU and memory, requests within li
     assert.ok(requests[resource] && limits[resource], resource);
     assert.ok(quantity(requests[resource]) <= quantity(limits[resource]), resource);
   }
-  // The program's idle footprint alone is tens of MB: a request below that is a mistake.
-  assert.ok(quantity(requests.memory) >= 32 * 1024 ** 2);
+  // Measured: about 130 MB resident idle with the Kubernetes client loaded (see the comment in
+  // daemonset.yaml); a request below that under-reserves every node.
+  assert.ok(quantity(requests.memory) >= 128 * 1024 ** 2);
+  assert.ok(quantity(limits.memory) >= 2 * quantity(requests.memory), "room for the first list");
 });
 
 Deno.test("env: exactly the variables of OPTIONS, each once, in OPTIONS order", () => {
