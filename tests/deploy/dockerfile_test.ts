@@ -219,12 +219,15 @@ Deno.test("no build step grants every permission, subprocesses or FFI", () => {
 Deno.test("build steps for real: locked dependencies, the stamped version in the program", async () => {
   const context = await buildContext();
   const deno = Deno.execPath();
-  const env = {
+  const env: Record<string, string> = {
     PATH: `${deno.replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
-    HOME: Deno.env.get("HOME") ?? "/root",
-    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`,
     NO_COLOR: "1",
   };
+  // The same Deno cache as this run (dependencies are fetched once).
+  for (const name of ["HOME", "DENO_DIR", "XDG_CACHE_HOME", "NPM_CONFIG_REGISTRY"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
   try {
     // deno install --frozen: deno.lock matches deno.json (else the image build stops here).
     const install = await run(installStep.args, { cwd: context, env });
