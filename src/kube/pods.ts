@@ -2,8 +2,9 @@
  * The pod index: which Pod owns an IP, kept current with the Kubernetes API the way client-go's
  * reflector does it: one list of all Pods, then a watch from the list's resourceVersion.
  *
- * - The first list asks for `resourceVersion=0` (served from the API server's watch cache) in
- *   pages of `pageSize`; continuation pages follow the `continue` token.
+ * - The first list asks for `resourceVersion=0` (served from the API server's watch cache,
+ *   which usually ignores `limit` and answers in one page) in pages of `pageSize`; continuation
+ *   pages, when the server paginates, follow the `continue` token.
  * - The watch starts at the list's resourceVersion with bookmarks and a randomised timeout, and
  *   every event and BOOKMARK moves the last seen resourceVersion.
  * - A watch that ends (server timeout, cut connection, error) resumes from the last seen
