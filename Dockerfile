@@ -27,9 +27,10 @@ COPY deploy/stamp_version.ts deploy/stamp_version.ts
 RUN deno run --no-config --allow-read=src/version.ts --allow-write=src/version.ts \
       deploy/stamp_version.ts "$VERSION"
 # Exactly the permission set of deno.json ("daemon": read the log directories, the
-# service-account token and the state directory, write only the state directory, network, env,
-# hostname and uptime); no -A, no subprocesses, no FFI. No code cache: the binary would write one
-# to /tmp on its first run, and the root filesystem is read-only in the DaemonSet.
+# service-account token and the state directory, write only the state directory, network, its
+# own variables, hostname and uptime); no -A, no subprocesses, no FFI. No code cache: the binary
+# would write one to /tmp on its first run, and the root filesystem is read-only in the
+# DaemonSet.
 RUN case "$TARGETARCH" in \
       amd64) target=x86_64-unknown-linux-gnu ;; \
       arm64) target=aarch64-unknown-linux-gnu ;; \
