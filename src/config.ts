@@ -14,6 +14,7 @@
 
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { compileGoLayout } from "./netfilter/go_layout.ts";
+import { canonicalIp } from "./netfilter/ip.ts";
 import { hasControlCharacters } from "./text.ts";
 
 /** How Pods are named in Event messages and metric labels (the original's POD_IDENTIFIER). */
@@ -608,8 +609,9 @@ function convert(spec: OptionSpec, raw: string, fromFlag: boolean): unknown {
         /^([0-9.]+)(?::(\d+))?$/.exec(text) ?? /^([0-9a-fA-F:]+)()$/.exec(text);
       if (!m) return fail();
       const port = m[2] ? Number(m[2]) : 53;
-      if (port < 1 || port > 65535) fail();
-      return { ipAddr: m[1], port };
+      const ip = canonicalIp(m[1]);
+      if (port < 1 || port > 65535 || ip === undefined) fail();
+      return { ipAddr: ip, port };
     }
     case "host":
       if (!/^[0-9a-zA-Z.:\-\[\]]+$/.test(text)) fail();

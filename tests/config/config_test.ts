@@ -111,7 +111,7 @@ const TABLE: [string, keyof Config, unknown, string, unknown, string | undefined
     undefined,
     "127.0.0.1:5399",
     { ipAddr: "127.0.0.1", port: 5399 },
-    "dns.example:53",
+    "10.96.0.300",
   ],
   ["DNS_TIMEOUT_SECONDS", "dnsTimeoutSeconds", 2, "0.5", 0.5, "100"],
   ["DNS_CACHE_SIZE", "dnsCacheSize", 10000, "0", 0, "-5"],
