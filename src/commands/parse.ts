@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LineChunker } from "../io/line_chunker.ts";
+import { LineFramer } from "../sources/file_lines.ts";
 import { dropToNdjson, dropToTableRow, renderTable, TABLE_HEADER } from "../netfilter/format.ts";
 import { DropParser } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
@@ -103,25 +103,30 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
   const files = options.files.length > 0 ? options.files : ["-"];
   const buffer = new Uint8Array(READ_SIZE);
   for (const file of files) {
-    const chunker = new LineChunker({ maxLineBytes: options.maxLineBytes });
+    const framer = new LineFramer(options.maxLineBytes);
     const handle = file === "-" ? undefined : await Deno.open(file);
     const reader: Reader = handle ?? options.stdin;
     for (;;) {
       const n = await reader.read(buffer);
       if (n === null) break;
-      const chunk = chunker.push(buffer.subarray(0, n));
-      summary.lines += chunk.lines;
-      summary.truncatedLines += chunk.truncated;
-      if (chunk.text) handleText(chunk.text);
+      const chunk = framer.push(buffer.subarray(0, n));
+      if (chunk) {
+        summary.lines += chunk.lineCount;
+        summary.truncatedLines += chunk.truncated;
+        handleText(chunk.text);
+      }
       if (pending.length > 0) {
         await Promise.all(pending);
         pending.length = 0;
       }
     }
     handle?.close();
-    const last = chunker.end();
-    summary.lines += last.lines;
-    if (last.text) handleText(last.text);
+    const last = framer.finish();
+    if (last) {
+      summary.lines += last.lineCount;
+      summary.truncatedLines += last.truncated;
+      handleText(last.text);
+    }
     await Promise.all(pending);
     pending.length = 0;
   }

@@ -22,6 +22,7 @@ import { CURSOR_HASH_BYTES } from "./file_cursor.ts";
 
 const NEWLINE = 0x0a;
 const EMPTY = new Uint8Array(0);
+const NEWLINE_BYTE = new Uint8Array([NEWLINE]);
 
 /** The complete lines a chunk finished. */
 export interface FramedLines {
@@ -149,10 +150,67 @@ export class LineFramer {
     this.#heldBytes = 0;
     this.#lineBytes = 0;
     // Lines wholly inside this chunk: count them, and cut the over-long ones.
+    if (end > from) {
+      const framed = this.#frameWhole(data, from, end);
+      text += framed.text;
+      lineCount += framed.lines;
+      truncated += framed.truncated;
+    }
+    this.#hold(data.subarray(end));
+    const endTail = lastBytes(this.#recent, data, end);
+    this.#consumedTail = endTail;
+    this.#advance(start, data, end);
+    if (lineCount === 0) return undefined; // only a discarded line ended here
+    return { text, lineCount, truncated, end: this.#consumed, endTail };
+  }
+
+  /**
+   * Decodes data[from, end) — complete lines only — and counts them. Decoding first and counting
+   * in the string is several times faster than one byte search per line; in ASCII text a
+   * character is a byte, so over-long lines are found and cut in the string too. Other text
+   * with room for an over-long line takes the byte-exact path.
+   */
+  #frameWhole(
+    data: Uint8Array,
+    from: number,
+    end: number,
+  ): { text: string; lines: number; truncated: number } {
+    const cap = this.maxLineBytes;
+    const decoded = this.#decoder.decode(data.subarray(from, end));
+    const ascii = decoded.length === end - from;
+    if (!ascii && end - from > cap) return this.#frameBytes(data, from, end);
+    let lines = 0;
+    let truncated = 0;
+    let text = "";
+    let segment = 0;
+    for (let lineStart = 0; lineStart < decoded.length;) {
+      const newline = decoded.indexOf("\n", lineStart);
+      lines++;
+      if (newline - lineStart > cap) {
+        text += decoded.slice(segment, lineStart + cap) + "\n";
+        truncated++;
+        segment = newline + 1;
+      }
+      lineStart = newline + 1;
+    }
+    text = segment === 0 ? decoded : text + decoded.slice(segment);
+    return { text, lines, truncated };
+  }
+
+  /** The byte-exact framing of data[from, end): cuts at UTF-8 character boundaries. */
+  #frameBytes(
+    data: Uint8Array,
+    from: number,
+    end: number,
+  ): { text: string; lines: number; truncated: number } {
+    const cap = this.maxLineBytes;
+    let text = "";
+    let lines = 0;
+    let truncated = 0;
     let segment = from;
     for (let lineStart = from; lineStart < end;) {
       const newline = data.indexOf(NEWLINE, lineStart);
-      lineCount++;
+      lines++;
       if (newline - lineStart > cap) {
         const cut = characterBoundary(data, lineStart, lineStart + cap);
         text += this.#decoder.decode(data.subarray(segment, cut)) + "\n";
@@ -162,12 +220,16 @@ export class LineFramer {
       lineStart = newline + 1;
     }
     if (segment < end) text += this.#decoder.decode(data.subarray(segment, end));
-    this.#hold(data.subarray(end));
-    const endTail = lastBytes(this.#recent, data, end);
-    this.#consumedTail = endTail;
-    this.#advance(start, data, end);
-    if (lineCount === 0) return undefined; // only a discarded line ended here
-    return { text, lineCount, truncated, end: this.#consumed, endTail };
+    return { text, lines, truncated };
+  }
+
+  /**
+   * Ends the stream (a whole file read by `parse`): an unfinished last line is delivered as if
+   * its newline had arrived. Returns undefined when there is none.
+   */
+  finish(): FramedLines | undefined {
+    if (this.#discarding || this.#lineBytes === 0) return undefined;
+    return this.push(NEWLINE_BYTE);
   }
 
   #advance(start: number, data: Uint8Array, end: number | undefined): void {

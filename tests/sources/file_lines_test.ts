@@ -150,3 +150,26 @@ Deno.test("cursor: the hash covers the last 64 bytes only", () => {
   assert.deepEqual(hashBytes(a), hashBytes(a.subarray(a.length - 64)));
   assert(hashBytes(encoder.encode("x\n")) !== hashBytes(encoder.encode("y\n")));
 });
+
+Deno.test("LineFramer.finish delivers an unfinished last line once", () => {
+  const framer = new LineFramer(16);
+  const encoder = new TextEncoder();
+  assert.equal(framer.push(encoder.encode("one\ntw"))?.text, "one\n");
+  assert.deepEqual(framer.finish()?.text, "tw\n");
+  assert.equal(framer.finish(), undefined);
+  const long = new LineFramer(4);
+  long.push(encoder.encode("abcdefgh"));
+  const last = long.finish();
+  assert.equal(last?.text, "abcd\n");
+  assert.equal(last?.truncated, 1);
+});
+
+Deno.test("LineFramer: ASCII fast path and byte path cut long lines alike", () => {
+  const encoder = new TextEncoder();
+  const ascii = new LineFramer(5).push(encoder.encode("0123456789\nab\n"));
+  assert.deepEqual([ascii?.text, ascii?.lineCount, ascii?.truncated], ["01234\nab\n", 2, 1]);
+  const utf8 = new LineFramer(5).push(encoder.encode("ééééé\nab\n"));
+  assert.deepEqual([utf8?.text, utf8?.lineCount, utf8?.truncated], ["éé\nab\n", 2, 1]);
+  const invalid = new LineFramer(5).push(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 10]));
+  assert.deepEqual([invalid?.text, invalid?.truncated], ["\ufffd".repeat(5) + "\n", 1]);
+});
