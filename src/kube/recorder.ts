@@ -50,6 +50,8 @@ export interface RecorderOptions {
   spamRefillMs: number;
   /** Give up retrying an Event whose drop is older than this (ms). */
   maxAgeMs: number;
+  /** Events sent at once (default 4); never two of the same Event. */
+  concurrency?: number;
   /** Correlation cache entries (client-go: 4096). */
   cacheSize?: number;
   minBackoffMs?: number;
@@ -72,6 +74,11 @@ interface CacheEntry {
 interface Job {
   intent: EventIntent;
   resolve: (result: EventResult) => void;
+}
+
+/** The correlation key of an Event: the same key is one Event object. */
+function jobKey(intent: EventIntent): string {
+  return `${intent.pod.uid}\0${intent.reason}\0${intent.message}`;
 }
 
 /** Kubernetes metav1.Time: RFC 3339 in seconds. */
@@ -108,7 +115,8 @@ export class EventRecorder {
   #now: () => number;
   #stopped = false;
   #draining = false;
-  #current: Promise<void> | undefined;
+  /** Events being sent (for close()). */
+  #current: Set<Promise<void>> = new Set();
 
   constructor(options: RecorderOptions) {
     this.#o = options;
@@ -137,25 +145,51 @@ export class EventRecorder {
     });
   }
 
-  /** The sender loop; returns when `signal` aborts and the queue is drained or closed. */
+  /**
+   * The senders: up to `concurrency` Events in flight, never two of the same Event (their
+   * count updates must not race). Returns when `signal` aborts and the queue is drained or
+   * closed.
+   */
   async run(signal: AbortSignal): Promise<void> {
+    const concurrency = this.#o.concurrency ?? 4;
+    const busy = new Set<string>();
+    const inFlight = new Set<Promise<void>>();
     while (!this.#stopped) {
-      const job = this.#queue.shift();
-      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
-      if (!job) {
-        if (signal.aborted && !this.#draining) break;
+      // The first queued Event (within a window) whose key is not being sent.
+      let index = -1;
+      if (inFlight.size < concurrency) {
+        const window = Math.min(this.#queue.length, 256);
+        for (let i = 0; i < window; i++) {
+          if (!busy.has(jobKey(this.#queue[i].intent))) {
+            index = i;
+            break;
+          }
+        }
+      }
+      if (index < 0) {
+        if (inFlight.size === 0 && this.#queue.length === 0 && signal.aborted && !this.#draining) {
+          break;
+        }
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
+          if (inFlight.size > 0) Promise.race(inFlight).then(() => resolve());
           signal.addEventListener("abort", () => resolve(), { once: true });
         });
         this.#wake = undefined;
         continue;
       }
-      const work = this.#send(job, signal);
-      this.#current = work;
-      await work;
-      this.#current = undefined;
+      const [job] = this.#queue.splice(index, 1);
+      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
+      const key = jobKey(job.intent);
+      busy.add(key);
+      const work: Promise<void> = this.#send(job, signal).finally(() => {
+        busy.delete(key);
+        inFlight.delete(work);
+      });
+      inFlight.add(work);
+      this.#current = inFlight;
     }
+    await Promise.allSettled(inFlight);
     for (const job of this.#queue.splice(0)) job.resolve(this.#count("shed"));
   }
 
@@ -167,7 +201,7 @@ export class EventRecorder {
     this.#draining = true;
     this.#wake?.();
     const deadline = this.#now() + deadlineMs;
-    while ((this.#queue.length > 0 || this.#current) && this.#now() < deadline) {
+    while ((this.#queue.length > 0 || this.#current.size > 0) && this.#now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.#stopped = true;
@@ -272,7 +306,7 @@ export class EventRecorder {
 
   /** One try; throws RetryableError for what deserves another. */
   async #attempt(intent: EventIntent): Promise<EventResult> {
-    const key = `${intent.pod.uid}\0${intent.reason}\0${intent.message}`;
+    const key = jobKey(intent);
     const cached = this.#cache.get(key);
     const dropMs = intent.time.getTime();
     if (cached) {

@@ -37,9 +37,8 @@ async function start(
     "--iptables-log-prefix=calico-packet:",
     `--kubeconfig=${api.kubeconfigPath}`,
     "--metrics-server-port=0",
-    "--log-level=warn",
     ...args,
-  ], { LOG_LEVEL: "info" });
+  ]);
   await daemon.waitFor(
     () => daemon.stderrLines.some((l) => l.includes("serving metrics")),
     15_000,

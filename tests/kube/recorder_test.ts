@@ -354,3 +354,49 @@ Deno.test("recorder: a full queue sheds Events instead of growing", async () => 
     await h.stop();
   }
 });
+
+Deno.test("recorder: Events go out concurrently, but one Event's updates never race", async () => {
+  const h = await harness({ concurrency: 4 });
+  try {
+    h.api.faults.latencyMs = 100;
+    const now = Date.now();
+    const start = performance.now();
+    const results = await Promise.all([
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          h.recorder.record({
+            pod: h.pod,
+            reason: "PacketDrop",
+            message: `${MESSAGE} #${i}`,
+            time: new Date(now),
+          }),
+      ),
+      h.recorder.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: `${MESSAGE} #0`,
+        time: new Date(now + 1000),
+      }),
+      h.recorder.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: `${MESSAGE} #0`,
+        time: new Date(now + 2000),
+      }),
+    ]);
+    const elapsed = performance.now() - start;
+    assert.deepEqual(results.slice(0, 8), Array(8).fill("created"));
+    assert.deepEqual(results.slice(8), ["updated", "updated"]);
+    assert.ok(
+      elapsed < 8 * 100,
+      `8 creates at 100 ms each took ${elapsed.toFixed(0)} ms: concurrent`,
+    );
+    const posts = h.api.requests.filter((r) => r.method === "POST");
+    assert.equal(posts.length, 8, "one create per Event, the repeats are PATCHes");
+    const first = h.api.events("shop").find((e) => e.message === `${MESSAGE} #0`);
+    assert.equal(first?.count, 3);
+  } finally {
+    await h.stop();
+  }
+});
