@@ -38,11 +38,19 @@ export interface ParserOptions {
 const IGNORED: ParseResult = { kind: "ignored" };
 
 /**
+ * How much of a line the header and prefix are read from: the longest syslog header plus the
+ * longest prefix (nftables allows 127 characters) fit with room to spare.
+ */
+const HEAD_LENGTH = 512;
+
+/**
  * A prefix pattern: `*` stands for one or more characters other than whitespace (a policy or
  * tier name). The regex is sticky and captures the prefix text, followed by `IN=`.
  */
 export function prefixPattern(prefix: string): RegExp {
-  const body = prefix.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("\\S+");
+  const body = prefix.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(
+    "\\S+",
+  );
   return new RegExp(`(${body})[ \t]*IN=`, "y");
 }
 
@@ -89,22 +97,42 @@ export class DropParser {
   }
 
   #parseLine(line: string, ctx: HeaderContext): ParseResult {
-    if (line.length > 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-    if (line.indexOf("IN=") < 0) return IGNORED;
-    const header = parseHeader(line, ctx);
+    return this.#parseSpan(line, 0, line.length, ctx);
+  }
+
+  /**
+   * Parses the line text[lineStart, lineEnd). The header and prefix are read from a short copy of
+   * the line's head; the payload in place in `text` (a flat string: reading characters of a
+   * cut-out line costs twice as much, and every drop field would pin the whole chunk).
+   */
+  #parseSpan(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
+    if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    const head = lineStart === 0 && lineEnd - lineStart <= HEAD_LENGTH
+      ? text.slice(0, lineEnd)
+      : text.slice(lineStart, Math.min(lineEnd, lineStart + HEAD_LENGTH));
+    if (head.indexOf("IN=") < 0) return IGNORED;
+    const header = parseHeader(head, ctx);
     if (header === "not_kernel") return IGNORED;
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
-      return this.#findPrefix(line, this.#afterAnyHeader(line)) < 0
+      return this.#findPrefix(head, this.#afterAnyHeader(head)) < 0
         ? IGNORED
-        : { kind: "error", reason: "invalid_time", detail: line.slice(0, 40) };
+        : { kind: "error", reason: "invalid_time", detail: head.slice(0, 40) };
     }
-    return this.#parseFrom(line, header.messageStart, header.time ?? ctx.now);
+    return this.#parseFrom(
+      text,
+      lineStart,
+      lineEnd,
+      head,
+      header.messageStart,
+      header.time ?? ctx.now,
+    );
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */
   parseMessage(text: string, time?: Date): ParseResult {
-    return this.#parseFrom(text, 0, time ?? this.#now());
+    const head = text.length <= HEAD_LENGTH ? text : text.slice(0, HEAD_LENGTH);
+    return this.#parseFrom(text, 0, text.length, head, 0, time ?? this.#now());
   }
 
   /**
@@ -123,7 +151,7 @@ export class DropParser {
       if (lineEnd < 0) lineEnd = text.length;
       const result = lineEnd - lineStart > this.#maxLineLength
         ? this.#tooLong(text, lineStart)
-        : this.#parseLine(text.slice(lineStart, lineEnd), ctx);
+        : this.#parseSpan(text, lineStart, lineEnd, ctx);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
@@ -178,10 +206,18 @@ export class DropParser {
     return -1;
   }
 
-  #parseFrom(line: string, messageStart: number, time: Date): ParseResult {
-    const payload = this.#findPrefix(line, messageStart);
+  /** Parses text[lineStart, lineEnd) whose header (read from `head`) ends at `messageStart`. */
+  #parseFrom(
+    text: string,
+    lineStart: number,
+    lineEnd: number,
+    head: string,
+    messageStart: number,
+    time: Date,
+  ): ParseResult {
+    const payload = this.#findPrefix(head, messageStart);
     if (payload < 0) return IGNORED;
-    if (line.length > this.#maxLineLength) {
+    if (lineEnd - lineStart > this.#maxLineLength) {
       return {
         kind: "error",
         reason: "line_too_long",
@@ -189,9 +225,9 @@ export class DropParser {
       };
     }
     // The payload parser refuses hostile characters in what it reads; check what precedes it.
-    const hostile = firstHostileCharacter(line, 0, payload);
-    if (hostile >= 0) return { kind: "error", ...hostileCharacter(line, hostile) };
-    const drop = parsePayload(line, payload, time, this.#matched);
+    const hostile = firstHostileCharacter(head, 0, payload);
+    if (hostile >= 0) return { kind: "error", ...hostileCharacter(head, hostile) };
+    const drop = parsePayload(text, lineStart + payload, lineEnd, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };
   }

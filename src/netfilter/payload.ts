@@ -69,6 +69,16 @@ function readHex(line: string, from: number, to: number, max: number): number {
   return n <= max ? n : -1;
 }
 
+/**
+ * A value cut from the text that the drop keeps. V8 copies short substrings but makes longer
+ * ones views into the whole text — here a chunk of up to a megabyte that a queued drop would
+ * pin — so those are copied.
+ */
+function keep(text: string, from: number, to: number): string {
+  const value = text.slice(from, to);
+  return to - from < 13 ? value : (" " + value).slice(1);
+}
+
 function numberError(line: string, from: number, to: number): PayloadError {
   return { reason: "invalid_number", detail: line.slice(from - 1, Math.min(to, from + 40)) };
 }
@@ -103,6 +113,7 @@ export function hostileCharacter(line: string, at: number): PayloadError {
 export function parsePayload(
   line: string,
   start: number,
+  end: number,
   time: Date,
   prefix: string,
 ): PacketDrop | PayloadError {
@@ -120,7 +131,7 @@ export function parsePayload(
   let embedded: EmbeddedPacket | undefined;
   let depth = 0;
   let bad: PayloadError | undefined;
-  const n = line.length;
+  const n = end;
   let i = start;
 
   /** Reads a number field; a malformed value is remembered as the error. */
@@ -152,12 +163,12 @@ export function parsePayload(
 
     // `OPT (hex)` and `INCOMPLETE [n bytes]` carry spaces; read them as one unit.
     if (first === 79 && tokenEnd - tokenStart === 3 && line.startsWith("OPT (", tokenStart)) {
-      let close = line.indexOf(")", end);
-      if (close < 0) close = n;
+      let close = line.indexOf(")", tokenEnd);
+      if (close < 0 || close > n) close = n;
       const hostile = firstHostileCharacter(line, end, close);
       if (hostile >= 0) return hostileCharacter(line, hostile);
       if (depth === 0) {
-        const hex = line.slice(end + 2, close);
+        const hex = keep(line, end + 2, close);
         if (proto === undefined) ipOptions ??= hex;
         else tcpOptions ??= hex;
       }
@@ -165,8 +176,8 @@ export function parsePayload(
       continue;
     }
     if (first === 73 && line.startsWith("INCOMPLETE [", tokenStart)) {
-      let close = line.indexOf("]", end);
-      if (close < 0) close = n;
+      let close = line.indexOf("]", tokenEnd);
+      if (close < 0 || close > n) close = n;
       const hostile = firstHostileCharacter(line, end, close);
       if (hostile >= 0) return hostileCharacter(line, hostile);
       i = close + 1;
@@ -195,7 +206,7 @@ export function parsePayload(
         }
       } else if (depth > 0) {
         if (embedded) {
-          readEmbedded(embedded, line.slice(tokenStart, eq), line.slice(eq + 1, tokenEnd));
+          readEmbedded(embedded, line.slice(tokenStart, eq), keep(line, eq + 1, tokenEnd));
         }
       } else {
         const v = eq + 1;
@@ -204,7 +215,7 @@ export function parsePayload(
         const c1 = line.charCodeAt(tokenStart + 1);
         switch (keyLength) {
           case 2:
-            if (c0 === 73 && c1 === 78) inIf ??= line.slice(v, tokenEnd); // IN
+            if (c0 === 73 && c1 === 78) inIf ??= keep(line, v, tokenEnd); // IN
             else if (c0 === 73 && c1 === 68) { // ID
               if (proto === undefined) { if (id < 0) id = num(v, tokenEnd, MAX_U32, false); }
               else if (icmpId < 0) icmpId = num(v, tokenEnd, MAX_U32, false);
@@ -213,14 +224,14 @@ export function parsePayload(
           case 3:
             switch ((c0 << 16) | (c1 << 8) | line.charCodeAt(tokenStart + 2)) {
               case 0x4f5554: // OUT
-                outIf ??= line.slice(v, tokenEnd);
+                outIf ??= keep(line, v, tokenEnd);
                 break;
               case 0x4d4143: // MAC
-                mac ??= line.slice(v, tokenEnd);
+                mac ??= keep(line, v, tokenEnd);
                 break;
               case 0x535243: // SRC
                 if (src === undefined) {
-                  src = canonicalIp(line.slice(v, tokenEnd));
+                  src = canonicalIp(keep(line, v, tokenEnd));
                   if (src === undefined) {
                     return {
                       reason: "invalid_ip",
@@ -231,7 +242,7 @@ export function parsePayload(
                 break;
               case 0x445354: // DST
                 if (dst === undefined) {
-                  dst = canonicalIp(line.slice(v, tokenEnd));
+                  dst = canonicalIp(keep(line, v, tokenEnd));
                   if (dst === undefined) {
                     return {
                       reason: "invalid_ip",
@@ -293,7 +304,7 @@ export function parsePayload(
                       detail: line.slice(tokenStart, Math.min(tokenEnd, v + 20)),
                     };
                   }
-                  proto = line.slice(v, tokenEnd);
+                  proto = keep(line, v, tokenEnd);
                 }
                 break;
               case "HOPLIMIT":
@@ -318,22 +329,22 @@ export function parsePayload(
                 if (mark < 0) mark = num(v, tokenEnd, MAX_U32, true);
                 break;
               case "PHYSIN":
-                physIn ??= line.slice(v, tokenEnd);
+                physIn ??= keep(line, v, tokenEnd);
                 break;
               case "PHYSOUT":
-                physOut ??= line.slice(v, tokenEnd);
+                physOut ??= keep(line, v, tokenEnd);
                 break;
               case "MACSRC":
-                macSrc ??= line.slice(v, tokenEnd);
+                macSrc ??= keep(line, v, tokenEnd);
                 break;
               case "MACDST":
-                macDst ??= line.slice(v, tokenEnd);
+                macDst ??= keep(line, v, tokenEnd);
                 break;
               case "MACPROTO":
-                macProto ??= line.slice(v, tokenEnd);
+                macProto ??= keep(line, v, tokenEnd);
                 break;
               case "GATEWAY":
-                gateway ??= canonicalIp(line.slice(v, tokenEnd));
+                gateway ??= canonicalIp(keep(line, v, tokenEnd));
                 break;
               case "PARAMETER":
               case "POINTER":
