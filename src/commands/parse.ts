@@ -44,21 +44,17 @@ export interface ParseSummary {
 
 const encoder = new TextEncoder();
 
-/** Writes text in large blocks (one syscall per ~64 KiB, not per drop). */
+/** Collects output text and writes it in large blocks (one write per read chunk, not per drop). */
 class BufferedWriter {
   #parts: string[] = [];
-  #size = 0;
   constructor(private out: { write(bytes: Uint8Array): Promise<number> }) {}
-  async add(text: string): Promise<void> {
+  add(text: string): void {
     this.#parts.push(text);
-    this.#size += text.length;
-    if (this.#size >= 65536) await this.flush();
   }
   async flush(): Promise<void> {
-    if (this.#size === 0) return;
+    if (this.#parts.length === 0) return;
     const bytes = encoder.encode(this.#parts.join(""));
     this.#parts = [];
-    this.#size = 0;
     let written = 0;
     while (written < bytes.length) written += await this.out.write(bytes.subarray(written));
   }
@@ -88,13 +84,12 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
   const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   const out = new BufferedWriter(options.stdout);
   const table: string[][] = [TABLE_HEADER];
-  const pending: Promise<void>[] = [];
   const handleText = (text: string) => {
     parser.scan(text, (result) => {
       if (result.kind === "drop") {
         summary.drops++;
         if (options.format === "table") table.push(dropToTableRow(result.drop));
-        else pending.push(out.add(dropToNdjson(result.drop)));
+        else out.add(dropToNdjson(result.drop));
       } else if (result.kind === "error") {
         summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
       }
@@ -115,10 +110,7 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
         summary.truncatedLines += chunk.truncated;
         handleText(chunk.text);
       }
-      if (pending.length > 0) {
-        await Promise.all(pending);
-        pending.length = 0;
-      }
+      await out.flush();
     }
     handle?.close();
     const last = framer.finish();
@@ -127,8 +119,6 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
       summary.truncatedLines += last.truncated;
       handleText(last.text);
     }
-    await Promise.all(pending);
-    pending.length = 0;
   }
   if (options.format === "table") await out.add(renderTable(table));
   await out.flush();
