@@ -203,3 +203,50 @@ systemTest("events: the real kubectl describe pod shows the PacketDrop Events", 
     await s.cleanup();
   }
 });
+
+systemTest("events: an external IP is named by a real DNS server's PTR record", {
+  needs: ["dnsmasq"],
+}, async () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const dnsmasq = new Deno.Command(which("dnsmasq")!, {
+    args: [
+      "--no-daemon",
+      `--port=${port}`,
+      "--listen-address=127.0.0.1",
+      "--bind-interfaces",
+      "--no-resolv",
+      "--no-hosts",
+      "--user=root",
+      "--pid-file=",
+      "--ptr-record=7.2.0.192.in-addr.arpa,api.partner.example",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const s = await setup([`--dns-server=127.0.0.1:${port}`]);
+  try {
+    // dnsmasq may need a moment: the first lookups may time out and are cached only briefly,
+    // so use distinct ports (distinct Events) until the name shows up.
+    let named = false;
+    for (let i = 0; i < 40 && !named; i++) {
+      await Deno.writeTextFile(s.log, kernelLine(tcpDrop(WEB, "192.0.2.7", 4000 + i)), {
+        append: true,
+      });
+      await new Promise((r) => setTimeout(r, 250));
+      named = s.api.events("shop").some((e) => e.message?.includes("api.partner.example"));
+    }
+    const event = s.api.events("shop").find((e) => e.message?.includes("api.partner.example"));
+    assert.ok(
+      event,
+      `no Event named the external IP: ${s.api.events("shop").map((e) => e.message).join("; ")}`,
+    );
+    assert.match(
+      event.message!,
+      /^Packet dropped when sending traffic to api\.partner\.example \(192\.0\.2\.7\) on port \d+\/TCP$/,
+    );
+  } finally {
+    await s.cleanup();
+    dnsmasq.kill("SIGTERM");
+    await dnsmasq.status;
+  }
+});
