@@ -117,7 +117,9 @@ export function createSource(config: Config, options: SourceOptions, log: Logger
       pollIntervalMs,
     });
   }
-  return new KmsgSource({ ...options, path: config.kmsgPath, log, pollIntervalMs });
+  // The kmsg source polls its non-blocking device every 100 ms by design (there is nothing to
+  // watch); WATCH_LOGS_INTERVAL_SECONDS is a safety net for files, not its read cadence.
+  return new KmsgSource({ ...options, path: config.kmsgPath, log });
 }
 
 /** The identity a source's checkpoint is stored under. */
