@@ -13,7 +13,8 @@ import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { startServer } from "./server.ts";
-import { DryRunSink } from "./sinks/dry_run.ts";
+import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
+import { endpointJson, locate } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
 import { JournalSource } from "./sources/journal/source.ts";
@@ -122,6 +123,36 @@ export function createSource(config: Config, options: SourceOptions, log: Logger
   return new KmsgSource({ ...options, path: config.kmsgPath, log });
 }
 
+/**
+ * In dry-run mode, drops get `srcEndpoint`/`dstEndpoint` fields when Kubernetes credentials are
+ * at hand (read-only: the pod index; no Event is posted). Without credentials: no fields.
+ */
+async function dryRunEndpoints(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  signal: AbortSignal,
+): Promise<Annotate | undefined> {
+  const { startPodIndex } = await import("./kube/event_sink.ts");
+  let pods;
+  try {
+    pods = startPodIndex(config, log, metrics, signal).pods;
+  } catch (error) {
+    log.info("dry run without Kubernetes: drops are printed without endpoints", {
+      reason: (error as Error).message,
+    });
+    return undefined;
+  }
+  const lookup = (ip: string) => pods.lookup(ip);
+  return (drop) =>
+    pods.ready
+      ? {
+        srcEndpoint: endpointJson(locate(drop.src, lookup)),
+        dstEndpoint: endpointJson(locate(drop.dst, lookup)),
+      }
+      : {};
+}
+
 /** The identity a source's checkpoint is stored under. */
 function sourceIdentity(config: Config): { kind: string; id: string } {
   if (config.logPath) return { kind: "file", id: config.logPath };
@@ -174,7 +205,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   let sink: DropSink;
   let eventSink: EventSink | undefined;
   if (config.dryRun) {
-    sink = new DryRunSink(io.stdout);
+    sink = new DryRunSink(io.stdout, await dryRunEndpoints(config, log, metrics, stop.signal));
   } else {
     const create = io.createEventSink ?? (await import("./kube/event_sink.ts")).createEventSink;
     const created = await create(config, log, metrics, stop.signal);

@@ -34,6 +34,37 @@ export type Endpoint =
   | { kind: "host"; ip: string; nodeName: string }
   | { kind: "external"; ip: string; dnsName?: string };
 
+/** Finds the Pod owning an IP (the pod index). */
+export type PodLookupFn = (ip: string) => PodRef | undefined;
+
+/**
+ * The endpoint of `ip` without DNS: the Pod owning it, its node for a host-network Pod, or
+ * external.
+ */
+export function locate(ip: string, lookup: PodLookupFn): Endpoint {
+  const pod = lookup(ip);
+  if (!pod) return { kind: "external", ip };
+  if (pod.hostNetwork) return { kind: "host", ip, nodeName: pod.nodeName || pod.name };
+  return { kind: "pod", ip, pod };
+}
+
+/** An endpoint as JSON for `run --dry-run` output. */
+export function endpointJson(endpoint: Endpoint): Record<string, string> {
+  switch (endpoint.kind) {
+    case "pod":
+      return {
+        kind: "pod",
+        namespace: endpoint.pod.namespace,
+        name: endpoint.pod.name,
+        node: endpoint.pod.nodeName,
+      };
+    case "host":
+      return { kind: "host", node: endpoint.nodeName };
+    case "external":
+      return endpoint.dnsName ? { kind: "external", dns: endpoint.dnsName } : { kind: "external" };
+  }
+}
+
 /** How endpoints are named. */
 export interface NamingOptions {
   podIdentifier: PodIdentifier;

@@ -15,13 +15,13 @@ import { ReverseDns } from "../enrich/dns.ts";
 import {
   type Endpoint,
   eventMessage,
+  locate,
   type MessageOptions,
   metricLabel,
   type PodRef,
 } from "../enrich/endpoints.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { unmapIpv4 } from "../netfilter/ip.ts";
 import type { PacketDrop } from "../netfilter/types.ts";
 import { KubeClient, loadKubeConfig } from "./client.ts";
 import { PodIndex } from "./pods.ts";
@@ -87,11 +87,7 @@ export class KubeEventSink implements EventSink {
 
   /** The pod, host or external endpoint of `ip`, without DNS. */
   #locateNow(ip: string): Endpoint {
-    const pod = this.#o.pods.lookup(ip) ??
-      (unmapIpv4(ip) ? this.#o.pods.lookup(unmapIpv4(ip)!) : undefined);
-    if (!pod) return { kind: "external", ip };
-    if (pod.hostNetwork) return { kind: "host", ip, nodeName: pod.nodeName || pod.name };
-    return { kind: "pod", ip, pod };
+    return locate(ip, (address) => this.#o.pods.lookup(address));
   }
 
   async #locate(ip: string, needName: boolean): Promise<Endpoint> {
@@ -154,13 +150,13 @@ export function showsPrefix(prefixes: readonly string[]): boolean {
   return prefixes.length > 1 || prefixes.some((p) => p.includes("*"));
 }
 
-/** Builds the real sink from the config: client, pod index, DNS, recorder. */
-export async function createEventSink(
+/** A client and a running pod index for the configured cluster. */
+export function startPodIndex(
   config: Config,
   log: Logger,
   metrics: Metrics,
   signal: AbortSignal,
-): Promise<EventSink> {
+): { client: KubeClient; pods: PodIndex; task: Promise<void> } {
   const kubeConfig = loadKubeConfig(config, readEnvironment());
   const client = new KubeClient(
     kubeConfig,
@@ -175,6 +171,17 @@ export async function createEventSink(
     metrics,
     labelKey: config.podIdentifier === "label" ? config.podIdentifierLabel : undefined,
   });
+  return { client, pods, task: pods.run(signal) };
+}
+
+/** Builds the real sink from the config: client, pod index, DNS, recorder. */
+export function createEventSink(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  signal: AbortSignal,
+): Promise<EventSink> {
+  const { client, pods, task } = startPodIndex(config, log, metrics, signal);
   const dns = new ReverseDns({
     timeoutMs: config.dnsTimeoutSeconds * 1000,
     cacheSize: config.dnsCacheSize,
@@ -194,18 +201,18 @@ export async function createEventSink(
     spamRefillMs: config.eventRefillSeconds * 1000,
     maxAgeMs: config.expirationMinutes * 60_000,
   });
-  const tasks = [pods.run(signal), recorder.run(signal)];
-  await Promise.resolve();
-  return new KubeEventSink({
-    pods,
-    dns,
-    recorder,
-    metrics,
-    log,
-    reason: config.eventReason,
-    naming: { podIdentifier: config.podIdentifier, showPrefix: showsPrefix(config.prefixes) },
-    maxInFlight: config.bufferSize,
-    signal,
-    tasks,
-  });
+  return Promise.resolve(
+    new KubeEventSink({
+      pods,
+      dns,
+      recorder,
+      metrics,
+      log,
+      reason: config.eventReason,
+      naming: { podIdentifier: config.podIdentifier, showPrefix: showsPrefix(config.prefixes) },
+      maxInFlight: config.bufferSize,
+      signal,
+      tasks: [task, recorder.run(signal)],
+    }),
+  );
 }

@@ -89,3 +89,57 @@ Deno.test("dry-run: expired and repeated drops are filtered", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no Event is posted)", async () => {
+  const { startKubeEmulator } = await import("../support/kube_emulator/mod.ts");
+  const api = await startKubeEmulator({});
+  api.addPod({ namespace: "data", name: "db-0", podIPs: ["10.244.1.11"], nodeName: "node-2" });
+  api.addPod({
+    namespace: "kube-system",
+    name: "proxy",
+    podIPs: ["10.244.2.20"],
+    hostNetwork: true,
+    nodeName: "node-3",
+  });
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await Deno.writeTextFile(log, "");
+    const daemon = new DaemonProcess([
+      "run",
+      "--dry-run",
+      `--iptables-log-path=${log}`,
+      "--iptables-log-prefix=nft-drop:",
+      `--kubeconfig=${api.kubeconfigPath}`,
+      "--metrics-server-port=0",
+    ]);
+    await daemon.waitFor(
+      () => daemon.stderrLines.some((l) => l.includes("listed pods")),
+      10_000,
+      "the pod list",
+    );
+    await append(
+      log,
+      kernelLine(drop(7)) + kernelLine(drop(8).replace("DST=10.244.1.11", "DST=192.0.2.9")),
+    );
+    await daemon.waitFor(() => daemon.json().length >= 2, 5_000, "drops");
+    const [first, second] = daemon.json();
+    assert.deepEqual(first.srcEndpoint, { kind: "host", node: "node-3" });
+    assert.deepEqual(first.dstEndpoint, {
+      kind: "pod",
+      namespace: "data",
+      name: "db-0",
+      node: "node-2",
+    });
+    assert.deepEqual(second.dstEndpoint, { kind: "external" });
+    assert.equal(
+      api.requests.filter((r) => r.method === "POST").length,
+      0,
+      "dry run posts nothing",
+    );
+    assert.equal((await daemon.stop()).code, 0);
+  } finally {
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
