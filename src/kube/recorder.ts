@@ -460,7 +460,8 @@ export class EventRecorder {
     const message = typeof response.body === "object"
       ? response.body?.message
       : String(response.body).slice(0, 200);
-    if (status === 429 || status >= 500) {
+    // 401: the client has read the credentials again (a rotated token); the retry uses them.
+    if (status === 429 || status === 401 || status >= 500) {
       const retryAfter = Number(response.headers["retry-after"]);
       throw new RetryableError(
         `${status}: ${message}`,
