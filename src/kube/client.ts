@@ -26,7 +26,7 @@ export interface ClientSettings {
   kubeApiTimeoutSeconds: number;
 }
 
-/** An API answer. `body` is parsed JSON when the answer is JSON, else text. */
+/** An API answer, read whole. `body` is parsed JSON when the answer is JSON, else text. */
 export interface ApiResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -34,22 +34,56 @@ export interface ApiResponse {
   body: any;
 }
 
-/** Options of one request. */
-export interface RequestOptions {
+/**
+ * An API answer whose body is read as it arrives. Read `body` once, to its end or until you
+ * stop (leaving a `for await` early closes the connection); call `cancel()` when you do not
+ * read it at all.
+ */
+export interface StreamedResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /**
+   * The body's bytes in the chunks they arrive in. Iterating rejects with
+   * {@link TransportError} when the answer is cut, times out, or the request is aborted.
+   */
+  body: AsyncIterable<Uint8Array>;
+  /** Closes the connection without reading (the rest of) the body. */
+  cancel(): void;
+}
+
+/** Options of one streamed request ({@link KubeClient.stream}). */
+export interface StreamOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
-  /** Overrides the client's timeout (ms). */
+  /** Overrides the client's timeout (ms); it covers the whole exchange, the body included. */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Whether the request passes the rate limit (default true). */
   rateLimited?: boolean;
 }
 
+/** Options of one request read whole ({@link KubeClient.request}). */
+export interface RequestOptions extends StreamOptions {
+  /** Largest body accepted (default {@link DEFAULT_MAX_BODY_BYTES}); a larger one rejects. */
+  maxBodyBytes?: number;
+}
+
+/** The largest answer {@link KubeClient.request} reads whole unless told otherwise: 64 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
 /** A failure to get an answer at all (connection refused, reset, timeout). */
 export class TransportError extends Error {
   override name = "TransportError";
   constructor(message: string, readonly timeout = false) {
+    super(message);
+  }
+}
+
+/** An answer that arrived but cannot be used: too large, not UTF-8, JSON that does not parse. */
+export class AnswerError extends Error {
+  override name = "AnswerError";
+  constructor(message: string, readonly status: number) {
     super(message);
   }
 }
@@ -150,7 +184,18 @@ export function loadKubeConfig(
   return kc;
 }
 
-/** A small REST client over client-node's credentials. */
+/**
+ * A small REST client over client-node's credentials. Every request passes {@link stream}: the
+ * rate limit, credentials (read again after a 401), the timeout and the request metrics live
+ * in one place; {@link request} reads the answer whole, with a size cap.
+ *
+ * @example
+ * ```ts
+ * const answer = await client.stream("GET", "/api/v1/pods", { query: { limit: 500 }, signal });
+ * for await (const chunk of answer.body) splitter.push(chunk);
+ * const { status, body } = await client.request("GET", "/version");
+ * ```
+ */
 export class KubeClient {
   readonly kubeConfig: k8s.KubeConfig;
   readonly server: string;
@@ -159,6 +204,7 @@ export class KubeClient {
   #agent: http.Agent | undefined;
   #log: Logger;
   #metrics?: Metrics;
+  readonly #exchange = new HttpExchange();
 
   constructor(
     kubeConfig: k8s.KubeConfig,
@@ -203,68 +249,47 @@ export class KubeClient {
     Object.assign(this.kubeConfig, fresh);
   }
 
-  /** Sends one request. Rejects with {@link TransportError} when no answer arrives. */
-  async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
+  /**
+   * Sends one request and resolves once the answer's status and headers are in; the body is
+   * read from the result as it arrives, so an answer of any size costs only what the reader
+   * keeps. Rejects with {@link TransportError} when no answer arrives.
+   */
+  async stream(
+    method: string,
+    path: string,
+    options: StreamOptions = {},
+  ): Promise<StreamedResponse> {
     if (options.rateLimited ?? true) await this.#limiter.take(options.signal);
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const { headers, agent } = await this.#prepare();
-    headers["Accept"] = "application/json";
-    headers["User-Agent"] = "kube-iptables-tailer";
-    let payload: Uint8Array | undefined;
-    if (options.body !== undefined) {
-      payload = new TextEncoder().encode(JSON.stringify(options.body));
-      headers["Content-Type"] = options.contentType ?? "application/json";
-      headers["Content-Length"] = String(payload.length);
-    }
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const verb = method.toLowerCase();
+    let response: StreamedResponse;
     try {
-      const response = await new Promise<ApiResponse>((resolve, reject) => {
-        const lib = url.protocol === "https:" ? https : http;
-        const req = lib.request(url, { method, headers, agent }, (res) => {
-          const chunks: Uint8Array[] = [];
-          res.on("data", (c: Uint8Array) => chunks.push(c));
-          res.on("error", (e: Error) => reject(new TransportError(e.message)));
-          res.on("end", () => {
-            const text = new TextDecoder().decode(concat(chunks));
-            let body: unknown = text;
-            if ((res.headers["content-type"] ?? "").includes("json") && text) {
-              try {
-                body = JSON.parse(text);
-              } catch {
-                body = text;
-              }
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-          });
-        });
-        const timer = setTimeout(() => {
-          req.destroy(new TransportError(`timed out after ${timeoutMs} ms`, true));
-        }, timeoutMs);
-        const onAbort = () => req.destroy(new TransportError("aborted"));
-        options.signal?.addEventListener("abort", onAbort, { once: true });
-        req.on(
-          "error",
-          (e: Error) => reject(e instanceof TransportError ? e : new TransportError(e.message)),
-        );
-        req.on("close", () => {
-          clearTimeout(timer);
-          options.signal?.removeEventListener("abort", onAbort);
-        });
-        if (payload) req.write(payload);
-        req.end();
-      });
-      this.#metrics?.apiRequests.inc({ verb, code: `${Math.floor(response.status / 100)}xx` });
-      if (response.status === 401) {
-        this.#log.warn("the API server refused our credentials (401); reading them again", {
-          path,
-        });
-        this.refreshCredentials();
+      if (options.signal?.aborted) throw new TransportError("aborted");
+      let prepared;
+      try {
+        prepared = await this.#prepare();
+      } catch (error) {
+        throw new TransportError(`credentials: ${(error as Error)?.message ?? error}`);
       }
-      return response;
+      const { headers, agent } = prepared;
+      headers["Accept"] = "application/json";
+      headers["User-Agent"] = "kube-iptables-tailer";
+      let payload: Uint8Array | undefined;
+      if (options.body !== undefined) {
+        payload = new TextEncoder().encode(JSON.stringify(options.body));
+        headers["Content-Type"] = options.contentType ?? "application/json";
+        headers["Content-Length"] = String(payload.length);
+      }
+      response = await this.#exchange.request(method, url, {
+        headers,
+        agent,
+        payload,
+        timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+        signal: options.signal,
+      });
     } catch (error) {
       this.#metrics?.apiRequests.inc({
         verb,
@@ -272,6 +297,25 @@ export class KubeClient {
       });
       throw error;
     }
+    this.#metrics?.apiRequests.inc({ verb, code: `${Math.floor(response.status / 100)}xx` });
+    if (response.status === 401) {
+      this.#log.warn("the API server refused our credentials (401); reading them again", {
+        path,
+      });
+      this.refreshCredentials();
+    }
+    return response;
+  }
+
+  /**
+   * Sends one request and reads the answer whole (see {@link readBody}). Rejects with
+   * {@link TransportError} when no complete answer arrives, with {@link AnswerError} when it
+   * is larger than `maxBodyBytes` or claims to be JSON and is not.
+   */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
+    const response = await this.stream(method, path, options);
+    const body = await readBody(response, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    return { status: response.status, headers: response.headers, body };
   }
 
   /** A client-node Watch on this client's credentials. */
@@ -280,13 +324,142 @@ export class KubeClient {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** Whether an answer says its body is JSON. */
+export function isJsonAnswer(headers: Record<string, string | string[] | undefined>): boolean {
+  const type = headers["content-type"];
+  return (Array.isArray(type) ? type.join(",") : type ?? "").includes("json");
+}
+
+/**
+ * Reads an answer's body whole: parsed JSON when its Content-Type says JSON (an empty body is
+ * ""), else text. Rejects with {@link AnswerError} when the body is over `maxBytes` (the
+ * connection is closed at once, nothing more is read), when a JSON body is not UTF-8 or does
+ * not parse; with {@link TransportError} when the answer is cut.
+ */
+export async function readBody(response: StreamedResponse, maxBytes: number): Promise<unknown> {
+  const { status } = response;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      response.cancel();
+      throw new AnswerError(`HTTP ${status} answer larger than ${maxBytes} bytes`, status);
+    }
+    chunks.push(chunk);
+  }
+  const bytes = concat(chunks, size);
+  const json = isJsonAnswer(response.headers);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: json }).decode(bytes);
+  } catch (error) {
+    throw new AnswerError(
+      `HTTP ${status} JSON answer is not UTF-8: ${(error as Error).message}`,
+      status,
+    );
+  }
+  if (!json || text === "") return text;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const start = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    throw new AnswerError(
+      `HTTP ${status} JSON answer does not parse (${(error as Error).message}): ${start}`,
+      status,
+    );
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
     at += c.length;
   }
   return out;
+}
+
+/** What {@link HttpExchange.request} sends. */
+interface ExchangeInit {
+  headers: Record<string, string>;
+  agent: http.Agent;
+  payload?: Uint8Array;
+  /** Covers the whole exchange, until the body is read or dropped. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** HTTP(S) on `node:http`: the one place a request to the API is built and sent. */
+class HttpExchange {
+  /** Sends a request; resolves when the answer's headers are in, its body left to read. */
+  request(method: string, url: URL, init: ExchangeInit): Promise<StreamedResponse> {
+    const { signal, timeoutMs } = init;
+    return new Promise<StreamedResponse>((resolve, reject) => {
+      // The first reason the exchange ended early; the body's reader sees it instead of
+      // whatever the socket says when it is destroyed.
+      let failure: TransportError | undefined;
+      let done = false;
+      const lib = url.protocol === "https:" ? https : http;
+      const req = lib.request(url, { method, headers: init.headers, agent: init.agent }, (res) => {
+        // Errors reach the body's reader; the listener only keeps an unread body from throwing.
+        res.on("error", finish);
+        res.on("close", finish);
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: chunksOf(res, () => failure),
+          cancel: () => end(new TransportError("cancelled")),
+        });
+      });
+      const end = (error: TransportError) => {
+        failure ??= error;
+        req.destroy(failure);
+        finish();
+      };
+      const onAbort = () => end(new TransportError("aborted"));
+      const timer = setTimeout(
+        () => end(new TransportError(`timed out after ${timeoutMs} ms`, true)),
+        timeoutMs,
+      );
+      function finish() {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      }
+      req.on("error", (error: Error) => {
+        finish();
+        reject(
+          failure ?? (error instanceof TransportError ? error : new TransportError(error.message)),
+        );
+      });
+      if (signal?.aborted) {
+        end(new TransportError("aborted"));
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (init.payload) req.write(init.payload);
+      req.end();
+    });
+  }
+}
+
+/** The body of `res` chunk by chunk; an early end of the exchange surfaces as its failure. */
+async function* chunksOf(
+  res: http.IncomingMessage,
+  failure: () => TransportError | undefined,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of res) yield chunk as Uint8Array;
+  } catch (error) {
+    throw failure() ?? new TransportError(`answer cut: ${(error as Error)?.message ?? error}`);
+  }
+  const early = failure();
+  if (early) throw early;
+  if (!res.complete) {
+    throw new TransportError("the connection closed before the answer was complete");
+  }
 }

@@ -4,7 +4,9 @@
  *
  * - The first list asks for `resourceVersion=0` (served from the API server's watch cache,
  *   which usually ignores `limit` and answers in one page) in pages of `pageSize`; continuation
- *   pages, when the server paginates, follow the `continue` token.
+ *   pages, when the server paginates, follow the `continue` token. Pages are read as they
+ *   arrive, item by item, so even that one page of every Pod costs only the largest Pod's
+ *   memory on top of the index; a Pod over `maxItemBytes` is skipped and counted.
  * - The watch starts at the list's resourceVersion with bookmarks and a randomised timeout, and
  *   every event and BOOKMARK moves the last seen resourceVersion.
  * - A watch that ends (server timeout, cut connection, error) resumes from the last seen
@@ -77,6 +79,8 @@ export interface PodIndexOptions {
   healthyAfterMs?: number;
   /** Timeout of one list request (default 120 000: an unpaginated list can be large). */
   listTimeoutMs?: number;
+  /** Largest Pod (bytes of JSON) read from a list; larger ones are skipped (default 8 MiB). */
+  maxItemBytes?: number;
 }
 
 /** Counters of the index's work, for diagnostics and tests. */
@@ -91,7 +95,11 @@ export interface PodIndexStats {
   watchEvents: number;
   /** Restarts of the list/watch cycle, by reason: expired, closed, error. */
   restarts: Record<string, number>;
-  /** Things from the API that were not usable, by reason (see the log for each). */
+  /**
+   * Things from the API that were not usable, by reason (see the log for each; also the
+   * `pod_index_rejected_total` metric): bad_list, bad_json, oversized, bad_ip, bad_event and
+   * the reasons of `podInfoOf`.
+   */
   rejected: Record<string, number>;
 }
 
@@ -127,6 +135,7 @@ export class PodIndex {
   readonly #watchTimeoutSeconds: number;
   readonly #healthyAfterMs: number;
   readonly #listTimeoutMs: number;
+  readonly #maxItemBytes?: number;
 
   readonly #table = new PodTable();
   readonly #interner = new Interner(() => 4 * this.#table.size + 10_000);
@@ -163,6 +172,7 @@ export class PodIndex {
     this.#watchTimeoutSeconds = Math.max(1, options.watchTimeoutSeconds ?? 300);
     this.#healthyAfterMs = options.healthyAfterMs ?? 60_000;
     this.#listTimeoutMs = options.listTimeoutMs ?? 120_000;
+    this.#maxItemBytes = options.maxItemBytes;
     this.#metrics?.podIndexSize.set(0);
   }
 
@@ -314,7 +324,15 @@ export class PodIndex {
       const result = await listPods(this.#client, query, {
         signal,
         timeoutMs: this.#listTimeoutMs,
+        maxItemBytes: this.#maxItemBytes,
         onItem: (item) => this.#applyListItem(item, seen),
+        onOversized: (index, bytes, page) =>
+          this.#reject(
+            "oversized",
+            "list item",
+            undefined,
+            `item ${index} of page ${page} has ${bytes} bytes`,
+          ),
         onPage: (pages, items) => {
           this.#stats.listPages++;
           this.#metrics?.podIndexSize.set(this.#table.size);
@@ -369,7 +387,7 @@ export class PodIndex {
           this.#log.warn("pod list answer unusable; retrying", { error: failure.message });
           break;
         default:
-          if (failure.details.status === 401) this.#client.refreshCredentials();
+          // (A 401 has already made the client read its credentials again.)
           this.#log.warn("pod list failed; retrying", { error: failure.message, ...query });
       }
       return failure;
@@ -395,12 +413,16 @@ export class PodIndex {
     this.#stats.watches++;
     this.#log.debug("watching pods", { resourceVersion: from, timeoutSeconds });
     const end = await streamWatch({
-      client: this.#client,
-      path: PODS_PATH,
-      query: { resourceVersion: from, allowWatchBookmarks: true, timeoutSeconds },
+      open: () =>
+        this.#client.stream("GET", PODS_PATH, {
+          query: { watch: true, resourceVersion: from, allowWatchBookmarks: true, timeoutSeconds },
+          signal,
+          // The server ends the watch at timeoutSeconds; far past that, the connection is dead.
+          timeoutMs: (timeoutSeconds + 30) * 1000,
+          // Paced by the index's backoff, as before the client had a rate limit for it.
+          rateLimited: false,
+        }),
       signal,
-      // The server ends the watch at timeoutSeconds; far past that, the connection is dead.
-      deadlineMs: (timeoutSeconds + 30) * 1000,
       onEvent: (type, object) => {
         stop = this.#applyEvent(type, object);
         return stop === undefined;
@@ -426,7 +448,7 @@ export class PodIndex {
           return { reason: "expired", relist: true, message };
         }
         if (isTooLargeStatus(end.status, end.body)) return this.#tooLarge(message);
-        if (end.status === 401) this.#client.refreshCredentials();
+        // (A 401 has already made the client read its credentials again.)
         this.#log.warn("pod watch refused; retrying", { ...context, error: message });
         return { reason: "error", relist: false, message, retryAfterMs: end.retryAfterMs };
       }
@@ -523,9 +545,13 @@ export class PodIndex {
 
   #countRejected(reason: string): void {
     this.#stats.rejected[reason] = (this.#stats.rejected[reason] ?? 0) + 1;
+    this.#metrics?.podIndexRejected.inc({ reason });
   }
 
-  /** Counts an unusable object and logs it, at most {@link REJECT_LOG_BUDGET} a minute. */
+  /**
+   * Counts an unusable object and logs it, at most {@link REJECT_LOG_BUDGET} a minute
+   * (`object` undefined: it was not read).
+   */
   #reject(reason: string, where: string, object: unknown, detail?: string): void {
     this.#countRejected(reason);
     const now = Date.now();
@@ -547,9 +573,9 @@ export class PodIndex {
     this.#log.warn("unusable pod object from the API", {
       reason,
       where,
-      pod: describeObject(object),
+      ...(object !== undefined ? { pod: describeObject(object) } : {}),
       ...(detail !== undefined ? { detail } : {}),
-      object: preview(object),
+      ...(object !== undefined ? { object: preview(object) } : {}),
     });
   }
 }

@@ -2,8 +2,13 @@
  * One logical list of all Pods (`GET /api/v1/pods`), paginated with `limit` and `continue`.
  * The first page carries the requested resourceVersion semantics and passes the client-side
  * rate limit; continuation pages carry only the token (the API forbids `resourceVersion` with
- * `continue`) and skip the limiter (they are part of the same logical request). Items are
- * handed over one by one and the page is dropped; nothing of the answer is kept.
+ * `continue`) and skip the limiter (they are part of the same logical request).
+ *
+ * A page is read as it arrives and split into items (see {@link ListSplitter}): each item is
+ * handed over once its bytes are in and nothing else of the page is kept, so a page costs the
+ * memory of its largest item, however many items it has. That matters for the first list: the
+ * API server's watch cache answers `resourceVersion=0` with every Pod in one page, whatever
+ * `limit` says.
  *
  * @example
  * ```ts
@@ -15,8 +20,9 @@
  * @module
  */
 
-import { type KubeClient, TransportError } from "./client.ts";
-import { retryAfterMs } from "./pods_watch.ts";
+import { isJsonAnswer, type KubeClient, type StreamedResponse, TransportError } from "./client.ts";
+import { ListFormatError, ListSplitter } from "./json_items.ts";
+import { errorBodyOf, retryAfterMs } from "./pods_watch.ts";
 
 /** The path of all Pods in all namespaces. */
 export const PODS_PATH = "/api/v1/pods";
@@ -36,10 +42,17 @@ export interface ListOptions {
   signal: AbortSignal;
   /** Timeout of each page request. */
   timeoutMs: number;
-  /** Called for every item, in order. Must not throw. */
+  /** Called for every item, in order, as soon as it has arrived. Must not throw. */
   onItem(item: unknown): void;
+  /**
+   * Called for every item skipped unread for being larger than `maxItemBytes` (`index` counts
+   * from 0 in its page, `page` from 1).
+   */
+  onOversized?(index: number, bytes: number, page: number): void;
   /** Called after every page with the count so far. */
   onPage?(pages: number, items: number): void;
+  /** Largest item read (default 8 MiB, see `DEFAULT_MAX_ITEM_BYTES` in json_items.ts). */
+  maxItemBytes?: number;
 }
 
 /** A complete list. */
@@ -60,7 +73,10 @@ export type ListFailureKind =
   | "refused"
   /** No answer (connection refused or reset, timeout). */
   | "transport"
-  /** An answer that is not a list (garbage JSON, items not an array, no resourceVersion). */
+  /**
+   * An answer that is not a list (not JSON, items not an array, no resourceVersion), or that
+   * ended early although the connection did not.
+   */
   | "bad_answer"
   | "aborted";
 
@@ -143,23 +159,20 @@ export async function listPods(
         resourceVersionMatch: query.resourceVersionMatch,
       };
     const where = continuing ? `page ${pages + 1}` : "first page";
-    let response;
+    let response: StreamedResponse;
     try {
-      response = await client.request("GET", PODS_PATH, {
+      response = await client.stream("GET", PODS_PATH, {
         query: params,
         timeoutMs: options.timeoutMs,
         signal,
         rateLimited: !continuing,
       });
     } catch (error) {
-      if (signal.aborted) throw new ListFailure("aborted", "aborted");
-      const message = error instanceof TransportError
-        ? error.message
-        : `unexpected: ${(error as Error)?.message ?? error}`;
-      throw new ListFailure(`${where}: no answer: ${message}`, "transport", { continuing });
+      throw failureOf(error, signal, `${where}: no answer`, continuing);
     }
-    const { status, body } = response;
+    const { status } = response;
     if (status !== 200) {
+      const body = await errorBodyOf(response);
       const details = {
         status,
         retryAfterMs: retryAfterOf(response.headers, body),
@@ -170,30 +183,16 @@ export async function listPods(
       if (isTooLargeStatus(status, body)) throw new ListFailure(message, "too_large", details);
       throw new ListFailure(message, "refused", details);
     }
-    if (!isRecord(body)) {
-      throw new ListFailure(
-        `${where}: not a JSON object: ${preview(body)}`,
-        "bad_answer",
-        { continuing },
-      );
-    }
-    const meta = isRecord(body.metadata) ? body.metadata : {};
-    if (!Array.isArray(body.items)) {
-      throw new ListFailure(
-        `${where}: "items" is ${body.items === undefined ? "missing" : "not an array"}`,
-        "bad_answer",
-        { continuing },
-      );
-    }
+    const page = await readPage(response, pages + 1, where, continuing, options);
+    const meta = page.metadata;
     if (!continuing) {
       if (typeof meta.resourceVersion !== "string" || meta.resourceVersion === "") {
         throw new ListFailure(`${where}: no metadata.resourceVersion`, "bad_answer");
       }
       resourceVersion = meta.resourceVersion;
     }
-    for (const item of body.items) options.onItem(item);
     pages++;
-    items += body.items.length;
+    items += page.items;
     options.onPage?.(pages, items);
     const next = typeof meta.continue === "string" && meta.continue !== ""
       ? meta.continue
@@ -206,4 +205,70 @@ export async function listPods(
     token = next;
   } while (token !== undefined);
   return { resourceVersion, pages, items };
+}
+
+/** What is left of a page once its items are handed over. */
+interface PageSummary {
+  metadata: Record<string, Json>;
+  items: number;
+}
+
+/** Reads a 200 answer, handing its items over as they arrive. */
+async function readPage(
+  response: StreamedResponse,
+  page: number,
+  where: string,
+  continuing: boolean,
+  options: ListOptions,
+): Promise<PageSummary> {
+  const type = response.headers["content-type"];
+  if (type !== undefined && !isJsonAnswer(response.headers)) {
+    response.cancel();
+    throw new ListFailure(`${where}: not JSON (Content-Type ${type})`, "bad_answer", {
+      continuing,
+    });
+  }
+  const splitter = new ListSplitter({ maxItemBytes: options.maxItemBytes });
+  let metadata: unknown;
+  try {
+    for await (const chunk of response.body) {
+      for (const part of splitter.push(chunk)) {
+        if (part.kind === "item") options.onItem(part.value);
+        else if (part.kind === "metadata") metadata = part.value;
+        else options.onOversized?.(part.index, part.bytes, page);
+      }
+    }
+    splitter.finish();
+  } catch (error) {
+    response.cancel();
+    if (error instanceof ListFormatError) {
+      throw new ListFailure(`${where}: ${error.message}`, "bad_answer", { continuing });
+    }
+    if (error instanceof TransportError || options.signal.aborted) {
+      throw failureOf(error, options.signal, `${where}: answer cut`, continuing);
+    }
+    throw new ListFailure(
+      `${where}: unexpected: ${(error as Error)?.stack ?? error}`,
+      "bad_answer",
+      { continuing },
+    );
+  }
+  if (!splitter.hasItems) {
+    throw new ListFailure(`${where}: "items" is missing`, "bad_answer", { continuing });
+  }
+  return { metadata: isRecord(metadata) ? metadata : {}, items: splitter.items };
+}
+
+/** The ListFailure for a request or read that threw. */
+function failureOf(
+  error: unknown,
+  signal: AbortSignal,
+  what: string,
+  continuing: boolean,
+): ListFailure {
+  if (signal.aborted) return new ListFailure("aborted", "aborted");
+  const message = error instanceof TransportError
+    ? error.message
+    : `unexpected: ${(error as Error)?.message ?? error}`;
+  return new ListFailure(`${what}: ${message}`, "transport", { continuing });
 }

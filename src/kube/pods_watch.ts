@@ -1,6 +1,8 @@
 /**
- * One watch request: a GET with `watch=true` whose chunked answer is one JSON event per line
- * (`{"type":"ADDED","object":{…}}`), read with `node:http(s)` on the client's credentials.
+ * Reads one watch answer: a chunked body of one JSON event per line
+ * (`{"type":"ADDED","object":{…}}`), handed over event by event. The request itself is the
+ * caller's (`KubeClient.stream` with `watch: true`), so it carries the client's credentials,
+ * agent and metrics, and its path stays visible where it is made.
  *
  * Why not client-node's `Watch`: it drops lines it cannot parse without telling anyone (an
  * event silently lost is an index silently wrong; here the caller learns of it and resumes
@@ -11,31 +13,28 @@
  * @example
  * ```ts
  * const end = await streamWatch({
- *   client, path: "/api/v1/pods", query: { resourceVersion: "123" }, signal, deadlineMs: 660_000,
+ *   open: () => client.stream("GET", "/api/v1/pods", {
+ *     query: { watch: true, resourceVersion: "123" }, signal, timeoutMs: 660_000,
+ *   }),
+ *   signal,
  *   onEvent: (type, object) => { apply(type, object); return true; },
  * });
  * ```
  * @module
  */
 
-import http from "node:http";
-import https from "node:https";
-import type { KubeClient } from "./client.ts";
+import { readBody, type StreamedResponse, TransportError } from "./client.ts";
 
 /** Options of {@link streamWatch}. */
 export interface WatchStreamOptions {
-  client: KubeClient;
-  /** e.g. `/api/v1/pods`. */
-  path: string;
-  /** Query parameters besides `watch=true`. */
-  query: Record<string, string | number | boolean | undefined>;
-  /** Ends the stream (outcome `aborted`). */
-  signal: AbortSignal;
   /**
-   * Ends the stream when neither side has by then: the server closes a watch after its
-   * `timeoutSeconds`, so a stream that outlives that by far sits on a dead connection.
+   * Sends the watch request. Its timeout bounds the whole stream (outcome `deadline`): the
+   * server closes a watch after its `timeoutSeconds`, so a stream that outlives that by far
+   * sits on a dead connection.
    */
-  deadlineMs: number;
+  open(): Promise<StreamedResponse>;
+  /** The request's signal: its abort ends the stream (outcome `aborted`). */
+  signal: AbortSignal;
   /** Called for every event line in order; return false to stop reading (outcome `stopped`). */
   onEvent(type: unknown, object: unknown): boolean;
   /** Longest accepted line (default 64 MiB); a longer one ends the stream as `bad_line`. */
@@ -56,171 +55,126 @@ export type WatchEnd =
   | { kind: "deadline" }
   | { kind: "aborted" };
 
+/** Error answers are Statuses of a few hundred bytes; more than this is not worth reading. */
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** Runs one watch request until it ends; never rejects. */
 export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd> {
-  const { client, signal } = options;
+  const { signal } = options;
   if (signal.aborted) return { kind: "aborted" };
-  const url = new URL(client.server + options.path);
-  url.searchParams.set("watch", "true");
-  for (const [key, value] of Object.entries(options.query)) {
-    if (value !== undefined) url.searchParams.set(key, String(value));
-  }
-  const requestOptions: https.RequestOptions = { headers: {} };
+  let response: StreamedResponse;
   try {
-    await client.kubeConfig.applyToHTTPSOptions(requestOptions);
+    response = await options.open();
   } catch (error) {
-    return { kind: "failed", message: `credentials: ${(error as Error).message}` };
+    return endOf(error, signal, (message) => ({ kind: "failed", message }));
   }
-  if (signal.aborted) return { kind: "aborted" };
-  const headers: Record<string, string> = {};
-  for (const [key, value] of Object.entries(requestOptions.headers ?? {})) {
-    if (value !== undefined) headers[key] = String(value);
-  }
-  if (requestOptions.auth) headers["Authorization"] = `Basic ${btoa(requestOptions.auth)}`;
-  headers["Accept"] = "application/json";
-  headers["User-Agent"] = "kube-iptables-tailer";
-  const maxLine = options.maxLineLength ?? 64 * 1024 * 1024;
-
-  return await new Promise<WatchEnd>((resolve) => {
-    let settled = false;
-    const finish = (end: WatchEnd) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      signal.removeEventListener("abort", onAbort);
-      request.destroy();
-      resolve(end);
+  if (response.status !== 200) {
+    return {
+      kind: "refused",
+      status: response.status,
+      body: await errorBodyOf(response),
+      retryAfterMs: retryAfterMs(response.headers["retry-after"]),
     };
-    const onAbort = () => finish({ kind: "aborted" });
-    const lib = url.protocol === "https:" ? https : http;
-    const request = lib.request(
-      url,
-      { method: "GET", headers, agent: requestOptions.agent },
-      (response) => {
-        const status = response.statusCode ?? 0;
-        if (status !== 200) {
-          readErrorBody(response, (body) =>
-            finish({
-              kind: "refused",
-              status,
-              body,
-              retryAfterMs: retryAfterMs(response.headers["retry-after"]),
-            }));
-          return;
-        }
-        const decoder = new TextDecoder();
-        let pending = "";
-        let ended = false;
-        const take = (text: string) => {
-          pending = pending.length === 0 ? text : pending + text;
-          let start = 0;
-          for (;;) {
-            const newline = pending.indexOf("\n", start);
-            if (newline < 0) break;
-            const line = pending.slice(start, newline);
-            start = newline + 1;
-            if (!handleLine(line)) return;
-          }
-          pending = start === 0 ? pending : pending.slice(start);
-          if (pending.length > maxLine) {
-            finish({
-              kind: "bad_line",
-              line: pending.slice(0, 200),
-              message: `a watch line longer than ${maxLine} characters`,
-            });
-          }
-        };
-        // Returns false once the stream is finished.
-        const handleLine = (line: string): boolean => {
-          if (settled) return false;
-          if (line.trim() === "") return true;
-          let event: unknown;
-          try {
-            event = JSON.parse(line);
-          } catch (error) {
-            finish({
-              kind: "bad_line",
-              line: line.slice(0, 200),
-              message: (error as Error).message,
-            });
-            return false;
-          }
-          if (typeof event !== "object" || event === null || Array.isArray(event)) {
-            finish({ kind: "bad_line", line: line.slice(0, 200), message: "not a JSON object" });
-            return false;
-          }
-          const { type, object } = event as { type?: unknown; object?: unknown };
-          let more: boolean;
-          try {
-            more = options.onEvent(type, object);
-          } catch (error) {
-            finish({ kind: "failed", message: `event handler: ${(error as Error).message}` });
-            return false;
-          }
-          if (!more) finish({ kind: "stopped" });
-          return more && !settled;
-        };
-        response.on("data", (chunk: Uint8Array) => {
-          if (!settled) take(decoder.decode(chunk, { stream: true }));
-        });
-        response.on("end", () => {
-          ended = true;
-          if (settled) return;
-          const rest = decoder.decode();
-          if (rest) take(rest);
-          if (!settled && pending.trim() !== "") {
-            // A last line without its newline: the stream was cut inside an event.
-            finish({ kind: "closed", clean: false, message: "stream ended inside an event" });
-          }
-          finish({ kind: "closed", clean: true });
-        });
-        response.on("error", (error: Error) => {
-          finish({ kind: "closed", clean: false, message: error.message });
-        });
-        response.on("close", () => {
-          if (!ended) finish({ kind: "closed", clean: false, message: "connection closed" });
-        });
-      },
-    );
-    request.on("error", (error: Error) => finish({ kind: "failed", message: error.message }));
-    const deadline = setTimeout(() => finish({ kind: "deadline" }), options.deadlineMs);
-    signal.addEventListener("abort", onAbort, { once: true });
-    request.end();
-  });
+  }
+  const lines = new EventLines(options.onEvent, options.maxLineLength ?? 64 * 1024 * 1024);
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of response.body) {
+      const end = lines.take(decoder.decode(chunk, { stream: true }));
+      if (end) {
+        response.cancel();
+        return end;
+      }
+    }
+  } catch (error) {
+    return endOf(error, signal, (message) => ({ kind: "closed", clean: false, message }));
+  }
+  const end = lines.take(decoder.decode());
+  if (end) return end;
+  // A last line without its newline: the stream was cut inside an event.
+  if (lines.pending) {
+    return { kind: "closed", clean: false, message: "stream ended inside an event" };
+  }
+  return { kind: "closed", clean: true };
 }
 
-/** Reads (a bounded prefix of) an error answer and parses it when it is JSON. */
-function readErrorBody(response: http.IncomingMessage, done: (body: unknown) => void): void {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let called = false;
-  const finish = () => {
-    if (called) return;
-    called = true;
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
+/** How a failure of the request or its stream ends the watch. */
+function endOf(
+  error: unknown,
+  signal: AbortSignal,
+  otherwise: (message: string) => WatchEnd,
+): WatchEnd {
+  if (signal.aborted) return { kind: "aborted" };
+  if (error instanceof TransportError && error.timeout) return { kind: "deadline" };
+  return otherwise((error as Error)?.message ?? String(error));
+}
+
+/** Splits decoded text into event lines and hands each event over. */
+class EventLines {
+  #pending = "";
+
+  constructor(
+    readonly onEvent: (type: unknown, object: unknown) => boolean,
+    readonly maxLine: number,
+  ) {}
+
+  /** Whether a partial line is waiting for its end. */
+  get pending(): boolean {
+    return this.#pending.trim() !== "";
+  }
+
+  /** Takes more text; returns how the stream ends when one of its lines ends it. */
+  take(text: string): WatchEnd | undefined {
+    const pending = this.#pending.length === 0 ? text : this.#pending + text;
+    let start = 0;
+    for (;;) {
+      const newline = pending.indexOf("\n", start);
+      if (newline < 0) break;
+      const end = this.#line(pending.slice(start, newline));
+      start = newline + 1;
+      if (end) return end;
     }
-    const text = new TextDecoder().decode(bytes);
+    this.#pending = start === 0 ? pending : pending.slice(start);
+    if (this.#pending.length > this.maxLine) {
+      return {
+        kind: "bad_line",
+        line: this.#pending.slice(0, 200),
+        message: `a watch line longer than ${this.maxLine} characters`,
+      };
+    }
+    return undefined;
+  }
+
+  #line(line: string): WatchEnd | undefined {
+    if (line.trim() === "") return undefined;
+    let event: unknown;
     try {
-      done(JSON.parse(text));
-    } catch {
-      done(text);
+      event = JSON.parse(line);
+    } catch (error) {
+      return { kind: "bad_line", line: line.slice(0, 200), message: (error as Error).message };
     }
-  };
-  response.on("data", (chunk: Uint8Array) => {
-    if (size >= MAX_ERROR_BODY) return;
-    const part = chunk.subarray(0, MAX_ERROR_BODY - size);
-    chunks.push(part);
-    size += part.length;
-  });
-  response.on("end", finish);
-  response.on("error", finish);
-  response.on("close", finish);
+    if (typeof event !== "object" || event === null || Array.isArray(event)) {
+      return { kind: "bad_line", line: line.slice(0, 200), message: "not a JSON object" };
+    }
+    const { type, object } = event as { type?: unknown; object?: unknown };
+    try {
+      return this.onEvent(type, object) ? undefined : { kind: "stopped" };
+    } catch (error) {
+      return { kind: "failed", message: `event handler: ${(error as Error).message}` };
+    }
+  }
+}
+
+/**
+ * The body of an error answer (usually a Status), parsed when it is JSON; never rejects: an
+ * answer that cannot be read gives a text saying why.
+ */
+export async function errorBodyOf(response: StreamedResponse): Promise<unknown> {
+  try {
+    return await readBody(response, MAX_ERROR_BODY);
+  } catch (error) {
+    return `(unreadable answer: ${(error as Error)?.message ?? error})`;
+  }
 }
 
 /** Retry-After in milliseconds (delta-seconds form only, as the API server sends it). */
