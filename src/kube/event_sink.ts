@@ -55,6 +55,8 @@ export interface KubeEventSinkOptions {
 export class KubeEventSink implements EventSink {
   #o: KubeEventSinkOptions;
   #inFlight = 0;
+  /** Acknowledgements of the drops in flight, settled early when close() gives up on them. */
+  #unfinished = new Set<() => void>();
 
   constructor(options: KubeEventSinkOptions) {
     this.#o = options;
@@ -80,9 +82,15 @@ export class KubeEventSink implements EventSink {
     }
     this.#inFlight++;
     this.#o.metrics.eventQueueDepth.set(this.#inFlight + this.#o.recorder.queueDepth);
-    return this.#process(drop).finally(() => {
+    const done = Promise.withResolvers<void>();
+    this.#unfinished.add(done.resolve);
+    const finish = () => {
       this.#inFlight--;
-    });
+      this.#unfinished.delete(done.resolve);
+      done.resolve();
+    };
+    this.#process(drop).then(finish, finish);
+    return done.promise;
   }
 
   /** The pod, host or external endpoint of `ip`, without DNS. */
@@ -140,8 +148,21 @@ export class KubeEventSink implements EventSink {
   }
 
   async close(deadlineMs: number): Promise<void> {
+    const deadline = performance.now() + deadlineMs;
     await this.#o.recorder.close(deadlineMs);
-    await Promise.allSettled(this.#o.tasks ?? []);
+    // Requests still in flight (waiting for the rate limit or an answer) must not hold the exit
+    // past the deadline: their drops count as handled, their Events shed like the queued ones,
+    // so the checkpoint written next covers every line read.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+    });
+    await Promise.race([Promise.allSettled(this.#o.tasks ?? []), expired]);
+    clearTimeout(timer);
+    for (const acknowledge of this.#unfinished) acknowledge();
+    this.#unfinished.clear();
+    // Let the acknowledgements reach the checkpoint before the caller flushes it.
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 

@@ -369,7 +369,7 @@ export class EventRecorder {
       if (existing.status === 404) {
         throw new RetryableError("event vanished between create and read");
       }
-      this.#fail(existing, intent);
+      if (existing.status !== 200) return this.#fail(existing, intent);
       const event = existing.body;
       if (event?.involvedObject?.uid !== intent.pod.uid || event?.message !== intent.message) {
         // A hash collision with another Event: never touch it; log and give up on this one.
