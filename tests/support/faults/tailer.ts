@@ -114,7 +114,12 @@ export class Tailer {
         );
       }
       if (options.waitFor === "following" || options.waitFor === "ready") {
-        await tailer.until("the log to be followed", () => tailer.logged("following log file") > 0);
+        await tailer.until(
+          "the log to be followed",
+          () =>
+            tailer.logged(/following log file|resuming (at the saved position|in a rotated file)/) >
+              0,
+        );
       }
     } catch (error) {
       await tailer.kill();
