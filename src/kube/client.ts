@@ -15,7 +15,15 @@ import https from "node:https";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import {
+  type Exchange,
+  exchangeFor,
+  type StreamedResponse,
+  TransportError,
+} from "./http_exchange.ts";
 import { TokenBucket } from "./token_bucket.ts";
+
+export { type StreamedResponse, TransportError } from "./http_exchange.ts";
 
 /** Where credentials come from. */
 export interface ClientSettings {
@@ -32,23 +40,6 @@ export interface ApiResponse {
   headers: Record<string, string | string[] | undefined>;
   // deno-lint-ignore no-explicit-any
   body: any;
-}
-
-/**
- * An API answer whose body is read as it arrives. Read `body` once, to its end or until you
- * stop (leaving a `for await` early closes the connection); call `cancel()` when you do not
- * read it at all.
- */
-export interface StreamedResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  /**
-   * The body's bytes in the chunks they arrive in. Iterating rejects with
-   * {@link TransportError} when the answer is cut, times out, or the request is aborted.
-   */
-  body: AsyncIterable<Uint8Array>;
-  /** Closes the connection without reading (the rest of) the body. */
-  cancel(): void;
 }
 
 /** Options of one streamed request ({@link KubeClient.stream}). */
@@ -71,14 +62,6 @@ export interface RequestOptions extends StreamOptions {
 
 /** The largest answer {@link KubeClient.request} reads whole unless told otherwise: 64 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-/** A failure to get an answer at all (connection refused, reset, timeout). */
-export class TransportError extends Error {
-  override name = "TransportError";
-  constructor(message: string, readonly timeout = false) {
-    super(message);
-  }
-}
 
 /** An answer that arrived but cannot be used: too large, not UTF-8, JSON that does not parse. */
 export class AnswerError extends Error {
@@ -201,10 +184,9 @@ export class KubeClient {
   readonly server: string;
   #limiter: TokenBucket;
   #timeoutMs: number;
-  #agent: http.Agent | undefined;
   #log: Logger;
   #metrics?: Metrics;
-  readonly #exchange = new HttpExchange();
+  #exchange: Exchange | undefined;
 
   constructor(
     kubeConfig: k8s.KubeConfig,
@@ -220,18 +202,38 @@ export class KubeClient {
     this.#metrics = metrics;
   }
 
-  /** The request's headers and a long-lived agent (TLS settings), from client-node. */
-  async #prepare(): Promise<{ headers: Record<string, string>; agent: http.Agent }> {
+  /**
+   * The request's headers, and the exchange that sends it, made once from the first agent
+   * client-node gives (its TLS settings), so connections are reused.
+   */
+  async #prepare(): Promise<{ headers: Record<string, string>; exchange: Exchange }> {
     const opts: https.RequestOptions = { headers: {} };
     await this.kubeConfig.applyToHTTPSOptions(opts);
-    // client-node builds an agent per call; keep the first so connections are reused.
-    this.#agent ??= opts.agent as http.Agent;
+    if (this.#exchange === undefined) {
+      this.#exchange = exchangeFor(this.server, opts.agent as http.Agent | undefined);
+      this.#log.debug("Kubernetes API requests", { via: this.#exchange.name, server: this.server });
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) {
       if (v !== undefined) headers[k] = String(v);
     }
     if (opts.auth) headers["Authorization"] = `Basic ${btoa(opts.auth)}`;
-    return { headers, agent: this.#agent };
+    return { headers, exchange: this.#exchange };
+  }
+
+  /** How requests are sent ("fetch" or "node:http"); undefined before the first one. */
+  get transport(): string | undefined {
+    return this.#exchange?.name;
+  }
+
+  /** Releases the connections (a `fetch` client with the cluster's CA). */
+  close(): void {
+    this.#exchange?.[Symbol.dispose]();
+    this.#exchange = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Forces credentials to be read again (after a 401: the token file may have rotated). */
@@ -274,18 +276,16 @@ export class KubeClient {
       } catch (error) {
         throw new TransportError(`credentials: ${(error as Error)?.message ?? error}`);
       }
-      const { headers, agent } = prepared;
+      const { headers, exchange } = prepared;
       headers["Accept"] = "application/json";
       headers["User-Agent"] = "kube-iptables-tailer";
-      let payload: Uint8Array | undefined;
+      let payload: Uint8Array<ArrayBuffer> | undefined;
       if (options.body !== undefined) {
         payload = new TextEncoder().encode(JSON.stringify(options.body));
         headers["Content-Type"] = options.contentType ?? "application/json";
-        headers["Content-Length"] = String(payload.length);
       }
-      response = await this.#exchange.request(method, url, {
+      response = await exchange.request(method, url, {
         headers,
-        agent,
         payload,
         timeoutMs: options.timeoutMs ?? this.#timeoutMs,
         signal: options.signal,
@@ -380,86 +380,4 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
     at += c.length;
   }
   return out;
-}
-
-/** What {@link HttpExchange.request} sends. */
-interface ExchangeInit {
-  headers: Record<string, string>;
-  agent: http.Agent;
-  payload?: Uint8Array;
-  /** Covers the whole exchange, until the body is read or dropped. */
-  timeoutMs: number;
-  signal?: AbortSignal;
-}
-
-/** HTTP(S) on `node:http`: the one place a request to the API is built and sent. */
-class HttpExchange {
-  /** Sends a request; resolves when the answer's headers are in, its body left to read. */
-  request(method: string, url: URL, init: ExchangeInit): Promise<StreamedResponse> {
-    const { signal, timeoutMs } = init;
-    return new Promise<StreamedResponse>((resolve, reject) => {
-      // The first reason the exchange ended early; the body's reader sees it instead of
-      // whatever the socket says when it is destroyed.
-      let failure: TransportError | undefined;
-      let done = false;
-      const lib = url.protocol === "https:" ? https : http;
-      const req = lib.request(url, { method, headers: init.headers, agent: init.agent }, (res) => {
-        // Errors reach the body's reader; the listener only keeps an unread body from throwing.
-        res.on("error", finish);
-        res.on("close", finish);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: chunksOf(res, () => failure),
-          cancel: () => end(new TransportError("cancelled")),
-        });
-      });
-      const end = (error: TransportError) => {
-        failure ??= error;
-        req.destroy(failure);
-        finish();
-      };
-      const onAbort = () => end(new TransportError("aborted"));
-      const timer = setTimeout(
-        () => end(new TransportError(`timed out after ${timeoutMs} ms`, true)),
-        timeoutMs,
-      );
-      function finish() {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      }
-      req.on("error", (error: Error) => {
-        finish();
-        reject(
-          failure ?? (error instanceof TransportError ? error : new TransportError(error.message)),
-        );
-      });
-      if (signal?.aborted) {
-        end(new TransportError("aborted"));
-        return;
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (init.payload) req.write(init.payload);
-      req.end();
-    });
-  }
-}
-
-/** The body of `res` chunk by chunk; an early end of the exchange surfaces as its failure. */
-async function* chunksOf(
-  res: http.IncomingMessage,
-  failure: () => TransportError | undefined,
-): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const chunk of res) yield chunk as Uint8Array;
-  } catch (error) {
-    throw failure() ?? new TransportError(`answer cut: ${(error as Error)?.message ?? error}`);
-  }
-  const early = failure();
-  if (early) throw early;
-  if (!res.complete) {
-    throw new TransportError("the connection closed before the answer was complete");
-  }
 }

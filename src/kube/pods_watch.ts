@@ -78,18 +78,18 @@ export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd
   }
   const lines = new EventLines(options.onEvent, options.maxLineLength ?? 64 * 1024 * 1024);
   const decoder = new TextDecoder();
+  let end: WatchEnd | undefined;
   try {
     for await (const chunk of response.body) {
-      const end = lines.take(decoder.decode(chunk, { stream: true }));
-      if (end) {
-        response.cancel();
-        return end;
-      }
+      end = lines.take(decoder.decode(chunk, { stream: true }));
+      if (end) break; // which closes the connection
     }
   } catch (error) {
     return endOf(error, signal, (message) => ({ kind: "closed", clean: false, message }));
   }
-  const end = lines.take(decoder.decode());
+  response.cancel(); // a no-op when the body was read to its end
+  if (end) return end;
+  end = lines.take(decoder.decode());
   if (end) return end;
   // A last line without its newline: the stream was cut inside an event.
   if (lines.pending) {

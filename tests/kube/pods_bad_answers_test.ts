@@ -14,6 +14,7 @@ import {
   jsonResponse,
   listRequests,
   ready,
+  rejectedMetric,
   startHarness,
   startProxy,
   waitFor,
@@ -53,6 +54,7 @@ Deno.test("pod index bad answers: garbage JSON, items not an array, no resourceV
   await ready(h.index);
   assert.equal(proxy.rules.length, 0, "every bad answer was served");
   assert.equal(h.index.stats.rejected.bad_list, 4);
+  assert.deepEqual(await rejectedMetric(h.metrics), h.index.stats.rejected);
   assert.equal(h.index.stats.restarts.error, 5);
   const warnings = h.lines.filter((l) => l.includes("pod list answer unusable"));
   assert.equal(warnings.length, 4);
@@ -92,6 +94,7 @@ Deno.test("pod index bad answers: unusable items in a list page are skipped and 
     not_an_object: 2,
     bad_ip: 1,
   });
+  assert.deepEqual(await rejectedMetric(h.metrics), h.index.stats.rejected);
   assert.equal(h.index.lookup("10.250.0.1")?.name, "odd-ip", "its good IP is indexed");
   assert.equal(h.index.size, 21);
   const logged = h.lines.filter((l) => l.includes("unusable pod object"));
@@ -124,6 +127,7 @@ Deno.test("pod index bad answers: an undecodable watch line ends the watch; it r
   const resumed = watchRequests(api).slice(1).map((r) => r.query.resourceVersion);
   assert.deepEqual(resumed, [lastSeen, lastSeen], "twice from the same version");
   assert.equal(h.index.stats.rejected.bad_json, 1);
+  assert.deepEqual(await rejectedMetric(h.metrics), { bad_json: 1 });
   assert.ok(h.lines.some((l) => l.includes("undecodable pod watch event")));
   assert.equal(listRequests(api).length, 1);
   await converge(h.index, api);
@@ -158,6 +162,7 @@ Deno.test("pod index bad answers: unusable watch events are skipped and counted;
     no_uid: 2,
     bad_event: 3,
   });
+  assert.deepEqual(await rejectedMetric(h.metrics), h.index.stats.rejected);
   assert.equal(h.index.lookup(ipv4(1))?.name, "pod-0", "a DELETED without uid removes nothing");
   await converge(h.index, api);
 });

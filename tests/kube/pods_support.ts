@@ -81,8 +81,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await options.before?.(api);
   const { log, lines } = memoryLogger();
   const metrics = new Metrics({ defaultMetrics: false });
+  const client = clientFor(api, log, options.client);
   const index = new PodIndex({
-    client: clientFor(api, log, options.client),
+    client,
     log,
     metrics,
     minBackoffMs: 10,
@@ -94,6 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const stop = async () => {
     controller.abort();
     await done;
+    client.close();
   };
   return {
     api,
@@ -287,5 +289,17 @@ export async function watchWithPrefix(
       return reader.cancel(reason);
     },
   });
-  return new Response(body, { status: response.status, headers: response.headers });
+  // fetch has decoded the upstream body: its encoding and length no longer apply.
+  const headers = new Headers(response.headers);
+  headers.delete("content-encoding");
+  headers.delete("content-length");
+  return new Response(body, { status: response.status, headers });
+}
+
+/** `pod_index_rejected_total` by reason (only reasons counted at least once). */
+export async function rejectedMetric(metrics: Metrics): Promise<Record<string, number>> {
+  const data = await metrics.podIndexRejected.get();
+  return Object.fromEntries(
+    data.values.filter((v) => v.value > 0).map((v) => [String(v.labels.reason), v.value]),
+  );
 }

@@ -1,0 +1,266 @@
+/**
+ * KubeClient over real HTTP (the emulator, and a rewriting proxy in front of it for answers the
+ * emulator never gives): `stream` hands the body over while it arrives, with timeout, abort,
+ * cancel and cut connections as TransportErrors; `request` reads whole but rejects answers it
+ * cannot use (too large, not UTF-8, JSON that does not parse) instead of crashing.
+ */
+import assert from "node:assert/strict";
+import {
+  AnswerError,
+  KubeClient,
+  loadKubeConfig,
+  type StreamedResponse,
+  TransportError,
+} from "../../src/kube/client.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
+
+const encoder = new TextEncoder();
+
+/** An emulator, a proxy in front of it and a client through the proxy. */
+async function setup() {
+  const api = await startKubeEmulator();
+  const proxy = startProxy(api.url);
+  const { log, lines } = memoryLogger();
+  const client = clientFor(api, log, { server: proxy.url });
+  return {
+    api,
+    proxy,
+    client,
+    lines,
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await proxy.close();
+      await api.close();
+    },
+  };
+}
+
+/** A body the test writes piece by piece; `next()` sends the next piece. */
+function pacedBody(pieces: (string | Error)[]) {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+  let sent = 0;
+  return {
+    body,
+    next() {
+      const piece = pieces[sent++];
+      if (piece instanceof Error) controller.error(piece);
+      else controller.enqueue(encoder.encode(piece));
+      if (sent === pieces.length && !(piece instanceof Error)) controller.close();
+    },
+  };
+}
+
+/** Reads the next chunk of a body, failing after `ms`. */
+async function nextChunk(reader: AsyncIterator<Uint8Array>, ms = 5000): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no chunk within ${ms} ms`)), ms);
+  });
+  try {
+    const { value, done } = await Promise.race([reader.next(), late]);
+    assert.equal(done, false, "a chunk, not the end");
+    return new TextDecoder().decode(value);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function drain(response: StreamedResponse): Promise<string> {
+  let text = "";
+  for await (const chunk of response.body) text += new TextDecoder().decode(chunk);
+  return text;
+}
+
+Deno.test("client.stream: the body is handed over while it arrives, before the answer is complete", async () => {
+  await using s = await setup();
+  const paced = pacedBody(['{"items":[{"a":1}', ',{"b":2}]}']);
+  s.proxy.rules.push({
+    match: (url) => url.pathname === "/api/v1/pods",
+    respond: () => new Response(paced.body, { headers: { "Content-Type": "application/json" } }),
+  });
+  paced.next();
+  const response = await s.client.stream("GET", "/api/v1/pods", { query: { limit: 5 } });
+  assert.equal(response.status, 200);
+  assert.match(String(response.headers["content-type"]), /json/);
+  const reader = response.body[Symbol.asyncIterator]();
+  assert.equal(await nextChunk(reader), '{"items":[{"a":1}', "the first piece, the rest unsent");
+  paced.next();
+  assert.equal(await nextChunk(reader), ',{"b":2}]}');
+  assert.deepEqual(await reader.next(), { value: undefined, done: true });
+});
+
+Deno.test("client.stream: the timeout covers the body; abort and cancel end it; a cut answer is a TransportError", async () => {
+  await using s = await setup();
+  const stalled = () => {
+    const paced = pacedBody(['{"items":[', "never"]);
+    paced.next();
+    return new Response(paced.body, { headers: { "Content-Type": "application/json" } });
+  };
+  // Timeout: the headers and a first piece arrive in time, the rest never does.
+  s.proxy.rules.push({ match: () => true, respond: stalled });
+  const slow = await s.client.stream("GET", "/api/v1/pods", { timeoutMs: 300 });
+  const started = performance.now();
+  await assert.rejects(drain(slow), (error) => {
+    assert.ok(error instanceof TransportError);
+    assert.equal(error.timeout, true);
+    assert.match(error.message, /timed out after 300 ms/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 5000);
+
+  // Abort while the body is being read.
+  s.proxy.rules.push({ match: () => true, respond: stalled });
+  const controller = new AbortController();
+  const aborted = await s.client.stream("GET", "/api/v1/pods", { signal: controller.signal });
+  const reading = drain(aborted);
+  setTimeout(() => controller.abort(), 50);
+  await assert.rejects(reading, (error) => {
+    assert.ok(error instanceof TransportError);
+    assert.equal(error.message, "aborted");
+    return true;
+  });
+
+  // Aborted before it starts: no request at all.
+  const before = s.api.requests.length;
+  await assert.rejects(
+    s.client.stream("GET", "/version", { signal: AbortSignal.abort() }),
+    TransportError,
+  );
+  assert.equal(s.api.requests.length, before);
+
+  // Cancel: the reader gets a TransportError, not a hang.
+  s.proxy.rules.push({ match: () => true, respond: stalled });
+  const cancelled = await s.client.stream("GET", "/api/v1/pods");
+  cancelled.cancel();
+  await assert.rejects(drain(cancelled), /cancelled/);
+
+  // The server cuts the answer halfway.
+  const cut = pacedBody(['{"items":[{"a":1},', new Error("upstream reset")]);
+  s.proxy.rules.push({
+    match: () => true,
+    respond: () => new Response(cut.body, { headers: { "Content-Type": "application/json" } }),
+  });
+  const response = await s.client.stream("GET", "/api/v1/pods");
+  cut.next();
+  cut.next();
+  await assert.rejects(drain(response), TransportError);
+
+  // And the client still works.
+  assert.equal((await s.client.request("GET", "/version")).status, 200);
+});
+
+Deno.test("client.request: answers it cannot use reject with AnswerError (size, UTF-8, JSON), others are read as before", async () => {
+  await using s = await setup();
+  const answer = (body: BodyInit, type = "application/json", status = 200) => ({
+    match: () => true,
+    respond: () => new Response(body, { status, headers: { "Content-Type": type } }),
+  });
+  s.proxy.rules.push(answer('{"kind":"PodList","items":[{'));
+  await assert.rejects(s.client.request("GET", "/api/v1/pods"), (error) => {
+    assert.ok(error instanceof AnswerError);
+    assert.equal(error.status, 200);
+    assert.match(error.message, /HTTP 200 JSON answer does not parse .*: \{"kind":"PodList"/);
+    return true;
+  });
+
+  s.proxy.rules.push(answer(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])));
+  await assert.rejects(s.client.request("GET", "/api/v1/pods"), /JSON answer is not UTF-8/);
+
+  // Over the cap: rejected without reading the rest (the rest is never sent).
+  const big = pacedBody(["[" + "1,".repeat(10_000), "never"]);
+  big.next();
+  s.proxy.rules.push(answer(big.body, "application/json", 503));
+  await assert.rejects(
+    s.client.request("GET", "/api/v1/pods", { maxBodyBytes: 1000 }),
+    (error) => {
+      assert.ok(error instanceof AnswerError);
+      assert.equal(error.status, 503);
+      assert.match(error.message, /HTTP 503 answer larger than 1000 bytes/);
+      return true;
+    },
+  );
+
+  // Not JSON: text, as before; an empty JSON body is "".
+  s.proxy.rules.push(answer("<html>bad gateway</html>", "text/html", 502));
+  assert.deepEqual(
+    { ...(await s.client.request("GET", "/api/v1/pods")), headers: undefined },
+    { status: 502, body: "<html>bad gateway</html>", headers: undefined },
+  );
+  s.proxy.rules.push(answer(""));
+  assert.equal((await s.client.request("GET", "/api/v1/pods")).body, "");
+  s.proxy.rules.push({ match: () => true, respond: () => jsonResponse({ ok: "ü€" }) });
+  assert.deepEqual((await s.client.request("GET", "/api/v1/pods")).body, { ok: "ü€" });
+});
+
+Deno.test("client.stream: requests are counted; a 401 makes the client read its credentials again", async () => {
+  await using api = await startKubeEmulator({ token: "first" });
+  const { log, lines } = memoryLogger();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const settings = {
+    kubeconfig: api.kubeconfigPath,
+    kubeApiQps: 50,
+    kubeApiBurst: 100,
+    kubeApiTimeoutSeconds: 5,
+  };
+  using client = new KubeClient(loadKubeConfig(settings, {}), settings, log, metrics);
+  const ok = await client.stream("GET", "/api/v1/pods");
+  assert.equal(ok.status, 200);
+  assert.match(await drain(ok), /"kind":"PodList"/);
+  api.setToken("second");
+  const refused = await client.request("GET", "/api/v1/pods");
+  assert.equal(refused.status, 401);
+  assert.equal(refused.body.reason, "Unauthorized");
+  assert.ok(lines.some((l) => l.includes("refused our credentials (401)")));
+  const counted = (await metrics.apiRequests.get()).values.map((v) => [v.labels.code, v.value]);
+  assert.deepEqual(counted.sort(), [["2xx", 1], ["4xx", 1]]);
+});
+
+Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http where they do not (skip verification); both stream", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  api.addPods(Array.from({ length: 300 }, (_, i) => ({
+    namespace: "ns",
+    name: `pod-${i}`,
+    podIPs: [`10.3.${i >> 8}.${i & 255}`],
+  })));
+  const insecure = `${api.kubeconfigPath}.insecure`;
+  const text = await Deno.readTextFile(api.kubeconfigPath);
+  assert.match(text, /certificate-authority-data: /);
+  await Deno.writeTextFile(
+    insecure,
+    text.replace(/certificate-authority-data: .*/, "insecure-skip-tls-verify: true"),
+  );
+  for (const [kubeconfig, transport] of [[api.kubeconfigPath, "fetch"], [insecure, "node:http"]]) {
+    const settings = { kubeconfig, kubeApiQps: 50, kubeApiBurst: 100, kubeApiTimeoutSeconds: 5 };
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+    assert.equal(client.transport, undefined, "chosen at the first request");
+    const response = await client.stream("GET", "/api/v1/pods", { query: { limit: 1000 } });
+    assert.equal(client.transport, transport);
+    assert.equal(response.status, 200);
+    let chunks = 0;
+    let text = "";
+    for await (const chunk of response.body) {
+      chunks++;
+      text += new TextDecoder().decode(chunk);
+    }
+    assert.equal(JSON.parse(text).items.length, 300, `${transport}: the whole list`);
+    assert.ok(chunks >= 1);
+    // A POST with a body, read whole, and a refusal with its Status.
+    const created = await client.request("POST", "/api/v1/namespaces/ns/events", {
+      body: {
+        metadata: { name: `e-${transport.replace(":", "-")}` },
+        involvedObject: { kind: "Pod", namespace: "ns", name: "pod-0" },
+        reason: "PacketDrop",
+        message: "m",
+        type: "Warning",
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const missing = await client.request("GET", "/api/v1/namespaces/ns/events/none");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.reason, "NotFound");
+  }
+  await Deno.remove(insecure);
+});
