@@ -79,18 +79,42 @@ function keep(text: string, from: number, to: number): string {
   return to - from < 13 ? value : (" " + value).slice(1);
 }
 
+/** Whether line[from, to) is ASCII letters and digits only. */
+function isAlphanumeric(line: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = line.charCodeAt(i);
+    const lower = c | 32;
+    if (!((c >= 48 && c <= 57) || (lower >= 97 && lower <= 122))) return false;
+  }
+  return true;
+}
+
 function numberError(line: string, from: number, to: number): PayloadError {
   return { reason: "invalid_number", detail: line.slice(from - 1, Math.min(to, from + 40)) };
 }
 
 /**
- * The index of the first control character (C0 but tab, DEL, C1) or U+FFFD (left by invalid
+ * Whether `c` (a UTF-16 code unit at or above U+061C) is an invisible formatting character the
+ * kernel never prints and that would change how an Event reads: bidi marks, embeddings,
+ * overrides and isolates (Trojan Source), zero-width characters, line and paragraph separators,
+ * the BOM, or U+FFFD (left by invalid UTF-8).
+ */
+function isInvisibleFormat(c: number): boolean {
+  return c === 0x061c || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+    (c >= 0x2060 && c <= 0x2069) || c === 0xfeff || c === 0xfffd;
+}
+
+/**
+ * The index of the first control character (C0 but tab, DEL, C1), invisible formatting
+ * character (bidi controls, zero-width characters, line separators) or U+FFFD (left by invalid
  * UTF-8) in line[from, to), or -1.
  */
 export function firstHostileCharacter(line: string, from: number, to: number): number {
   for (let i = from; i < to; i++) {
     const c = line.charCodeAt(i);
-    if ((c < 32 && c !== 9) || (c >= 127 && c <= 159) || c === 0xfffd) return i;
+    if ((c < 32 && c !== 9) || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c))) {
+      return i;
+    }
   }
   return -1;
 }
@@ -153,7 +177,7 @@ export function parsePayload(
       if (c === SPACE) break;
       if (c === EQUALS) {
         if (eq < 0) eq = end;
-      } else if (c < 32 || (c >= 127 && c <= 159) || c === 0xfffd) {
+      } else if (c < 32 || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c))) {
         return hostileCharacter(line, end);
       }
     }
@@ -298,7 +322,8 @@ export function parsePayload(
                 break;
               case "PROTO":
                 if (proto === undefined) {
-                  if (tokenEnd === v || tokenEnd - v > 16) {
+                  // The kernel prints a name (TCP, ICMPv6, …) or a number: letters and digits.
+                  if (tokenEnd === v || tokenEnd - v > 16 || !isAlphanumeric(line, v, tokenEnd)) {
                     return {
                       reason: "malformed",
                       detail: line.slice(tokenStart, Math.min(tokenEnd, v + 20)),
