@@ -34,6 +34,7 @@
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { KubeClient } from "./client.ts";
+import { DEFAULT_MAX_ITEM_BYTES } from "./json_items.ts";
 import { Backoff, sleep } from "./pods_backoff.ts";
 import {
   describeObject,
@@ -79,7 +80,10 @@ export interface PodIndexOptions {
   healthyAfterMs?: number;
   /** Timeout of one list request (default 120 000: an unpaginated list can be large). */
   listTimeoutMs?: number;
-  /** Largest Pod (bytes of JSON) read from a list; larger ones are skipped (default 8 MiB). */
+  /**
+   * Largest Pod (bytes of JSON) read from a list, and (in characters, with the event around it)
+   * from a watch; larger ones are skipped and counted as `oversized` (default 8 MiB).
+   */
   maxItemBytes?: number;
 }
 
@@ -119,6 +123,9 @@ interface LoopState {
   /** The last list failed with 410 (a second one in a row waits for the backoff). */
   expiredBefore: boolean;
 }
+
+/** Room for `{"type":"MODIFIED","object":…}` around a Pod on a watch line. */
+const WATCH_EVENT_ENVELOPE = 1024;
 
 /** Log at most this many rejected objects a minute; the rest are summed up. */
 const REJECT_LOG_BUDGET = 10;
@@ -423,6 +430,9 @@ export class PodIndex {
           rateLimited: false,
         }),
       signal,
+      maxLineLength: (this.#maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES) + WATCH_EVENT_ENVELOPE,
+      onOversized: (length) =>
+        this.#reject("oversized", "watch event", undefined, `a line of ${length} characters`),
       onEvent: (type, object) => {
         stop = this.#applyEvent(type, object);
         return stop === undefined;

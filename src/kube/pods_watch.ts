@@ -37,9 +37,18 @@ export interface WatchStreamOptions {
   signal: AbortSignal;
   /** Called for every event line in order; return false to stop reading (outcome `stopped`). */
   onEvent(type: unknown, object: unknown): boolean;
-  /** Longest accepted line (default 64 MiB); a longer one ends the stream as `bad_line`. */
+  /**
+   * Longest event line read, in characters (default {@link DEFAULT_MAX_LINE_LENGTH}); longer
+   * lines are skipped unread (the text held for a line never grows past this) and reported to
+   * `onOversized`, and the stream goes on.
+   */
   maxLineLength?: number;
+  /** Called for every line skipped for its length, with that length. */
+  onOversized?(length: number): void;
 }
+
+/** Default {@link WatchStreamOptions.maxLineLength}: 8 MiB, far over etcd's object limit. */
+export const DEFAULT_MAX_LINE_LENGTH = 8 * 1024 * 1024;
 
 /** Why a watch stream ended. */
 export type WatchEnd =
@@ -76,7 +85,11 @@ export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd
       retryAfterMs: retryAfterMs(response.headers["retry-after"]),
     };
   }
-  const lines = new EventLines(options.onEvent, options.maxLineLength ?? 64 * 1024 * 1024);
+  const lines = new EventLines(
+    options.onEvent,
+    options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+    options.onOversized ?? (() => {}),
+  );
   const decoder = new TextDecoder();
   let end: WatchEnd | undefined;
   try {
@@ -112,35 +125,51 @@ function endOf(
 /** Splits decoded text into event lines and hands each event over. */
 class EventLines {
   #pending = "";
+  /** Characters of an over-long line skipped so far; -1 when not inside one. */
+  #skipped = -1;
 
   constructor(
     readonly onEvent: (type: unknown, object: unknown) => boolean,
     readonly maxLine: number,
+    readonly onOversized: (length: number) => void,
   ) {}
 
   /** Whether a partial line is waiting for its end. */
   get pending(): boolean {
-    return this.#pending.trim() !== "";
+    return this.#skipped >= 0 || this.#pending.trim() !== "";
   }
 
   /** Takes more text; returns how the stream ends when one of its lines ends it. */
   take(text: string): WatchEnd | undefined {
-    const pending = this.#pending.length === 0 ? text : this.#pending + text;
     let start = 0;
+    if (this.#skipped >= 0) {
+      const newline = text.indexOf("\n");
+      if (newline < 0) {
+        this.#skipped += text.length;
+        return undefined;
+      }
+      this.onOversized(this.#skipped + newline);
+      this.#skipped = -1;
+      start = newline + 1;
+    }
+    const pending = this.#pending.length === 0
+      ? (start === 0 ? text : text.slice(start))
+      : this.#pending + text;
+    start = 0;
     for (;;) {
       const newline = pending.indexOf("\n", start);
       if (newline < 0) break;
-      const end = this.#line(pending.slice(start, newline));
+      if (newline - start > this.maxLine) this.onOversized(newline - start);
+      else {
+        const end = this.#line(pending.slice(start, newline));
+        if (end) return end;
+      }
       start = newline + 1;
-      if (end) return end;
     }
     this.#pending = start === 0 ? pending : pending.slice(start);
     if (this.#pending.length > this.maxLine) {
-      return {
-        kind: "bad_line",
-        line: this.#pending.slice(0, 200),
-        message: `a watch line longer than ${this.maxLine} characters`,
-      };
+      this.#skipped = this.#pending.length;
+      this.#pending = "";
     }
     return undefined;
   }

@@ -177,3 +177,26 @@ Deno.test("pod index streaming: metadata after the items; a 200 that is not JSON
   );
   await converge(h.index, api);
 });
+
+Deno.test("pod index streaming: an over-long watch line is skipped and counted; the same watch goes on", async () => {
+  const { api, proxy } = await setup(5);
+  await using _api = api;
+  await using _proxy = proxy;
+  await using h = await startHarness({ api, index: { maxItemBytes: 16_000 } });
+  await ready(h.index);
+  await waitFor("the watch", () => watchRequests(api).length === 1);
+  // 40 000 characters: over the limit, split over several chunks of the stream.
+  api.updatePod("ns-0", "pod-0", { annotations: { big: "y".repeat(40_000) } });
+  api.addPod({ namespace: "late", name: "after", podIPs: ["10.201.0.1"] });
+  await waitFor("the pod after it", () => h.index.lookup("10.201.0.1") !== undefined);
+  assert.deepEqual(h.index.stats.rejected, { oversized: 1 });
+  assert.deepEqual(await rejectedMetric(h.metrics), { oversized: 1 });
+  assert.ok(
+    h.lines.some((l) => /reason=oversized where="watch event" detail="a line of 4\d{4} /.test(l)),
+  );
+  assert.equal(watchRequests(api).length, 1, "no new watch");
+  assert.equal(listRequests(api).length, 1, "no new list");
+  // Small again: the next event brings it up to date.
+  api.updatePod("ns-0", "pod-0", { annotations: {}, nodeName: "node-x" });
+  await waitFor("the slimmed pod", () => h.index.lookup(ipv4(1))?.nodeName === "node-x");
+});
