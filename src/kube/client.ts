@@ -6,6 +6,11 @@
  * every minute; we also re-read it at once after a 401).
  *
  * Requests carry a timeout and pass a client-side rate limit (QPS/burst, client-go's 5/10).
+ * {@link KubeClient.stream} hands an answer's body over as it arrives (a list of every Pod is
+ * hundreds of megabytes on a large cluster); {@link KubeClient.request} reads small answers
+ * whole, with a size cap. Both are sent by one exchange (see http_exchange.ts): Deno's `fetch`
+ * with the cluster's CA, or `node:http` on client-node's agent for TLS settings `fetch` cannot
+ * express.
  * @module
  */
 
@@ -240,7 +245,7 @@ export class KubeClient {
   refreshCredentials(): void {
     const user = this.kubeConfig.getCurrentUser();
     if (!user) return;
-    // A fresh KubeConfig forgets client-node's cached token; keep our agent.
+    // A fresh KubeConfig forgets client-node's cached token; the exchange (TLS) stays.
     const fresh = new k8s.KubeConfig();
     fresh.loadFromOptions({
       clusters: this.kubeConfig.clusters,
