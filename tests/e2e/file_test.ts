@@ -147,6 +147,7 @@ systemTest("e2e file: the default repeat interval posts one count per flow (trad
   assert.equal(metricSum(metrics, "kube_iptables_tailer_events_total", 'result="updated"'), 0);
   const status = await daemon.stop("SIGTERM");
   assert.equal(status.code, 0, daemon.tail());
+  assert.deepEqual(daemon.stderrLines.filter((line) => / (WARN|ERROR) /.test(line)), []);
   const { counts, duplicates } = observedEvents(world.api.events());
   assert.deepEqual([...duplicates, ...compareEvents(once, counts)], []);
   console.log(

@@ -52,6 +52,8 @@ let shared: Promise<string> | undefined;
 export function sharedBundle(): Promise<string> {
   shared ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "kit-e2e-bundle-" });
+    // Swept by a later E2ePlaces.create() if this process dies without its unload handler.
+    await Deno.writeTextFile(`${dir}/.owner`, `${Deno.pid}\n`);
     globalThis.addEventListener("unload", () => {
       try {
         Deno.removeSync(dir, { recursive: true });

@@ -221,6 +221,13 @@ export async function runScenario(
       );
       assert.equal(event.involvedObject.uid, pod?.metadata.uid, "the Event names the Pod's uid");
     }
+    // Rotations, restarts and replays are routine: no run may have logged a warning or error.
+    const complaints = daemons.flatMap((d, i) =>
+      d.stderrLines.filter((line) => / (WARN|ERROR) /.test(line)).map((line) =>
+        `run ${i + 1}: ${line}`
+      )
+    );
+    assert.deepEqual(complaints, [], "no warnings or errors in the daemon's log");
     const summary: ScenarioSummary = {
       source: source.kind,
       drops: world.records.length,
