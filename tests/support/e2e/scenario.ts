@@ -154,6 +154,12 @@ export async function runScenario(
       await send(plan);
       await settle(daemon);
     }
+    // SIGTERM saved the exact position: run 2 read nothing twice.
+    assert.equal(
+      metricSum(await daemon.metrics(), "kube_iptables_tailer_events_total", "already_recorded"),
+      0,
+      "no replay after SIGTERM",
+    );
     await source.beforeKill?.();
     await daemon.stop("SIGKILL");
 
