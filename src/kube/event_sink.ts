@@ -86,6 +86,8 @@ export class KubeEventSink implements EventSink {
     this.#unfinished.add(done.resolve);
     const finish = () => {
       this.#inFlight--;
+      // Also here: a drop without Events never makes the recorder update the gauge.
+      this.#o.metrics.eventQueueDepth.set(this.#inFlight + this.#o.recorder.queueDepth);
       this.#unfinished.delete(done.resolve);
       done.resolve();
     };
