@@ -104,8 +104,9 @@ Deno.test("API outage of 60 s (503s, dropped connections, refused connections): 
       OUTAGE_DROPS - BUFFER,
       "the drops beyond the buffer have their Events shed",
     );
+    // Drops waiting (at most BUFFER) and their Events (at most twice that).
     const depth = sumOf(during, "kube_iptables_tailer_event_queue_depth");
-    assert.ok(depth > 0 && depth <= 2 * BUFFER, `queue depth ${depth} is bounded`);
+    assert.ok(depth >= BUFFER && depth <= 3 * BUFFER, `queue depth ${depth} is bounded`);
 
     // After: everything queued arrives, once.
     const recovered = performance.now();
@@ -155,7 +156,7 @@ Deno.test("API outage of 60 s (503s, dropped connections, refused connections): 
       } drops read, ${OUTAGE_DROPS - BUFFER} shed beyond the buffer of ${BUFFER}, ${
         2 * BUFFER
       } queued Events delivered ${recoverySeconds.toFixed(1)} s after recovery, ` +
-        `0 duplicates, 0 lines lost; ${failures} failed API requests ${
+        `queue depth ${depth} at its end, 0 duplicates, 0 lines lost; ${failures} failed API requests ${
           JSON.stringify(codes)
         }, ${restarts} watch restarts, /healthz 200 in ${health.length}/${health.length} probes`,
     );
