@@ -23,6 +23,7 @@ import {
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { PacketDrop } from "../netfilter/types.ts";
+import { dropIdentity } from "../pipeline/filters.ts";
 import { KubeClient, loadKubeConfig } from "./client.ts";
 import { PodIndex } from "./pods.ts";
 import { EventRecorder } from "./recorder.ts";
@@ -127,12 +128,14 @@ export class KubeEventSink implements EventSink {
     ]);
     metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
     const work: Promise<unknown>[] = [];
+    const dropId = dropIdentity(drop);
     if (src.kind === "pod") {
       work.push(recorder.record({
         pod: src.pod,
         reason: this.#o.reason,
         message: eventMessage(drop, "send", dst, this.#o.naming),
         time: drop.time,
+        dropId,
       }));
     }
     if (dst.kind === "pod") {
@@ -141,6 +144,7 @@ export class KubeEventSink implements EventSink {
         reason: this.#o.reason,
         message: eventMessage(drop, "receive", src, this.#o.naming),
         time: drop.time,
+        dropId,
       }));
     }
     if (work.length === 0 && log.enabled("debug")) {

@@ -30,8 +30,10 @@ export interface EventIntent {
   pod: PodRef;
   reason: string;
   message: string;
-  /** The drop's log time: the Event's first/last timestamp and the replay marker. */
+  /** The drop's log time: the Event's first/last timestamp. */
   time: Date;
+  /** The drop's identity (same drop, same id, across restarts): how replays are recognised. */
+  dropId: string;
 }
 
 /** Options of {@link EventRecorder}. */
@@ -59,15 +61,31 @@ export interface RecorderOptions {
   now?: () => number;
 }
 
-/** The annotation holding the log time (ms precision) of the last drop an Event counts. */
-export const LAST_DROP_ANNOTATION = "kube-iptables-tailer.io/last-drop-time";
+/**
+ * The annotation holding the identities of the last drops an Event counts (newest last), so that
+ * a drop replayed after a restart or a retry is recognised exactly, whatever its log time.
+ */
+export const RECENT_DROPS_ANNOTATION = "kube-iptables-tailer.io/recent-drops";
+
+/** How many drop identities an Event remembers: more than can arrive between two checkpoints. */
+export const RECENT_DROPS_KEPT = 32;
+
+function recentOf(event: unknown): string[] {
+  // deno-lint-ignore no-explicit-any
+  const text = (event as any)?.metadata?.annotations?.[RECENT_DROPS_ANNOTATION];
+  return typeof text === "string" && text !== "" ? text.split(",") : [];
+}
+
+function withDrop(recent: string[], dropId: string): string {
+  return [...recent, dropId].slice(-RECENT_DROPS_KEPT).join(",");
+}
 
 interface CacheEntry {
   namespace: string;
   name: string;
   count: number;
-  firstTimestamp: string;
-  lastDropMs: number;
+  lastTimestamp: string;
+  recent: string[];
   resourceVersion: string;
 }
 
@@ -308,10 +326,9 @@ export class EventRecorder {
   async #attempt(intent: EventIntent): Promise<EventResult> {
     const key = jobKey(intent);
     const cached = this.#cache.get(key);
-    const dropMs = intent.time.getTime();
     if (cached) {
-      if (dropMs <= cached.lastDropMs) return "already_recorded";
-      const answer = await this.#patchCount(cached, cached.count + 1, dropMs, intent);
+      if (cached.recent.includes(intent.dropId)) return "already_recorded";
+      const answer = await this.#patchCount(cached, intent);
       if (answer === "gone") {
         this.#cache.delete(key);
       } else {
@@ -332,7 +349,7 @@ export class EventRecorder {
       metadata: {
         name,
         namespace: ns,
-        annotations: { [LAST_DROP_ANNOTATION]: intent.time.toISOString() },
+        annotations: { [RECENT_DROPS_ANNOTATION]: intent.dropId },
       },
       involvedObject: {
         kind: "Pod",
@@ -357,7 +374,7 @@ export class EventRecorder {
       body,
     );
     if (response.status === 201 || response.status === 200) {
-      this.#remember(key, this.#entryOf(response.body, intent.time.getTime()));
+      this.#remember(key, this.#entryOf(response.body));
       return "created";
     }
     if (response.status === 409) {
@@ -376,14 +393,12 @@ export class EventRecorder {
         this.#o.log.error("event name collision; not recording", { name, namespace: ns });
         return "rejected";
       }
-      const lastDropMs = Date.parse(event?.metadata?.annotations?.[LAST_DROP_ANNOTATION] ?? "") ||
-        Date.parse(event?.lastTimestamp ?? "") || 0;
-      const entry = this.#entryOf(event, lastDropMs);
-      if (intent.time.getTime() <= lastDropMs) {
+      const entry = this.#entryOf(event);
+      if (entry.recent.includes(intent.dropId)) {
         this.#remember(key, entry);
         return "already_recorded";
       }
-      const updated = await this.#patchCount(entry, entry.count + 1, intent.time.getTime(), intent);
+      const updated = await this.#patchCount(entry, intent);
       if (updated === "gone") throw new RetryableError("event expired while updating it");
       this.#remember(key, updated);
       return "updated";
@@ -391,49 +406,46 @@ export class EventRecorder {
     return this.#fail(response, intent);
   }
 
-  /** PATCHes count and lastTimestamp with the resourceVersion as a precondition. */
-  async #patchCount(
-    entry: CacheEntry,
-    count: number,
-    dropMs: number,
-    intent: EventIntent,
-  ): Promise<CacheEntry | "gone"> {
-    const time = new Date(dropMs);
+  /**
+   * Counts one more drop: PATCHes count, lastTimestamp (never backwards: drops can arrive out of
+   * order) and the recent drops, with the resourceVersion as a precondition.
+   */
+  async #patchCount(entry: CacheEntry, intent: EventIntent): Promise<CacheEntry | "gone"> {
     const path = `/api/v1/namespaces/${encodeURIComponent(entry.namespace)}/events/${
       encodeURIComponent(entry.name)
     }`;
+    const time = metaTime(intent.time);
     const response = await this.#call("PATCH", path, {
       metadata: {
         resourceVersion: entry.resourceVersion,
-        annotations: { [LAST_DROP_ANNOTATION]: time.toISOString() },
+        annotations: { [RECENT_DROPS_ANNOTATION]: withDrop(entry.recent, intent.dropId) },
       },
-      count,
-      lastTimestamp: metaTime(time),
+      count: entry.count + 1,
+      lastTimestamp: time > entry.lastTimestamp ? time : entry.lastTimestamp,
     }, "application/strategic-merge-patch+json");
-    if (response.status === 200) return this.#entryOf(response.body, dropMs);
+    if (response.status === 200) return this.#entryOf(response.body);
     if (response.status === 404) return "gone";
     if (response.status === 409) {
-      // Someone (a retry of ours that did apply) changed it: read and decide again.
+      // Changed since we read it — by a retry of ours that did apply, or someone else: read it
+      // and decide again.
       const fresh = await this.#call("GET", path);
       if (fresh.status === 404) return "gone";
       if (fresh.status !== 200) throw new Refused(this.#fail(fresh, intent));
-      const lastDropMs =
-        Date.parse(fresh.body?.metadata?.annotations?.[LAST_DROP_ANNOTATION] ?? "") || 0;
-      const current = this.#entryOf(fresh.body, lastDropMs);
-      if (dropMs <= lastDropMs) return current;
+      const current = this.#entryOf(fresh.body);
+      if (current.recent.includes(intent.dropId)) return current;
       throw new RetryableError("event changed concurrently; retrying the update");
     }
     throw new Refused(this.#fail(response, intent));
   }
 
   // deno-lint-ignore no-explicit-any
-  #entryOf(event: any, lastDropMs: number): CacheEntry {
+  #entryOf(event: any): CacheEntry {
     return {
       namespace: String(event?.metadata?.namespace ?? ""),
       name: String(event?.metadata?.name ?? ""),
       count: Number(event?.count ?? 1) || 1,
-      firstTimestamp: String(event?.firstTimestamp ?? ""),
-      lastDropMs,
+      lastTimestamp: String(event?.lastTimestamp ?? ""),
+      recent: recentOf(event),
       resourceVersion: String(event?.metadata?.resourceVersion ?? ""),
     };
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { fnv1a32 } from "../hash.ts";
 import type { PacketDrop } from "../netfilter/types.ts";
 
 /** Drops whose log time is older than `maxAgeMs` before `now()` are expired. */
@@ -27,6 +28,22 @@ export function repeatKey(drop: PacketDrop): string {
     : "";
   // NUL cannot occur in any field (the parser refuses control characters).
   return `${drop.prefix}\0${drop.src}\0${drop.dst}\0${drop.proto}\0${destination}`;
+}
+
+/**
+ * The identity of one logged packet: its log time and the fields that tell two packets apart
+ * (ports, IP id or flow label, lengths, sequence numbers). The same log record gives the same
+ * identity in every run, so a drop replayed after a restart is recognised; two packets logged
+ * in the same millisecond still differ.
+ */
+export function dropIdentity(drop: PacketDrop): string {
+  return fnv1a32(
+    `${drop.time.getTime()}|${drop.prefix}|${drop.in}|${drop.out}|${drop.src}|${drop.spt}|${drop.dst}|${drop.dpt}|` +
+      `${drop.proto}|${drop.id}|${drop.flowLabel}|${drop.len}|${
+        drop.ttl ?? drop.hopLimit
+      }|${drop.seq}|` +
+      `${drop.icmpType}|${drop.icmpCode}|${drop.icmpId}|${drop.icmpSeq}`,
+  );
 }
 
 /** Options of {@link RepeatFilter}. */

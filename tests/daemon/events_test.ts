@@ -57,6 +57,12 @@ async function setup(extraArgs: string[] = [], env: Record<string, string> = {})
     15_000,
     "the daemon to start",
   );
+  // Ready: the pod index has listed the Pods (drops before that would wait or be shed).
+  await daemon.waitFor(
+    () => daemon.stderrLines.some((l) => l.includes("listed pods")),
+    15_000,
+    "the pod list",
+  );
   return {
     api,
     dir,
@@ -158,16 +164,27 @@ Deno.test("events: a flood stays within the client-side rate limit; every drop i
     s.api.clearRequests();
     const start = Date.now();
     await Deno.writeTextFile(s.log, lines.join(""), { append: true });
-    await new Promise((r) => setTimeout(r, 2000));
+    const port = Number(
+      /port=(\d+)/.exec(s.daemon.stderrLines.find((l) => l.includes("serving metrics"))!)![1],
+    );
+    const countedSoFar = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return [...text.matchAll(/^packet_drops_count\{[^}]*\} (\d+)/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await countedSoFar()) < 500 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // let the rate limiter show its pace
     const posts = s.api.requests.filter((r) => r.method === "POST" && r.startedAt >= start);
     const elapsed = (Date.now() - start) / 1000;
     assert.ok(posts.length >= 10, `some events were posted: ${posts.length}`);
     assert.ok(
       posts.length <= 10 + Math.ceil(5 * elapsed) + 1,
       `${posts.length} posts in ${elapsed.toFixed(1)} s with QPS 5 burst 10`,
-    );
-    const port = Number(
-      /port=(\d+)/.exec(s.daemon.stderrLines.find((l) => l.includes("serving metrics"))!)![1],
     );
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const counted = [...metrics.matchAll(/^packet_drops_count\{src="shop",dst="data"\} (\d+)/gm)]

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import {
+  type EventIntent,
   EventRecorder,
-  LAST_DROP_ANNOTATION,
+  RECENT_DROPS_ANNOTATION,
   type RecorderOptions,
 } from "../../src/kube/recorder.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
@@ -11,9 +12,17 @@ import { Metrics } from "../../src/metrics.ts";
 import type { PodRef } from "../../src/enrich/endpoints.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 
+/** An intent whose drop identity defaults to its time (one drop per log time, as in most tests). */
+type TestIntent = Omit<EventIntent, "dropId"> & { dropId?: string };
+
+function recordOn(recorder: EventRecorder, intent: TestIntent) {
+  return recorder.record({ ...intent, dropId: intent.dropId ?? `t${intent.time.getTime()}` });
+}
+
 interface Harness {
   api: KubeEmulator;
   recorder: EventRecorder;
+  record: (intent: TestIntent) => ReturnType<EventRecorder["record"]>;
   metrics: Metrics;
   pod: PodRef;
   stop: () => Promise<void>;
@@ -59,6 +68,7 @@ async function harness(
   return {
     api,
     recorder,
+    record: (intent) => recordOn(recorder, intent),
     metrics,
     pod,
     stop: async () => {
@@ -82,7 +92,7 @@ Deno.test("recorder: an Event with every field, then the same again as a count u
   try {
     const t1 = new Date("2026-11-25T07:58:47.511Z");
     assert.equal(
-      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
       "created",
     );
     const [event] = h.api.events("shop");
@@ -110,7 +120,7 @@ Deno.test("recorder: an Event with every field, then the same again as a count u
 
     const t2 = new Date("2026-11-25T08:01:00.000Z");
     assert.equal(
-      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
       "updated",
     );
     const events = h.api.events("shop");
@@ -122,7 +132,7 @@ Deno.test("recorder: an Event with every field, then the same again as a count u
     assert.equal(patches.length, 1);
     assert.equal(patches[0].headers["content-type"], "application/strategic-merge-patch+json");
     // A different message is a different Event.
-    await h.recorder.record({
+    await h.record({
       pod: h.pod,
       reason: "PacketDrop",
       message: MESSAGE.replace("8080", "9090"),
@@ -139,8 +149,8 @@ Deno.test("recorder: after a restart, replayed drops are not counted twice and n
   try {
     const t1 = new Date("2026-11-25T07:58:47.511Z");
     const t2 = new Date("2026-11-25T08:01:00.000Z");
-    await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 });
-    await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 });
+    await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 });
+    await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 });
     // A second recorder (the restarted process) on the same API.
     const settings = {
       kubeconfig: h.api.kubeconfigPath,
@@ -164,22 +174,25 @@ Deno.test("recorder: after a restart, replayed drops are not counted twice and n
     const controller = new AbortController();
     const loop = restarted.run(controller.signal);
     assert.equal(
-      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      await recordOn(restarted, { pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
       "already_recorded",
     );
     assert.equal(
-      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      await recordOn(restarted, { pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
       "already_recorded",
     );
     assert.equal(h.api.events("shop")[0].count, 2);
     const t3 = new Date("2026-11-25T08:04:00.000Z");
     assert.equal(
-      await restarted.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t3 }),
+      await recordOn(restarted, { pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t3 }),
       "updated",
     );
     const [event] = h.api.events("shop");
     assert.equal(event.count, 3);
-    assert.equal(event.metadata.annotations?.[LAST_DROP_ANNOTATION], t3.toISOString());
+    assert.equal(
+      event.metadata.annotations?.[RECENT_DROPS_ANNOTATION],
+      [t1, t2, t3].map((t) => `t${t.getTime()}`).join(","),
+    );
     controller.abort();
     await restarted.close(100);
     await loop;
@@ -196,7 +209,7 @@ Deno.test("recorder: 500, 503, dropped connections and 429 with Retry-After are 
     h.api.faults.dropNext({ count: 1, method: "POST" });
     const t1 = new Date(Date.now() - 60_000);
     assert.equal(
-      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
+      await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t1 }),
       "created",
     );
     assert.equal(h.api.events("shop").length, 1);
@@ -207,7 +220,7 @@ Deno.test("recorder: 500, 503, dropped connections and 429 with Retry-After are 
     const start = performance.now();
     const t2 = new Date();
     assert.equal(
-      await h.recorder.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
+      await h.record({ pod: h.pod, reason: "PacketDrop", message: MESSAGE, time: t2 }),
       "updated",
     );
     const waited = performance.now() - start;
@@ -221,7 +234,7 @@ Deno.test("recorder: 500, 503, dropped connections and 429 with Retry-After are 
 Deno.test("recorder: a PATCH whose answer is lost is retried without a second increment", async () => {
   const h = await harness({}, {});
   try {
-    await h.recorder.record({
+    await h.record({
       pod: h.pod,
       reason: "PacketDrop",
       message: MESSAGE,
@@ -229,7 +242,7 @@ Deno.test("recorder: a PATCH whose answer is lost is retried without a second in
     });
     // Slow the server past the client's 1 s timeout for one PATCH: it applies, the client gives up.
     h.api.faults.latencyMs = 1500;
-    const update = h.recorder.record({
+    const update = h.record({
       pod: h.pod,
       reason: "PacketDrop",
       message: MESSAGE,
@@ -254,7 +267,7 @@ Deno.test("recorder: 4xx other than conflicts are not retried; a deleted namespa
     h.api.faults.failNext({ count: 1, status: 400, method: "POST" });
     h.api.faults.failNext({ count: 1, status: 403, method: "POST" });
     for (const status of [400, 403]) {
-      const bad = await h.recorder.record({
+      const bad = await h.record({
         pod: h.pod,
         reason: "PacketDrop",
         message: MESSAGE,
@@ -265,7 +278,7 @@ Deno.test("recorder: 4xx other than conflicts are not retried; a deleted namespa
     assert.equal(h.api.requests.filter((r) => r.method === "POST").length, 2, "not retried");
     assert.equal(h.api.events("shop").length, 0);
     await h.api.deleteNamespace("shop");
-    const gone = await h.recorder.record({
+    const gone = await h.record({
       pod: h.pod,
       reason: "PacketDrop",
       message: MESSAGE,
@@ -285,7 +298,7 @@ Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interva
     const results: string[] = [];
     for (let i = 0; i < 5; i++) {
       results.push(
-        await h.recorder.record({
+        await h.record({
           pod: h.pod,
           reason: "PacketDrop",
           message: `${MESSAGE} #${i}`,
@@ -296,7 +309,7 @@ Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interva
     assert.deepEqual(results, ["created", "created", "created", "suppressed", "suppressed"]);
     now += 60_000;
     assert.equal(
-      await h.recorder.record({
+      await h.record({
         pod: h.pod,
         reason: "PacketDrop",
         message: `${MESSAGE} #5`,
@@ -305,7 +318,7 @@ Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interva
       "created",
     );
     assert.equal(
-      await h.recorder.record({
+      await h.record({
         pod: h.pod,
         reason: "PacketDrop",
         message: `${MESSAGE} #6`,
@@ -316,7 +329,7 @@ Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interva
     const other = { ...h.pod, uid: "another-pod", name: "web-2" };
     h.api.addPod({ namespace: "shop", name: "web-2", uid: "another-pod" });
     assert.equal(
-      await h.recorder.record({
+      await h.record({
         pod: other,
         reason: "PacketDrop",
         message: MESSAGE,
@@ -338,7 +351,7 @@ Deno.test("recorder: a full queue sheds Events instead of growing", async () => 
     const pending = Array.from(
       { length: 10 },
       (_, i) =>
-        h.recorder.record({
+        h.record({
           pod: h.pod,
           reason: "PacketDrop",
           message: `${MESSAGE} #${i}`,
@@ -365,20 +378,20 @@ Deno.test("recorder: Events go out concurrently, but one Event's updates never r
       ...Array.from(
         { length: 8 },
         (_, i) =>
-          h.recorder.record({
+          h.record({
             pod: h.pod,
             reason: "PacketDrop",
             message: `${MESSAGE} #${i}`,
             time: new Date(now),
           }),
       ),
-      h.recorder.record({
+      h.record({
         pod: h.pod,
         reason: "PacketDrop",
         message: `${MESSAGE} #0`,
         time: new Date(now + 1000),
       }),
-      h.recorder.record({
+      h.record({
         pod: h.pod,
         reason: "PacketDrop",
         message: `${MESSAGE} #0`,
@@ -396,6 +409,47 @@ Deno.test("recorder: Events go out concurrently, but one Event's updates never r
     assert.equal(posts.length, 8, "one create per Event, the repeats are PATCHes");
     const first = h.api.events("shop").find((e) => e.message === `${MESSAGE} #0`);
     assert.equal(first?.count, 3);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: drops are told apart by identity, not by time: same millisecond, out of order, replayed", async () => {
+  const h = await harness({ spamBurst: 1000 });
+  try {
+    const t = new Date(Date.now() - 30_000);
+    const earlier = new Date(t.getTime() - 5_000);
+    const intent = { pod: h.pod, reason: "PacketDrop", message: MESSAGE };
+    assert.equal(await h.record({ ...intent, time: t, dropId: "a" }), "created");
+    assert.equal(
+      await h.record({ ...intent, time: t, dropId: "b" }),
+      "updated",
+      "same ms, another packet",
+    );
+    assert.equal(
+      await h.record({ ...intent, time: earlier, dropId: "c" }),
+      "updated",
+      "older, but new",
+    );
+    assert.equal(
+      await h.record({ ...intent, time: t, dropId: "a" }),
+      "already_recorded",
+      "a replay",
+    );
+    const [event] = h.api.events("shop");
+    assert.equal(event.count, 3);
+    assert.equal(
+      event.lastTimestamp,
+      t.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      "never moves backwards",
+    );
+    assert.equal(event.metadata.annotations?.[RECENT_DROPS_ANNOTATION], "a,b,c");
+    // The memory of an Event is bounded.
+    for (let i = 0; i < 40; i++) await h.record({ ...intent, time: t, dropId: `x${i}` });
+    const ids =
+      h.api.events("shop")[0].metadata.annotations?.[RECENT_DROPS_ANNOTATION]?.split(",") ?? [];
+    assert.equal(ids.length, 32);
+    assert.equal(ids.at(-1), "x39");
   } finally {
     await h.stop();
   }

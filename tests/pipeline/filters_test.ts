@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ExpiryFilter, RepeatFilter, repeatKey } from "../../src/pipeline/filters.ts";
+import { dropIdentity, ExpiryFilter, RepeatFilter, repeatKey } from "../../src/pipeline/filters.ts";
 import type { PacketDrop } from "../../src/netfilter/types.ts";
 
 function drop(time: number, fields: Partial<PacketDrop> = {}): PacketDrop {
@@ -88,4 +88,14 @@ Deno.test("repeats: memory stays bounded (pruning by log time and a size cap)", 
   const g = new RepeatFilter({ intervalMs: 1000 });
   for (let i = 0; i < 100_000; i++) g.isRepeat(drop(i * 10, { dpt: i % 60000 }));
   assert.ok(g.size <= 100 + 1024, `pruned to about the interval's worth of keys: ${g.size}`);
+});
+
+Deno.test("drop identity: the same record always, another packet never", () => {
+  const a = drop(1000, { spt: 40000, id: 7 });
+  assert.equal(dropIdentity(a), dropIdentity({ ...a, time: new Date(1000) }), "stable");
+  assert.notEqual(dropIdentity(a), dropIdentity({ ...a, spt: 40001 }), "another source port");
+  assert.notEqual(dropIdentity(a), dropIdentity({ ...a, id: 8 }), "another IP id");
+  assert.notEqual(dropIdentity(a), dropIdentity({ ...a, time: new Date(1001) }), "another time");
+  const v6 = drop(1000, { src: "fd00::1", dst: "fd00::2", family: 6, flowLabel: 1 });
+  assert.notEqual(dropIdentity(v6), dropIdentity({ ...v6, flowLabel: 2 }), "another flow label");
 });
