@@ -86,6 +86,17 @@ function fileExists(path: string): boolean {
   }
 }
 
+/**
+ * Loads a kubeconfig file. client-node 1.4 knows a user's token file only as `token-file`, while
+ * kubectl and client-go write `tokenFile`: both spellings work here.
+ */
+function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
+  const text = Deno.readTextFileSync(path);
+  kc.loadFromString(text.replace(/^(\s*)tokenFile:/gm, "$1token-file:"));
+  const slash = path.lastIndexOf("/");
+  kc.makePathsAbsolute(slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".");
+}
+
 /** Loads a KubeConfig per settings; throws ConfigError when there are no credentials. */
 export function loadKubeConfig(
   settings: ClientSettings,
@@ -97,7 +108,7 @@ export function loadKubeConfig(
     fileExists(`${SERVICE_ACCOUNT_DIR}/token`);
   try {
     if (settings.kubeconfig) {
-      kc.loadFromFile(settings.kubeconfig);
+      loadKubeconfigFile(kc, settings.kubeconfig);
     } else if (inCluster) {
       kc.loadFromCluster();
     } else if (settings.kubeApiServer && fileExists(`${SERVICE_ACCOUNT_DIR}/token`)) {
@@ -118,7 +129,7 @@ export function loadKubeConfig(
         },
       );
     } else if (home && fileExists(`${home}/.kube/config`)) {
-      kc.loadFromFile(`${home}/.kube/config`);
+      loadKubeconfigFile(kc, `${home}/.kube/config`);
     } else if (settings.kubeApiServer) {
       // No credentials: only an unauthenticated (test or proxy) endpoint can work.
       kc.loadFromClusterAndUser(
@@ -192,14 +203,19 @@ export class KubeClient {
   #log: Logger;
   #metrics?: Metrics;
   #exchange: Exchange | undefined;
+  #reload: (() => k8s.KubeConfig) | undefined;
+  /** In a streak of 401 answers (logged once per streak). */
+  #unauthorized = false;
 
   constructor(
     kubeConfig: k8s.KubeConfig,
     settings: ClientSettings,
     log: Logger,
     metrics?: Metrics,
+    reload?: () => k8s.KubeConfig,
   ) {
     this.kubeConfig = kubeConfig;
+    this.#reload = reload;
     this.server = kubeConfig.getCurrentCluster()!.server.replace(/\/+$/, "");
     this.#limiter = new TokenBucket({ rate: settings.kubeApiQps, burst: settings.kubeApiBurst });
     this.#timeoutMs = settings.kubeApiTimeoutSeconds * 1000;
@@ -241,18 +257,29 @@ export class KubeClient {
     this.close();
   }
 
-  /** Forces credentials to be read again (after a 401: the token file may have rotated). */
+  /**
+   * Forces credentials to be read again (after a 401: the token file may have rotated). With
+   * `reload` the configuration is loaded from its files again (a kubeconfig's `token-file` is
+   * read only when the kubeconfig is); otherwise a fresh KubeConfig forgets client-node's cached
+   * in-cluster token. The exchange (TLS) stays.
+   */
   refreshCredentials(): void {
-    const user = this.kubeConfig.getCurrentUser();
-    if (!user) return;
-    // A fresh KubeConfig forgets client-node's cached token; the exchange (TLS) stays.
-    const fresh = new k8s.KubeConfig();
-    fresh.loadFromOptions({
-      clusters: this.kubeConfig.clusters,
-      contexts: this.kubeConfig.contexts,
-      users: this.kubeConfig.users,
-      currentContext: this.kubeConfig.currentContext,
-    });
+    let fresh: k8s.KubeConfig | undefined;
+    try {
+      fresh = this.#reload?.();
+    } catch (error) {
+      this.#log.warn("cannot load the Kubernetes credentials again", { error });
+    }
+    if (!fresh) {
+      if (!this.kubeConfig.getCurrentUser()) return;
+      fresh = new k8s.KubeConfig();
+      fresh.loadFromOptions({
+        clusters: this.kubeConfig.clusters,
+        contexts: this.kubeConfig.contexts,
+        users: this.kubeConfig.users,
+        currentContext: this.kubeConfig.currentContext,
+      });
+    }
     Object.assign(this.kubeConfig, fresh);
   }
 
@@ -304,10 +331,16 @@ export class KubeClient {
     }
     this.#metrics?.apiRequests.inc({ verb, code: `${Math.floor(response.status / 100)}xx` });
     if (response.status === 401) {
-      this.#log.warn("the API server refused our credentials (401); reading them again", {
-        path,
-      });
+      if (!this.#unauthorized) {
+        this.#log.warn("the API server refused our credentials (401); reading them again", {
+          path,
+        });
+      }
+      this.#unauthorized = true;
       this.refreshCredentials();
+    } else if (this.#unauthorized && response.status < 400) {
+      this.#unauthorized = false;
+      this.#log.info("the API server accepts our credentials again");
     }
     return response;
   }

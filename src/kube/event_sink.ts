@@ -184,12 +184,14 @@ export function startPodIndex(
   metrics: Metrics,
   signal: AbortSignal,
 ): { client: KubeClient; pods: PodIndex; task: Promise<void> } {
-  const kubeConfig = loadKubeConfig(config, readEnvironment());
+  // Loaded again after a 401: a kubeconfig's token-file is read only when the kubeconfig is.
+  const load = () => loadKubeConfig(config, readEnvironment());
   const client = new KubeClient(
-    kubeConfig,
+    load(),
     config,
     log.with({ component: "kube-client" }),
     metrics,
+    load,
   );
   log.info("using the Kubernetes API", { server: client.server });
   const pods = new PodIndex({

@@ -188,11 +188,15 @@ export class EventRecorder {
         if (inFlight.size === 0 && this.#queue.length === 0 && signal.aborted && !this.#draining) {
           break;
         }
+        let onAbort: (() => void) | undefined;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
           if (inFlight.size > 0) Promise.race(inFlight).then(() => resolve());
-          signal.addEventListener("abort", () => resolve(), { once: true });
+          onAbort = () => resolve();
+          signal.addEventListener("abort", onAbort, { once: true });
         });
+        // Removed each time: the loop waits thousands of times over a process's life.
+        signal.removeEventListener("abort", onAbort!);
         this.#wake = undefined;
         continue;
       }

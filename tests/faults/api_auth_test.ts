@@ -12,8 +12,8 @@
  *   `secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}`, so the real in-cluster
  *   code path runs against the emulator (HTTPS, its CA) without touching the machine's `/run`.
  *
- * (A kubeconfig `token-file:` is read once by client-node 1.4 when the kubeconfig is loaded and
- * never again; see the fault-suite report.)
+ * - A kubeconfig `token-file:` rotated while running: client-node 1.4 reads it only when the
+ *   kubeconfig is loaded, so after a 401 the client loads the kubeconfig again.
  */
 import assert from "node:assert/strict";
 import {
@@ -211,3 +211,66 @@ systemTest(
     }
   },
 );
+
+Deno.test("kubeconfig token-file rotated while running: the kubeconfig is loaded again after a 401", async () => {
+  const api = await startKubeEmulator({ tls: true, token: "token-1" });
+  addShop(api);
+  const dir = await Deno.makeTempDir({ prefix: "kit-faults-token-file-" });
+  const log = `${dir}/kern.log`;
+  const tokenFile = `${dir}/token`;
+  const kubeconfig = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(log, "");
+  await Deno.writeTextFile(tokenFile, "token-1");
+  const ca = btoa(api.caCertPem!);
+  await Deno.writeTextFile(
+    kubeconfig,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: c",
+      "  cluster:",
+      `    server: ${JSON.stringify(api.url)}`,
+      `    certificate-authority-data: ${JSON.stringify(ca)}`,
+      "users:",
+      "- name: u",
+      "  user:",
+      `    tokenFile: ${JSON.stringify(tokenFile)}`,
+      "contexts:",
+      "- name: x",
+      "  context: { cluster: c, user: u }",
+      "current-context: x",
+    ].join("\n") + "\n",
+  );
+  const tailer = await Tailer.start({ log, kubeconfig, args: COMMON_ARGS, waitFor: "following" });
+  try {
+    await tailer.until("ready", async () => (await tailer.get("/readyz")).status === 200);
+    await append(log, 1);
+    await tailer.until("the first Events", () => api.events().length === 2);
+    // Rotate: the server takes only the new token; the file holds it.
+    await api.setToken("token-2");
+    await Deno.writeTextFile(`${tokenFile}.tmp`, "token-2");
+    await Deno.rename(`${tokenFile}.tmp`, tokenFile);
+    for (let port = 2; port <= 4; port++) await append(log, port);
+    await tailer.until("the Events after the rotation", () => api.events().length === 8, 30_000);
+    for (let port = 1; port <= 4; port++) {
+      assert.deepEqual(messagesOf(api.events(), port), [...shopMessages(port)].sort());
+    }
+    const refused = api.requests.filter((r) => r.status === 401).length;
+    assert.ok(refused >= 1, "the old token was refused at least once");
+    assert.equal(
+      tailer.logged(/WARN .*refused our credentials \(401\)/),
+      1,
+      "logged once per streak",
+    );
+    assert.ok(tailer.logged(/accepts our credentials again/) >= 1, tailer.tail());
+    assert.equal((await tailer.stop()).code, 0);
+    console.log(
+      `held: kubeconfig token-file rotated — ${refused} requests refused, then 8/8 Events`,
+    );
+  } finally {
+    await tailer.kill();
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
