@@ -84,7 +84,7 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
   const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   const out = new BufferedWriter(options.stdout);
   const table: string[][] = [TABLE_HEADER];
-  const handleText = (text: string) => {
+  const handleText = (text: string, cut: number[]) => {
     parser.scan(text, (result) => {
       if (result.kind === "drop") {
         summary.drops++;
@@ -93,7 +93,7 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
       } else if (result.kind === "error") {
         summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
       }
-    });
+    }, cut);
   };
   const files = options.files.length > 0 ? options.files : ["-"];
   const buffer = new Uint8Array(READ_SIZE);
@@ -108,7 +108,7 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
       if (chunk) {
         summary.lines += chunk.lineCount;
         summary.truncatedLines += chunk.truncated;
-        handleText(chunk.text);
+        handleText(chunk.text, chunk.cut);
       }
       await out.flush();
     }
@@ -117,7 +117,7 @@ export async function runParse(options: ParseCommandOptions): Promise<ParseSumma
     if (last) {
       summary.lines += last.lineCount;
       summary.truncatedLines += last.truncated;
-      handleText(last.text);
+      handleText(last.text, last.cut);
     }
   }
   if (options.format === "table") await out.add(renderTable(table));

@@ -138,9 +138,10 @@ export class DropParser {
   /**
    * Scans many newline-separated lines (a `lines` batch) and reports each result that is not
    * "ignored". Non-matching lines cost a substring search: candidates are found by searching
-   * the whole text first, and only their lines are cut out and parsed.
+   * the whole text first, and only their lines are cut out and parsed. `cut` lists the ends
+   * (index of "\n") of lines the reader cut at the length cap: those are `line_too_long`.
    */
-  scan(text: string, onResult: (result: ParseResult) => void): void {
+  scan(text: string, onResult: (result: ParseResult) => void, cut?: readonly number[]): void {
     // Every LOG line has "IN=" right after its prefix: one pass for that anchor beats one
     // pass per prefix (it is rare in other lines, and V8 finds it at memory speed).
     const ctx = this.#context(this.#now());
@@ -149,17 +150,19 @@ export class DropParser {
       const lineStart = text.lastIndexOf("\n", at) + 1;
       let lineEnd = text.indexOf("\n", at);
       if (lineEnd < 0) lineEnd = text.length;
-      const result = lineEnd - lineStart > this.#maxLineLength
-        ? this.#tooLong(text, lineStart)
+      // A line the reader cut at its length cap is only the start of a longer one.
+      const cutHere = cut !== undefined && cut.includes(lineEnd);
+      const result = cutHere || lineEnd - lineStart > this.#maxLineLength
+        ? this.#tooLong(text, lineStart, lineEnd)
         : this.#parseSpan(text, lineStart, lineEnd, ctx);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
   }
 
-  #tooLong(text: string, lineStart: number): ParseResult {
+  #tooLong(text: string, lineStart: number, lineEnd: number): ParseResult {
     // Only ours if the header and prefix say so; look at the line's beginning only.
-    const head = text.slice(lineStart, lineStart + 1024);
+    const head = text.slice(lineStart, Math.min(lineEnd, lineStart + HEAD_LENGTH));
     const header = parseHeader(head, {
       now: this.#now(),
       bootTimeMs: this.#bootTimeMs,

@@ -84,7 +84,7 @@ export class Pipeline {
         const onResult = (result: ParseResult) => this.#onResult(result, ack);
         if (batch.kind === "lines") {
           lines.inc(batch.lineCount);
-          this.#o.parser.scan(batch.text, onResult);
+          this.#o.parser.scan(batch.text, onResult, batch.cut);
         } else {
           lines.inc(batch.records.length);
           for (const record of batch.records) {

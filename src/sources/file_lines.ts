@@ -32,6 +32,11 @@ export interface FramedLines {
   lineCount: number;
   /** How many of them were cut at the line cap. */
   truncated: number;
+  /**
+   * Where in `text` the cut lines end (the index of their "\n"): what remains of an over-long
+   * line must not be read as if it were the whole line.
+   */
+  cut: number[];
   /** Stream offset just after the last newline (where the next undelivered line starts). */
   end: number;
   /** The last up to {@link CURSOR_HASH_BYTES} raw stream bytes before `end`. */
@@ -131,6 +136,7 @@ export class LineFramer {
     let text = "";
     let lineCount = 0;
     let truncated = 0;
+    const cut: number[] = [];
     let from = 0;
     if (this.#discarding) {
       this.#discarding = false;
@@ -144,6 +150,7 @@ export class LineFramer {
         truncated++;
       }
       text = this.#decoder.decode(line) + "\n";
+      if (this.#lineBytes > cap) cut.push(text.length - 1);
       lineCount = 1;
       from = firstNewline + 1;
     }
@@ -152,6 +159,7 @@ export class LineFramer {
     // Lines wholly inside this chunk: count them, and cut the over-long ones.
     if (end > from) {
       const framed = this.#frameWhole(data, from, end);
+      for (const at of framed.cut) cut.push(text.length + at);
       text += framed.text;
       lineCount += framed.lines;
       truncated += framed.truncated;
@@ -161,7 +169,7 @@ export class LineFramer {
     this.#consumedTail = endTail;
     this.#advance(start, data, end);
     if (lineCount === 0) return undefined; // only a discarded line ended here
-    return { text, lineCount, truncated, end: this.#consumed, endTail };
+    return { text, lineCount, truncated, cut, end: this.#consumed, endTail };
   }
 
   /**
@@ -174,7 +182,7 @@ export class LineFramer {
     data: Uint8Array,
     from: number,
     end: number,
-  ): { text: string; lines: number; truncated: number } {
+  ): { text: string; lines: number; truncated: number; cut: number[] } {
     const cap = this.maxLineBytes;
     const decoded = this.#decoder.decode(data.subarray(from, end));
     const ascii = decoded.length === end - from;
@@ -183,18 +191,20 @@ export class LineFramer {
     let truncated = 0;
     let text = "";
     let segment = 0;
+    const cut: number[] = [];
     for (let lineStart = 0; lineStart < decoded.length;) {
       const newline = decoded.indexOf("\n", lineStart);
       lines++;
       if (newline - lineStart > cap) {
         text += decoded.slice(segment, lineStart + cap) + "\n";
+        cut.push(text.length - 1);
         truncated++;
         segment = newline + 1;
       }
       lineStart = newline + 1;
     }
     text = segment === 0 ? decoded : text + decoded.slice(segment);
-    return { text, lines, truncated };
+    return { text, lines, truncated, cut };
   }
 
   /** The byte-exact framing of data[from, end): cuts at UTF-8 character boundaries. */
@@ -202,25 +212,27 @@ export class LineFramer {
     data: Uint8Array,
     from: number,
     end: number,
-  ): { text: string; lines: number; truncated: number } {
+  ): { text: string; lines: number; truncated: number; cut: number[] } {
     const cap = this.maxLineBytes;
     let text = "";
     let lines = 0;
     let truncated = 0;
     let segment = from;
+    const cuts: number[] = [];
     for (let lineStart = from; lineStart < end;) {
       const newline = data.indexOf(NEWLINE, lineStart);
       lines++;
       if (newline - lineStart > cap) {
         const cut = characterBoundary(data, lineStart, lineStart + cap);
         text += this.#decoder.decode(data.subarray(segment, cut)) + "\n";
+        cuts.push(text.length - 1);
         truncated++;
         segment = newline + 1;
       }
       lineStart = newline + 1;
     }
     if (segment < end) text += this.#decoder.decode(data.subarray(segment, end));
-    return { text, lines, truncated };
+    return { text, lines, truncated, cut: cuts };
   }
 
   /**

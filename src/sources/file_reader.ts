@@ -196,6 +196,7 @@ export class TailedFile {
           text: framed.text,
           lineCount: framed.lineCount,
           cursor: this.cursor(framed.end, framed.endTail),
+          cut: framed.cut.length > 0 ? framed.cut : undefined,
         };
       }
       // A short read means we reached the end as it was; appends after it wake us again.

@@ -22,7 +22,14 @@ export interface LogRecord {
  * cursor of the newest batch whose work is complete, and hands it back to the source on restart.
  */
 export type SourceBatch =
-  | { kind: "lines"; text: string; lineCount: number; cursor: unknown }
+  | {
+    kind: "lines";
+    text: string;
+    lineCount: number;
+    cursor: unknown;
+    /** Indexes in `text` of the "\n" ending lines that were cut at the length cap. */
+    cut?: number[];
+  }
   | { kind: "records"; records: LogRecord[]; cursor: unknown };
 
 /** Things a source reports that end up in metrics (`kube_iptables_tailer_source_events_total`). */

@@ -421,3 +421,20 @@ Deno.test("prefix patterns: `*` stands for a policy or tier name (Calico's %n/%p
   assert.equal(drop(q.parseLine(`${header}a.b(x)+: ${tail}`)).prefix, "a.b(x)+:");
   assert.equal(q.parseLine(`${header}aXb(x)+: ${tail}`).kind, "ignored");
 });
+
+Deno.test("scan: a line the reader cut at the cap is line_too_long, never a drop", () => {
+  const p = parser();
+  const whole = `Nov 25 07:58:51 vm kernel: ${BODY}`;
+  const text = `${whole}\n${whole}\n`;
+  const results: ParseResult[] = [];
+  p.scan(text, (r) => results.push(r), [whole.length]);
+  assert.deepEqual(results.map((r) => r.kind === "error" ? r.reason : r.kind), [
+    "line_too_long",
+    "drop",
+  ]);
+  // A cut line that is not ours stays ignored.
+  const other = "Nov 25 07:58:51 vm sshd[1]: IN=x" + "y".repeat(100);
+  const none: ParseResult[] = [];
+  p.scan(`${other}\n`, (r) => none.push(r), [other.length]);
+  assert.deepEqual(none, []);
+});

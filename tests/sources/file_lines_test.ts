@@ -173,3 +173,16 @@ Deno.test("LineFramer: ASCII fast path and byte path cut long lines alike", () =
   const invalid = new LineFramer(5).push(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 10]));
   assert.deepEqual([invalid?.text, invalid?.truncated], ["\ufffd".repeat(5) + "\n", 1]);
 });
+
+Deno.test("LineFramer marks where cut lines end, in the ASCII, UTF-8 and held-line paths", () => {
+  const encoder = new TextEncoder();
+  const ascii = new LineFramer(5).push(encoder.encode("ok\n0123456789\nab\n"))!;
+  assert.deepEqual(ascii.cut, [ascii.text.indexOf("01234\n") + 5]);
+  const utf8 = new LineFramer(5).push(encoder.encode("ééééé\nab\n"))!;
+  assert.deepEqual(utf8.cut, [utf8.text.indexOf("\n")]);
+  const held = new LineFramer(4);
+  assert.equal(held.push(encoder.encode("abcdefgh")), undefined);
+  const done = held.push(encoder.encode("ij\nxy\n"))!;
+  assert.deepEqual([done.text, done.cut], ["abcd\nxy\n", [4]]);
+  assert.deepEqual(new LineFramer(64).push(encoder.encode("short\n"))!.cut, []);
+});
