@@ -102,7 +102,7 @@ export class Metrics {
   readonly podIndexRejected = new client.Counter({
     name: `${PREFIX}pod_index_rejected_total`,
     help: "Unusable answers and objects from the pod list/watch, by reason (bad_list, bad_json, " +
-      "not_an_object, no_metadata, no_name, no_namespace, no_uid, bad_ip, bad_event).",
+      "oversized, not_an_object, no_metadata, no_name, no_namespace, no_uid, bad_ip, bad_event).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
