@@ -17,7 +17,10 @@
  *   read again from 0 (`truncation`).
  * - Each batch's cursor `{dev, ino, offset, hash}` pins the exact position. On restart it resumes
  *   there, or in the rotated sibling (`kern.log.1`, `kern.log-20261125`) that now holds that
- *   inode, then the newer files; an unusable cursor is logged and counted (`cursor_invalid`).
+ *   inode, then the newer files. When the file was truncated in place while we were stopped
+ *   (same inode, shorter or other bytes before the offset), it resumes in the copy whose bytes
+ *   before the offset match, then the newer copies, then the truncated file from 0, as when it
+ *   sees the truncation live. An unusable cursor is logged and counted (`cursor_invalid`).
  * - Errors (permission denied, the path being a directory, I/O errors) are logged once per
  *   failure streak, counted (`read_error`) and retried with capped exponential backoff.
  *
@@ -270,6 +273,11 @@ class Tail {
       if (!truncation) return;
       const copies = await this.#findCopies(file, truncation);
       if (copies.length > 0) {
+        this.#s.log.info("reading the rest of the truncated file from its copy", {
+          copy: copies[0].path,
+          offset: truncation.offset,
+          newerCopies: copies.length - 1,
+        });
         for (const copy of copies) this.#copies.add(copy);
         this.#active = copies[0];
         this.#pending.unshift(...copies.slice(1), file);
@@ -296,7 +304,13 @@ class Tail {
       if (candidates[i].info.size < at.offset) continue;
       const copy = await this.#openQuietly(candidates[i].path);
       if (!copy) continue;
-      if (!await copy.startAt(at.offset, at.hash)) {
+      let matches = false;
+      try {
+        matches = await copy.startAt(at.offset, at.hash);
+      } catch {
+        // Unreadable: no copy we can use.
+      }
+      if (!matches) {
         copy.close();
         continue;
       }
@@ -305,11 +319,6 @@ class Tail {
         const next = await this.#openQuietly(newer.path);
         if (next) found.push(next);
       }
-      this.#s.log.info("reading the rest of the truncated file from its copy", {
-        copy: candidates[i].path,
-        offset: at.offset,
-        newerCopies: found.length - 1,
-      });
       return found;
     }
     return [];
@@ -472,8 +481,22 @@ class Tail {
         opened.push(file);
         if (!sameFile(file, cursor)) throw new Error(`${path} was replaced while resuming`);
         if (!await file.startAt(cursor.offset, cursor.hash)) {
-          file.close();
-          this.#cursorInvalid("the content before the saved offset changed");
+          // Shorter, or other bytes before the offset: truncated in place while we were stopped
+          // (copytruncate) if a rotated sibling holds the bytes we had read up to the offset.
+          const copies = await this.#findCopies(file, cursor);
+          if (copies.length === 0) {
+            file.close();
+            this.#cursorInvalid("the content before the saved offset changed");
+            return;
+          }
+          for (const copy of copies) this.#copies.add(copy);
+          this.#adopt([...copies, file]); // the truncated file from 0 once the copies are read
+          this.#s.onEvent("truncation");
+          log.info("the log file was truncated while stopped; resuming in its copy", {
+            copy: copies[0].path,
+            offset: cursor.offset,
+            newerCopies: copies.length - 1,
+          });
           return;
         }
         this.#adopt(opened);

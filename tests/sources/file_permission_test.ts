@@ -38,6 +38,8 @@ systemTest(
       await Deno.chmod(path, 0o644);
       await waitFor(() => output.batches.length > 0, "the lines", () => driver.stderr);
       assert.deepEqual(output.batches.flatMap((b) => b.lines), ["one", "two"]);
+      // Logged once the pass that read them ends, on stderr, which is read apart from stdout.
+      await waitFor(() => driver.logged("log file is readable again") > 0, "the recovery log");
       assert.equal(driver.logged("log file is readable again"), 1);
 
       // Rotated to a new file it may not read: the old one stays followed meanwhile.
