@@ -6,7 +6,7 @@
  *   Event posts within the configured API rate, no crash.
  */
 import type { BenchRow } from "./harness.ts";
-import { DaemonProcess, kernelLine } from "../support/daemon.ts";
+import { type DaemonProcess, followLogFile, kernelLine } from "../support/daemon.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 
 const PODS = 200;
@@ -21,41 +21,34 @@ function drop(src: number, dst: number, port: number): string {
   } LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=40000 DPT=${port} WINDOW=64240 RES=0x00 SYN URGP=0 `;
 }
 
-async function start(
-  args: string[],
-): Promise<{ api: KubeEmulator; dir: string; log: string; daemon: DaemonProcess; port: number }> {
+async function start(args: string[]): Promise<
+  {
+    api: KubeEmulator;
+    log: string;
+    daemon: DaemonProcess;
+    port: number;
+    close: () => Promise<void>;
+  }
+> {
   const api = await startKubeEmulator({});
   for (let i = 0; i < PODS; i++) {
     api.addPod({ namespace: `ns-${i % 20}`, name: `pod-${i}`, podIPs: [podIp(i)] });
   }
-  const dir = await Deno.makeTempDir({ prefix: "kit-bench-daemon-" });
-  const log = `${dir}/kern.log`;
-  await Deno.writeTextFile(log, "");
-  const daemon = new DaemonProcess([
-    "run",
-    `--iptables-log-path=${log}`,
-    "--iptables-log-prefix=calico-packet:",
-    `--kubeconfig=${api.kubeconfigPath}`,
-    "--metrics-server-port=0",
-    ...args,
-  ]);
-  await daemon.waitFor(
-    () => daemon.stderrLines.some((l) => l.includes("serving metrics")),
-    15_000,
-    "start",
-  );
-  const port = Number(
-    /port=(\d+)/.exec(daemon.stderrLines.find((l) => l.includes("serving metrics"))!)![1],
-  );
-  // Ready: the pod index has synced.
-  for (let i = 0; i < 300; i++) {
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-    await r.body?.cancel();
-    if (r.ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 300)); // the file source settles on the end of the file
-  return { api, dir, log, daemon, port };
+  const { log, daemon, close } = await followLogFile({
+    dirPrefix: "kit-bench-daemon-",
+    args: ["--iptables-log-prefix=calico-packet:", `--kubeconfig=${api.kubeconfigPath}`, ...args],
+    waitForPods: true,
+  });
+  return {
+    api,
+    log,
+    daemon,
+    port: daemon.metricsPort(),
+    close: async () => {
+      await close();
+      await api.close();
+    },
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -103,9 +96,7 @@ async function latencyRun(rate: number, seconds: number): Promise<number[]> {
     }
     return latencies.sort((a, b) => a - b);
   } finally {
-    await s.daemon.stop();
-    await s.api.close();
-    await Deno.remove(s.dir, { recursive: true });
+    await s.close();
   }
 }
 
@@ -184,9 +175,7 @@ async function flood(rate: number, seconds: number) {
       alive,
     };
   } finally {
-    await s.daemon.stop();
-    await s.api.close();
-    await Deno.remove(s.dir, { recursive: true });
+    await s.close();
   }
 }
 

@@ -4,8 +4,9 @@
  * the Events.
  */
 import assert from "node:assert/strict";
-import { DaemonProcess, kernelLine } from "../support/daemon.ts";
+import { type DaemonProcess, followLogFile, kernelLine } from "../support/daemon.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { startDnsmasq } from "../support/dnsmasq.ts";
 import { systemTest, which } from "../support/system.ts";
 
 const WEB = "10.244.1.10";
@@ -40,38 +41,25 @@ async function setup(extraArgs: string[] = [], env: Record<string, string> = {})
     hostNetwork: true,
     nodeName: "node-5",
   });
-  const dir = await Deno.makeTempDir({ prefix: "kit-events-" });
-  const log = `${dir}/kern.log`;
-  await Deno.writeTextFile(log, "");
-  const daemon = new DaemonProcess([
-    "run",
-    `--iptables-log-path=${log}`,
-    "--iptables-log-prefix=calico-packet:",
-    `--kubeconfig=${api.kubeconfigPath}`,
-    "--metrics-server-port=0",
-    "--node-name=node-1",
-    ...extraArgs,
-  ], env);
-  await daemon.waitFor(
-    () => daemon.stderrLines.some((l) => l.includes("following log file")),
-    15_000,
-    "the daemon to start",
-  );
-  // Ready: the pod index has listed the Pods (drops before that would wait or be shed).
-  await daemon.waitFor(
-    () => daemon.stderrLines.some((l) => l.includes("listed pods")),
-    15_000,
-    "the pod list",
-  );
+  const { dir, log, daemon, close } = await followLogFile({
+    dirPrefix: "kit-events-",
+    args: [
+      "--iptables-log-prefix=calico-packet:",
+      `--kubeconfig=${api.kubeconfigPath}`,
+      "--node-name=node-1",
+      ...extraArgs,
+    ],
+    env,
+    waitForPods: true,
+  });
   return {
     api,
     dir,
     log,
     daemon,
     cleanup: async () => {
-      await daemon.stop();
+      await close();
       await api.close();
-      await Deno.remove(dir, { recursive: true });
     },
   };
 }
@@ -164,9 +152,7 @@ Deno.test("events: a flood stays within the client-side rate limit; every drop i
     s.api.clearRequests();
     const start = Date.now();
     await Deno.writeTextFile(s.log, lines.join(""), { append: true });
-    const port = Number(
-      /port=(\d+)/.exec(s.daemon.stderrLines.find((l) => l.includes("serving metrics"))!)![1],
-    );
+    const port = s.daemon.metricsPort();
     const countedSoFar = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return [...text.matchAll(/^packet_drops_count\{[^}]*\} (\d+)/gm)].reduce(
@@ -224,46 +210,18 @@ systemTest("events: the real kubectl describe pod shows the PacketDrop Events", 
 systemTest("events: an external IP is named by a real DNS server's PTR record", {
   needs: ["dnsmasq"],
 }, async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const dnsmasq = new Deno.Command(which("dnsmasq")!, {
-    args: [
-      "--no-daemon",
-      `--port=${port}`,
-      "--listen-address=127.0.0.1",
-      "--bind-interfaces",
-      "--no-resolv",
-      "--no-hosts",
-      "--user=root",
-      "--pid-file=",
-      "--ptr-record=7.2.0.192.in-addr.arpa,api.partner.example",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const s = await setup([`--dns-server=127.0.0.1:${port}`]);
+  await using dnsmasq = await startDnsmasq({ "192.0.2.7": "api.partner.example" });
+  const s = await setup([`--dns-server=127.0.0.1:${dnsmasq.port}`]);
   try {
-    // dnsmasq may need a moment: the first lookups may time out and are cached only briefly,
-    // so use distinct ports (distinct Events) until the name shows up.
-    let named = false;
-    for (let i = 0; i < 40 && !named; i++) {
-      await Deno.writeTextFile(s.log, kernelLine(tcpDrop(WEB, "192.0.2.7", 4000 + i)), {
-        append: true,
-      });
-      await new Promise((r) => setTimeout(r, 250));
-      named = s.api.events("shop").some((e) => e.message?.includes("api.partner.example"));
-    }
-    const event = s.api.events("shop").find((e) => e.message?.includes("api.partner.example"));
-    assert.ok(
-      event,
-      `no Event named the external IP: ${s.api.events("shop").map((e) => e.message).join("; ")}`,
-    );
+    // dnsmasq answers before the daemon starts: the first Event already has the name.
+    await Deno.writeTextFile(s.log, kernelLine(tcpDrop(WEB, "192.0.2.7", 4000)), { append: true });
+    await waitUntil("the Event", () => s.api.events("shop").length === 1, 5_000, s.daemon);
+    const [event] = s.api.events("shop");
     assert.match(
       event.message!,
       /^Packet dropped when sending traffic to api\.partner\.example \(192\.0\.2\.7\) on port \d+\/TCP$/,
     );
   } finally {
     await s.cleanup();
-    dnsmasq.kill("SIGTERM");
-    await dnsmasq.status;
   }
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ptrName, ReverseDns } from "../../src/enrich/dns.ts";
 import type { DnsResult } from "../../src/metrics.ts";
-import { systemTest, which } from "../support/system.ts";
+import { startDnsmasq } from "../support/dnsmasq.ts";
+import { systemTest } from "../support/system.ts";
 
 Deno.test("PTR names for IPv4 and IPv6", () => {
   assert.equal(ptrName("192.0.2.7"), "7.2.0.192.in-addr.arpa");
@@ -131,51 +132,19 @@ systemTest(
   "reverse DNS against a real dnsmasq on a loopback port",
   { needs: ["dnsmasq"] },
   async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = new Deno.Command(which("dnsmasq")!, {
-      args: [
-        "--no-daemon",
-        `--port=${port}`,
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--no-resolv",
-        "--no-hosts",
-        "--user=root",
-        "--pid-file=",
-        "--ptr-record=7.2.0.192.in-addr.arpa,api.partner.example",
-        "--ptr-record=0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa,v6.partner.example",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    try {
-      // dnsmasq needs a moment to bind: ask (uncached) until it answers.
-      const server = { ipAddr: "127.0.0.1", port };
-      for (let i = 0; i < 50; i++) {
-        const probe = new ReverseDns({
-          timeoutMs: 200,
-          cacheSize: 0,
-          ttlMs: 1,
-          concurrency: 1,
-          nameServer: server,
-        });
-        if (await probe.lookup("192.0.2.7")) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const fresh = new ReverseDns({
-        timeoutMs: 2000,
-        cacheSize: 10,
-        ttlMs: 60_000,
-        concurrency: 2,
-        nameServer: server,
-      });
-      assert.equal(await fresh.lookup("192.0.2.7"), "api.partner.example");
-      assert.equal(await fresh.lookup("2001:db8::10"), "v6.partner.example");
-      assert.equal(await fresh.lookup("192.0.2.99"), undefined, "no record");
-    } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await child.stderr.cancel();
-    }
+    await using dnsmasq = await startDnsmasq({
+      "192.0.2.7": "api.partner.example",
+      "2001:db8::10": "v6.partner.example",
+    });
+    const dns = new ReverseDns({
+      timeoutMs: 2000,
+      cacheSize: 10,
+      ttlMs: 60_000,
+      concurrency: 2,
+      nameServer: { ipAddr: "127.0.0.1", port: dnsmasq.port },
+    });
+    assert.equal(await dns.lookup("192.0.2.7"), "api.partner.example");
+    assert.equal(await dns.lookup("2001:db8::10"), "v6.partner.example");
+    assert.equal(await dns.lookup("192.0.2.99"), undefined, "no record");
   },
 );

@@ -74,6 +74,19 @@ export class DaemonProcess {
     }
   }
 
+  /** Whether stderr has a line containing `text`. */
+  logged(text: string): boolean {
+    return this.stderrLines.some((l) => l.includes(text));
+  }
+
+  /** The port of /metrics, from the start-up log line (the daemon runs with port 0). */
+  metricsPort(): number {
+    const line = this.stderrLines.find((l) => l.includes("serving metrics"));
+    const port = Number(/port=(\d+)/.exec(line ?? "")?.[1]);
+    if (!port) throw new Error("the daemon has not logged its metrics port yet");
+    return port;
+  }
+
   /** Parsed NDJSON lines of stdout. */
   json(): Record<string, unknown>[] {
     return this.stdoutLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
@@ -107,4 +120,56 @@ export class DaemonProcess {
 /** A kernel-log line with the current time in rsyslog's RFC 3339 format. */
 export function kernelLine(body: string, time = new Date()): string {
   return `${time.toISOString().replace("Z", "000+00:00")} node-1 kernel: [ 1234.567890] ${body}\n`;
+}
+
+/** Options of {@link followLogFile}. */
+export interface FollowOptions {
+  /** Arguments after `run --iptables-log-path=…` (prefix, kubeconfig, limits …). */
+  args: string[];
+  env?: Record<string, string>;
+  /** Temporary directory name prefix. */
+  dirPrefix: string;
+  /** Also wait for the pod list (a daemon with a kubeconfig). */
+  waitForPods?: boolean;
+}
+
+/** A daemon following a fresh, empty log file. */
+export interface FollowingDaemon {
+  dir: string;
+  log: string;
+  daemon: DaemonProcess;
+  /** Appends text to the log. */
+  append(text: string): Promise<void>;
+  /** Stops the daemon and removes the directory. */
+  close(): Promise<void>;
+}
+
+/** Starts `run` on an empty log file in a temporary directory, once it follows the file. */
+export async function followLogFile(options: FollowOptions): Promise<FollowingDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: options.dirPrefix });
+  const log = `${dir}/kern.log`;
+  await Deno.writeTextFile(log, "");
+  const daemon = new DaemonProcess(
+    ["run", `--iptables-log-path=${log}`, "--metrics-server-port=0", ...options.args],
+    options.env,
+  );
+  await daemon.waitFor(
+    () => daemon.logged("following log file"),
+    15_000,
+    "the daemon to follow the log",
+  );
+  if (options.waitForPods) {
+    // Drops before the pod list would wait for it, or be shed.
+    await daemon.waitFor(() => daemon.logged("listed pods"), 15_000, "the pod list");
+  }
+  return {
+    dir,
+    log,
+    daemon,
+    append: (text) => Deno.writeTextFile(log, text, { append: true }),
+    close: async () => {
+      await daemon.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }
