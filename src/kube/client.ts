@@ -76,6 +76,9 @@ export class AnswerError extends Error {
   }
 }
 
+/** How long prepared credentials (headers) are reused. */
+const HEADERS_TTL_MS = 1000;
+
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 function fileExists(path: string): boolean {
@@ -204,6 +207,7 @@ export class KubeClient {
   #metrics?: Metrics;
   #exchange: Exchange | undefined;
   #reload: (() => k8s.KubeConfig) | undefined;
+  #headers: { headers: Record<string, string>; at: number } | undefined;
   /** In a streak of 401 answers (logged once per streak). */
   #unauthorized = false;
 
@@ -228,6 +232,12 @@ export class KubeClient {
    * client-node gives (its TLS settings), so connections are reused.
    */
   async #prepare(): Promise<{ headers: Record<string, string>; exchange: Exchange }> {
+    // client-node builds a TLS agent on every call; under a burst of Events that costs more
+    // than the request. Credentials are cached for a second (and dropped after a 401).
+    const cached = this.#headers;
+    if (cached && this.#exchange && performance.now() - cached.at < HEADERS_TTL_MS) {
+      return { headers: { ...cached.headers }, exchange: this.#exchange };
+    }
     const opts: https.RequestOptions = { headers: {} };
     await this.kubeConfig.applyToHTTPSOptions(opts);
     if (this.#exchange === undefined) {
@@ -239,7 +249,8 @@ export class KubeClient {
       if (v !== undefined) headers[k] = String(v);
     }
     if (opts.auth) headers["Authorization"] = `Basic ${btoa(opts.auth)}`;
-    return { headers, exchange: this.#exchange };
+    this.#headers = { headers, at: performance.now() };
+    return { headers: { ...headers }, exchange: this.#exchange };
   }
 
   /** How requests are sent ("fetch" or "node:http"); undefined before the first one. */
@@ -264,6 +275,7 @@ export class KubeClient {
    * in-cluster token. The exchange (TLS) stays.
    */
   refreshCredentials(): void {
+    this.#headers = undefined;
     let fresh: k8s.KubeConfig | undefined;
     try {
       fresh = this.#reload?.();
