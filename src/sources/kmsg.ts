@@ -16,7 +16,12 @@
  *   `pollIntervalMs`, so an abort ends `read()` at once.
  * - Only kernel-facility records are delivered (facility 0), as `journalctl -k` and syslog's
  *   `kern.*` would; userspace writes to `/dev/kmsg` (facility 1 and up) are skipped.
- * - Times are boot time + the record's microseconds (see `kmsg_boot_time.ts`).
+ * - Times are boot time (whole ms) + the record's milliseconds (see `kmsg_boot_time.ts`). Each
+ *   run estimates the boot time anew, and estimates of one boot differ by a few ms; so that a
+ *   record delivered again after a restart keeps its exact time (replays are recognised by it),
+ *   a run resuming within the same boot times its records with the boot time of the saved
+ *   cursor, unless the estimates are further apart than {@link BOOT_TIME_NOISE_MS} (the wall
+ *   clock was stepped in between: then the new estimate is right and the old one was not).
  *
  * Permissions. The kernel: reading `/dev/kmsg` needs root (its mode is 0644 root) or
  * CAP_SYSLOG when `kernel.dmesg_restrict=1`. Deno 2: paths under `/dev` and `/proc` open only with
@@ -60,7 +65,10 @@ export interface KmsgCursor {
   seq: number;
   /** The boot the sequence number belongs to (`/proc/sys/kernel/random/boot_id`), if readable. */
   boot?: string;
-  /** The boot time estimate (ms since the epoch), which also tells boots apart. */
+  /**
+   * The boot time the records were timed with (whole ms since the epoch); a restart within the
+   * same boot times its records with it too. Also tells boots apart.
+   */
   bootTimeMs?: number;
 }
 
@@ -70,6 +78,13 @@ export interface KmsgCursor {
  * uptime the previous boot had.
  */
 export const SAME_BOOT_TOLERANCE_MS = 5000;
+
+/**
+ * Two boot time estimates of one boot further apart than this mean the wall clock was stepped
+ * between them (NTP at start-up). Precise estimates agree to a few ms; coarse ones (whole-second
+ * uptime, calibration cut short) to about a second. The step tolerance of `BootClock`.
+ */
+export const BOOT_TIME_NOISE_MS = 1500;
 
 /** Options of {@link KmsgSource}. */
 export interface KmsgSourceOptions extends SourceOptions {
@@ -82,6 +97,8 @@ export interface KmsgSourceOptions extends SourceOptions {
   maxBatchRecords?: number;
   /** Boot time in ms since the epoch; by default estimated from `/proc/uptime`. */
   bootTimeMs?: number;
+  /** The boot clock to use instead of one made here (tests: a fake uptime and wall clock). */
+  bootClock?: BootClock;
   /** The boot id cursors are tied to; by default read from /proc; null: do not tie them. */
   bootId?: string | null;
   /** Deliver only kernel-facility records (default true). */
@@ -172,6 +189,11 @@ export class KmsgSource implements LogSource {
   #resumeFrom: unknown;
   #bootId: string | undefined;
   #clock: BootClock;
+  /**
+   * Set while a run resumed within the boot its cursor was saved in: the cursor's boot time and
+   * the estimate at that moment. Times use the saved one, moved only by the clock's later steps.
+   */
+  #savedBootTime: { savedMs: number; estimateMs: number } | undefined;
   #onEvent: SourceEventSink;
   #onReady: ((lastSeq: number | undefined) => void) | undefined;
   #open: KmsgDeviceOpener;
@@ -193,7 +215,7 @@ export class KmsgSource implements LogSource {
     this.#onReady = options.onReady;
     this.#open = options.openDevice ?? openKmsgDevice;
     const log = this.#log;
-    this.#clock = new BootClock({
+    this.#clock = options.bootClock ?? new BootClock({
       bootTimeMs: options.bootTimeMs,
       onNote: (message, fields) => log.warn(message, fields),
     });
@@ -262,6 +284,7 @@ export class KmsgSource implements LogSource {
 
   /** Where to begin, from the saved cursor or the start option. */
   #initialPosition(): Position {
+    this.#savedBootTime = undefined;
     const position: Position = {
       lastSeq: undefined,
       toEnd: this.#start === "end",
@@ -288,7 +311,33 @@ export class KmsgSource implements LogSource {
       });
       return { ...position, toEnd: false };
     }
+    this.#reuseBootTime(cursor);
     return { ...position, toEnd: false, lastSeq: cursor.seq, unconfirmed: cursor.seq };
+  }
+
+  /**
+   * Times this run's records with the boot time of `cursor` (saved during this boot), so the
+   * records delivered again after the restart get the times they had; unless the estimates are
+   * so far apart that the wall clock was stepped meanwhile.
+   */
+  #reuseBootTime(cursor: KmsgCursor): void {
+    const estimateMs = this.#clock.bootTimeMs();
+    if (cursor.bootTimeMs === undefined || estimateMs === undefined) return;
+    const fields = {
+      savedBootTimeMs: cursor.bootTimeMs,
+      estimateMs: Math.round(estimateMs),
+      differenceMs: Math.round(estimateMs - cursor.bootTimeMs),
+    };
+    if (Math.abs(estimateMs - cursor.bootTimeMs) > BOOT_TIME_NOISE_MS) {
+      this.#log.info(
+        "boot time moved since the cursor was saved (wall clock stepped); records are timed " +
+          "with the new estimate",
+        fields,
+      );
+      return;
+    }
+    this.#savedBootTime = { savedMs: cursor.bootTimeMs, estimateMs };
+    this.#log.debug("records are timed with the saved cursor's boot time", fields);
   }
 
   /** Whether `cursor` was saved during another boot (by boot id, else by boot time). */
@@ -301,9 +350,16 @@ export class KmsgSource implements LogSource {
       Math.abs(cursor.bootTimeMs - bootTimeMs) > SAME_BOOT_TOLERANCE_MS;
   }
 
+  /**
+   * The boot time records are timed with and cursors carry: whole ms, so that the cursor holds
+   * exactly what the times were computed with.
+   */
   #bootTimeMs(): number | undefined {
-    const value = this.#clock.bootTimeMs();
-    return value === undefined ? undefined : Math.round(value);
+    const estimateMs = this.#clock.bootTimeMs();
+    if (estimateMs === undefined) return undefined;
+    const saved = this.#savedBootTime;
+    // Unchanged estimate: exactly the saved value. A stepped clock moves it by the step.
+    return Math.round(saved ? saved.savedMs + (estimateMs - saved.estimateMs) : estimateMs);
   }
 
   /** Once the input has been read to its end the first time after an open. */
@@ -341,7 +397,7 @@ export class KmsgSource implements LogSource {
     position: Position,
     pending: Entry[],
   ): { drained: boolean; failure?: { error: unknown } } {
-    const bootTimeMs = this.#clock.bootTimeMs();
+    const bootTimeMs = this.#bootTimeMs();
     const onLine = (line: string) => this.#record(line, position, bootTimeMs, pending);
     while (pending.length < this.#maxBatch) {
       let result;

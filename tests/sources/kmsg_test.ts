@@ -358,6 +358,126 @@ Deno.test("KmsgSource: unusable cursors are reported and the start option applie
   }
 });
 
+/** Records as the Event recorder sees them: text and time in ms (what a replay must repeat). */
+function timed(records: LogRecord[]): Array<{ text: string; ms: number | undefined }> {
+  return records.map((r) => ({ text: r.text, ms: r.time?.getTime() }));
+}
+
+/** What the fixture's records from `seq` on are when timed from `bootTimeMs`. */
+function fixtureTimed(bootTimeMs: number, fromSeq = 0) {
+  return FIXTURE_LINES.filter((line) => seqOf(line) >= fromSeq).map((line) => ({
+    text: messageOf(line),
+    ms: bootTimeMs + Math.floor(Number(line.split(",")[2]) / 1000),
+  }));
+}
+
+Deno.test("KmsgSource: a record delivered again after a restart keeps its exact time", async () => {
+  const path = await tempFile(FIXTURE_TEXT);
+  try {
+    // The first run estimates the boot time at BOOT + 0.6 ms: its records and cursors use the
+    // whole millisecond, BOOT + 1.
+    const first = await collect(
+      { path, start: "beginning", bootTimeMs: BOOT + 0.6, bootId: "b", maxBatchRecords: 5 },
+      (r) => r.length >= FIXTURE_LINES.length,
+    );
+    assert.deepEqual(timed(first.records), fixtureTimed(BOOT + 1));
+    // Killed after the second batch was checkpointed: the records after it come again.
+    const saved = first.batches[1].cursor;
+    assert.deepEqual(saved, { seq: 361, boot: "b", bootTimeMs: BOOT + 1 });
+    const replayed = timed(first.records.slice(10));
+    // Each restart estimates the boot time again: 1 ms later (same boot id), 40 ms earlier
+    // (no boot id: the same boot by its time), 1.4 s later (a coarse whole-second estimate).
+    const restarts: Array<[number, string | null]> = [
+      [BOOT + 1.6, "b"],
+      [BOOT - 40.2, null],
+      [BOOT + 1400, "b"],
+    ];
+    for (const [estimate, bootId] of restarts) {
+      const { log, lines } = memoryLog();
+      const again = await collect(
+        { path, resumeFrom: saved, bootTimeMs: estimate, bootId, log },
+        (r) => r.length >= replayed.length,
+      );
+      assert.deepEqual(timed(again.records), replayed, `estimate ${estimate}`);
+      // Its cursors carry the same boot time on, so a third run times them alike.
+      assert.equal((again.batches.at(-1)!.cursor as KmsgCursor).bootTimeMs, BOOT + 1);
+      const note = lines.find((l) => l.includes("saved cursor's boot time"));
+      assert.match(note ?? "", /DEBUG/);
+      assert.match(
+        note ?? "",
+        new RegExp(`differenceMs=${Math.round(estimate - BOOT - 1)}`),
+      );
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("KmsgSource: a wall clock step while resumed moves the saved boot time by the step", async () => {
+  const uptime = await tempFile("100.00 1.00\n"); // frozen: a step shows as the clock moving alone
+  const path = await tempFile(FIXTURE_LINES.slice(0, 20).join("\n") + "\n");
+  let now = BOOT + 100_000;
+  const clock = new BootClock({ uptimePath: uptime, now: () => (now += 0.001), refreshMs: 1000 });
+  const estimate = clock.bootTimeMs()!;
+  const saved = Math.round(estimate) + 3; // an earlier run's estimate, 3 ms off this one
+  try {
+    let stepped = false;
+    const { records } = await collect(
+      {
+        path,
+        bootClock: clock,
+        resumeFrom: { seq: 360, bootTimeMs: saved },
+        bootId: null,
+        onReady: () => {
+          if (stepped) return;
+          stepped = true;
+          now += 60_000; // NTP steps the wall clock a minute forward, then more records come
+          Deno.writeTextFileSync(path, FIXTURE_LINES.slice(20).join("\n") + "\n", { append: true });
+        },
+      },
+      (r) => r.length >= FIXTURE_LINES.length - 9,
+    );
+    const before = fixtureTimed(saved, 361).slice(0, 11);
+    assert.deepEqual(timed(records.slice(0, 11)), before, "timed with the saved boot time");
+    const step = clock.bootTimeMs()! - estimate;
+    assert.ok(Math.abs(step - 60_000) < 50, `the clock followed the step: ${step}`);
+    const after = fixtureTimed(Math.round(saved + step), 372);
+    assert.deepEqual(timed(records.slice(11)), after, "moved by the step");
+  } finally {
+    await Deno.remove(uptime);
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("KmsgSource: another boot, or a wall clock step between runs, times from the new estimate", async () => {
+  const path = await tempFile(FIXTURE_TEXT);
+  const { log, lines } = memoryLog();
+  try {
+    const everything = (r: LogRecord[]) => r.length >= FIXTURE_LINES.length;
+    const byId = await collect(
+      { path, resumeFrom: { seq: 370, boot: "old", bootTimeMs: BOOT + 1 }, bootId: "new" },
+      everything,
+    );
+    assert.deepEqual(timed(byId.records), fixtureTimed(BOOT));
+    const byTime = await collect(
+      { path, resumeFrom: { seq: 370, bootTimeMs: BOOT - 3_600_000 }, bootId: null },
+      everything,
+    );
+    assert.deepEqual(timed(byTime.records), fixtureTimed(BOOT));
+    // The same boot, but the wall clock was stepped (NTP) since the cursor was saved: its boot
+    // time was wrong by the step, and new records would be too.
+    const stepped = await collect(
+      { path, resumeFrom: { seq: 370, boot: "b", bootTimeMs: BOOT - 30_000 }, bootId: "b", log },
+      (r) => r.length >= 7,
+    );
+    assert.deepEqual(timed(stepped.records), fixtureTimed(BOOT, 371));
+    assert.equal((stepped.batches.at(-1)!.cursor as KmsgCursor).bootTimeMs, BOOT);
+    assert.ok(lines.some((l) => l.includes("INFO") && l.includes("differenceMs=30000")));
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("KmsgSource: start at the end skips what is there and delivers what follows", async () => {
   const path = await tempFile(FIXTURE_TEXT);
   const next = [
@@ -679,13 +799,26 @@ systemTest("KmsgSource on /dev/kmsg: abort returns at once while no record arriv
   console.log(`abort → read() returned in ${elapsed.toFixed(2)} ms`);
 });
 
-/** Runs a small program using KmsgSource under `permissions`; returns what it printed. */
+/** What {@link probe} printed. */
+interface ProbeResult {
+  records: number;
+  withTime: number;
+  events: string[];
+  cursor?: KmsgCursor;
+  /** Each batch's cursor and the time (ms) of its last record. */
+  batches: Array<{ cursor: KmsgCursor; ms: number | undefined }>;
+  logs: string;
+}
+
+/**
+ * Runs a small program using KmsgSource under `permissions` (more source options in `extra`);
+ * returns what it printed.
+ */
 async function probe(
   permissions: string[],
   path: string,
-): Promise<
-  { records: number; withTime: number; events: string[]; cursor?: KmsgCursor; logs: string }
-> {
+  extra: { resumeFrom?: KmsgCursor; maxBatchRecords?: number } = {},
+): Promise<ProbeResult> {
   const module = new URL("../../src/sources/kmsg.ts", import.meta.url).href;
   const logModule = new URL("../../src/log.ts", import.meta.url).href;
   const script = `
@@ -697,18 +830,21 @@ async function probe(
     const source = new KmsgSource({
       path: ${JSON.stringify(path)},
       start: "beginning",
+      ...${JSON.stringify(extra)},
       retryMinMs: 100,
       log: createLogger({ level: "warn", format: "json" }),
       onEvent: (e) => events.push(e),
       onReady: () => controller.abort(),
     });
     let records = 0, withTime = 0, cursor;
+    const batches = [];
     for await (const batch of source.read(controller.signal)) {
       records += batch.records.length;
       withTime += batch.records.filter((r) => r.time).length;
       cursor = batch.cursor;
+      batches.push({ cursor, ms: batch.records.at(-1).time?.getTime() });
     }
-    console.log(JSON.stringify({ records, withTime, events, cursor }));
+    console.log(JSON.stringify({ records, withTime, events, cursor, batches }));
   `;
   const dir = await Deno.makeTempDir();
   try {
@@ -762,6 +898,21 @@ systemTest("KmsgSource without -A reads the device node mounted elsewhere", {
     assert.equal(result.cursor?.boot, undefined, "no boot id without /proc");
     const precise = estimateBootTimeMs();
     assert.ok(Math.abs(result.cursor!.bootTimeMs! - precise) < 100, JSON.stringify(result.cursor));
+
+    // A restart estimates the boot time again (osUptime, calibrated at its tick: a few ms
+    // apart), yet the records it delivers again after an older checkpoint keep their times.
+    const permissions = [`--allow-read=${dir}`, "--allow-sys=osUptime"];
+    const first = await probe(permissions, node, { maxBatchRecords: 1 });
+    assert.ok(first.batches.length >= 4, "the ring buffer holds kernel records");
+    const checkpoint = first.batches[first.batches.length >> 1].cursor;
+    const replay = await probe(permissions, node, { resumeFrom: checkpoint, maxBatchRecords: 1 });
+    const timesOf = (batches: ProbeResult["batches"]) =>
+      new Map(batches.map((b) => [b.cursor.seq, b.ms]));
+    const before = timesOf(first.batches);
+    const again = [...timesOf(replay.batches)].filter(([seq]) => before.has(seq));
+    assert.ok(again.length >= 2, "records delivered again");
+    assert.deepEqual(again, again.map(([seq]) => [seq, before.get(seq)]));
+    assert.equal(replay.cursor!.bootTimeMs, checkpoint.bootTimeMs);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
