@@ -90,6 +90,13 @@ Deno.test("wrong token at start: a clear log line, /readyz 503 while the index c
     for (let port = 1; port <= 3; port++) {
       assert.deepEqual(messagesOf(api.events(), port), [...shopMessages(port)].sort());
     }
+    // The API stores an Event before the daemon has its answer: wait for the counter too.
+    await tailer.until(
+      "the answers counted",
+      async () =>
+        byLabel(await tailer.metrics(), "kube_iptables_tailer_events_total", "result").created ===
+          6,
+    );
     const results = byLabel(await tailer.metrics(), "kube_iptables_tailer_events_total", "result");
     assert.deepEqual(results, { created: 6 });
     assert.equal(tailer.exited, undefined);

@@ -132,6 +132,7 @@ Deno.test("API outage of 60 s (503s, dropped connections, refused connections): 
     }
     assert.ok(events.every((e) => e.count === 1), "no Event counted twice");
 
+    await tailer.settled();
     const after = await tailer.metrics();
     const results = byLabel(after, "kube_iptables_tailer_events_total", "result");
     assert.deepEqual(results, { created: 20 + 2 * BUFFER }, "every Event created once, none lost");

@@ -66,6 +66,7 @@ Deno.test("slow API (answers after 1.5 s, client timeout 0.5 s): retries, no dup
       assert.deepEqual(messages.sort(), [...shopMessages(port)].sort(), `port ${port}`);
     }
     assert.ok(events.every((e) => e.count === 1), "no Event counted twice");
+    await tailer.settled();
     const results = byLabel(await tailer.metrics(), "kube_iptables_tailer_events_total", "result");
     const codes = byLabel(
       await tailer.metrics(),

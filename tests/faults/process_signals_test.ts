@@ -161,6 +161,7 @@ Deno.test("restarts mid-stream (kill -9, then SIGTERM) with a state directory: e
     const patches = api.requests.filter((r) => r.method === "PATCH").length;
     assert.equal(patches, 0, "no count was raised");
     const replayed = api.requests.filter((r) => r.method === "POST" && r.status === 409).length;
+    await tailer.settled();
     const results = byLabel(await tailer.metrics(), "kube_iptables_tailer_events_total", "result");
     const { code } = await tailer.stop();
     assert.equal(code, 0);

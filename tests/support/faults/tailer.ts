@@ -16,7 +16,7 @@
  */
 
 import { PREFIX } from "./drops.ts";
-import { parseMetrics, type Sample } from "./metrics.ts";
+import { parseMetrics, type Sample, sumOf } from "./metrics.ts";
 import { which } from "../system.ts";
 
 const MAIN = new URL("../../../src/main.ts", import.meta.url).pathname;
@@ -190,6 +190,28 @@ export class Tailer {
       }
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /**
+   * Waits until the daemon has the answers to what it sent: nothing queued and the Event
+   * counters unchanged for a moment. (The API server stores an Event before the daemon reads the
+   * answer, so what the emulator holds runs slightly ahead of the daemon's metrics.)
+   */
+  async settled(timeoutMs = 20_000): Promise<void> {
+    let last = "";
+    let stableSince = Date.now();
+    await this.until("the Event counters to settle", async () => {
+      const m = await this.metrics();
+      const now = `${sumOf(m, "kube_iptables_tailer_events_total")}|${
+        sumOf(m, "kube_iptables_tailer_event_queue_depth")
+      }`;
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+      return sumOf(m, "kube_iptables_tailer_event_queue_depth") === 0 &&
+        Date.now() - stableSince >= 300;
+    }, timeoutMs);
   }
 
   /** Sends `signal`, waits for the exit; returns the code and the milliseconds it took. */
