@@ -1,5 +1,5 @@
 /**
- * FileSource benchmarks, on real netfilter lines (shared/fixtures/kernel/kern-rfc3339.log):
+ * FileSource benchmarks, on real netfilter lines (tests/fixtures/kernel/kern-rfc3339.log):
  *
  * - append-to-delivery latency: one line appended every 2 ms (1000 lines) while FileSource
  *   follows the file (inotify wake-up); time from just before the write to the batch reaching
@@ -13,19 +13,14 @@
 import type { BenchRow } from "./harness.ts";
 import { FileSource } from "../../src/sources/file.ts";
 
-const FIXTURE = new URL("../../../shared/fixtures/kernel/kern-rfc3339.log", import.meta.url);
+const FIXTURE = new URL("../fixtures/kernel/kern-rfc3339.log", import.meta.url);
 const SAMPLES = 1000;
 const INTERVAL_MS = 2;
 const BACKLOG_BYTES = 200 * 1024 * 1024;
 const encoder = new TextEncoder();
 
 async function fixtureLines(): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(FIXTURE);
-  } catch {
-    text = await Deno.readTextFile("/work/shared/fixtures/kernel/kern-rfc3339.log");
-  }
+  const text = await Deno.readTextFile(FIXTURE);
   return text.split("\n").filter((line) => line.length > 0);
 }
 

@@ -18,7 +18,7 @@ import { type ExportEntry, toExportFormat } from "./export_format.ts";
 /** Path of systemd-journal-remote on Debian. */
 export const JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote";
 
-const FIXTURES = new URL("../../../../shared/fixtures/kernel/", import.meta.url);
+const FIXTURES = new URL("../../fixtures/kernel/", import.meta.url);
 
 /** How journal-remote should lay the file out (systemd 252 defaults: compact, keyed, zstd). */
 export interface JournalLayout {
