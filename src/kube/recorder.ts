@@ -52,7 +52,7 @@ export interface RecorderOptions {
   spamRefillMs: number;
   /** Give up retrying an Event whose drop is older than this (ms). */
   maxAgeMs: number;
-  /** Events sent at once (default 4); never two of the same Event. */
+  /** Events sent at once (default 8); never two of the same Event. */
   concurrency?: number;
   /** Correlation cache entries (client-go: 4096). */
   cacheSize?: number;
@@ -169,7 +169,7 @@ export class EventRecorder {
    * closed.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const concurrency = this.#o.concurrency ?? 4;
+    const concurrency = this.#o.concurrency ?? 8;
     const busy = new Set<string>();
     const inFlight = new Set<Promise<void>>();
     while (!this.#stopped) {
