@@ -228,8 +228,9 @@ export class DropParser {
       };
     }
     // The payload parser refuses hostile characters in what it reads; check what precedes it.
-    const hostile = firstHostileCharacter(head, 0, payload);
-    if (hostile >= 0) return { kind: "error", ...hostileCharacter(head, hostile) };
+    // Checked in `text` (flat and fast to read) rather than in the short copy `head`.
+    const hostile = firstHostileCharacter(text, lineStart, lineStart + payload);
+    if (hostile >= 0) return { kind: "error", ...hostileCharacter(text, hostile, lineStart) };
     const drop = parsePayload(text, lineStart + payload, lineEnd, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };

@@ -120,12 +120,18 @@ export function firstHostileCharacter(line: string, from: number, to: number): n
 }
 
 /** The error for a hostile character at `at`. */
-export function hostileCharacter(line: string, at: number): PayloadError {
+export function hostileCharacter(
+  line: string,
+  at: number,
+  from = 0,
+  part = "line",
+): PayloadError {
   const c = line.charCodeAt(at);
-  if (c === 0xfffd) return { reason: "invalid_utf8", detail: `at ${at}` };
+  const where = `at ${at - from} in the ${part}`;
+  if (c === 0xfffd) return { reason: "invalid_utf8", detail: where };
   return {
     reason: "control_characters",
-    detail: `U+${c.toString(16).padStart(4, "0")} at ${at}`,
+    detail: `U+${c.toString(16).padStart(4, "0")} ${where}`,
   };
 }
 
@@ -178,7 +184,7 @@ export function parsePayload(
       if (c === EQUALS) {
         if (eq < 0) eq = end;
       } else if (c < 32 || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c))) {
-        return hostileCharacter(line, end);
+        return hostileCharacter(line, end, start, "fields");
       }
     }
     let tokenEnd = end;
@@ -190,7 +196,7 @@ export function parsePayload(
       let close = line.indexOf(")", tokenEnd);
       if (close < 0 || close > n) close = n;
       const hostile = firstHostileCharacter(line, end, close);
-      if (hostile >= 0) return hostileCharacter(line, hostile);
+      if (hostile >= 0) return hostileCharacter(line, hostile, start, "fields");
       if (depth === 0) {
         const hex = keep(line, end + 2, close);
         if (proto === undefined) ipOptions ??= hex;
@@ -203,7 +209,7 @@ export function parsePayload(
       let close = line.indexOf("]", tokenEnd);
       if (close < 0 || close > n) close = n;
       const hostile = firstHostileCharacter(line, end, close);
-      if (hostile >= 0) return hostileCharacter(line, hostile);
+      if (hostile >= 0) return hostileCharacter(line, hostile, start, "fields");
       i = close + 1;
       continue;
     }
