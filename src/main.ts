@@ -73,7 +73,7 @@ async function main(args: string[]): Promise<number> {
           throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
         }
       }
-      await runParse({
+      runParse({
         prefixes: config.prefixes,
         format,
         timeLayout: config.timeLayout,

@@ -57,7 +57,7 @@ export function parseBootTime(text: string): number {
 }
 
 /** Runs `parse`; returns the summary (the caller exits 0). */
-export async function runParse(options: ParseCommandOptions): Promise<ParseSummary> {
+export function runParse(options: ParseCommandOptions): ParseSummary {
   const parser = new DropParser({
     prefixes: options.prefixes,
     timeLayout: options.timeLayout,
