@@ -9,12 +9,6 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 // deno-lint-ignore no-control-regex
 const CONTROL_GLOBAL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 
-/** The first control character (C0 but tab, DEL, C1) in `text`, with its index, or undefined. */
-export function findControlCharacter(text: string): { char: string; index: number } | undefined {
-  const m = CONTROL.exec(text);
-  return m ? { char: m[0], index: m.index } : undefined;
-}
-
 /** Whether `text` contains a control character (C0 but tab, DEL, C1). */
 export function hasControlCharacters(text: string): boolean {
   return CONTROL.test(text);
