@@ -13,7 +13,7 @@
  * @module
  */
 
-import { parseIpv4, parseIpv6 } from "../netfilter/ip.ts";
+import { ipFamily, parseIpv4, parseIpv6 } from "../netfilter/ip.ts";
 import type { DnsResult } from "../metrics.ts";
 
 /** A PTR resolver: returns the names for a PTR query name. */
@@ -44,7 +44,7 @@ export interface ReverseDnsOptions {
 
 /** The PTR query name of an IP: `7.2.0.192.in-addr.arpa` or the IPv6 nibble form. */
 export function ptrName(ip: string): string | undefined {
-  if (ip.indexOf(":") < 0) {
+  if (ipFamily(ip) === 4) {
     const bytes = parseIpv4(ip);
     return bytes ? `${bytes.reverse().join(".")}.in-addr.arpa` : undefined;
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ipFamily } from "./ip.ts";
 import { JsonBytes } from "./ndjson_writer.ts";
 import type { PacketDrop } from "./types.ts";
 
@@ -143,7 +144,7 @@ export const TABLE_HEADER = ["TIME", "PREFIX", "PROTO", "SOURCE", "DESTINATION",
 /** Where a packet came from / went to: `ip:port`, `[ipv6]:port`, or the ICMP type. */
 function endpoint(ip: string, port: number | undefined): string {
   if (port === undefined) return ip;
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+  return ipFamily(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** A table row for `drop`. */

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { canonicalIp } from "./ip.ts";
+import { canonicalIp, ipFamily } from "./ip.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
 /** A payload parse failure. */
@@ -395,8 +395,8 @@ export function parsePayload(
   if (dst === undefined) return { reason: "missing_dst", detail: "no DST=" };
   if (proto === undefined) return { reason: "missing_proto", detail: "no PROTO=" };
   if (bad) return bad;
-  const v6 = src.indexOf(":") >= 0;
-  if (v6 !== dst.indexOf(":") >= 0) {
+  const family = ipFamily(src);
+  if (family !== ipFamily(dst)) {
     return { reason: "invalid_ip", detail: `SRC=${src} and DST=${dst} differ in family` };
   }
   const opt = (x: number) => (x < 0 ? undefined : x);
@@ -413,7 +413,7 @@ export function parsePayload(
     dpt: opt(dpt),
     icmpType: opt(icmpType),
     icmpCode: opt(icmpCode),
-    family: v6 ? 6 : 4,
+    family,
     physIn,
     physOut,
     mac,
