@@ -41,8 +41,6 @@ interface CheckpointFile {
   cursor: unknown;
 }
 
-export { fnv1a32 } from "../hash.ts";
-
 /** Saves and loads the resume position of one source. */
 export class CheckpointStore {
   readonly path: string | undefined;

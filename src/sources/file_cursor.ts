@@ -12,7 +12,7 @@
  * @module
  */
 
-import { fnv1a32 } from "./checkpoint.ts";
+import { fnv1a32 } from "../hash.ts";
 
 /** How many bytes before a cursor's offset its hash covers (fewer near the start of a file). */
 export const CURSOR_HASH_BYTES = 64;
