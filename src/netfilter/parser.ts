@@ -153,21 +153,17 @@ export class DropParser {
       // A line the reader cut at its length cap is only the start of a longer one.
       const cutHere = cut !== undefined && cut.includes(lineEnd);
       const result = cutHere || lineEnd - lineStart > this.#maxLineLength
-        ? this.#tooLong(text, lineStart, lineEnd)
+        ? this.#tooLong(text, lineStart, lineEnd, ctx)
         : this.#parseSpan(text, lineStart, lineEnd, ctx);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
   }
 
-  #tooLong(text: string, lineStart: number, lineEnd: number): ParseResult {
+  #tooLong(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
     // Only ours if the header and prefix say so; look at the line's beginning only.
     const head = text.slice(lineStart, Math.min(lineEnd, lineStart + HEAD_LENGTH));
-    const header = parseHeader(head, {
-      now: this.#now(),
-      bootTimeMs: this.#bootTimeMs,
-      layout: this.#layout,
-    });
+    const header = parseHeader(head, ctx);
     if (typeof header === "string") return IGNORED;
     return this.#findPrefix(head, header.messageStart) < 0
       ? IGNORED
