@@ -88,16 +88,12 @@ export class DropParser {
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
   parseLine(line: string): ParseResult {
-    return this.#parseLine(line, this.#context(this.#now()));
+    return this.#parseSpan(line, 0, line.length, this.#context(this.#now()));
   }
 
   /** A header context for lines read at `now` (one per scanned text, not one per line). */
   #context(now: Date): HeaderContext {
     return { now, bootTimeMs: this.#bootTimeMs, layout: this.#layout };
-  }
-
-  #parseLine(line: string, ctx: HeaderContext): ParseResult {
-    return this.#parseSpan(line, 0, line.length, ctx);
   }
 
   /**
