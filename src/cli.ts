@@ -86,7 +86,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   for (const spec of OPTIONS) {
     const v = values[spec.flag];
     if (v === undefined) continue;
-    flags[spec.key] = typeof v === "boolean" ? String(v) : String(v);
+    flags[spec.key] = String(v);
   }
   return {
     command,
