@@ -7,7 +7,7 @@
 
 import type { Config } from "./config.ts";
 import { ConfigError } from "./config.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger, writeStderr } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
@@ -74,13 +74,7 @@ export function daemonLogger(config: Config): Logger {
     }
   }
   const encoder = new TextEncoder();
-  sinks.push((line) => {
-    try {
-      Deno.stderr.writeSync(encoder.encode(line));
-    } catch {
-      // stderr closed
-    }
-  });
+  sinks.push(writeStderr);
   if (file) {
     const f = file;
     sinks.push((line) => {

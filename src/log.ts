@@ -43,7 +43,8 @@ export interface LoggerOptions {
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const encoder = new TextEncoder();
 
-function writeStderr(line: string): void {
+/** Writes a log line to stderr; a closed stderr is ignored (the default sink of loggers). */
+export function writeStderr(line: string): void {
   try {
     Deno.stderr.writeSync(encoder.encode(line));
   } catch {
