@@ -106,7 +106,7 @@ function metaTime(time: Date): string {
 
 /** A DNS-subdomain Event name: `<pod>.<16 hex digits of (uid, reason, message)>`. */
 export function eventName(intent: EventIntent): string {
-  const hash = fnv1a64(`${intent.pod.uid}\0${intent.reason}\0${intent.message}`);
+  const hash = fnv1a64(jobKey(intent));
   return `${intent.pod.name.slice(0, 253 - 17)}.${hash}`;
 }
 
