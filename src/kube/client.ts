@@ -367,11 +367,6 @@ export class KubeClient {
     const body = await readBody(response, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     return { status: response.status, headers: response.headers, body };
   }
-
-  /** A client-node Watch on this client's credentials. */
-  watcher(): k8s.Watch {
-    return new k8s.Watch(this.kubeConfig);
-  }
 }
 
 /** Whether an answer says its body is JSON. */
