@@ -51,11 +51,6 @@ export class TokenBucket {
     return this.#tokens;
   }
 
-  /** The time of the last refill, for idle-bucket pruning. */
-  get lastUsed(): number {
-    return this.#last;
-  }
-
   /** Whether the bucket is full again (an idle bucket can be forgotten). */
   get full(): boolean {
     return this.available >= this.#burst;
