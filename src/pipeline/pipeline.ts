@@ -67,11 +67,6 @@ export class Pipeline {
     return this.#failure;
   }
 
-  /** Batches read whose drops are not all handled yet. */
-  get batchesInFlight(): number {
-    return this.#tracker.inFlight;
-  }
-
   /** Reads until `signal` aborts (or the source ends). */
   async run(signal: AbortSignal): Promise<void> {
     const { source, metrics, sink } = this.#o;
