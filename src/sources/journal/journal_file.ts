@@ -32,7 +32,6 @@ import {
   entryArrayItemSize,
   type EntryHead,
   entryItemSize,
-  FileState,
   HASH_ITEM_SIZE,
   HEADER_MAX_SIZE,
   type JournalHeader,
@@ -519,11 +518,6 @@ export class JournalFile {
     const w = this.#cache.read(this.#file, at, itemSize);
     if (w === undefined) throw new JournalDamage(offset, "entry array item unreadable");
     return header.compact ? w.view.getUint32(w.at, true) : readU64(w.view, w.at);
-  }
-
-  /** Whether the writer is still appending to this file. */
-  get online(): boolean {
-    return this.#header?.state === FileState.ONLINE;
   }
 }
 
