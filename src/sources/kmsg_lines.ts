@@ -20,7 +20,7 @@ export const MAX_KMSG_LINE = 32 * 1024;
 export class KmsgLineSplitter {
   /** Lines cut off because they exceeded the cap (reset by the caller). */
   oversized = 0;
-  #decoder = new TextDecoder();
+  readonly #decoder = new TextDecoder();
   #carry = "";
   #skipping = false;
   #max: number;
@@ -53,12 +53,5 @@ export class KmsgLineSplitter {
         this.#carry = rest;
       }
     }
-  }
-
-  /** Forgets a partial line (after reopening the input). */
-  reset(): void {
-    this.#carry = "";
-    this.#skipping = false;
-    this.#decoder = new TextDecoder();
   }
 }
