@@ -65,7 +65,8 @@ const identity = (text: string) => text;
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-function isRecord(value: unknown): value is Record<string, Json> {
+/** Whether `value` is a JSON object (not null, not an array). */
+export function isRecord(value: unknown): value is Record<string, Json> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -22,6 +22,7 @@
 
 import { isJsonAnswer, type KubeClient, type StreamedResponse, TransportError } from "./client.ts";
 import { ListFormatError, ListSplitter } from "./json_items.ts";
+import { isRecord } from "./pods_info.ts";
 import { errorBodyOf, retryAfterMs } from "./pods_watch.ts";
 
 /** The path of all Pods in all namespaces. */
@@ -100,10 +101,6 @@ export class ListFailure extends Error {
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-function isRecord(value: unknown): value is Record<string, Json> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** Short text of an answer body for error messages. */
 export function preview(body: unknown): string {
