@@ -75,16 +75,14 @@ export function startServer(options: ServerOptions): RunningServer {
         return new Response("not found\n", { status: 404 });
     }
   };
-  let port = options.port;
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
     signal: options.signal,
-    onListen: (addr) => {
-      port = (addr as Deno.NetAddr).port;
-    },
+    // Instead of Deno's own "Listening on" line: the log line below says it.
+    onListen: () => {},
   }, handler);
-  port = (server.addr as Deno.NetAddr).port;
+  const port = (server.addr as Deno.NetAddr).port;
   options.log.info("serving metrics and health", { address: options.hostname, port });
   return { port, finished: server.finished };
 }
