@@ -101,13 +101,11 @@ export class KubeEventSink implements EventSink {
     return locate(ip, (address) => this.#o.pods.lookup(address));
   }
 
-  async #locate(ip: string, needName: boolean): Promise<Endpoint> {
-    const endpoint = this.#locateNow(ip);
-    if (endpoint.kind === "external" && needName) {
-      const dnsName = await this.#o.dns.lookup(ip);
-      if (dnsName) return { ...endpoint, dnsName };
-    }
-    return endpoint;
+  /** An external `endpoint` with its reverse-DNS name, when it has one. */
+  async #withDnsName(endpoint: Endpoint): Promise<Endpoint> {
+    if (endpoint.kind !== "external") return endpoint;
+    const dnsName = await this.#o.dns.lookup(endpoint.ip);
+    return dnsName ? { ...endpoint, dnsName } : endpoint;
   }
 
   async #process(drop: PacketDrop): Promise<void> {
@@ -123,8 +121,8 @@ export class KubeEventSink implements EventSink {
     const dstIsPod = dstNow.kind === "pod";
     // A name for the other side is only needed when there is a Pod to tell.
     const [src, dst] = await Promise.all([
-      srcNow.kind === "external" && dstIsPod ? this.#locate(drop.src, true) : srcNow,
-      dstNow.kind === "external" && srcIsPod ? this.#locate(drop.dst, true) : dstNow,
+      srcNow.kind === "external" && dstIsPod ? this.#withDnsName(srcNow) : srcNow,
+      dstNow.kind === "external" && srcIsPod ? this.#withDnsName(dstNow) : dstNow,
     ]);
     metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
     const work: Promise<unknown>[] = [];
