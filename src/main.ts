@@ -67,11 +67,13 @@ async function main(args: string[]): Promise<number> {
       }
       for (const file of line.parse.files) {
         if (file === "-") continue;
+        let info: Deno.FileInfo;
         try {
-          await Deno.stat(file);
+          info = await Deno.stat(file);
         } catch (error) {
           throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
         }
+        if (info.isDirectory) throw new ConfigError(`cannot read ${file}: it is a directory`);
       }
       runParse({
         prefixes: config.prefixes,

@@ -46,7 +46,7 @@ export interface ParseSummary {
 /** Interprets `--boot-time` (RFC 3339 or epoch ms). */
 export function parseBootTime(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(n)) {
+  if (!Number.isFinite(n) || Number.isNaN(new Date(n).getTime())) {
     throw new ConfigError(
       `invalid --boot-time=${
         JSON.stringify(text)
@@ -86,7 +86,12 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
   const buffer = new Uint8Array(READ_SIZE);
   for (const file of files) {
     const framer = new LineFramer(options.maxLineBytes);
-    const handle = file === "-" ? undefined : Deno.openSync(file);
+    let handle: Deno.FsFile | undefined;
+    try {
+      handle = file === "-" ? undefined : Deno.openSync(file);
+    } catch (error) {
+      throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+    }
     const reader: Reader = handle ?? options.stdin;
     for (;;) {
       // Synchronous reads: this command does nothing else meanwhile, and they cost less.

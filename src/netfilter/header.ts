@@ -259,6 +259,15 @@ function readTag(line: string, at: number, rfc5424: boolean, header: Header, ctx
  * the configured layout).
  */
 export function parseHeader(line: string, ctx: HeaderContext): Header | HeaderRejection {
+  const header = readHeader(line, ctx);
+  // A kernel time or kmsg counter far out of range makes a date JavaScript cannot hold.
+  if (typeof header !== "string" && header.time && Number.isNaN(header.time.getTime())) {
+    return "invalid_time";
+  }
+  return header;
+}
+
+function readHeader(line: string, ctx: HeaderContext): Header | HeaderRejection {
   let i = 0;
   let rfc5424 = false;
   // Optional syslog PRI "<13>", and RFC 5424's version "1 ".

@@ -17,7 +17,7 @@
  */
 
 import { compileGoLayout, type TimeParser } from "./go_layout.ts";
-import { type HeaderContext, parseHeader } from "./header.ts";
+import { type HeaderContext, parseHeader, readKernelTime } from "./header.ts";
 import { firstHostileCharacter, hostileCharacter, parsePayload } from "./payload.ts";
 import type { ParseResult } from "./types.ts";
 
@@ -169,7 +169,13 @@ export class DropParser {
   /** Where a message would start if the header were valid: after "kernel: " or at 0. */
   #afterAnyHeader(line: string): number {
     const k = line.indexOf("kernel: ");
-    return k >= 0 ? k + 8 : 0;
+    let at = k >= 0 ? k + 8 : 0;
+    if (k < 0) {
+      // A kmsg record: the message follows the ";" of its header.
+      const semi = line.indexOf(";");
+      if (semi > 0 && semi < 64 && /^\d+,/.test(line)) at = semi + 1;
+    }
+    return readKernelTime(line, at)?.end ?? at;
   }
 
   /**

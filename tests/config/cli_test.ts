@@ -113,6 +113,9 @@ Deno.test("cli: parse without any prefix exits 2; a missing file exits 2", async
   const missing = await runProgram(["parse", "--prefix", "x", "/var/log/does-not-exist.log"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /cannot read \/var\/log\/does-not-exist.log/);
+  const directory = await runProgram(["parse", "--prefix", "x", "/var/log"]);
+  assert.equal(directory.code, 2);
+  assert.match(directory.stderr, /cannot read \/var\/log: it is a directory/);
 });
 
 Deno.test("cli: parse of a kmsg dump dates records from --boot-time", async () => {

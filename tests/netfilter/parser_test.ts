@@ -438,3 +438,11 @@ Deno.test("scan: a line the reader cut at the cap is line_too_long, never a drop
   p.scan(`${other}\n`, (r) => none.push(r), [other.length]);
   assert.deepEqual(none, []);
 });
+
+Deno.test("a kernel time out of range is invalid_time, never an invalid date", () => {
+  const p = parser();
+  const r = p.parseLine(`[99999999999999999999] ${BODY}`);
+  assert.equal(r.kind === "error" && r.reason, "invalid_time");
+  // A kmsg counter beyond 2^53 is no kmsg header at all: not ours.
+  assert.equal(p.parseLine(`4,1,99999999999999999999,-;${BODY}`).kind, "ignored");
+});
