@@ -83,11 +83,20 @@ export class Metrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
-  readonly eventQueueDepth = new client.Gauge({
-    name: `${PREFIX}event_queue_depth`,
-    help: "Drops and Events waiting to be handled.",
-    registers: [this.registry],
-  });
+  /** What the queue-depth gauge reads at each scrape (set by the Kubernetes sink). */
+  #queueDepth: () => number = () => 0;
+  readonly eventQueueDepth = (() => {
+    const depth = () => this.#queueDepth();
+    return new client.Gauge({
+      name: `${PREFIX}event_queue_depth`,
+      help: "Drops and Events waiting to be handled.",
+      registers: [this.registry],
+      // Read when scraped: several parts hold queued work, none of them owns the number.
+      collect() {
+        this.set(depth());
+      },
+    });
+  })();
   readonly podIndexSize = new client.Gauge({
     name: `${PREFIX}pod_index_size`,
     help: "Pods in the IP index.",
@@ -170,6 +179,11 @@ export class Metrics {
         },
       });
     }
+  }
+
+  /** Makes `event_queue_depth` report `depth()` at each scrape. */
+  watchQueueDepth(depth: () => number): void {
+    this.#queueDepth = depth;
   }
 
   /** Counts a parse error. */

@@ -61,6 +61,7 @@ export class KubeEventSink implements EventSink {
 
   constructor(options: KubeEventSinkOptions) {
     this.#o = options;
+    options.metrics.watchQueueDepth(() => this.#inFlight + options.recorder.queueDepth);
   }
 
   ready(): boolean {
@@ -82,13 +83,10 @@ export class KubeEventSink implements EventSink {
       return;
     }
     this.#inFlight++;
-    this.#o.metrics.eventQueueDepth.set(this.#inFlight + this.#o.recorder.queueDepth);
     const done = Promise.withResolvers<void>();
     this.#unfinished.add(done.resolve);
     const finish = () => {
       this.#inFlight--;
-      // Also here: a drop without Events never makes the recorder update the gauge.
-      this.#o.metrics.eventQueueDepth.set(this.#inFlight + this.#o.recorder.queueDepth);
       this.#unfinished.delete(done.resolve);
       done.resolve();
     };

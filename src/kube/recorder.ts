@@ -158,7 +158,6 @@ export class EventRecorder {
     }
     return new Promise((resolve) => {
       this.#queue.push({ intent, resolve });
-      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
       this.#wake?.();
     });
   }
@@ -201,7 +200,6 @@ export class EventRecorder {
         continue;
       }
       const [job] = this.#queue.splice(index, 1);
-      this.#o.metrics?.eventQueueDepth.set(this.#queue.length);
       const key = jobKey(job.intent);
       busy.add(key);
       const work: Promise<void> = this.#send(job, signal).finally(() => {
