@@ -111,12 +111,38 @@ export class ReverseDns {
     return promise;
   }
 
+  /** Waits for a lookup slot until `deadline`; false when the deadline came first. */
+  async #slot(deadline: number): Promise<boolean> {
+    let resolve!: () => void;
+    const turn = new Promise<void>((r) => (resolve = r));
+    this.#queue.push(resolve);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), Math.max(0, deadline - performance.now()));
+    });
+    const outcome = await Promise.race([turn, late]);
+    clearTimeout(timer);
+    if (outcome !== "late") return true;
+    // Out of the queue: whoever frees a slot must not hand it to us.
+    const index = this.#queue.indexOf(resolve);
+    if (index >= 0) this.#queue.splice(index, 1);
+    else this.#queue.shift()?.(); // our turn came at the same moment: pass it on
+    return false;
+  }
+
   async #resolve(ip: string, query: string): Promise<string | undefined> {
-    if (this.#active >= this.#o.concurrency) await new Promise<void>((r) => this.#queue.push(r));
-    this.#active++;
     const negativeTtl = this.#o.negativeTtlMs ?? this.#o.ttlMs;
+    // The timeout covers the wait for a slot too: a caller waits at most timeoutMs in all.
+    const deadline = performance.now() + this.#o.timeoutMs;
+    // Checked and taken synchronously when a slot is free, so concurrent callers cannot all pass.
+    if (this.#active >= this.#o.concurrency && !await this.#slot(deadline)) {
+      this.#o.onResult?.("timeout");
+      return undefined;
+    }
+    this.#active++;
     try {
-      const names = await this.#resolver(query, AbortSignal.timeout(this.#o.timeoutMs));
+      const left = Math.max(1, deadline - performance.now());
+      const names = await this.#resolver(query, AbortSignal.timeout(left));
       const first = names.find((n) => n.length > 0);
       const name = first?.replace(/\.$/, "");
       this.#store(ip, name, name ? this.#o.ttlMs : negativeTtl);

@@ -25,9 +25,10 @@ function fakeResolver(answers: Record<string, string[] | Error | "hang">) {
       await new Promise((r) => setTimeout(r, 5));
       const answer = answers[query];
       if (answer === "hang") {
-        await new Promise((_, reject) =>
-          signal.addEventListener("abort", () => reject(signal.reason))
-        );
+        await new Promise((_, reject) => {
+          if (signal.aborted) reject(signal.reason);
+          signal.addEventListener("abort", () => reject(signal.reason));
+        });
       }
       if (answer instanceof Error) throw answer;
       if (!answer) throw Object.assign(new Error("no record"), { name: "NotFound" });
@@ -148,3 +149,30 @@ systemTest(
     assert.equal(await dns.lookup("192.0.2.99"), undefined, "no record");
   },
 );
+
+Deno.test("reverse DNS: a caller waits at most the timeout, queue included", async () => {
+  const answers: Record<string, "hang"> = {};
+  for (let i = 0; i < 10; i++) answers[`${i}.0.0.10.in-addr.arpa`] = "hang";
+  const fake = fakeResolver(answers);
+  const results: DnsResult[] = [];
+  const dns = new ReverseDns({
+    timeoutMs: 150,
+    cacheSize: 100,
+    ttlMs: 60_000,
+    concurrency: 2,
+    resolver: fake.resolver,
+    onResult: (r) => results.push(r),
+  });
+  const start = performance.now();
+  const names = await Promise.all(Array.from({ length: 10 }, (_, i) => dns.lookup(`10.0.0.${i}`)));
+  const elapsed = performance.now() - start;
+  assert.deepEqual(names, Array(10).fill(undefined));
+  assert.ok(elapsed < 400, `10 lookups behind 2 slots took ${elapsed.toFixed(0)} ms, timeout 150`);
+  assert.equal(results.filter((r) => r === "timeout").length, 10);
+  // Slots freed at the deadline may go to callers whose own deadline is a moment away (those
+  // ask with what little time is left); the rest give up in the queue.
+  assert.ok(
+    fake.calls.length <= 4,
+    `queued lookups mostly never reached the server: ${fake.calls.length}`,
+  );
+});
