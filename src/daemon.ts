@@ -202,7 +202,13 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     sink = new DryRunSink(io.stdout, await dryRunEndpoints(config, log, metrics, stop.signal));
   } else {
     const create = io.createEventSink ?? (await import("./kube/event_sink.ts")).createEventSink;
-    const created = await create(config, log, metrics, stop.signal);
+    let created: EventSink;
+    try {
+      created = await create(config, log, metrics, stop.signal);
+    } catch (error) {
+      unregister();
+      throw error;
+    }
     eventSink = created;
     sink = created;
   }
@@ -267,6 +273,8 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     log.error("the read loop failed", { error });
     code = 1;
   }
+  // However the read loop ended, everything else stops too (pod index, recorder).
+  stop.abort();
   const deadline = config.shutdownTimeoutSeconds * 1000;
   await eventSink?.close(deadline * 0.8);
   await checkpoint.flush();

@@ -1,20 +1,37 @@
 /**
  * Text hygiene shared by config validation, the parser and Event messages: log content is
- * hostile input, and what reaches an Event or a terminal must not carry control characters.
+ * hostile input, and what reaches an Event or a terminal must carry no control characters and
+ * no invisible formatting characters (one definition for the parser's refusals and the Event
+ * messages' cleaning).
  * @module
  */
 
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
-// deno-lint-ignore no-control-regex
-const CONTROL_GLOBAL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
-
-/** Whether `text` contains a control character (C0 but tab, DEL, C1). */
-export function hasControlCharacters(text: string): boolean {
-  return CONTROL.test(text);
+/**
+ * Invisible formatting characters that can make text read differently from what it is: bidi
+ * controls, zero-width characters, line and paragraph separators, the BOM, and U+FFFD (left by
+ * invalid UTF-8).
+ */
+export function isInvisibleFormat(c: number): boolean {
+  return c === 0x061c || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+    (c >= 0x2060 && c <= 0x2069) || c === 0xfeff || c === 0xfffd;
 }
 
-/** `text` with control characters removed (tabs kept). */
+/** Control characters (C0 but tab, DEL, C1) and the invisible formatting characters above. */
+export function isHostileCharacter(c: number): boolean {
+  return (c < 32 && c !== 9) || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c));
+}
+
+const HOSTILE_SOURCE =
+  "[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff\\ufffd]";
+const HOSTILE = new RegExp(HOSTILE_SOURCE);
+const HOSTILE_GLOBAL = new RegExp(HOSTILE_SOURCE, "g");
+
+/** Whether `text` contains a control or invisible formatting character. */
+export function hasControlCharacters(text: string): boolean {
+  return HOSTILE.test(text);
+}
+
+/** `text` with control and invisible formatting characters removed (tabs kept). */
 export function stripControlCharacters(text: string): string {
-  return text.replace(CONTROL_GLOBAL, "");
+  return text.replace(HOSTILE_GLOBAL, "");
 }

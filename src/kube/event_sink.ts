@@ -48,6 +48,8 @@ export interface KubeEventSinkOptions {
   /** Drops being resolved at once; beyond it their Events are shed. */
   maxInFlight: number;
   signal: AbortSignal;
+  /** The API client, closed on close (its connections). */
+  client?: KubeClient;
   /** Background work to await on close (index and recorder loops). */
   tasks?: Promise<unknown>[];
 }
@@ -163,6 +165,7 @@ export class KubeEventSink implements EventSink {
     clearTimeout(timer);
     for (const acknowledge of this.#unfinished) acknowledge();
     this.#unfinished.clear();
+    this.#o.client?.close();
     // Let the acknowledgements reach the checkpoint before the caller flushes it.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
@@ -238,6 +241,7 @@ export function createEventSink(
       maxInFlight: config.bufferSize,
       signal,
       tasks: [task, recorder.run(signal)],
+      client,
     }),
   );
 }

@@ -23,7 +23,8 @@
 import { isJsonAnswer, type KubeClient, type StreamedResponse, TransportError } from "./client.ts";
 import { ListFormatError, ListSplitter } from "./json_items.ts";
 import { isRecord } from "./pods_info.ts";
-import { errorBodyOf, retryAfterMs } from "./pods_watch.ts";
+import { errorBodyOf } from "./pods_watch.ts";
+import { retryAfterOf } from "./retry_after.ts";
 
 /** The path of all Pods in all namespaces. */
 export const PODS_PATH = "/api/v1/pods";
@@ -120,19 +121,6 @@ export function isTooLargeStatus(status: number, body: unknown): boolean {
   const causes = body.details.causes;
   return Array.isArray(causes) &&
     causes.some((c: unknown) => isRecord(c) && c.reason === "ResourceVersionTooLarge");
-}
-
-/** Retry-After of an error answer, from the header or the Status details. */
-export function retryAfterOf(
-  headers: Record<string, string | string[] | undefined>,
-  body: unknown,
-): number | undefined {
-  const fromHeader = retryAfterMs(headers["retry-after"]);
-  if (fromHeader !== undefined) return fromHeader;
-  const seconds = isRecord(body) && isRecord(body.details)
-    ? body.details.retryAfterSeconds
-    : undefined;
-  return typeof seconds === "number" && seconds > 0 ? seconds * 1000 : undefined;
 }
 
 /** Lists all Pods, page by page. Rejects with {@link ListFailure} only. */

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { retryAfterOf } from "./retry_after.ts";
 import { readBody, type StreamedResponse, TransportError } from "./client.ts";
 
 /** Options of {@link streamWatch}. */
@@ -78,11 +79,12 @@ export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd
     return endOf(error, signal, (message) => ({ kind: "failed", message }));
   }
   if (response.status !== 200) {
+    const body = await errorBodyOf(response);
     return {
       kind: "refused",
       status: response.status,
-      body: await errorBodyOf(response),
-      retryAfterMs: retryAfterMs(response.headers["retry-after"]),
+      body,
+      retryAfterMs: retryAfterOf(response.headers, body),
     };
   }
   const lines = new EventLines(
@@ -204,11 +206,4 @@ export async function errorBodyOf(response: StreamedResponse): Promise<unknown> 
   } catch (error) {
     return `(unreadable answer: ${(error as Error)?.message ?? error})`;
   }
-}
-
-/** Retry-After in milliseconds (delta-seconds form only, as the API server sends it). */
-export function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(header) ? header[0] : header;
-  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
-  return Number(text.trim()) * 1000;
 }

@@ -22,6 +22,7 @@ import { fnv1a64 } from "../hash.ts";
 import type { Logger } from "../log.ts";
 import type { EventResult, Metrics } from "../metrics.ts";
 import type { ApiResponse, KubeClient } from "./client.ts";
+import { retryAfterOf } from "./retry_after.ts";
 import { delay, TokenBucket } from "./token_bucket.ts";
 import type { PodRef } from "../enrich/endpoints.ts";
 
@@ -476,10 +477,9 @@ export class EventRecorder {
       : String(response.body).slice(0, 200);
     // 401: the client has read the credentials again (a rotated token); the retry uses them.
     if (status === 429 || status === 401 || status >= 500) {
-      const retryAfter = Number(response.headers["retry-after"]);
       throw new RetryableError(
         `${status}: ${message}`,
-        Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+        retryAfterOf(response.headers, response.body),
       );
     }
     const pod = `${intent.pod.namespace}/${intent.pod.name}`;

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { isHostileCharacter, isInvisibleFormat } from "../text.ts";
 import { canonicalIp, ipFamily } from "./ip.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
@@ -94,17 +95,6 @@ function numberError(line: string, from: number, to: number): PayloadError {
 }
 
 /**
- * Whether `c` (a UTF-16 code unit at or above U+061C) is an invisible formatting character the
- * kernel never prints and that would change how an Event reads: bidi marks, embeddings,
- * overrides and isolates (Trojan Source), zero-width characters, line and paragraph separators,
- * the BOM, or U+FFFD (left by invalid UTF-8).
- */
-function isInvisibleFormat(c: number): boolean {
-  return c === 0x061c || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
-    (c >= 0x2060 && c <= 0x2069) || c === 0xfeff || c === 0xfffd;
-}
-
-/**
  * The index of the first control character (C0 but tab, DEL, C1), invisible formatting
  * character (bidi controls, zero-width characters, line separators) or U+FFFD (left by invalid
  * UTF-8) in line[from, to), or -1.
@@ -112,9 +102,7 @@ function isInvisibleFormat(c: number): boolean {
 export function firstHostileCharacter(line: string, from: number, to: number): number {
   for (let i = from; i < to; i++) {
     const c = line.charCodeAt(i);
-    if ((c < 32 && c !== 9) || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c))) {
-      return i;
-    }
+    if (isHostileCharacter(c)) return i;
   }
   return -1;
 }

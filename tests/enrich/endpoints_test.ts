@@ -146,3 +146,26 @@ Deno.test("messages are sanitised: control characters removed, length capped", (
   });
   assert.ok(!hasControlCharacters(hostile), hostile);
 });
+
+Deno.test("messages lose invisible formatting characters too (e.g. from a reverse-DNS name)", () => {
+  const message = eventMessage(
+    {
+      time: new Date(0),
+      prefix: "p:",
+      in: "a",
+      out: "b",
+      src: "1.1.1.1",
+      dst: "2.2.2.2",
+      family: 4,
+      proto: "TCP",
+      dpt: 80,
+    },
+    "send",
+    { kind: "external", ip: "2.2.2.2", dnsName: "evil\u202egro.example\u200b" },
+    { podIdentifier: "namespace", showPrefix: false },
+  );
+  assert.equal(
+    message,
+    "Packet dropped when sending traffic to evilgro.example (2.2.2.2) on port 80/TCP",
+  );
+});
