@@ -264,6 +264,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     prefixes: config.prefixes.join(","),
     mode: config.dryRun ? "dry-run" : "events",
     resumed: resumeFrom !== undefined,
+    logLevel: config.logLevel,
   });
 
   let code = 0;

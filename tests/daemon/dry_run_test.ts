@@ -143,3 +143,29 @@ Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("glog compatibility: --log_dir also writes the log to a file there, -v=2 means debug", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-log-dir-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await Deno.writeTextFile(log, "");
+    const daemon = new DaemonProcess([
+      "run",
+      "--dry-run",
+      `--iptables-log-path=${log}`,
+      "--iptables-log-prefix=nft-drop:",
+      "--metrics-server-port=0",
+      `--log_dir=${dir}`,
+      "-v=2",
+      "--logtostderr",
+    ]);
+    await daemon.waitFor(() => daemon.logged("following log file"), 10_000, "start");
+    assert.equal((await daemon.stop()).code, 0);
+    const written = await Deno.readTextFile(`${dir}/kube-iptables-tailer.log`);
+    assert.match(written, /INFO  kube-iptables-tailer started/);
+    assert.match(written, /started .*logLevel=debug/, "-v=2 means debug");
+    assert.match(written, /INFO  stopped/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
