@@ -162,9 +162,9 @@ Deno.test("glog compatibility: --log_dir also writes the log to a file there, -v
     await daemon.waitFor(() => daemon.logged("following log file"), 10_000, "start");
     assert.equal((await daemon.stop()).code, 0);
     const written = await Deno.readTextFile(`${dir}/kube-iptables-tailer.log`);
-    assert.match(written, /INFO  kube-iptables-tailer started/);
+    assert.match(written, /INFO {2}kube-iptables-tailer started/);
     assert.match(written, /started .*logLevel=debug/, "-v=2 means debug");
-    assert.match(written, /INFO  stopped/);
+    assert.match(written, /INFO {2}stopped/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
