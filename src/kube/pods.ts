@@ -35,7 +35,8 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { KubeClient } from "./client.ts";
 import { DEFAULT_MAX_ITEM_BYTES } from "./json_items.ts";
-import { Backoff, sleep } from "./pods_backoff.ts";
+import { Backoff } from "./pods_backoff.ts";
+import { sleep } from "../timing.ts";
 import {
   describeObject,
   Interner,

@@ -23,7 +23,8 @@ import type { Logger } from "../log.ts";
 import type { EventResult, Metrics } from "../metrics.ts";
 import type { ApiResponse, KubeClient } from "./client.ts";
 import { retryAfterOf } from "./retry_after.ts";
-import { delay, TokenBucket } from "./token_bucket.ts";
+import { TokenBucket } from "./token_bucket.ts";
+import { sleep } from "../timing.ts";
 import type { PodRef } from "../enrich/endpoints.ts";
 
 /** One Event to record. */
@@ -312,14 +313,10 @@ export class EventRecorder {
           });
         }
         backoff = Math.min(maxBackoff, backoff * 2);
-        try {
-          // While draining for shutdown keep retrying until close() gives up.
-          await delay(wait, this.#draining ? undefined : signal);
-        } catch {
-          if (!this.#draining) {
-            job.resolve(this.#count("shed"));
-            return;
-          }
+        // While draining for shutdown keep retrying until close() gives up.
+        if (!await sleep(wait, this.#draining ? undefined : signal) && !this.#draining) {
+          job.resolve(this.#count("shed"));
+          return;
         }
       }
     }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { sleep } from "../timing.ts";
+
 /** Options of {@link TokenBucket}. */
 export interface TokenBucketOptions {
   /** Tokens added per second. */
@@ -76,23 +78,7 @@ export class TokenBucket {
   async take(signal?: AbortSignal): Promise<void> {
     while (!this.tryTake()) {
       signal?.throwIfAborted();
-      await delay(this.waitMs(), signal);
+      await sleep(this.waitMs(), signal);
     }
   }
-}
-
-/** Sleeps `ms`, rejecting with the abort reason when `signal` aborts. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

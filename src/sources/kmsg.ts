@@ -42,6 +42,7 @@
  * @module
  */
 
+import { sleep } from "../timing.ts";
 import { type LogFields, type Logger, silentLogger } from "../log.ts";
 import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
 import { BootClock, readBootId } from "./kmsg_boot_time.ts";
@@ -161,19 +162,6 @@ interface Position {
   maxSeen: number;
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** Follows the kernel log through `/dev/kmsg`. See the module documentation. */
 export class KmsgSource implements LogSource {
   readonly kind = "kmsg";
@@ -270,7 +258,7 @@ export class KmsgSource implements LogSource {
             };
           }
           if (failure || (signal.aborted && pending.length === 0)) break;
-          if (drained && pending.length === 0) await abortableSleep(this.#pollMs, signal);
+          if (drained && pending.length === 0) await sleep(this.#pollMs, signal);
         }
       } finally {
         // Also when the consumer stops iterating (return() at the yield).
@@ -476,6 +464,6 @@ export class KmsgSource implements LogSource {
     const fields: Record<string, unknown> = { error, retryInMs: delay };
     if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;
     this.#log.error(`${what}; retrying`, fields);
-    await abortableSleep(delay, signal);
+    await sleep(delay, signal);
   }
 }

@@ -1,6 +1,7 @@
 /** Backoff steps and the abortable sleep. */
 import assert from "node:assert/strict";
-import { Backoff, sleep } from "../../src/kube/pods_backoff.ts";
+import { Backoff } from "../../src/kube/pods_backoff.ts";
+import { sleep } from "../../src/timing.ts";
 
 Deno.test("backoff: doubles from min to max, jittered within the upper half of each step", () => {
   const high = new Backoff({ minMs: 100, maxMs: 1000, random: () => 0.999999 });
