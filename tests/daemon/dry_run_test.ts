@@ -1,6 +1,6 @@
 /** `run --dry-run` as a process on a real file: live output, SIGTERM, checkpoint, resume. */
 import assert from "node:assert/strict";
-import { DaemonProcess, kernelLine } from "../support/daemon.ts";
+import { DaemonProcess, followLogFile, kernelLine } from "../support/daemon.ts";
 
 function drop(n: number): string {
   return `nft-drop: IN=cali3 OUT=cali2 SRC=10.244.2.20 DST=10.244.1.11 LEN=60 TTL=63 ID=${n} DF PROTO=TCP SPT=40000 DPT=${
@@ -60,33 +60,21 @@ Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM w
 });
 
 Deno.test("dry-run: expired and repeated drops are filtered", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
-  const log = `${dir}/kern.log`;
+  const run = await followLogFile({
+    dirPrefix: "kit-dry-run-",
+    args: ["--dry-run", "--iptables-log-prefix=nft-drop:"],
+  });
   try {
-    await Deno.writeTextFile(log, "");
-    const daemon = new DaemonProcess([
-      "run",
-      "--dry-run",
-      `--iptables-log-path=${log}`,
-      "--iptables-log-prefix=nft-drop:",
-      "--metrics-server-port=0",
-    ]);
-    await daemon.waitFor(
-      () => daemon.stderrLines.some((l) => l.includes("following log file")),
-      10_000,
-      "start",
-    );
     const old = new Date(Date.now() - 11 * 60_000);
-    await append(
-      log,
+    await run.append(
       kernelLine(drop(1), old) + kernelLine(drop(2)) + kernelLine(drop(2)) + kernelLine(drop(3)),
     );
-    await daemon.waitFor(() => daemon.json().length >= 2, 5_000, "drops");
+    await run.daemon.waitFor(() => run.daemon.json().length >= 2, 5_000, "drops");
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(daemon.json().map((d) => d.dpt), [1002, 1003]);
-    assert.equal((await daemon.stop()).code, 0);
+    assert.deepEqual(run.daemon.json().map((d) => d.dpt), [1002, 1003]);
+    assert.equal((await run.daemon.stop()).code, 0);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await run.close();
   }
 });
 
@@ -101,29 +89,17 @@ Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no
     hostNetwork: true,
     nodeName: "node-3",
   });
-  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
-  const log = `${dir}/kern.log`;
+  const run = await followLogFile({
+    dirPrefix: "kit-dry-run-",
+    args: ["--dry-run", "--iptables-log-prefix=nft-drop:", `--kubeconfig=${api.kubeconfigPath}`],
+    waitForPods: true,
+  });
   try {
-    await Deno.writeTextFile(log, "");
-    const daemon = new DaemonProcess([
-      "run",
-      "--dry-run",
-      `--iptables-log-path=${log}`,
-      "--iptables-log-prefix=nft-drop:",
-      `--kubeconfig=${api.kubeconfigPath}`,
-      "--metrics-server-port=0",
-    ]);
-    await daemon.waitFor(
-      () => daemon.stderrLines.some((l) => l.includes("listed pods")),
-      10_000,
-      "the pod list",
-    );
-    await append(
-      log,
+    await run.append(
       kernelLine(drop(7)) + kernelLine(drop(8).replace("DST=10.244.1.11", "DST=192.0.2.9")),
     );
-    await daemon.waitFor(() => daemon.json().length >= 2, 5_000, "drops");
-    const [first, second] = daemon.json();
+    await run.daemon.waitFor(() => run.daemon.json().length >= 2, 5_000, "drops");
+    const [first, second] = run.daemon.json();
     assert.deepEqual(first.srcEndpoint, { kind: "host", node: "node-3" });
     assert.deepEqual(first.dstEndpoint, {
       kind: "pod",
@@ -137,35 +113,33 @@ Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no
       0,
       "dry run posts nothing",
     );
-    assert.equal((await daemon.stop()).code, 0);
+    assert.equal((await run.daemon.stop()).code, 0);
   } finally {
+    await run.close();
     await api.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("glog compatibility: --log_dir also writes the log to a file there, -v=2 means debug", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "kit-log-dir-" });
-  const log = `${dir}/kern.log`;
-  try {
-    await Deno.writeTextFile(log, "");
-    const daemon = new DaemonProcess([
-      "run",
+  const logDir = await Deno.makeTempDir({ prefix: "kit-log-dir-" });
+  const run = await followLogFile({
+    dirPrefix: "kit-dry-run-",
+    args: [
       "--dry-run",
-      `--iptables-log-path=${log}`,
       "--iptables-log-prefix=nft-drop:",
-      "--metrics-server-port=0",
-      `--log_dir=${dir}`,
+      `--log_dir=${logDir}`,
       "-v=2",
       "--logtostderr",
-    ]);
-    await daemon.waitFor(() => daemon.logged("following log file"), 10_000, "start");
-    assert.equal((await daemon.stop()).code, 0);
-    const written = await Deno.readTextFile(`${dir}/kube-iptables-tailer.log`);
+    ],
+  });
+  try {
+    assert.equal((await run.daemon.stop()).code, 0);
+    const written = await Deno.readTextFile(`${logDir}/kube-iptables-tailer.log`);
     assert.match(written, /INFO {2}kube-iptables-tailer started/);
     assert.match(written, /started .*logLevel=debug/, "-v=2 means debug");
     assert.match(written, /INFO {2}stopped/);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await run.close();
+    await Deno.remove(logDir, { recursive: true });
   }
 });
