@@ -24,7 +24,20 @@ export function isHostileCharacter(c: number): boolean {
 const HOSTILE_SOURCE =
   "[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff\\ufffd]";
 const HOSTILE = new RegExp(HOSTILE_SOURCE);
+const HOSTILE_OR_TAB = new RegExp(HOSTILE_SOURCE.replace("[", "[\\t"), "g");
 const HOSTILE_GLOBAL = new RegExp(HOSTILE_SOURCE, "g");
+
+/**
+ * The index of the first control character (tab included) or invisible formatting character in
+ * text[from, to), or -1. One native search: the parser's check of a whole log line. The search
+ * runs on until it finds one, so `to` should be where a line ends (a line feed is one).
+ */
+export function firstUnsafeCharacter(text: string, from: number, to: number): number {
+  HOSTILE_OR_TAB.lastIndex = from;
+  if (!HOSTILE_OR_TAB.test(text)) return -1;
+  const at = HOSTILE_OR_TAB.lastIndex - 1;
+  return at < to ? at : -1;
+}
 
 /** Whether `text` contains a control or invisible formatting character. */
 export function hasControlCharacters(text: string): boolean {
@@ -34,4 +47,14 @@ export function hasControlCharacters(text: string): boolean {
 /** `text` with control and invisible formatting characters removed (tabs kept). */
 export function stripControlCharacters(text: string): string {
   return text.replace(HOSTILE_GLOBAL, "");
+}
+
+/**
+ * text[from, to) as a string of its own. V8 copies short substrings but makes longer ones views
+ * into the whole text — for the parser a chunk of up to a megabyte that a queued drop would pin
+ * — so those are copied.
+ */
+export function sliceApart(text: string, from: number, to: number): string {
+  const value = text.slice(from, to);
+  return to - from < 13 ? value : (" " + value).slice(1);
 }

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { sliceApart } from "../text.ts";
+
 /** Parses a dotted-quad IPv4 address into 4 bytes, or undefined. */
 export function parseIpv4(text: string): number[] | undefined {
   const parts = text.split(".");
@@ -89,11 +91,11 @@ function hexDigit(c: number): number {
   return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
-/** The kernel's form: 8 groups of exactly 4 hex digits. */
-function parseExpandedIpv6(text: string): number[] | undefined {
+/** The kernel's form, at `from` in `text`: 8 groups of exactly 4 hex digits. */
+function parseExpandedIpv6(text: string, from = 0): number[] | undefined {
   const groups = new Array<number>(8);
   for (let g = 0; g < 8; g++) {
-    const at = g * 5;
+    const at = from + g * 5;
     if (g < 7 && text.charCodeAt(at + 4) !== 58) return undefined;
     let value = 0;
     for (let k = 0; k < 4; k++) {
@@ -143,13 +145,15 @@ export function formatIpv6(groups: number[]): string {
   return out;
 }
 
-/** Whether `text` is a dotted quad in canonical form (no leading zeros), without allocating. */
-export function isCanonicalIpv4(text: string): boolean {
-  const n = text.length;
-  if (n < 7 || n > 15) return false;
+/**
+ * Whether text[from, to) (all of `text` by default) is a dotted quad in canonical form (no
+ * leading zeros), without allocating.
+ */
+export function isCanonicalIpv4(text: string, from = 0, to = text.length): boolean {
+  if (to - from < 7 || to - from > 15) return false;
   let parts = 0, value = 0, digits = 0;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? text.charCodeAt(i) : 46;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : 46;
     if (c === 46) {
       if (digits === 0 || value > 255) return false;
       parts++;
@@ -171,6 +175,19 @@ export function canonicalIp(text: string): string | undefined {
   if (text.indexOf(":") < 0) return isCanonicalIpv4(text) ? text : undefined;
   const groups = parseIpv6(text);
   return groups ? formatIpv6(groups) : undefined;
+}
+
+/**
+ * {@link canonicalIp} of text[from, to), read in place: the kernel's dotted quads and expanded
+ * IPv6 addresses are checked without cutting the text first.
+ */
+export function canonicalIpAt(text: string, from: number, to: number): string | undefined {
+  if (isCanonicalIpv4(text, from, to)) return sliceApart(text, from, to);
+  if (to - from === 39) {
+    const groups = parseExpandedIpv6(text, from);
+    if (groups) return formatIpv6(groups);
+  }
+  return canonicalIp(text.slice(from, to));
 }
 
 /** The IP family of canonical address text. */

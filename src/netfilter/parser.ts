@@ -18,7 +18,8 @@
 
 import { compileGoLayout, type TimeParser } from "./go_layout.ts";
 import { type HeaderContext, parseHeader, readKernelTime } from "./header.ts";
-import { firstHostileCharacter, hostileCharacter, parsePayload } from "./payload.ts";
+import { hostileCharacter, parsePayload } from "./payload.ts";
+import { firstUnsafeCharacter } from "../text.ts";
 import type { ParseResult } from "./types.ts";
 
 /** Options of {@link DropParser}. */
@@ -225,9 +226,12 @@ export class DropParser {
         detail: `longer than ${this.#maxLineLength}`,
       };
     }
-    // The payload parser refuses hostile characters in what it reads; check what precedes it.
-    // Checked in `text` (flat and fast to read) rather than in the short copy `head`.
-    const hostile = firstHostileCharacter(text, lineStart, lineStart + payload);
+    // Control and invisible formatting characters are refused anywhere in the line; tabs only
+    // in the fields (a syslog header may carry one). Checked in `text`, flat and fast to read.
+    let hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
+    while (hostile >= 0 && hostile < lineStart + payload && text.charCodeAt(hostile) === 9) {
+      hostile = firstUnsafeCharacter(text, hostile + 1, lineEnd);
+    }
     if (hostile >= 0) return { kind: "error", ...hostileCharacter(text, hostile, lineStart) };
     const drop = parsePayload(text, lineStart + payload, lineEnd, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };

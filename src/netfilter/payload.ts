@@ -12,8 +12,8 @@
  * @module
  */
 
-import { isHostileCharacter, isInvisibleFormat } from "../text.ts";
-import { canonicalIp, ipFamily } from "./ip.ts";
+import { sliceApart as keep } from "../text.ts";
+import { canonicalIp, canonicalIpAt, ipFamily } from "./ip.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
 /** A payload parse failure. */
@@ -25,21 +25,6 @@ export interface PayloadError {
 const MAX_U32 = 4294967295;
 const SPACE = 32;
 const EQUALS = 61;
-
-/** Bare words the kernel prints: IP flags and TCP flags. */
-const FLAG_WORDS = new Set([
-  "CE",
-  "DF",
-  "MF",
-  "CWR",
-  "ECE",
-  "URG",
-  "ACK",
-  "PSH",
-  "RST",
-  "SYN",
-  "FIN",
-]);
 
 /** Reads an unsigned decimal in line[from, to); -1 when it is not one or exceeds `max`. */
 function readUint(line: string, from: number, to: number, max: number): number {
@@ -70,16 +55,6 @@ function readHex(line: string, from: number, to: number, max: number): number {
   return n <= max ? n : -1;
 }
 
-/**
- * A value cut from the text that the drop keeps. V8 copies short substrings but makes longer
- * ones views into the whole text — here a chunk of up to a megabyte that a queued drop would
- * pin — so those are copied.
- */
-function keep(text: string, from: number, to: number): string {
-  const value = text.slice(from, to);
-  return to - from < 13 ? value : (" " + value).slice(1);
-}
-
 /** Whether line[from, to) is ASCII letters and digits only. */
 function isAlphanumeric(line: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -92,19 +67,6 @@ function isAlphanumeric(line: string, from: number, to: number): boolean {
 
 function numberError(line: string, from: number, to: number): PayloadError {
   return { reason: "invalid_number", detail: line.slice(from - 1, Math.min(to, from + 40)) };
-}
-
-/**
- * The index of the first control character (C0 but tab, DEL, C1), invisible formatting
- * character (bidi controls, zero-width characters, line separators) or U+FFFD (left by invalid
- * UTF-8) in line[from, to), or -1.
- */
-export function firstHostileCharacter(line: string, from: number, to: number): number {
-  for (let i = from; i < to; i++) {
-    const c = line.charCodeAt(i);
-    if (isHostileCharacter(c)) return i;
-  }
-  return -1;
 }
 
 /** The error for a hostile character at `at`. */
@@ -123,10 +85,49 @@ export function hostileCharacter(
   };
 }
 
+/** Where the first malformed number of the payload being parsed starts and ends (-1: none). */
+let badFrom = -1;
+let badTo = -1;
+
+/** Reads a decimal field value; a malformed one is remembered in {@link badFrom}. */
+function uint(line: string, from: number, to: number, max: number): number {
+  const v = readUint(line, from, to, max);
+  if (v < 0 && badFrom < 0) {
+    badFrom = from;
+    badTo = to;
+  }
+  return v;
+}
+
+/** Reads a hex field value; a malformed one is remembered in {@link badFrom}. */
+function hex(line: string, from: number, to: number, max: number): number {
+  const v = readHex(line, from, to, max);
+  if (v < 0 && badFrom < 0) {
+    badFrom = from;
+    badTo = to;
+  }
+  return v;
+}
+
+/** The canonical IP in line[from, to), or the `invalid_ip` error naming the field. */
+function ipField(
+  line: string,
+  tokenStart: number,
+  from: number,
+  to: number,
+): string | PayloadError {
+  return canonicalIpAt(line, from, to) ??
+    { reason: "invalid_ip", detail: line.slice(tokenStart, Math.min(to, from + 60)) };
+}
+
 /**
  * Parses the payload of `line` starting at `start` (the `I` of `IN=`) into a drop with the given
  * time and prefix; every key of the drop is present (undefined when not printed).
- * Returns the drop or an error; never throws.
+ * Returns the drop or an error; never throws. The caller has refused lines with control or
+ * invisible formatting characters ({@link firstHostileCharacter}).
+ *
+ * Keys and flag words are recognised by their length and their first eight characters packed
+ * into two integers while the token is scanned, so no string is cut for a key.
  */
 export function parsePayload(
   line: string,
@@ -148,43 +149,43 @@ export function parsePayload(
   let flags: string[] | undefined;
   let embedded: EmbeddedPacket | undefined;
   let depth = 0;
-  let bad: PayloadError | undefined;
+  badFrom = -1;
   const n = end;
   let i = start;
 
-  /** Reads a number field; a malformed value is remembered as the error. */
-  const num = (from: number, to: number, max: number, hex: boolean): number => {
-    const v = hex ? readHex(line, from, to, max) : readUint(line, from, to, max);
-    if (v < 0) bad ??= numberError(line, from, to);
-    return v;
-  };
-
   while (i < n) {
-    while (line.charCodeAt(i) === SPACE) i++;
-    if (i >= n) break;
-    // One pass over the token: find its end and its "=", and refuse hostile characters.
+    if (line.charCodeAt(i) === SPACE) {
+      i++;
+      continue;
+    }
+    // The token ends at the next space; its key (up to "=") is packed into k1 and k2 (its first
+    // eight characters), `bits` telling whether they are all ASCII.
     let tokenStart = i;
+    let end = line.indexOf(" ", i);
+    if (end < 0 || end > n) end = n;
     let eq = -1;
-    let end = i;
-    for (; end < n; end++) {
-      const c = line.charCodeAt(end);
-      if (c === SPACE) break;
+    let k1 = 0, k2 = 0, bits = 0;
+    for (let p = i; p < end; p++) {
+      const c = line.charCodeAt(p);
       if (c === EQUALS) {
-        if (eq < 0) eq = end;
-      } else if (c < 32 || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c))) {
-        return hostileCharacter(line, end, start, "fields");
+        eq = p;
+        break;
       }
+      bits |= c;
+      if (p - i < 4) k1 = (k1 << 8) | c;
+      else if (p - i < 8) k2 = (k2 << 8) | c;
     }
     let tokenEnd = end;
     i = end + 1;
     const first = line.charCodeAt(tokenStart);
 
     // `OPT (hex)` and `INCOMPLETE [n bytes]` carry spaces; read them as one unit.
-    if (first === 79 && tokenEnd - tokenStart === 3 && line.startsWith("OPT (", tokenStart)) {
+    if (
+      k1 === 0x4f5054 && bits < 128 && tokenEnd - tokenStart === 3 && end < n &&
+      line.charCodeAt(end + 1) === 40
+    ) { // "OPT ("
       let close = line.indexOf(")", tokenEnd);
       if (close < 0 || close > n) close = n;
-      const hostile = firstHostileCharacter(line, end, close);
-      if (hostile >= 0) return hostileCharacter(line, hostile, start, "fields");
       if (depth === 0) {
         const hex = keep(line, end + 2, close);
         if (proto === undefined) ipOptions ??= hex;
@@ -196,184 +197,217 @@ export function parsePayload(
     if (first === 73 && line.startsWith("INCOMPLETE [", tokenStart)) {
       let close = line.indexOf("]", tokenEnd);
       if (close < 0 || close > n) close = n;
-      const hostile = firstHostileCharacter(line, end, close);
-      if (hostile >= 0) return hostileCharacter(line, hostile, start, "fields");
       i = close + 1;
       continue;
-    }
-    if (first === 91) {
-      // "[SRC=…": the packet that caused an ICMP error.
-      depth++;
-      tokenStart++;
-      embedded ??= {};
     }
     let closes = 0;
     while (tokenEnd > tokenStart && line.charCodeAt(tokenEnd - 1) === 93) {
       tokenEnd--;
       closes++;
     }
-    if (tokenEnd > tokenStart) {
-      if (eq >= tokenEnd) eq = -1;
-      if (eq < 0) {
-        if (depth === 0) {
-          const word = line.slice(tokenStart, tokenEnd);
-          if (FLAG_WORDS.has(word)) (flags ??= []).push(word);
-          else if (word.startsWith("FRAG:") && fragment < 0) {
-            fragment = num(tokenStart + 5, tokenEnd, 65535, false);
-          }
-        }
-      } else if (depth > 0) {
-        if (embedded) {
-          readEmbedded(embedded, line.slice(tokenStart, eq), keep(line, eq + 1, tokenEnd));
-        }
-      } else {
-        const v = eq + 1;
-        const keyLength = eq - tokenStart;
-        const c0 = line.charCodeAt(tokenStart);
-        const c1 = line.charCodeAt(tokenStart + 1);
-        switch (keyLength) {
-          case 2:
-            if (c0 === 73 && c1 === 78) inIf ??= keep(line, v, tokenEnd); // IN
-            else if (c0 === 73 && c1 === 68) { // ID
-              if (proto === undefined) { if (id < 0) id = num(v, tokenEnd, MAX_U32, false); }
-              else if (icmpId < 0) icmpId = num(v, tokenEnd, MAX_U32, false);
-            } else if (c0 === 84 && c1 === 67) { if (tc < 0) tc = num(v, tokenEnd, 255, false); } // TC
-            break;
-          case 3:
-            switch ((c0 << 16) | (c1 << 8) | line.charCodeAt(tokenStart + 2)) {
-              case 0x4f5554: // OUT
-                outIf ??= keep(line, v, tokenEnd);
-                break;
-              case 0x4d4143: // MAC
-                mac ??= keep(line, v, tokenEnd);
-                break;
-              case 0x535243: // SRC
-                if (src === undefined) {
-                  src = canonicalIp(keep(line, v, tokenEnd));
-                  if (src === undefined) {
-                    return {
-                      reason: "invalid_ip",
-                      detail: line.slice(tokenStart, Math.min(tokenEnd, v + 60)),
-                    };
-                  }
-                }
-                break;
-              case 0x445354: // DST
-                if (dst === undefined) {
-                  dst = canonicalIp(keep(line, v, tokenEnd));
-                  if (dst === undefined) {
-                    return {
-                      reason: "invalid_ip",
-                      detail: line.slice(tokenStart, Math.min(tokenEnd, v + 60)),
-                    };
-                  }
-                }
-                break;
-              case 0x4c454e: // LEN
-                if (proto === undefined) { if (len < 0) len = num(v, tokenEnd, 1048575, false); }
-                else if (udpLen < 0) udpLen = num(v, tokenEnd, 1048575, false);
-                break;
-              case 0x544f53: // TOS
-                if (tos < 0) tos = num(v, tokenEnd, 255, true);
-                break;
-              case 0x54544c: // TTL
-                if (ttl < 0) ttl = num(v, tokenEnd, 255, false);
-                break;
-              case 0x535054: // SPT
-                if (spt < 0) spt = num(v, tokenEnd, 65535, false);
-                break;
-              case 0x445054: // DPT
-                if (dpt < 0) dpt = num(v, tokenEnd, 65535, false);
-                break;
-              case 0x534551: // SEQ
-                if (proto === "TCP") { if (seq < 0) seq = num(v, tokenEnd, MAX_U32, false); }
-                else if (icmpSeq < 0) icmpSeq = num(v, tokenEnd, MAX_U32, false);
-                break;
-              case 0x41434b: // ACK
-                if (ack < 0) ack = num(v, tokenEnd, MAX_U32, false);
-                break;
-              case 0x524553: // RES
-                if (res < 0) res = num(v, tokenEnd, 255, true);
-                break;
-              case 0x4d5455: // MTU
-                if (mtu < 0) mtu = num(v, tokenEnd, MAX_U32, false);
-                break;
-              case 0x535049: // SPI
-                if (spi < 0) spi = num(v, tokenEnd, MAX_U32, true);
-                break;
-              case 0x554944: // UID
-                if (uid < 0) uid = num(v, tokenEnd, MAX_U32, false);
-                break;
-              case 0x474944: // GID
-                if (gid < 0) gid = num(v, tokenEnd, MAX_U32, false);
-                break;
-            }
-            break;
-          default:
-            switch (line.slice(tokenStart, eq)) {
-              case "PREC":
-                if (prec < 0) prec = num(v, tokenEnd, 255, true);
-                break;
-              case "PROTO":
-                if (proto === undefined) {
-                  // The kernel prints a name (TCP, ICMPv6, …) or a number: letters and digits.
-                  if (tokenEnd === v || tokenEnd - v > 16 || !isAlphanumeric(line, v, tokenEnd)) {
-                    return {
-                      reason: "malformed",
-                      detail: line.slice(tokenStart, Math.min(tokenEnd, v + 20)),
-                    };
-                  }
-                  proto = keep(line, v, tokenEnd);
-                }
-                break;
-              case "HOPLIMIT":
-                if (hopLimit < 0) hopLimit = num(v, tokenEnd, 255, false);
-                break;
-              case "FLOWLBL":
-                if (flowLabel < 0) flowLabel = num(v, tokenEnd, 0xfffff, false);
-                break;
-              case "WINDOW":
-                if (window < 0) window = num(v, tokenEnd, 65535, false);
-                break;
-              case "URGP":
-                if (urgp < 0) urgp = num(v, tokenEnd, 65535, false);
-                break;
-              case "TYPE":
-                if (icmpType < 0) icmpType = num(v, tokenEnd, 255, false);
-                break;
-              case "CODE":
-                if (icmpCode < 0) icmpCode = num(v, tokenEnd, 255, false);
-                break;
-              case "MARK":
-                if (mark < 0) mark = num(v, tokenEnd, MAX_U32, true);
-                break;
-              case "PHYSIN":
-                physIn ??= keep(line, v, tokenEnd);
-                break;
-              case "PHYSOUT":
-                physOut ??= keep(line, v, tokenEnd);
-                break;
-              case "MACSRC":
-                macSrc ??= keep(line, v, tokenEnd);
-                break;
-              case "MACDST":
-                macDst ??= keep(line, v, tokenEnd);
-                break;
-              case "MACPROTO":
-                macProto ??= keep(line, v, tokenEnd);
-                break;
-              case "GATEWAY":
-                gateway ??= canonicalIp(keep(line, v, tokenEnd));
-                break;
-              case "PARAMETER":
-              case "POINTER":
-                if (parameter < 0) parameter = num(v, tokenEnd, MAX_U32, false);
-                break;
-            }
-        }
+    if (first === 91 || depth > 0) {
+      // "[SRC=…": the packet that caused an ICMP error, up to the matching "]".
+      if (first === 91) {
+        depth++;
+        tokenStart++;
+        embedded ??= {};
+      }
+      if (eq > tokenStart && eq < tokenEnd && embedded) {
+        readEmbedded(embedded, line.slice(tokenStart, eq), keep(line, eq + 1, tokenEnd));
+      }
+      depth = depth > closes ? depth - closes : 0;
+      continue;
+    }
+    if (tokenEnd <= tokenStart) continue;
+    if (eq >= tokenEnd) eq = -1;
+    if (closes > 0 && eq < 0) {
+      // A stray "]" shortened the word: pack it again.
+      k1 = k2 = bits = 0;
+      for (let p = tokenStart; p < tokenEnd; p++) {
+        const c = line.charCodeAt(p);
+        bits |= c;
+        if (p - tokenStart < 4) k1 = (k1 << 8) | c;
+        else if (p - tokenStart < 8) k2 = (k2 << 8) | c;
       }
     }
-    depth = depth > closes ? depth - closes : 0;
+    if (eq < 0) {
+      // Bare words: IP and TCP flags, and the fragment offset.
+      const length = tokenEnd - tokenStart;
+      let flag: string | undefined;
+      if (bits > 127) {
+        // No flag word has other characters.
+      } else if (length === 2) {
+        flag = k1 === 0x4446 ? "DF" : k1 === 0x4d46 ? "MF" : k1 === 0x4345 ? "CE" : undefined;
+      } else if (length === 3) {
+        switch (k1) {
+          case 0x53594e:
+            flag = "SYN";
+            break;
+          case 0x41434b:
+            flag = "ACK";
+            break;
+          case 0x46494e:
+            flag = "FIN";
+            break;
+          case 0x525354:
+            flag = "RST";
+            break;
+          case 0x505348:
+            flag = "PSH";
+            break;
+          case 0x555247:
+            flag = "URG";
+            break;
+          case 0x454345:
+            flag = "ECE";
+            break;
+          case 0x435752:
+            flag = "CWR";
+            break;
+        }
+      }
+      if (k1 === 0x46524147 && fragment < 0 && line.startsWith("FRAG:", tokenStart)) {
+        fragment = uint(line, tokenStart + 5, tokenEnd, 65535);
+      }
+      if (flag !== undefined) (flags ??= []).push(flag);
+      continue;
+    }
+    if (bits > 127) continue; // no key has other characters
+    const v = eq + 1;
+    switch (eq - tokenStart) {
+      case 2:
+        if (k1 === 0x494e) inIf ??= keep(line, v, tokenEnd); // IN
+        else if (k1 === 0x4944) { // ID
+          if (proto === undefined) { if (id < 0) id = uint(line, v, tokenEnd, MAX_U32); }
+          else if (icmpId < 0) icmpId = uint(line, v, tokenEnd, MAX_U32);
+        } else if (k1 === 0x5443 && tc < 0) tc = uint(line, v, tokenEnd, 255); // TC
+        break;
+      case 3:
+        switch (k1) {
+          case 0x4f5554: // OUT
+            outIf ??= keep(line, v, tokenEnd);
+            break;
+          case 0x4d4143: // MAC
+            mac ??= keep(line, v, tokenEnd);
+            break;
+          case 0x535243: // SRC
+            if (src === undefined) {
+              const ip = ipField(line, tokenStart, v, tokenEnd);
+              if (typeof ip !== "string") return ip;
+              src = ip;
+            }
+            break;
+          case 0x445354: // DST
+            if (dst === undefined) {
+              const ip = ipField(line, tokenStart, v, tokenEnd);
+              if (typeof ip !== "string") return ip;
+              dst = ip;
+            }
+            break;
+          case 0x4c454e: // LEN
+            if (proto === undefined) { if (len < 0) len = uint(line, v, tokenEnd, 1048575); }
+            else if (udpLen < 0) udpLen = uint(line, v, tokenEnd, 1048575);
+            break;
+          case 0x544f53: // TOS
+            if (tos < 0) tos = hex(line, v, tokenEnd, 255);
+            break;
+          case 0x54544c: // TTL
+            if (ttl < 0) ttl = uint(line, v, tokenEnd, 255);
+            break;
+          case 0x535054: // SPT
+            if (spt < 0) spt = uint(line, v, tokenEnd, 65535);
+            break;
+          case 0x445054: // DPT
+            if (dpt < 0) dpt = uint(line, v, tokenEnd, 65535);
+            break;
+          case 0x534551: // SEQ
+            if (proto === "TCP") { if (seq < 0) seq = uint(line, v, tokenEnd, MAX_U32); }
+            else if (icmpSeq < 0) icmpSeq = uint(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x41434b: // ACK
+            if (ack < 0) ack = uint(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x524553: // RES
+            if (res < 0) res = hex(line, v, tokenEnd, 255);
+            break;
+          case 0x4d5455: // MTU
+            if (mtu < 0) mtu = uint(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x535049: // SPI
+            if (spi < 0) spi = hex(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x554944: // UID
+            if (uid < 0) uid = uint(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x474944: // GID
+            if (gid < 0) gid = uint(line, v, tokenEnd, MAX_U32);
+            break;
+        }
+        break;
+      case 4:
+        switch (k1) {
+          case 0x50524543: // PREC
+            if (prec < 0) prec = hex(line, v, tokenEnd, 255);
+            break;
+          case 0x54595045: // TYPE
+            if (icmpType < 0) icmpType = uint(line, v, tokenEnd, 255);
+            break;
+          case 0x434f4445: // CODE
+            if (icmpCode < 0) icmpCode = uint(line, v, tokenEnd, 255);
+            break;
+          case 0x4d41524b: // MARK
+            if (mark < 0) mark = hex(line, v, tokenEnd, MAX_U32);
+            break;
+          case 0x55524750: // URGP
+            if (urgp < 0) urgp = uint(line, v, tokenEnd, 65535);
+            break;
+        }
+        break;
+      case 5:
+        if (k1 === 0x50524f54 && k2 === 0x4f && proto === undefined) { // PROTO
+          // The kernel prints a name (TCP, ICMPv6, …) or a number: letters and digits.
+          if (tokenEnd === v || tokenEnd - v > 16 || !isAlphanumeric(line, v, tokenEnd)) {
+            return {
+              reason: "malformed",
+              detail: line.slice(tokenStart, Math.min(tokenEnd, v + 20)),
+            };
+          }
+          proto = keep(line, v, tokenEnd);
+        }
+        break;
+      case 6:
+        if (k1 === 0x57494e44 && k2 === 0x4f57) { // WINDOW
+          if (window < 0) window = uint(line, v, tokenEnd, 65535);
+        } else if (k1 === 0x50485953 && k2 === 0x494e) physIn ??= keep(line, v, tokenEnd); // PHYSIN
+        else if (k1 === 0x4d414353 && k2 === 0x5243) macSrc ??= keep(line, v, tokenEnd); // MACSRC
+        else if (k1 === 0x4d414344 && k2 === 0x5354) macDst ??= keep(line, v, tokenEnd); // MACDST
+        break;
+      case 7:
+        if (k1 === 0x464c4f57 && k2 === 0x4c424c) { // FLOWLBL
+          if (flowLabel < 0) flowLabel = uint(line, v, tokenEnd, 0xfffff);
+        } else if (k1 === 0x50485953 && k2 === 0x4f5554) physOut ??= keep(line, v, tokenEnd); // PHYSOUT
+        else if (k1 === 0x47415445 && k2 === 0x574159) { // GATEWAY
+          gateway ??= canonicalIpAt(line, v, tokenEnd);
+        } else if (k1 === 0x504f494e && k2 === 0x544552 && parameter < 0) { // POINTER
+          parameter = uint(line, v, tokenEnd, MAX_U32);
+        }
+        break;
+      case 8:
+        if (k1 === 0x484f504c && k2 === 0x494d4954) { // HOPLIMIT
+          if (hopLimit < 0) hopLimit = uint(line, v, tokenEnd, 255);
+        } else if (k1 === 0x4d414350 && k2 === 0x524f544f) { // MACPROTO
+          macProto ??= keep(line, v, tokenEnd);
+        }
+        break;
+      case 9:
+        if (
+          k1 === 0x50415241 && k2 === 0x4d455445 && line.charCodeAt(tokenStart + 8) === 82 &&
+          parameter < 0
+        ) { // PARAMETER
+          parameter = uint(line, v, tokenEnd, MAX_U32);
+        }
+        break;
+    }
   }
 
   if (inIf === undefined || outIf === undefined) {
@@ -382,7 +416,7 @@ export function parsePayload(
   if (src === undefined) return { reason: "missing_src", detail: "no SRC=" };
   if (dst === undefined) return { reason: "missing_dst", detail: "no DST=" };
   if (proto === undefined) return { reason: "missing_proto", detail: "no PROTO=" };
-  if (bad) return bad;
+  if (badFrom >= 0) return numberError(line, badFrom, badTo);
   const family = ipFamily(src);
   if (family !== ipFamily(dst)) {
     return { reason: "invalid_ip", detail: `SRC=${src} and DST=${dst} differ in family` };
