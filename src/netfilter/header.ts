@@ -89,8 +89,8 @@ function readIsoTime(
     line.charCodeAt(at + 4) !== 45 || line.charCodeAt(at + 7) !== 45 ||
     line.charCodeAt(at + 13) !== 58 || line.charCodeAt(at + 16) !== 58
   ) return undefined;
-  const sep = line[at + 10];
-  if (sep !== "T" && sep !== " ") return undefined;
+  const sep = line.charCodeAt(at + 10);
+  if (sep !== 84 && sep !== 32) return undefined; // "T" or " "
   const year = num(line, at, 4), month = num(line, at + 5, 2), day = num(line, at + 8, 2);
   const hour = num(line, at + 11, 2),
     minute = num(line, at + 14, 2),
@@ -101,7 +101,8 @@ function readIsoTime(
   }
   let i = at + 19;
   let millis = 0;
-  if (line[i] === "." || line[i] === ",") {
+  const dot = line.charCodeAt(i);
+  if (dot === 46 || dot === 44) { // "." or ","
     let j = i + 1;
     let scale = 100;
     while (isDigit(line.charCodeAt(j))) {
@@ -114,15 +115,15 @@ function readIsoTime(
     i = j;
   }
   let offset: number | undefined;
-  const z = line[i];
-  if (z === "Z" || z === "z") {
+  const z = line.charCodeAt(i);
+  if (z === 90 || z === 122) { // "Z" or "z"
     offset = 0;
     i++;
-  } else if (z === "+" || z === "-") {
+  } else if (z === 43 || z === 45) { // "+" or "-"
     const hh = num(line, i + 1, 2);
     let mm: number;
     let end: number;
-    if (line[i + 3] === ":") {
+    if (line.charCodeAt(i + 3) === 58) {
       mm = num(line, i + 4, 2);
       end = i + 6;
     } else {
@@ -130,7 +131,7 @@ function readIsoTime(
       end = i + 5;
     }
     if (hh < 0 || mm < 0 || hh > 23 || mm > 59) return "invalid";
-    offset = (z === "-" ? -1 : 1) * (hh * 60 + mm);
+    offset = (z === 45 ? -1 : 1) * (hh * 60 + mm);
     i = end;
   }
   const time = offset === undefined
@@ -177,39 +178,61 @@ function readTraditionalTime(
   return { time: inferYear(build(now.getFullYear()), now, build), end: i };
 }
 
-/** Reads the kernel's `[ 1234.567890]` at `at`: seconds and the index after `] `. */
-export function readKernelTime(
-  line: string,
-  at: number,
-): { seconds: number; end: number } | undefined {
-  if (line.charCodeAt(at) !== 91) return undefined; // "["
+/**
+ * Finds the kernel's `[ 1234.567890]` at `at`: returns the index after it (and its space), or -1.
+ * The seconds are read by {@link kernelSeconds} only when the header has no better time.
+ */
+export function kernelTimeEnd(line: string, at: number): number {
+  if (line.charCodeAt(at) !== 91) return -1; // "["
   let i = at + 1;
   while (line.charCodeAt(i) === 32) i++;
-  const start = i;
-  while (isDigit(line.charCodeAt(i)) || line.charCodeAt(i) === 46) i++;
-  if (i === start || line.charCodeAt(i) !== 93) return undefined; // "]"
-  const seconds = Number(line.slice(start, i));
-  if (!Number.isFinite(seconds)) return undefined;
+  // Digits with at most one ".", and few enough to be a finite number.
+  let digits = 0, dots = 0, intDigits = 0;
+  for (;; i++) {
+    const c = line.charCodeAt(i);
+    if (isDigit(c)) {
+      digits++;
+      if (dots === 0) intDigits++;
+    } else if (c === 46) dots++;
+    else break;
+  }
+  if (digits === 0 || dots > 1 || intDigits > 308 || line.charCodeAt(i) !== 93) return -1; // "]"
   i++;
   if (line.charCodeAt(i) === 32) i++;
-  return { seconds, end: i };
+  return i;
+}
+
+/** The seconds of a kernel time at `at` that {@link kernelTimeEnd} accepted. */
+export function kernelSeconds(line: string, at: number): number {
+  let i = at + 1;
+  while (line.charCodeAt(i) === 32) i++;
+  return Number(line.slice(i, line.indexOf("]", i)));
 }
 
 /** Skips an optional severity word and the kernel's `[ 1234.5]` after `kernel:`. */
-function skipKernelDecorations(line: string, at: number, header: Header, ctx: HeaderContext): void {
+function skipKernelDecorations(
+  line: string,
+  at: number,
+  to: number,
+  header: Header,
+  ctx: HeaderContext,
+): void {
   let i = at;
-  const space = line.indexOf(" ", i);
-  if (space > i && space - i <= 8) {
-    let word = line.slice(i, space);
-    if (word.endsWith(":")) word = word.slice(0, -1);
-    if (SEVERITIES.has(word)) i = space + 1;
-  }
-  const kt = readKernelTime(line, i);
-  if (kt) {
-    if (!header.time && ctx.bootTimeMs !== undefined) {
-      header.time = new Date(ctx.bootTimeMs + kt.seconds * 1000);
+  const first = line.charCodeAt(i);
+  if (first >= 97 && first <= 122) { // severity words are lower case
+    const space = line.indexOf(" ", i);
+    if (space > i && space - i <= 8 && space < to) {
+      let word = line.slice(i, space);
+      if (word.endsWith(":")) word = word.slice(0, -1);
+      if (SEVERITIES.has(word)) i = space + 1;
     }
-    i = kt.end;
+  }
+  const end = kernelTimeEnd(line, i);
+  if (end >= 0) {
+    if (!header.time && ctx.bootTimeMs !== undefined) {
+      header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
+    }
+    i = end;
   }
   header.messageStart = i;
 }
@@ -218,7 +241,14 @@ function skipKernelDecorations(line: string, at: number, header: Header, ctx: He
  * After a syslog time: `[host ]kernel: …` (or RFC 5424 `host kernel procid msgid sd msg`).
  * Returns false when the tag is not the kernel's.
  */
-function readTag(line: string, at: number, rfc5424: boolean, header: Header, ctx: HeaderContext) {
+function readTag(
+  line: string,
+  at: number,
+  to: number,
+  rfc5424: boolean,
+  header: Header,
+  ctx: HeaderContext,
+) {
   let i = at;
   if (line.charCodeAt(i) !== 32) return false;
   i++;
@@ -227,7 +257,7 @@ function readTag(line: string, at: number, rfc5424: boolean, header: Header, ctx
     const fields: string[] = [];
     for (let k = 0; k < 4; k++) {
       const sp = line.indexOf(" ", i);
-      if (sp < 0) return false;
+      if (sp < 0 || sp >= to) return false;
       fields.push(line.slice(i, sp));
       i = sp + 1;
     }
@@ -235,31 +265,37 @@ function readTag(line: string, at: number, rfc5424: boolean, header: Header, ctx
     if (line[i] === "-") i += 2;
     else if (line[i] === "[") {
       const close = line.indexOf("] ", i);
-      if (close < 0) return false;
+      if (close < 0 || close >= to) return false;
       i = close + 2;
     }
-    skipKernelDecorations(line, i, header, ctx);
+    skipKernelDecorations(line, i, to, header, ctx);
     return true;
   }
   if (!line.startsWith("kernel:", i)) {
     const sp = line.indexOf(" ", i);
-    if (sp < 0) return false;
+    if (sp < 0 || sp >= to) return false;
     i = sp + 1;
     if (!line.startsWith("kernel:", i)) return false;
   }
   i += 7;
   if (line.charCodeAt(i) === 32) i++;
-  skipKernelDecorations(line, i, header, ctx);
+  skipKernelDecorations(line, i, to, header, ctx);
   return true;
 }
 
 /**
- * Parses the header of one log line. Returns the header, or a rejection: `not_kernel` (another
- * program's line), `invalid_time` (a header whose time fields are out of range or do not match
- * the configured layout).
+ * Parses the header of the line text[from, to) (all of `text` by default): read in place, as
+ * the text is usually a chunk of many lines. Returns the header (`messageStart` is an index in
+ * `text`), or a rejection: `not_kernel` (another program's line), `invalid_time` (a header whose
+ * time fields are out of range or do not match the configured layout).
  */
-export function parseHeader(line: string, ctx: HeaderContext): Header | HeaderRejection {
-  const header = readHeader(line, ctx);
+export function parseHeader(
+  text: string,
+  ctx: HeaderContext,
+  from = 0,
+  to = text.length,
+): Header | HeaderRejection {
+  const header = readHeader(text, ctx, from, to);
   // A kernel time or kmsg counter far out of range makes a date JavaScript cannot hold.
   if (typeof header !== "string" && header.time && Number.isNaN(header.time.getTime())) {
     return "invalid_time";
@@ -267,13 +303,20 @@ export function parseHeader(line: string, ctx: HeaderContext): Header | HeaderRe
   return header;
 }
 
-function readHeader(line: string, ctx: HeaderContext): Header | HeaderRejection {
-  let i = 0;
+// Reading in place: the character after a line is a line feed (or the text ends), which every
+// reader below stops at; searches are checked against `to`.
+function readHeader(
+  line: string,
+  ctx: HeaderContext,
+  from: number,
+  to: number,
+): Header | HeaderRejection {
+  let i = from;
   let rfc5424 = false;
   // Optional syslog PRI "<13>", and RFC 5424's version "1 ".
-  if (line.charCodeAt(0) === 60) {
-    const close = line.indexOf(">");
-    if (close > 1 && close <= 4 && /^\d+$/.test(line.slice(1, close))) {
+  if (line.charCodeAt(from) === 60) {
+    const close = line.indexOf(">", from);
+    if (close > from + 1 && close <= from + 4 && /^\d+$/.test(line.slice(from + 1, close))) {
       i = close + 1;
       if (line[i] === "1" && line[i + 1] === " ") {
         rfc5424 = true;
@@ -283,10 +326,11 @@ function readHeader(line: string, ctx: HeaderContext): Header | HeaderRejection 
   }
   const header: Header = { messageStart: i };
   if (ctx.layout) {
-    const parsed = ctx.layout(line, i, ctx.now);
+    // Layouts read freely: give them the line alone.
+    const parsed = ctx.layout(line.slice(from, to), i - from, ctx.now);
     if (!parsed) return "invalid_time";
     header.time = parsed.time;
-    return readTag(line, parsed.end, rfc5424, header, ctx) ? header : "not_kernel";
+    return readTag(line, from + parsed.end, to, rfc5424, header, ctx) ? header : "not_kernel";
   }
   const c = line.charCodeAt(i);
   if (isDigit(c)) {
@@ -294,10 +338,10 @@ function readHeader(line: string, ctx: HeaderContext): Header | HeaderRejection 
     if (iso === "invalid") return "invalid_time";
     if (iso) {
       header.time = iso.time;
-      return readTag(line, iso.end, rfc5424, header, ctx) ? header : "not_kernel";
+      return readTag(line, iso.end, to, rfc5424, header, ctx) ? header : "not_kernel";
     }
     const kmsg = parseKmsgHeader(line, i);
-    if (kmsg) {
+    if (kmsg && kmsg.messageStart <= to) {
       if (kmsg.facility !== 0) return "not_kernel";
       if (ctx.bootTimeMs !== undefined) {
         header.time = new Date(ctx.bootTimeMs + Math.floor(kmsg.usec / 1000));
@@ -312,15 +356,17 @@ function readHeader(line: string, ctx: HeaderContext): Header | HeaderRejection 
     if (trad === "invalid") return "invalid_time";
     if (trad) {
       header.time = trad.time;
-      return readTag(line, trad.end, rfc5424, header, ctx) ? header : "not_kernel";
+      return readTag(line, trad.end, to, rfc5424, header, ctx) ? header : "not_kernel";
     }
     return header;
   }
   if (c === 91) {
-    const kt = readKernelTime(line, i);
-    if (kt) {
-      if (ctx.bootTimeMs !== undefined) header.time = new Date(ctx.bootTimeMs + kt.seconds * 1000);
-      header.messageStart = kt.end;
+    const end = kernelTimeEnd(line, i);
+    if (end >= 0) {
+      if (ctx.bootTimeMs !== undefined) {
+        header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
+      }
+      header.messageStart = end;
     }
   }
   return header;

@@ -17,7 +17,7 @@
  */
 
 import { compileGoLayout, type TimeParser } from "./go_layout.ts";
-import { type HeaderContext, parseHeader, readKernelTime } from "./header.ts";
+import { type HeaderContext, kernelTimeEnd, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
 import type { ParseResult } from "./types.ts";
@@ -89,7 +89,7 @@ export class DropParser {
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
   parseLine(line: string): ParseResult {
-    return this.#parseSpan(line, 0, line.length, this.#context(this.#now()));
+    return this.#parseSpan(line, 0, line.length, line.indexOf("IN="), this.#context(this.#now()));
   }
 
   /** A header context for lines read at `now` (one per scanned text, not one per line). */
@@ -98,38 +98,39 @@ export class DropParser {
   }
 
   /**
-   * Parses the line text[lineStart, lineEnd). The header and prefix are read from a short copy of
-   * the line's head; the payload in place in `text` (a flat string: reading characters of a
-   * cut-out line costs twice as much, and every drop field would pin the whole chunk).
+   * Parses the line text[lineStart, lineEnd) whose first "IN=" is at `anchor`, in place: `text`
+   * is usually a whole chunk, flat and fast to read, and nothing is cut from it but the fields a
+   * drop keeps. The header and prefix are looked for in the line's first {@link HEAD_LENGTH}
+   * characters.
    */
-  #parseSpan(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
+  #parseSpan(
+    text: string,
+    lineStart: number,
+    lineEnd: number,
+    anchor: number,
+    ctx: HeaderContext,
+  ): ParseResult {
     if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
-    const head = lineStart === 0 && lineEnd - lineStart <= HEAD_LENGTH
-      ? text.slice(0, lineEnd)
-      : text.slice(lineStart, Math.min(lineEnd, lineStart + HEAD_LENGTH));
-    if (head.indexOf("IN=") < 0) return IGNORED;
-    const header = parseHeader(head, ctx);
+    const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
+    if (anchor < lineStart || anchor + 3 > headEnd) return IGNORED;
+    const header = parseHeader(text, ctx, lineStart, headEnd);
     if (header === "not_kernel") return IGNORED;
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
-      return this.#findPrefix(head, this.#afterAnyHeader(head)) < 0
+      return this.#findPrefix(text, this.#afterAnyHeader(text, lineStart, headEnd), headEnd) < 0
         ? IGNORED
-        : { kind: "error", reason: "invalid_time", detail: head.slice(0, 40) };
+        : {
+          kind: "error",
+          reason: "invalid_time",
+          detail: text.slice(lineStart, Math.min(headEnd, lineStart + 40)),
+        };
     }
-    return this.#parseFrom(
-      text,
-      lineStart,
-      lineEnd,
-      head,
-      header.messageStart,
-      header.time ?? ctx.now,
-    );
+    return this.#parseFrom(text, lineStart, lineEnd, header.messageStart, header.time ?? ctx.now);
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */
   parseMessage(text: string, time?: Date): ParseResult {
-    const head = text.length <= HEAD_LENGTH ? text : text.slice(0, HEAD_LENGTH);
-    return this.#parseFrom(text, 0, text.length, head, 0, time ?? this.#now());
+    return this.#parseFrom(text, 0, text.length, 0, time ?? this.#now());
   }
 
   /**
@@ -151,7 +152,7 @@ export class DropParser {
       const cutHere = cut !== undefined && cut.includes(lineEnd);
       const result = cutHere || lineEnd - lineStart > this.#maxLineLength
         ? this.#tooLong(text, lineStart, lineEnd, ctx)
-        : this.#parseSpan(text, lineStart, lineEnd, ctx);
+        : this.#parseSpan(text, lineStart, lineEnd, at, ctx);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
@@ -159,32 +160,35 @@ export class DropParser {
 
   #tooLong(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
     // Only ours if the header and prefix say so; look at the line's beginning only.
-    const head = text.slice(lineStart, Math.min(lineEnd, lineStart + HEAD_LENGTH));
-    const header = parseHeader(head, ctx);
+    const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
+    const header = parseHeader(text, ctx, lineStart, headEnd);
     if (typeof header === "string") return IGNORED;
-    return this.#findPrefix(head, header.messageStart) < 0
+    return this.#findPrefix(text, header.messageStart, headEnd) < 0
       ? IGNORED
       : { kind: "error", reason: "line_too_long", detail: `longer than ${this.#maxLineLength}` };
   }
 
-  /** Where a message would start if the header were valid: after "kernel: " or at 0. */
-  #afterAnyHeader(line: string): number {
-    const k = line.indexOf("kernel: ");
-    let at = k >= 0 ? k + 8 : 0;
-    if (k < 0) {
+  /** Where a message would start if the header were valid: after "kernel: " or at the start. */
+  #afterAnyHeader(text: string, from: number, to: number): number {
+    const k = text.indexOf("kernel: ", from);
+    let at = k >= 0 && k + 8 <= to ? k + 8 : from;
+    if (at === from) {
       // A kmsg record: the message follows the ";" of its header.
-      const semi = line.indexOf(";");
-      if (semi > 0 && semi < 64 && /^\d+,/.test(line)) at = semi + 1;
+      const semi = text.indexOf(";", from);
+      if (semi > from && semi - from < 64 && semi < to && /^\d+,/.test(text.slice(from, semi))) {
+        at = semi + 1;
+      }
     }
-    return readKernelTime(line, at)?.end ?? at;
+    const end = kernelTimeEnd(text, at);
+    return end >= 0 ? end : at;
   }
 
   /**
-   * Finds the prefix: the text between `messageStart` and an `IN=`, trimmed, equals one of the
-   * prefixes. Returns the index of that `IN=` (the prefix is left in {@link #matched}), or -1.
-   * Compares in place: no string is cut for lines that match.
+   * Finds the prefix: the text between `messageStart` and an `IN=` ending by `to`, trimmed,
+   * equals one of the prefixes. Returns the index of that `IN=` (the prefix is left in
+   * {@link #matched}), or -1. Compares in place: no string is cut for lines that match.
    */
-  #findPrefix(line: string, messageStart: number): number {
+  #findPrefix(line: string, messageStart: number, to: number): number {
     let start = messageStart;
     while (isSpace(line.charCodeAt(start))) start++;
     for (let k = 0; k < this.#literal.length; k++) {
@@ -192,7 +196,7 @@ export class DropParser {
       if (!line.startsWith(prefix, start)) continue;
       let at = start + prefix.length;
       while (isSpace(line.charCodeAt(at))) at++;
-      if (line.startsWith("IN=", at)) {
+      if (at + 3 <= to && line.startsWith("IN=", at)) {
         this.#matched = prefix;
         return at;
       }
@@ -200,7 +204,7 @@ export class DropParser {
     for (const pattern of this.#patterns) {
       pattern.lastIndex = start;
       const m = pattern.exec(line);
-      if (m) {
+      if (m && start + m[0].length <= to) {
         this.#matched = m[1];
         return start + m[0].length - 3;
       }
@@ -208,16 +212,19 @@ export class DropParser {
     return -1;
   }
 
-  /** Parses text[lineStart, lineEnd) whose header (read from `head`) ends at `messageStart`. */
+  /** Parses text[lineStart, lineEnd) whose header ends at `messageStart`. */
   #parseFrom(
     text: string,
     lineStart: number,
     lineEnd: number,
-    head: string,
     messageStart: number,
     time: Date,
   ): ParseResult {
-    const payload = this.#findPrefix(head, messageStart);
+    const payload = this.#findPrefix(
+      text,
+      messageStart,
+      Math.min(lineEnd, lineStart + HEAD_LENGTH),
+    );
     if (payload < 0) return IGNORED;
     if (lineEnd - lineStart > this.#maxLineLength) {
       return {
@@ -227,13 +234,13 @@ export class DropParser {
       };
     }
     // Control and invisible formatting characters are refused anywhere in the line; tabs only
-    // in the fields (a syslog header may carry one). Checked in `text`, flat and fast to read.
+    // in the fields (a syslog header may carry one).
     let hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
-    while (hostile >= 0 && hostile < lineStart + payload && text.charCodeAt(hostile) === 9) {
+    while (hostile >= 0 && hostile < payload && text.charCodeAt(hostile) === 9) {
       hostile = firstUnsafeCharacter(text, hostile + 1, lineEnd);
     }
     if (hostile >= 0) return { kind: "error", ...hostileCharacter(text, hostile, lineStart) };
-    const drop = parsePayload(text, lineStart + payload, lineEnd, time, this.#matched);
+    const drop = parsePayload(text, payload, lineEnd, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };
   }
