@@ -8,22 +8,50 @@
  */
 
 import { ipFamily } from "./ip.ts";
-import { JsonBytes } from "./ndjson_writer.ts";
+import { asciiBytes, JsonBytes, putBytes, putString, putUint } from "./ndjson_writer.ts";
 import type { PacketDrop } from "./types.ts";
 
-/** RFC 3339 UTC with milliseconds; the text up to the second is reused while it repeats. */
+/** RFC 3339 UTC to the second (`2026-11-25T07:58:47.`) of the last time written, as bytes. */
 let cachedSecond = NaN;
-let cachedPrefix = "";
-function isoTime(time: Date): string {
+const cachedPrefix = new Uint8Array(20);
+
+/** Writes `value` as `width` decimal digits at buffer[at…]. */
+function putDigits(buffer: Uint8Array, at: number, value: number, width: number): void {
+  for (let i = at + width - 1; i >= at; i--) {
+    buffer[i] = 48 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+}
+
+/** Writes RFC 3339 UTC with milliseconds (`2026-11-25T07:58:47.511Z`) at buffer[at…]. */
+function putTime(buffer: Uint8Array, at: number, time: Date): number {
   const ms = time.getTime();
+  const year = time.getUTCFullYear();
+  if (!Number.isFinite(ms) || year < 0 || year > 9999) {
+    return putBytes(buffer, at, asciiBytes(Number.isFinite(ms) ? time.toISOString() : "invalid"));
+  }
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
-    if (!Number.isFinite(ms)) return "invalid";
+    // Consecutive drops mostly share the second: its text is made once.
     cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    const p = cachedPrefix;
+    putDigits(p, 0, year, 4);
+    p[4] = 45; // "-"
+    putDigits(p, 5, time.getUTCMonth() + 1, 2);
+    p[7] = 45;
+    putDigits(p, 8, time.getUTCDate(), 2);
+    p[10] = 84; // "T"
+    putDigits(p, 11, time.getUTCHours(), 2);
+    p[13] = 58; // ":"
+    putDigits(p, 14, time.getUTCMinutes(), 2);
+    p[16] = 58;
+    putDigits(p, 17, time.getUTCSeconds(), 2);
+    p[19] = 46; // "."
   }
-  const frac = ms - second * 1000;
-  return cachedPrefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac + "Z";
+  at = putBytes(buffer, at, cachedPrefix);
+  putDigits(buffer, at, ms - second * 1000, 3);
+  buffer[at + 3] = 90; // "Z"
+  return at + 4;
 }
 
 /** The drop as a plain JSON object in schema order, undefined keys left out. */
@@ -46,82 +74,136 @@ export function dropToNdjson(drop: PacketDrop, extra?: Record<string, unknown>):
   return decoder.decode(w.bytes);
 }
 
+/** `,"key":` as bytes, for every optional key of the schema. */
+const KEY = Object.fromEntries(
+  [
+    "spt",
+    "dpt",
+    "icmpType",
+    "icmpCode",
+    "family",
+    "physIn",
+    "physOut",
+    "mac",
+    "macSrc",
+    "macDst",
+    "macProto",
+    "len",
+    "tos",
+    "prec",
+    "ttl",
+    "id",
+    "tc",
+    "hopLimit",
+    "flowLabel",
+    "fragment",
+    "flags",
+    "seq",
+    "ack",
+    "window",
+    "res",
+    "urgp",
+    "udpLen",
+    "icmpId",
+    "icmpSeq",
+    "mtu",
+    "gateway",
+    "parameter",
+    "spi",
+    "uid",
+    "gid",
+    "mark",
+    "ipOptions",
+    "tcpOptions",
+  ].map((key) => [key, asciiBytes(`,"${key}":`)]),
+) as Record<string, Uint8Array>;
+const TIME_KEY = asciiBytes('{"time":"');
+const PREFIX_KEY = asciiBytes('","prefix":');
+const IN_KEY = asciiBytes(',"in":');
+const OUT_KEY = asciiBytes(',"out":');
+const SRC_KEY = asciiBytes(',"src":');
+const DST_KEY = asciiBytes(',"dst":');
+const PROTO_KEY = asciiBytes(',"proto":');
+
+/** Bytes `writeDropNdjson` needs at most for the fixed part of a drop (keys, numbers). */
+const FIXED_ROOM = 2048;
+
+/** Room a drop's strings need at most (6 bytes a character when escaped, and quotes). */
+function stringRoom(d: PacketDrop): number {
+  let n = d.prefix.length + d.in.length + d.out.length + d.src.length + d.dst.length +
+    d.proto.length + (d.mac?.length ?? 0) + (d.physIn?.length ?? 0) +
+    (d.physOut?.length ?? 0) + (d.macSrc?.length ?? 0) + (d.macDst?.length ?? 0) +
+    (d.macProto?.length ?? 0) + (d.gateway?.length ?? 0) + (d.ipOptions?.length ?? 0) +
+    (d.tcpOptions?.length ?? 0);
+  if (d.flags !== undefined) n += 4 * d.flags.length;
+  return 6 * n;
+}
+
 /**
- * Writes one NDJSON line for `drop` into `w`, field by field: `parse` prints a line per drop on
- * its hot path, so no intermediate string or object is made.
+ * Writes one NDJSON line for `drop` into `w`, field by field into room reserved once: `parse`
+ * prints a line per drop on its hot path, so no intermediate string or object is made.
  */
 export function writeDropNdjson(
   w: JsonBytes,
   d: PacketDrop,
   extra?: Record<string, unknown>,
 ): void {
-  w.raw(`{"time":"${isoTime(d.time)}","prefix":`);
-  w.string(d.prefix);
-  w.raw(',"in":');
-  w.string(d.in);
-  w.raw(',"out":');
-  w.string(d.out);
-  w.raw(',"src":');
-  w.string(d.src);
-  w.raw(',"dst":');
-  w.string(d.dst);
-  w.raw(',"proto":');
-  w.string(d.proto);
-  const num = (key: string, value: number | undefined) => {
-    if (value === undefined) return;
-    w.raw(key);
-    w.number(value);
-  };
-  const str = (key: string, value: string | undefined) => {
-    if (value === undefined) return;
-    w.raw(key);
-    w.string(value);
-  };
-  num(',"spt":', d.spt);
-  num(',"dpt":', d.dpt);
-  num(',"icmpType":', d.icmpType);
-  num(',"icmpCode":', d.icmpCode);
-  num(',"family":', d.family);
-  str(',"physIn":', d.physIn);
-  str(',"physOut":', d.physOut);
-  str(',"mac":', d.mac);
-  str(',"macSrc":', d.macSrc);
-  str(',"macDst":', d.macDst);
-  str(',"macProto":', d.macProto);
-  num(',"len":', d.len);
-  num(',"tos":', d.tos);
-  num(',"prec":', d.prec);
-  num(',"ttl":', d.ttl);
-  num(',"id":', d.id);
-  num(',"tc":', d.tc);
-  num(',"hopLimit":', d.hopLimit);
-  num(',"flowLabel":', d.flowLabel);
-  num(',"fragment":', d.fragment);
+  const b = w.reserve(FIXED_ROOM + stringRoom(d));
+  let at = putBytes(b, w.end, TIME_KEY);
+  at = putTime(b, at, d.time);
+  at = putString(b, putBytes(b, at, PREFIX_KEY), d.prefix);
+  at = putString(b, putBytes(b, at, IN_KEY), d.in);
+  at = putString(b, putBytes(b, at, OUT_KEY), d.out);
+  at = putString(b, putBytes(b, at, SRC_KEY), d.src);
+  at = putString(b, putBytes(b, at, DST_KEY), d.dst);
+  at = putString(b, putBytes(b, at, PROTO_KEY), d.proto);
+  if (d.spt !== undefined) at = putUint(b, putBytes(b, at, KEY.spt), d.spt);
+  if (d.dpt !== undefined) at = putUint(b, putBytes(b, at, KEY.dpt), d.dpt);
+  if (d.icmpType !== undefined) at = putUint(b, putBytes(b, at, KEY.icmpType), d.icmpType);
+  if (d.icmpCode !== undefined) at = putUint(b, putBytes(b, at, KEY.icmpCode), d.icmpCode);
+  if (d.family !== undefined) at = putUint(b, putBytes(b, at, KEY.family), d.family);
+  if (d.physIn !== undefined) at = putString(b, putBytes(b, at, KEY.physIn), d.physIn);
+  if (d.physOut !== undefined) at = putString(b, putBytes(b, at, KEY.physOut), d.physOut);
+  if (d.mac !== undefined) at = putString(b, putBytes(b, at, KEY.mac), d.mac);
+  if (d.macSrc !== undefined) at = putString(b, putBytes(b, at, KEY.macSrc), d.macSrc);
+  if (d.macDst !== undefined) at = putString(b, putBytes(b, at, KEY.macDst), d.macDst);
+  if (d.macProto !== undefined) at = putString(b, putBytes(b, at, KEY.macProto), d.macProto);
+  if (d.len !== undefined) at = putUint(b, putBytes(b, at, KEY.len), d.len);
+  if (d.tos !== undefined) at = putUint(b, putBytes(b, at, KEY.tos), d.tos);
+  if (d.prec !== undefined) at = putUint(b, putBytes(b, at, KEY.prec), d.prec);
+  if (d.ttl !== undefined) at = putUint(b, putBytes(b, at, KEY.ttl), d.ttl);
+  if (d.id !== undefined) at = putUint(b, putBytes(b, at, KEY.id), d.id);
+  if (d.tc !== undefined) at = putUint(b, putBytes(b, at, KEY.tc), d.tc);
+  if (d.hopLimit !== undefined) at = putUint(b, putBytes(b, at, KEY.hopLimit), d.hopLimit);
+  if (d.flowLabel !== undefined) at = putUint(b, putBytes(b, at, KEY.flowLabel), d.flowLabel);
+  if (d.fragment !== undefined) at = putUint(b, putBytes(b, at, KEY.fragment), d.fragment);
   if (d.flags !== undefined) {
-    w.raw(',"flags":[');
-    d.flags.forEach((flag, i) => {
-      if (i > 0) w.raw(",");
-      w.string(flag);
-    });
-    w.raw("]");
+    at = putBytes(b, at, KEY.flags);
+    b[at++] = 91; // "["
+    for (let i = 0; i < d.flags.length; i++) {
+      if (i > 0) b[at++] = 44; // ","
+      at = putString(b, at, d.flags[i]);
+    }
+    b[at++] = 93; // "]"
   }
-  num(',"seq":', d.seq);
-  num(',"ack":', d.ack);
-  num(',"window":', d.window);
-  num(',"res":', d.res);
-  num(',"urgp":', d.urgp);
-  num(',"udpLen":', d.udpLen);
-  num(',"icmpId":', d.icmpId);
-  num(',"icmpSeq":', d.icmpSeq);
-  num(',"mtu":', d.mtu);
-  str(',"gateway":', d.gateway);
-  num(',"parameter":', d.parameter);
-  num(',"spi":', d.spi);
-  num(',"uid":', d.uid);
-  num(',"gid":', d.gid);
-  num(',"mark":', d.mark);
-  str(',"ipOptions":', d.ipOptions);
-  str(',"tcpOptions":', d.tcpOptions);
+  if (d.seq !== undefined) at = putUint(b, putBytes(b, at, KEY.seq), d.seq);
+  if (d.ack !== undefined) at = putUint(b, putBytes(b, at, KEY.ack), d.ack);
+  if (d.window !== undefined) at = putUint(b, putBytes(b, at, KEY.window), d.window);
+  if (d.res !== undefined) at = putUint(b, putBytes(b, at, KEY.res), d.res);
+  if (d.urgp !== undefined) at = putUint(b, putBytes(b, at, KEY.urgp), d.urgp);
+  if (d.udpLen !== undefined) at = putUint(b, putBytes(b, at, KEY.udpLen), d.udpLen);
+  if (d.icmpId !== undefined) at = putUint(b, putBytes(b, at, KEY.icmpId), d.icmpId);
+  if (d.icmpSeq !== undefined) at = putUint(b, putBytes(b, at, KEY.icmpSeq), d.icmpSeq);
+  if (d.mtu !== undefined) at = putUint(b, putBytes(b, at, KEY.mtu), d.mtu);
+  if (d.gateway !== undefined) at = putString(b, putBytes(b, at, KEY.gateway), d.gateway);
+  if (d.parameter !== undefined) at = putUint(b, putBytes(b, at, KEY.parameter), d.parameter);
+  if (d.spi !== undefined) at = putUint(b, putBytes(b, at, KEY.spi), d.spi);
+  if (d.uid !== undefined) at = putUint(b, putBytes(b, at, KEY.uid), d.uid);
+  if (d.gid !== undefined) at = putUint(b, putBytes(b, at, KEY.gid), d.gid);
+  if (d.mark !== undefined) at = putUint(b, putBytes(b, at, KEY.mark), d.mark);
+  if (d.ipOptions !== undefined) at = putString(b, putBytes(b, at, KEY.ipOptions), d.ipOptions);
+  if (d.tcpOptions !== undefined) at = putString(b, putBytes(b, at, KEY.tcpOptions), d.tcpOptions);
+  w.commit(at);
   if (d.embedded !== undefined) {
     w.raw(',"embedded":');
     w.value(d.embedded);

@@ -3,6 +3,10 @@
  * NDJSON line per drop, and building, keeping and encoding a string per line cost more than
  * parsing the line did.
  *
+ * Two levels: {@link JsonBytes} methods (any value, bounds checked per call), and the
+ * `put*` functions for hot writers that {@link JsonBytes.reserve} room for a whole record once
+ * and then fill the buffer from {@link JsonBytes.end}, ending with {@link JsonBytes.commit}.
+ *
  * @example
  * ```ts
  * const w = new JsonBytes((bytes) => Deno.stdout.writeSync(bytes));
@@ -13,6 +17,51 @@
  */
 
 const encoder = new TextEncoder();
+
+/** ASCII text as bytes: keys and punctuation that hot writers copy with {@link putBytes}. */
+export function asciiBytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Copies `bytes` to buffer[at…]; returns the end. */
+export function putBytes(buffer: Uint8Array, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) buffer[at + i] = bytes[i];
+  return at + n;
+}
+
+/**
+ * Writes `value` as a JSON string literal at buffer[at…]; returns the end. Needs room for
+ * 6 bytes a character plus 2 (the worst case of escaping).
+ */
+export function putString(buffer: Uint8Array, at: number, value: string): number {
+  const n = value.length;
+  const start = at;
+  buffer[at++] = 34;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 32 || c > 126 || c === 34 || c === 92) {
+      // Rare: escapes or non-ASCII. Write the whole literal the general way.
+      return start + encoder.encodeInto(JSON.stringify(value), buffer.subarray(start)).written;
+    }
+    buffer[at++] = c;
+  }
+  buffer[at++] = 34;
+  return at;
+}
+
+/** Writes a non-negative safe integer at buffer[at…] (at most 16 bytes); returns the end. */
+export function putUint(buffer: Uint8Array, at: number, value: number): number {
+  if (value < 10) {
+    buffer[at] = 48 + value;
+    return at + 1;
+  }
+  let digits = 2;
+  for (let v = value; v >= 100; v = Math.floor(v / 10)) digits++;
+  let i = at + digits;
+  for (let v = value; i > at; v = Math.floor(v / 10)) buffer[--i] = 48 + (v % 10);
+  return at + digits;
+}
 
 /** A growable byte buffer with JSON writers; full buffers go to `drain` (or grow without one). */
 export class JsonBytes {
@@ -28,6 +77,25 @@ export class JsonBytes {
   /** The bytes written since the last flush. */
   get bytes(): Uint8Array {
     return this.#buffer.subarray(0, this.#used);
+  }
+
+  /** Where the next byte goes in the buffer {@link reserve} returned. */
+  get end(): number {
+    return this.#used;
+  }
+
+  /**
+   * Makes room for `n` more bytes and returns the buffer to write them into, from {@link end}
+   * on; {@link commit} then keeps them.
+   */
+  reserve(n: number): Uint8Array {
+    this.#room(n);
+    return this.#buffer;
+  }
+
+  /** Keeps what was written into the reserved buffer up to `end`. */
+  commit(end: number): void {
+    this.#used = end;
   }
 
   /** Makes room for `n` more bytes. */
@@ -58,41 +126,15 @@ export class JsonBytes {
 
   /** A JSON string literal. */
   string(value: string): void {
-    const n = value.length;
-    this.#room(n + 2);
-    const b = this.#buffer;
-    let at = this.#used;
-    b[at++] = 34;
-    for (let i = 0; i < n; i++) {
-      const c = value.charCodeAt(i);
-      if (c < 32 || c > 126 || c === 34 || c === 92) {
-        // Rare: escapes or non-ASCII. Write the whole literal the general way.
-        return this.#general(value);
-      }
-      b[at++] = c;
-    }
-    b[at++] = 34;
-    this.#used = at;
-  }
-
-  #general(value: string): void {
-    this.text(JSON.stringify(value));
+    this.#room(value.length * 6 + 2);
+    this.#used = putString(this.#buffer, this.#used, value);
   }
 
   /** A number (integers digit by digit, others as JSON prints them: non-finite ones as null). */
   number(value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) return this.raw(JSON.stringify(value));
     this.#room(16);
-    const b = this.#buffer;
-    if (value === 0) {
-      b[this.#used++] = 48;
-      return;
-    }
-    let digits = 0;
-    for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
-    let at = this.#used + digits;
-    this.#used = at;
-    for (let v = value; v > 0; v = Math.floor(v / 10)) b[--at] = 48 + (v % 10);
+    this.#used = putUint(this.#buffer, this.#used, value);
   }
 
   /** Any JSON value, the general way. */
