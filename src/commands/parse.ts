@@ -32,8 +32,12 @@ export interface Reader {
   readSync(buffer: Uint8Array): number | null;
 }
 
-/** Read size: large reads keep the syscall count low on big logs. */
-const READ_SIZE = 1 << 20;
+/**
+ * Read size: large enough to keep the syscall count low, small enough that a chunk's text is an
+ * ordinary young-generation string — megabyte texts go to V8's large-object space, fresh memory
+ * every time (measured: 64 KiB reads are 5-10 % faster than 1 MiB reads over a 156 MB log).
+ */
+const READ_SIZE = 1 << 16;
 
 /** Totals of a parse run. */
 export interface ParseSummary {
