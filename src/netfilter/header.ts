@@ -17,6 +17,7 @@
 
 import { inferYear, type TimeParser } from "./go_layout.ts";
 import { parseKmsgHeader } from "./kmsg_record.ts";
+import { sliceApart } from "../text.ts";
 
 /** What header parsing needs to know besides the line. */
 export interface HeaderContext {
@@ -80,24 +81,44 @@ function num(line: string, at: number, len: number): number {
   return value;
 }
 
+/**
+ * The last date and time to the second read (`2026-11-25T07:58:47`), its fields, and its UTC
+ * milliseconds: consecutive lines mostly share it, and comparing costs less than reading.
+ */
+let lastText = "";
+let lastYear = 0, lastMonth = 0, lastDay = 0, lastHour = 0, lastMinute = 0, lastSecond = 0;
+let lastUtc = 0;
+
 /** Reads `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` at `at`. */
 function readIsoTime(
   line: string,
   at: number,
 ): { time: Date; end: number } | "invalid" | undefined {
-  if (
-    line.charCodeAt(at + 4) !== 45 || line.charCodeAt(at + 7) !== 45 ||
-    line.charCodeAt(at + 13) !== 58 || line.charCodeAt(at + 16) !== 58
-  ) return undefined;
-  const sep = line.charCodeAt(at + 10);
-  if (sep !== 84 && sep !== 32) return undefined; // "T" or " "
-  const year = num(line, at, 4), month = num(line, at + 5, 2), day = num(line, at + 8, 2);
-  const hour = num(line, at + 11, 2),
-    minute = num(line, at + 14, 2),
-    second = num(line, at + 17, 2);
-  if ((year | month | day | hour | minute | second) < 0) return undefined;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return "invalid";
+  if (lastText === "" || !line.startsWith(lastText, at)) {
+    if (
+      line.charCodeAt(at + 4) !== 45 || line.charCodeAt(at + 7) !== 45 ||
+      line.charCodeAt(at + 13) !== 58 || line.charCodeAt(at + 16) !== 58
+    ) return undefined;
+    const sep = line.charCodeAt(at + 10);
+    if (sep !== 84 && sep !== 32) return undefined; // "T" or " "
+    const year = num(line, at, 4), month = num(line, at + 5, 2), day = num(line, at + 8, 2);
+    const hour = num(line, at + 11, 2),
+      minute = num(line, at + 14, 2),
+      second = num(line, at + 17, 2);
+    if ((year | month | day | hour | minute | second) < 0) return undefined;
+    if (
+      month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60
+    ) {
+      return "invalid";
+    }
+    lastText = sliceApart(line, at, at + 19);
+    lastYear = year;
+    lastMonth = month;
+    lastDay = day;
+    lastHour = hour;
+    lastMinute = minute;
+    lastSecond = second;
+    lastUtc = Date.UTC(year, month - 1, day, hour, minute, second);
   }
   let i = at + 19;
   let millis = 0;
@@ -135,8 +156,8 @@ function readIsoTime(
     i = end;
   }
   const time = offset === undefined
-    ? new Date(year, month - 1, day, hour, minute, second, millis)
-    : new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset * 60_000);
+    ? new Date(lastYear, lastMonth - 1, lastDay, lastHour, lastMinute, lastSecond, millis)
+    : new Date(lastUtc + millis - offset * 60_000);
   return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i };
 }
 
