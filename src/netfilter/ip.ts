@@ -15,6 +15,18 @@
  */
 
 import { sliceApart } from "../text.ts";
+import { OTHER } from "./line_codes.ts";
+
+/** Codes (see line_codes.ts) of a short text, in a buffer of this module's own. */
+const ipScratch = new Uint8Array(64);
+function ipCodes(text: string): Uint8Array {
+  const n = Math.min(text.length, ipScratch.length);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    ipScratch[i] = c < 0x80 ? c : OTHER;
+  }
+  return ipScratch;
+}
 
 /** Parses a dotted-quad IPv4 address into 4 bytes, or undefined. */
 export function parseIpv4(text: string): number[] | undefined {
@@ -38,7 +50,7 @@ export function parseIpv4(text: string): number[] | undefined {
 /** Parses IPv6 text (any valid form, including embedded IPv4) into 8 groups, or undefined. */
 export function parseIpv6(text: string): number[] | undefined {
   if (text.length === 39) {
-    const expanded = parseExpandedIpv6(text);
+    const expanded = parseExpandedIpv6(ipCodes(text), 0);
     if (expanded) return expanded;
   }
   if (text.length < 2 || text.length > 45) return undefined;
@@ -91,15 +103,15 @@ function hexDigit(c: number): number {
   return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
-/** The kernel's form, at `from` in `text`: 8 groups of exactly 4 hex digits. */
-function parseExpandedIpv6(text: string, from = 0): number[] | undefined {
+/** The kernel's form, at `from` in `codes`: 8 groups of exactly 4 hex digits. */
+function parseExpandedIpv6(codes: Uint8Array, from: number): number[] | undefined {
   const groups = new Array<number>(8);
   for (let g = 0; g < 8; g++) {
     const at = from + g * 5;
-    if (g < 7 && text.charCodeAt(at + 4) !== 58) return undefined;
+    if (g < 7 && codes[at + 4] !== 58) return undefined;
     let value = 0;
     for (let k = 0; k < 4; k++) {
-      const d = hexDigit(text.charCodeAt(at + k));
+      const d = hexDigit(codes[at + k]);
       if (d < 0) return undefined;
       value = value * 16 + d;
     }
@@ -145,15 +157,18 @@ export function formatIpv6(groups: number[]): string {
   return out;
 }
 
-/**
- * Whether text[from, to) (all of `text` by default) is a dotted quad in canonical form (no
- * leading zeros), without allocating.
- */
-export function isCanonicalIpv4(text: string, from = 0, to = text.length): boolean {
+/** Whether `text` is a dotted quad in canonical form (no leading zeros). */
+export function isCanonicalIpv4(text: string): boolean {
+  return text.length >= 7 && text.length <= 15 &&
+    isCanonicalIpv4Codes(ipCodes(text), 0, text.length);
+}
+
+/** Whether codes[from, to) is a dotted quad in canonical form, without allocating. */
+function isCanonicalIpv4Codes(codes: Uint8Array, from: number, to: number): boolean {
   if (to - from < 7 || to - from > 15) return false;
   let parts = 0, value = 0, digits = 0;
   for (let i = from; i <= to; i++) {
-    const c = i < to ? text.charCodeAt(i) : 46;
+    const c = i < to ? codes[i] : 46;
     if (c === 46) {
       if (digits === 0 || value > 255) return false;
       parts++;
@@ -178,16 +193,23 @@ export function canonicalIp(text: string): string | undefined {
 }
 
 /**
- * {@link canonicalIp} of text[from, to), read in place: the kernel's dotted quads and expanded
- * IPv6 addresses are checked without cutting the text first.
+ * {@link canonicalIp} of the address whose codes (see line_codes.ts) are codes[from, to) and
+ * whose text starts at index `base + from` of `text`: the kernel's dotted quads and expanded
+ * IPv6 addresses are checked in the codes, without cutting the text first.
  */
-export function canonicalIpAt(text: string, from: number, to: number): string | undefined {
-  if (isCanonicalIpv4(text, from, to)) return sliceApart(text, from, to);
+export function canonicalIpFromCodes(
+  codes: Uint8Array,
+  from: number,
+  to: number,
+  text: string,
+  base: number,
+): string | undefined {
+  if (isCanonicalIpv4Codes(codes, from, to)) return sliceApart(text, base + from, base + to);
   if (to - from === 39) {
-    const groups = parseExpandedIpv6(text, from);
+    const groups = parseExpandedIpv6(codes, from);
     if (groups) return formatIpv6(groups);
   }
-  return canonicalIp(text.slice(from, to));
+  return canonicalIp(text.slice(base + from, base + to));
 }
 
 /** The IP family of canonical address text. */

@@ -20,6 +20,7 @@ import { compileGoLayout, type TimeParser } from "./go_layout.ts";
 import { type HeaderContext, kernelTimeEnd, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
+import { firstControlCode, lineCodes, lineIsAscii } from "./line_codes.ts";
 import type { ParseResult } from "./types.ts";
 
 /** Options of {@link DropParser}. */
@@ -235,12 +236,19 @@ export class DropParser {
     }
     // Control and invisible formatting characters are refused anywhere in the line; tabs only
     // in the fields (a syslog header may carry one).
-    let hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
-    while (hostile >= 0 && hostile < payload && text.charCodeAt(hostile) === 9) {
-      hostile = firstUnsafeCharacter(text, hostile + 1, lineEnd);
+    const codes = lineCodes(text, lineStart, lineEnd);
+    let hostile: number;
+    if (lineIsAscii()) {
+      hostile = firstControlCode(codes, lineEnd - lineStart, payload - lineStart);
+      if (hostile >= 0) hostile += lineStart;
+    } else {
+      hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
+      while (hostile >= 0 && hostile < payload && text.charCodeAt(hostile) === 9) {
+        hostile = firstUnsafeCharacter(text, hostile + 1, lineEnd);
+      }
     }
     if (hostile >= 0) return { kind: "error", ...hostileCharacter(text, hostile, lineStart) };
-    const drop = parsePayload(text, payload, lineEnd, time, this.#matched);
+    const drop = parsePayload(text, codes, lineStart, payload, lineEnd, time, this.#matched);
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };
   }

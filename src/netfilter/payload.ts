@@ -13,7 +13,7 @@
  */
 
 import { sliceApart as keep } from "../text.ts";
-import { canonicalIp, canonicalIpAt, ipFamily } from "./ip.ts";
+import { canonicalIp, canonicalIpFromCodes, ipFamily } from "./ip.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
 /** A payload parse failure. */
@@ -26,26 +26,26 @@ const MAX_U32 = 4294967295;
 const SPACE = 32;
 const EQUALS = 61;
 
-/** Reads an unsigned decimal in line[from, to); -1 when it is not one or exceeds `max`. */
-function readUint(line: string, from: number, to: number, max: number): number {
+/** Reads an unsigned decimal in codes[from, to); -1 when it is not one or exceeds `max`. */
+function readUint(codes: Uint8Array, from: number, to: number, max: number): number {
   if (to <= from || to - from > 10) return -1;
   let n = 0;
   for (let i = from; i < to; i++) {
-    const c = line.charCodeAt(i) - 48;
+    const c = codes[i] - 48;
     if (c < 0 || c > 9) return -1;
     n = n * 10 + c;
   }
   return n <= max ? n : -1;
 }
 
-/** Reads hex (with or without 0x) in line[from, to); -1 when invalid or above `max`. */
-function readHex(line: string, from: number, to: number, max: number): number {
+/** Reads hex (with or without 0x) in codes[from, to); -1 when invalid or above `max`. */
+function readHex(codes: Uint8Array, from: number, to: number, max: number): number {
   let i = from;
-  if (line.charCodeAt(i) === 48 && (line.charCodeAt(i + 1) | 32) === 120) i += 2;
+  if (codes[i] === 48 && (codes[i + 1] | 32) === 120) i += 2;
   if (to <= i || to - i > 8) return -1;
   let n = 0;
   for (; i < to; i++) {
-    const c = line.charCodeAt(i);
+    const c = codes[i];
     let d: number;
     if (c >= 48 && c <= 57) d = c - 48;
     else if ((c | 32) >= 97 && (c | 32) <= 102) d = (c | 32) - 87;
@@ -55,14 +55,19 @@ function readHex(line: string, from: number, to: number, max: number): number {
   return n <= max ? n : -1;
 }
 
-/** Whether line[from, to) is ASCII letters and digits only. */
-function isAlphanumeric(line: string, from: number, to: number): boolean {
+/** Whether codes[from, to) are ASCII letters and digits only. */
+function isAlphanumeric(codes: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
-    const c = line.charCodeAt(i);
+    const c = codes[i];
     const lower = c | 32;
     if (!((c >= 48 && c <= 57) || (lower >= 97 && lower <= 122))) return false;
   }
   return true;
+}
+
+/** The `invalid_ip` error for the field text[tokenStart, to) whose value starts at `from`. */
+function ipError(line: string, tokenStart: number, from: number, to: number): PayloadError {
+  return { reason: "invalid_ip", detail: line.slice(tokenStart, Math.min(to, from + 60)) };
 }
 
 function numberError(line: string, from: number, to: number): PayloadError {
@@ -90,8 +95,8 @@ let badFrom = -1;
 let badTo = -1;
 
 /** Reads a decimal field value; a malformed one is remembered in {@link badFrom}. */
-function uint(line: string, from: number, to: number, max: number): number {
-  const v = readUint(line, from, to, max);
+function uint(codes: Uint8Array, from: number, to: number, max: number): number {
+  const v = readUint(codes, from, to, max);
   if (v < 0 && badFrom < 0) {
     badFrom = from;
     badTo = to;
@@ -100,8 +105,8 @@ function uint(line: string, from: number, to: number, max: number): number {
 }
 
 /** Reads a hex field value; a malformed one is remembered in {@link badFrom}. */
-function hex(line: string, from: number, to: number, max: number): number {
-  const v = readHex(line, from, to, max);
+function hex(codes: Uint8Array, from: number, to: number, max: number): number {
+  const v = readHex(codes, from, to, max);
   if (v < 0 && badFrom < 0) {
     badFrom = from;
     badTo = to;
@@ -109,28 +114,35 @@ function hex(line: string, from: number, to: number, max: number): number {
   return v;
 }
 
-/** The canonical IP in line[from, to), or the `invalid_ip` error naming the field. */
-function ipField(
-  line: string,
-  tokenStart: number,
-  from: number,
-  to: number,
-): string | PayloadError {
-  return canonicalIpAt(line, from, to) ??
-    { reason: "invalid_ip", detail: line.slice(tokenStart, Math.min(to, from + 60)) };
+/** Whether the codes at `at` are those of `ascii`. */
+function codesStartWith(codes: Uint8Array, at: number, ascii: string): boolean {
+  for (let k = 0; k < ascii.length; k++) {
+    if (codes[at + k] !== ascii.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** The index of the first `code` in codes[from, to), or `to`. */
+function find(codes: Uint8Array, from: number, to: number, code: number): number {
+  let i = from;
+  while (i < to && codes[i] !== code) i++;
+  return i;
 }
 
 /**
  * Parses the payload of `line` starting at `start` (the `I` of `IN=`) into a drop with the given
  * time and prefix; every key of the drop is present (undefined when not printed).
  * Returns the drop or an error; never throws. The caller has refused lines with control or
- * invisible formatting characters ({@link firstHostileCharacter}).
+ * invisible formatting characters, and gives the line's codes (see line_codes.ts): `codes[k]`
+ * is the code of `line[base + k]`. The loops read codes; only kept values are cut from `line`.
  *
  * Keys and flag words are recognised by their length and their first eight characters packed
  * into two integers while the token is scanned, so no string is cut for a key.
  */
 export function parsePayload(
   line: string,
+  codes: Uint8Array,
+  base: number,
   start: number,
   end: number,
   time: Date,
@@ -150,58 +162,57 @@ export function parsePayload(
   let embedded: EmbeddedPacket | undefined;
   let depth = 0;
   badFrom = -1;
-  const n = end;
-  let i = start;
+  // Indexes below are in `codes`; `base +` makes them indexes in `line`.
+  const n = end - base;
+  let i = start - base;
 
   while (i < n) {
-    if (line.charCodeAt(i) === SPACE) {
+    if (codes[i] === SPACE) {
       i++;
       continue;
     }
-    // The token ends at the next space; its key (up to "=") is packed into k1 and k2 (its first
-    // eight characters), `bits` telling whether they are all ASCII.
+    // One pass over the token: find its end and its "=", and pack its key (up to "=") into k1
+    // and k2 (its first eight characters), `bits` telling whether they are all ASCII.
     let tokenStart = i;
-    let end = line.indexOf(" ", i);
-    if (end < 0 || end > n) end = n;
     let eq = -1;
     let k1 = 0, k2 = 0, bits = 0;
-    for (let p = i; p < end; p++) {
-      const c = line.charCodeAt(p);
-      if (c === EQUALS) {
-        eq = p;
-        break;
+    let end = i;
+    for (; end < n; end++) {
+      const c = codes[end];
+      if (c === SPACE) break;
+      if (eq >= 0) continue;
+      if (c === EQUALS) eq = end;
+      else {
+        bits |= c;
+        if (end - i < 4) k1 = (k1 << 8) | c;
+        else if (end - i < 8) k2 = (k2 << 8) | c;
       }
-      bits |= c;
-      if (p - i < 4) k1 = (k1 << 8) | c;
-      else if (p - i < 8) k2 = (k2 << 8) | c;
     }
     let tokenEnd = end;
     i = end + 1;
-    const first = line.charCodeAt(tokenStart);
+    const first = codes[tokenStart];
 
     // `OPT (hex)` and `INCOMPLETE [n bytes]` carry spaces; read them as one unit.
     if (
       k1 === 0x4f5054 && bits < 128 && tokenEnd - tokenStart === 3 && end < n &&
-      line.charCodeAt(end + 1) === 40
+      codes[end + 1] === 40
     ) { // "OPT ("
-      let close = line.indexOf(")", tokenEnd);
-      if (close < 0 || close > n) close = n;
+      const close = find(codes, tokenEnd, n, 41); // ")"
       if (depth === 0) {
-        const hex = keep(line, end + 2, close);
+        const hex = keep(line, base + end + 2, base + close);
         if (proto === undefined) ipOptions ??= hex;
         else tcpOptions ??= hex;
       }
       i = close + 1;
       continue;
     }
-    if (first === 73 && line.startsWith("INCOMPLETE [", tokenStart)) {
-      let close = line.indexOf("]", tokenEnd);
-      if (close < 0 || close > n) close = n;
+    if (first === 73 && codesStartWith(codes, tokenStart, "INCOMPLETE [")) {
+      const close = find(codes, tokenEnd, n, 93); // "]"
       i = close + 1;
       continue;
     }
     let closes = 0;
-    while (tokenEnd > tokenStart && line.charCodeAt(tokenEnd - 1) === 93) {
+    while (tokenEnd > tokenStart && codes[tokenEnd - 1] === 93) {
       tokenEnd--;
       closes++;
     }
@@ -213,7 +224,11 @@ export function parsePayload(
         embedded ??= {};
       }
       if (eq > tokenStart && eq < tokenEnd && embedded) {
-        readEmbedded(embedded, line.slice(tokenStart, eq), keep(line, eq + 1, tokenEnd));
+        readEmbedded(
+          embedded,
+          line.slice(base + tokenStart, base + eq),
+          keep(line, base + eq + 1, base + tokenEnd),
+        );
       }
       depth = depth > closes ? depth - closes : 0;
       continue;
@@ -224,7 +239,7 @@ export function parsePayload(
       // A stray "]" shortened the word: pack it again.
       k1 = k2 = bits = 0;
       for (let p = tokenStart; p < tokenEnd; p++) {
-        const c = line.charCodeAt(p);
+        const c = codes[p];
         bits |= c;
         if (p - tokenStart < 4) k1 = (k1 << 8) | c;
         else if (p - tokenStart < 8) k2 = (k2 << 8) | c;
@@ -266,8 +281,8 @@ export function parsePayload(
             break;
         }
       }
-      if (k1 === 0x46524147 && fragment < 0 && line.startsWith("FRAG:", tokenStart)) {
-        fragment = uint(line, tokenStart + 5, tokenEnd, 65535);
+      if (k1 === 0x46524147 && fragment < 0 && codes[tokenStart + 4] === 58) { // "FRAG:"
+        fragment = uint(codes, tokenStart + 5, tokenEnd, 65535);
       }
       if (flag !== undefined) (flags ??= []).push(flag);
       continue;
@@ -276,135 +291,142 @@ export function parsePayload(
     const v = eq + 1;
     switch (eq - tokenStart) {
       case 2:
-        if (k1 === 0x494e) inIf ??= keep(line, v, tokenEnd); // IN
+        if (k1 === 0x494e) inIf ??= keep(line, base + v, base + tokenEnd); // IN
         else if (k1 === 0x4944) { // ID
-          if (proto === undefined) { if (id < 0) id = uint(line, v, tokenEnd, MAX_U32); }
-          else if (icmpId < 0) icmpId = uint(line, v, tokenEnd, MAX_U32);
-        } else if (k1 === 0x5443 && tc < 0) tc = uint(line, v, tokenEnd, 255); // TC
+          if (proto === undefined) { if (id < 0) id = uint(codes, v, tokenEnd, MAX_U32); }
+          else if (icmpId < 0) icmpId = uint(codes, v, tokenEnd, MAX_U32);
+        } else if (k1 === 0x5443 && tc < 0) tc = uint(codes, v, tokenEnd, 255); // TC
         break;
       case 3:
         switch (k1) {
           case 0x4f5554: // OUT
-            outIf ??= keep(line, v, tokenEnd);
+            outIf ??= keep(line, base + v, base + tokenEnd);
             break;
           case 0x4d4143: // MAC
-            mac ??= keep(line, v, tokenEnd);
+            mac ??= keep(line, base + v, base + tokenEnd);
             break;
           case 0x535243: // SRC
             if (src === undefined) {
-              const ip = ipField(line, tokenStart, v, tokenEnd);
-              if (typeof ip !== "string") return ip;
-              src = ip;
+              src = canonicalIpFromCodes(codes, v, tokenEnd, line, base);
+              if (src === undefined) {
+                return ipError(line, base + tokenStart, base + v, base + tokenEnd);
+              }
             }
             break;
           case 0x445354: // DST
             if (dst === undefined) {
-              const ip = ipField(line, tokenStart, v, tokenEnd);
-              if (typeof ip !== "string") return ip;
-              dst = ip;
+              dst = canonicalIpFromCodes(codes, v, tokenEnd, line, base);
+              if (dst === undefined) {
+                return ipError(line, base + tokenStart, base + v, base + tokenEnd);
+              }
             }
             break;
           case 0x4c454e: // LEN
-            if (proto === undefined) { if (len < 0) len = uint(line, v, tokenEnd, 1048575); }
-            else if (udpLen < 0) udpLen = uint(line, v, tokenEnd, 1048575);
+            if (proto === undefined) { if (len < 0) len = uint(codes, v, tokenEnd, 1048575); }
+            else if (udpLen < 0) udpLen = uint(codes, v, tokenEnd, 1048575);
             break;
           case 0x544f53: // TOS
-            if (tos < 0) tos = hex(line, v, tokenEnd, 255);
+            if (tos < 0) tos = hex(codes, v, tokenEnd, 255);
             break;
           case 0x54544c: // TTL
-            if (ttl < 0) ttl = uint(line, v, tokenEnd, 255);
+            if (ttl < 0) ttl = uint(codes, v, tokenEnd, 255);
             break;
           case 0x535054: // SPT
-            if (spt < 0) spt = uint(line, v, tokenEnd, 65535);
+            if (spt < 0) spt = uint(codes, v, tokenEnd, 65535);
             break;
           case 0x445054: // DPT
-            if (dpt < 0) dpt = uint(line, v, tokenEnd, 65535);
+            if (dpt < 0) dpt = uint(codes, v, tokenEnd, 65535);
             break;
           case 0x534551: // SEQ
-            if (proto === "TCP") { if (seq < 0) seq = uint(line, v, tokenEnd, MAX_U32); }
-            else if (icmpSeq < 0) icmpSeq = uint(line, v, tokenEnd, MAX_U32);
+            if (proto === "TCP") { if (seq < 0) seq = uint(codes, v, tokenEnd, MAX_U32); }
+            else if (icmpSeq < 0) icmpSeq = uint(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x41434b: // ACK
-            if (ack < 0) ack = uint(line, v, tokenEnd, MAX_U32);
+            if (ack < 0) ack = uint(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x524553: // RES
-            if (res < 0) res = hex(line, v, tokenEnd, 255);
+            if (res < 0) res = hex(codes, v, tokenEnd, 255);
             break;
           case 0x4d5455: // MTU
-            if (mtu < 0) mtu = uint(line, v, tokenEnd, MAX_U32);
+            if (mtu < 0) mtu = uint(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x535049: // SPI
-            if (spi < 0) spi = hex(line, v, tokenEnd, MAX_U32);
+            if (spi < 0) spi = hex(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x554944: // UID
-            if (uid < 0) uid = uint(line, v, tokenEnd, MAX_U32);
+            if (uid < 0) uid = uint(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x474944: // GID
-            if (gid < 0) gid = uint(line, v, tokenEnd, MAX_U32);
+            if (gid < 0) gid = uint(codes, v, tokenEnd, MAX_U32);
             break;
         }
         break;
       case 4:
         switch (k1) {
           case 0x50524543: // PREC
-            if (prec < 0) prec = hex(line, v, tokenEnd, 255);
+            if (prec < 0) prec = hex(codes, v, tokenEnd, 255);
             break;
           case 0x54595045: // TYPE
-            if (icmpType < 0) icmpType = uint(line, v, tokenEnd, 255);
+            if (icmpType < 0) icmpType = uint(codes, v, tokenEnd, 255);
             break;
           case 0x434f4445: // CODE
-            if (icmpCode < 0) icmpCode = uint(line, v, tokenEnd, 255);
+            if (icmpCode < 0) icmpCode = uint(codes, v, tokenEnd, 255);
             break;
           case 0x4d41524b: // MARK
-            if (mark < 0) mark = hex(line, v, tokenEnd, MAX_U32);
+            if (mark < 0) mark = hex(codes, v, tokenEnd, MAX_U32);
             break;
           case 0x55524750: // URGP
-            if (urgp < 0) urgp = uint(line, v, tokenEnd, 65535);
+            if (urgp < 0) urgp = uint(codes, v, tokenEnd, 65535);
             break;
         }
         break;
       case 5:
         if (k1 === 0x50524f54 && k2 === 0x4f && proto === undefined) { // PROTO
           // The kernel prints a name (TCP, ICMPv6, …) or a number: letters and digits.
-          if (tokenEnd === v || tokenEnd - v > 16 || !isAlphanumeric(line, v, tokenEnd)) {
+          if (tokenEnd === v || tokenEnd - v > 16 || !isAlphanumeric(codes, v, tokenEnd)) {
             return {
               reason: "malformed",
-              detail: line.slice(tokenStart, Math.min(tokenEnd, v + 20)),
+              detail: line.slice(base + tokenStart, base + Math.min(tokenEnd, v + 20)),
             };
           }
-          proto = keep(line, v, tokenEnd);
+          proto = keep(line, base + v, base + tokenEnd);
         }
         break;
       case 6:
         if (k1 === 0x57494e44 && k2 === 0x4f57) { // WINDOW
-          if (window < 0) window = uint(line, v, tokenEnd, 65535);
-        } else if (k1 === 0x50485953 && k2 === 0x494e) physIn ??= keep(line, v, tokenEnd); // PHYSIN
-        else if (k1 === 0x4d414353 && k2 === 0x5243) macSrc ??= keep(line, v, tokenEnd); // MACSRC
-        else if (k1 === 0x4d414344 && k2 === 0x5354) macDst ??= keep(line, v, tokenEnd); // MACDST
+          if (window < 0) window = uint(codes, v, tokenEnd, 65535);
+        } else if (k1 === 0x50485953 && k2 === 0x494e) {
+          physIn ??= keep(line, base + v, base + tokenEnd); // PHYSIN
+        } else if (k1 === 0x4d414353 && k2 === 0x5243) {
+          macSrc ??= keep(line, base + v, base + tokenEnd); // MACSRC
+        } else if (k1 === 0x4d414344 && k2 === 0x5354) {
+          macDst ??= keep(line, base + v, base + tokenEnd); // MACDST
+        }
         break;
       case 7:
         if (k1 === 0x464c4f57 && k2 === 0x4c424c) { // FLOWLBL
-          if (flowLabel < 0) flowLabel = uint(line, v, tokenEnd, 0xfffff);
-        } else if (k1 === 0x50485953 && k2 === 0x4f5554) physOut ??= keep(line, v, tokenEnd); // PHYSOUT
-        else if (k1 === 0x47415445 && k2 === 0x574159) { // GATEWAY
-          gateway ??= canonicalIpAt(line, v, tokenEnd);
+          if (flowLabel < 0) flowLabel = uint(codes, v, tokenEnd, 0xfffff);
+        } else if (k1 === 0x50485953 && k2 === 0x4f5554) {
+          physOut ??= keep(line, base + v, base + tokenEnd); // PHYSOUT
+        } else if (k1 === 0x47415445 && k2 === 0x574159) { // GATEWAY
+          gateway ??= canonicalIpFromCodes(codes, v, tokenEnd, line, base);
         } else if (k1 === 0x504f494e && k2 === 0x544552 && parameter < 0) { // POINTER
-          parameter = uint(line, v, tokenEnd, MAX_U32);
+          parameter = uint(codes, v, tokenEnd, MAX_U32);
         }
         break;
       case 8:
         if (k1 === 0x484f504c && k2 === 0x494d4954) { // HOPLIMIT
-          if (hopLimit < 0) hopLimit = uint(line, v, tokenEnd, 255);
+          if (hopLimit < 0) hopLimit = uint(codes, v, tokenEnd, 255);
         } else if (k1 === 0x4d414350 && k2 === 0x524f544f) { // MACPROTO
-          macProto ??= keep(line, v, tokenEnd);
+          macProto ??= keep(line, base + v, base + tokenEnd);
         }
         break;
       case 9:
         if (
-          k1 === 0x50415241 && k2 === 0x4d455445 && line.charCodeAt(tokenStart + 8) === 82 &&
+          k1 === 0x50415241 && k2 === 0x4d455445 && codes[tokenStart + 8] === 82 &&
           parameter < 0
         ) { // PARAMETER
-          parameter = uint(line, v, tokenEnd, MAX_U32);
+          parameter = uint(codes, v, tokenEnd, MAX_U32);
         }
         break;
     }
@@ -416,7 +438,7 @@ export function parsePayload(
   if (src === undefined) return { reason: "missing_src", detail: "no SRC=" };
   if (dst === undefined) return { reason: "missing_dst", detail: "no DST=" };
   if (proto === undefined) return { reason: "missing_proto", detail: "no PROTO=" };
-  if (badFrom >= 0) return numberError(line, badFrom, badTo);
+  if (badFrom >= 0) return numberError(line, base + badFrom, base + badTo);
   const family = ipFamily(src);
   if (family !== ipFamily(dst)) {
     return { reason: "invalid_ip", detail: `SRC=${src} and DST=${dst} differ in family` };
@@ -475,8 +497,10 @@ export function parsePayload(
 
 function readEmbedded(packet: EmbeddedPacket, key: string, value: string): void {
   const uint = (max: number) => {
-    const v = readUint(value, 0, value.length, max);
-    return v < 0 ? undefined : v;
+    // Rare (ICMP errors): read from the text.
+    if (!/^[0-9]{1,10}$/.test(value)) return undefined;
+    const v = Number(value);
+    return v <= max ? v : undefined;
   };
   switch (key) {
     case "SRC":
