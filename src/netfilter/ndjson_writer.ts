@@ -52,12 +52,39 @@ export function putString(buffer: Uint8Array, at: number, value: string): number
 
 /** Writes a non-negative safe integer at buffer[at…] (at most 16 bytes); returns the end. */
 export function putUint(buffer: Uint8Array, at: number, value: number): number {
-  if (value < 10) {
-    buffer[at] = 48 + value;
-    return at + 1;
+  if (value > 0x7fffffff) return putLargeUint(buffer, at, value);
+  // Below 2^31 the arithmetic stays in int32, where division by 10 is a multiplication.
+  const digits = value < 10
+    ? 1
+    : value < 100
+    ? 2
+    : value < 1000
+    ? 3
+    : value < 10000
+    ? 4
+    : value < 100000
+    ? 5
+    : value < 1000000
+    ? 6
+    : value < 10000000
+    ? 7
+    : value < 100000000
+    ? 8
+    : value < 1000000000
+    ? 9
+    : 10;
+  let v = value | 0;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const rest = (v / 10) | 0;
+    buffer[i] = 48 + v - rest * 10;
+    v = rest;
   }
-  let digits = 2;
-  for (let v = value; v >= 100; v = Math.floor(v / 10)) digits++;
+  return at + digits;
+}
+
+function putLargeUint(buffer: Uint8Array, at: number, value: number): number {
+  let digits = 0;
+  for (let v = value; v >= 1; v = Math.floor(v / 10)) digits++;
   let i = at + digits;
   for (let v = value; i > at; v = Math.floor(v / 10)) buffer[--i] = 48 + (v % 10);
   return at + digits;

@@ -8,7 +8,13 @@ Deno.test("JsonBytes writes what JSON.stringify writes, for any string and numbe
   fc.assert(
     fc.property(
       fc.string({ unit: "grapheme-composite" }),
-      fc.oneof(fc.nat(), fc.double()),
+      fc.oneof(
+        fc.nat(),
+        fc.maxSafeNat(),
+        fc.double(),
+        // Digit-count and int32 boundaries.
+        fc.constantFrom(0, 9, 10, 99, 100, 999999999, 1e9, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1),
+      ),
       (s, n) => {
         const w = new JsonBytes(undefined, 8); // tiny: forces growth
         w.raw("[");
