@@ -39,6 +39,8 @@ export interface Reader {
  */
 const READ_SIZE = 1 << 16;
 
+const NEWLINE = 0x0a;
+
 /** Totals of a parse run. */
 export interface ParseSummary {
   lines: number;
@@ -97,11 +99,21 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
       throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
     }
     const reader: Reader = handle ?? options.stdin;
+    // The framer is given whole lines where it can be: the start of a line read earlier is
+    // kept at the front of the buffer and the next read goes after it. (A line split between
+    // two pushes would be joined into a string that V8 copies again before searching it.)
+    let kept = 0;
     for (;;) {
       // Synchronous reads: this command does nothing else meanwhile, and they cost less.
-      const n = reader.readSync(buffer);
+      const n = reader.readSync(buffer.subarray(kept));
       if (n === null) break;
-      const chunk = framer.push(buffer.subarray(0, n));
+      const filled = kept + n;
+      const lineEnd = buffer.lastIndexOf(NEWLINE, filled - 1) + 1;
+      // A buffer without a line end is part of a long line: the framer holds or cuts it.
+      const pushed = lineEnd > 0 ? lineEnd : filled;
+      const chunk = framer.push(buffer.subarray(0, pushed));
+      buffer.copyWithin(0, pushed, filled);
+      kept = filled - pushed;
       if (chunk) {
         summary.lines += chunk.lineCount;
         summary.truncatedLines += chunk.truncated;
@@ -109,6 +121,7 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
       }
       out.flush();
     }
+    if (kept > 0) framer.push(buffer.subarray(0, kept));
     handle?.close();
     const last = framer.finish();
     if (last) {

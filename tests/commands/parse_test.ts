@@ -1,0 +1,88 @@
+/**
+ * `parse` over inputs larger than its read buffer: lines split between reads, a line longer
+ * than the buffer and the length cap, a last line without a newline, reads of any size. The
+ * output must be exactly what parsing each line on its own gives.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { runParse } from "../../src/commands/parse.ts";
+import { dropToNdjson } from "../../src/netfilter/format.ts";
+import { DropParser } from "../../src/netfilter/parser.ts";
+
+const FIXTURES = new URL("../fixtures/kernel/", import.meta.url);
+const DROPS = Deno.readTextFileSync(new URL("kern-rfc3339.log", FIXTURES)).split("\n")
+  .filter((l) => l);
+const PREFIXES = ["kube-iptables-tailer:", "calico-packet:", "nft-drop:"];
+const CAP = 65536;
+
+/** A log of `count` lines: drops, other lines, and one line longer than the cap. */
+function makeLog(count: number, longAt: number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i === longAt) lines.push(DROPS[0] + " " + "x".repeat(100_000));
+    else if (i % 3 === 0) lines.push(DROPS[i % DROPS.length]);
+    else {lines.push(
+        `2026-11-25T07:58:47.511188+00:00 vm kubelet[1]: line ${i} ${"y".repeat(i % 300)}`,
+      );}
+  }
+  return lines;
+}
+
+/** A reader that hands out the bytes in pieces of the given sizes (cycled). */
+function pieces(bytes: Uint8Array, sizes: number[]) {
+  let at = 0;
+  let k = 0;
+  return {
+    readSync(buffer: Uint8Array): number | null {
+      if (at >= bytes.length) return null;
+      const n = Math.min(buffer.length, sizes[k++ % sizes.length], bytes.length - at);
+      buffer.set(bytes.subarray(at, at + n));
+      at += n;
+      return n;
+    },
+  };
+}
+
+function parseAll(input: Uint8Array, sizes: number[]) {
+  const out: Uint8Array[] = [];
+  const summary = runParse({
+    prefixes: PREFIXES,
+    format: "ndjson",
+    maxLineBytes: CAP,
+    bootTimeMs: 0,
+    files: ["-"],
+    stdout: {
+      writeSync(bytes) {
+        out.push(bytes.slice());
+        return bytes.length;
+      },
+    },
+    stdin: pieces(input, sizes),
+    stderr: () => {},
+  });
+  const text = new TextDecoder().decode(new Uint8Array(out.flatMap((b) => [...b])));
+  return { summary, text };
+}
+
+Deno.test("parse: lines across read boundaries come out as parsing each line alone", () => {
+  const lines = makeLog(3000, 1234);
+  const input = new TextEncoder().encode(lines.join("\n")); // the last line has no newline
+  const parser = new DropParser({ prefixes: PREFIXES, bootTimeMs: 0 });
+  const expected = lines.map((line, i) => i === 1234 ? undefined : parser.parseLine(line))
+    .flatMap((r) => r?.kind === "drop" ? [dropToNdjson(r.drop)] : []).join("");
+  assert.ok(input.length > 8 * 65536, "the input is several read buffers long");
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 5 }),
+      (sizes) => {
+        const { summary, text } = parseAll(input, sizes);
+        assert.equal(summary.lines, 3000);
+        assert.equal(summary.truncatedLines, 1);
+        assert.equal(summary.errors.line_too_long, 1, "the cut drop line is an error, not a drop");
+        assert.equal(summary.drops, 1000);
+        assert.equal(text, expected);
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
