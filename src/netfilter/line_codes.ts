@@ -22,6 +22,8 @@ export const OTHER = 0x80;
 const encoder = new TextEncoder();
 /** Reused for every line: 3 bytes a character is the most UTF-8 needs. */
 let scratch = new Uint8Array(3 * 1024);
+/** The same memory, four codes at a time. */
+let scratchWords = new Uint32Array(scratch.buffer);
 let ascii = true;
 
 /**
@@ -30,7 +32,10 @@ let ascii = true;
  */
 export function lineCodes(text: string, from: number, to: number): Uint8Array {
   const n = to - from;
-  if (scratch.length < 3 * n + 2) scratch = new Uint8Array(3 * n + 2);
+  if (scratch.length < 3 * n + 4) {
+    scratch = new Uint8Array((3 * n + 4 + 3) & ~3);
+    scratchWords = new Uint32Array(scratch.buffer);
+  }
   const codes = scratch;
   const { read, written } = encoder.encodeInto(
     from === 0 && to === text.length ? text : text.slice(from, to),
@@ -57,12 +62,29 @@ export function lineIsAscii(): boolean {
 }
 
 /**
- * For an ASCII line's codes: the index of the first control character (C0, DEL) in
- * codes[0, n), tabs allowed before index `tabsUntil`; -1 when there is none. (Other lines are
- * checked on their text: their hostile characters are not ASCII.)
+ * For the ASCII line of the last {@link lineCodes} call, n codes long: the index of the first
+ * control character (C0, DEL), tabs allowed before index `tabsUntil`; -1 when there is none.
+ * (Other lines are checked on their text: their hostile characters are not ASCII.)
  */
-export function firstControlCode(codes: Uint8Array, n: number, tabsUntil: number): number {
-  for (let i = 0; i < n; i++) {
+export function firstControlCode(n: number, tabsUntil: number): number {
+  // Four codes at a time: a word has a byte below 32 when (w - 0x20202020) & ~w & 0x80808080
+  // is not 0, a byte 127 when w ^ 0x7f7f7f7f has a zero byte (codes are below 128 here).
+  const words = scratchWords;
+  const whole = n >> 2;
+  for (let k = 0; k < whole; k++) {
+    const w = words[k];
+    const x = w ^ 0x7f7f7f7f;
+    if ((((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) {
+      const at = firstControlByte(k << 2, (k << 2) + 4, tabsUntil);
+      if (at >= 0) return at;
+    }
+  }
+  return firstControlByte(whole << 2, n, tabsUntil);
+}
+
+function firstControlByte(from: number, to: number, tabsUntil: number): number {
+  const codes = scratch;
+  for (let i = from; i < to; i++) {
     const c = codes[i];
     if ((c < 32 && (c !== 9 || i >= tabsUntil)) || c === 127) return i;
   }

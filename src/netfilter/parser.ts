@@ -239,7 +239,7 @@ export class DropParser {
     const codes = lineCodes(text, lineStart, lineEnd);
     let hostile: number;
     if (lineIsAscii()) {
-      hostile = firstControlCode(codes, lineEnd - lineStart, payload - lineStart);
+      hostile = firstControlCode(lineEnd - lineStart, payload - lineStart);
       if (hostile >= 0) hostile += lineStart;
     } else {
       hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
