@@ -17,7 +17,6 @@
 
 import { inferYear, type TimeParser } from "./go_layout.ts";
 import { parseKmsgHeader } from "./kmsg_record.ts";
-import { sliceApart } from "../text.ts";
 
 /** What header parsing needs to know besides the line. */
 export interface HeaderContext {
@@ -67,14 +66,26 @@ const MONTH_INDEX: Record<string, number> = {
   Dec: 11,
 };
 
+/**
+ * The codes (see line_codes.ts) of the line being read: `lineCodes[i - lineBase]` is the code
+ * of `text[i]`. Reading them costs less than `charCodeAt`.
+ */
+let lineCodes: Uint8Array = new Uint8Array(2);
+let lineBase = 0;
+
+/** The code at text index `i` of the line being read. */
+function ch(i: number): number {
+  return lineCodes[i - lineBase];
+}
+
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
 
-function num(line: string, at: number, len: number): number {
+function num(at: number, len: number): number {
   let value = 0;
   for (let i = at; i < at + len; i++) {
-    const c = line.charCodeAt(i) - 48;
+    const c = ch(i) - 48;
     if (c < 0 || c > 9) return -1;
     value = value * 10 + c;
   }
@@ -85,33 +96,40 @@ function num(line: string, at: number, len: number): number {
  * The last date and time to the second read (`2026-11-25T07:58:47`), its fields, and its UTC
  * milliseconds: consecutive lines mostly share it, and comparing costs less than reading.
  */
-let lastText = "";
+const lastText = new Uint8Array(19);
+let lastKnown = false;
 let lastYear = 0, lastMonth = 0, lastDay = 0, lastHour = 0, lastMinute = 0, lastSecond = 0;
 let lastUtc = 0;
 
+/** Whether the 19 codes at `at` are those of {@link lastText}. */
+function sameSecond(at: number): boolean {
+  if (!lastKnown) return false;
+  const codes = lineCodes;
+  const from = at - lineBase;
+  for (let k = 0; k < 19; k++) if (codes[from + k] !== lastText[k]) return false;
+  return true;
+}
+
 /** Reads `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` at `at`. */
 function readIsoTime(
-  line: string,
   at: number,
 ): { time: Date; end: number } | "invalid" | undefined {
-  if (lastText === "" || !line.startsWith(lastText, at)) {
-    if (
-      line.charCodeAt(at + 4) !== 45 || line.charCodeAt(at + 7) !== 45 ||
-      line.charCodeAt(at + 13) !== 58 || line.charCodeAt(at + 16) !== 58
-    ) return undefined;
-    const sep = line.charCodeAt(at + 10);
+  if (!sameSecond(at)) {
+    if (ch(at + 4) !== 45 || ch(at + 7) !== 45 || ch(at + 13) !== 58 || ch(at + 16) !== 58) {
+      return undefined;
+    }
+    const sep = ch(at + 10);
     if (sep !== 84 && sep !== 32) return undefined; // "T" or " "
-    const year = num(line, at, 4), month = num(line, at + 5, 2), day = num(line, at + 8, 2);
-    const hour = num(line, at + 11, 2),
-      minute = num(line, at + 14, 2),
-      second = num(line, at + 17, 2);
+    const year = num(at, 4), month = num(at + 5, 2), day = num(at + 8, 2);
+    const hour = num(at + 11, 2), minute = num(at + 14, 2), second = num(at + 17, 2);
     if ((year | month | day | hour | minute | second) < 0) return undefined;
     if (
       month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60
     ) {
       return "invalid";
     }
-    lastText = sliceApart(line, at, at + 19);
+    lastText.set(lineCodes.subarray(at - lineBase, at - lineBase + 19));
+    lastKnown = true;
     lastYear = year;
     lastMonth = month;
     lastDay = day;
@@ -122,12 +140,12 @@ function readIsoTime(
   }
   let i = at + 19;
   let millis = 0;
-  const dot = line.charCodeAt(i);
+  const dot = ch(i);
   if (dot === 46 || dot === 44) { // "." or ","
     let j = i + 1;
     let scale = 100;
-    while (isDigit(line.charCodeAt(j))) {
-      if (scale >= 1) millis += (line.charCodeAt(j) - 48) * scale;
+    while (isDigit(ch(j))) {
+      if (scale >= 1) millis += (ch(j) - 48) * scale;
       scale /= 10;
       j++;
     }
@@ -136,19 +154,19 @@ function readIsoTime(
     i = j;
   }
   let offset: number | undefined;
-  const z = line.charCodeAt(i);
+  const z = ch(i);
   if (z === 90 || z === 122) { // "Z" or "z"
     offset = 0;
     i++;
   } else if (z === 43 || z === 45) { // "+" or "-"
-    const hh = num(line, i + 1, 2);
+    const hh = num(i + 1, 2);
     let mm: number;
     let end: number;
-    if (line.charCodeAt(i + 3) === 58) {
-      mm = num(line, i + 4, 2);
+    if (ch(i + 3) === 58) {
+      mm = num(i + 4, 2);
       end = i + 6;
     } else {
-      mm = num(line, i + 3, 2);
+      mm = num(i + 3, 2);
       end = i + 5;
     }
     if (hh < 0 || mm < 0 || hh > 23 || mm > 59) return "invalid";
@@ -168,27 +186,27 @@ function readTraditionalTime(
   now: Date,
 ): { time: Date; end: number } | "invalid" | undefined {
   const month = MONTH_INDEX[line.slice(at, at + 3)];
-  if (month === undefined || line[at + 3] !== " ") return undefined;
+  if (month === undefined || ch(at + 3) !== 32) return undefined;
   let i = at + 4;
-  if (line[i] === " ") i++;
+  if (ch(i) === 32) i++;
   let day = 0;
   const dayStart = i;
-  while (isDigit(line.charCodeAt(i)) && i - dayStart < 2) {
-    day = day * 10 + line.charCodeAt(i++) - 48;
+  while (isDigit(ch(i)) && i - dayStart < 2) {
+    day = day * 10 + ch(i++) - 48;
   }
-  if (i === dayStart || line[i] !== " ") return undefined;
+  if (i === dayStart || ch(i) !== 32) return undefined;
   i++;
-  if (line.charCodeAt(i + 2) !== 58 || line.charCodeAt(i + 5) !== 58) return undefined;
-  const hour = num(line, i, 2), minute = num(line, i + 3, 2), second = num(line, i + 6, 2);
+  if (ch(i + 2) !== 58 || ch(i + 5) !== 58) return undefined;
+  const hour = num(i, 2), minute = num(i + 3, 2), second = num(i + 6, 2);
   if ((hour | minute | second) < 0) return undefined;
   if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return "invalid";
   i += 8;
   let millis = 0;
-  if (line[i] === "." && isDigit(line.charCodeAt(i + 1))) {
+  if (ch(i) === 46 && isDigit(ch(i + 1))) {
     // Some templates add a fraction (e.g. `Nov 25 07:58:47.511`).
     let j = i + 1, scale = 100;
-    while (isDigit(line.charCodeAt(j))) {
-      if (scale >= 1) millis += (line.charCodeAt(j) - 48) * scale;
+    while (isDigit(ch(j))) {
+      if (scale >= 1) millis += (ch(j) - 48) * scale;
       scale /= 10;
       j++;
     }
@@ -203,31 +221,68 @@ function readTraditionalTime(
  * Finds the kernel's `[ 1234.567890]` at `at`: returns the index after it (and its space), or -1.
  * The seconds are read by {@link kernelSeconds} only when the header has no better time.
  */
-export function kernelTimeEnd(line: string, at: number): number {
-  if (line.charCodeAt(at) !== 91) return -1; // "["
+function kernelTimeEnd(at: number): number {
+  if (ch(at) !== 91) return -1; // "["
   let i = at + 1;
-  while (line.charCodeAt(i) === 32) i++;
+  while (ch(i) === 32) i++;
   // Digits with at most one ".", and few enough to be a finite number.
   let digits = 0, dots = 0, intDigits = 0;
   for (;; i++) {
-    const c = line.charCodeAt(i);
+    const c = ch(i);
     if (isDigit(c)) {
       digits++;
       if (dots === 0) intDigits++;
     } else if (c === 46) dots++;
     else break;
   }
-  if (digits === 0 || dots > 1 || intDigits > 308 || line.charCodeAt(i) !== 93) return -1; // "]"
+  if (digits === 0 || dots > 1 || intDigits > 308 || ch(i) !== 93) return -1; // "]"
   i++;
-  if (line.charCodeAt(i) === 32) i++;
+  if (ch(i) === 32) i++;
   return i;
 }
 
+/**
+ * Where a message would start in text[from, to) if its header were valid: after "kernel: " or
+ * a kmsg record's ";", and the kernel's time (for telling invalid times of our lines apart).
+ */
+export function messageStartGuess(
+  text: string,
+  codes: Uint8Array,
+  from: number,
+  to: number,
+): number {
+  lineCodes = codes;
+  lineBase = from;
+  const k = text.indexOf("kernel: ", from);
+  let at = k >= 0 && k + 8 <= to ? k + 8 : from;
+  if (at === from) {
+    // A kmsg record: the message follows the ";" of its header.
+    const semi = text.indexOf(";", from);
+    if (semi > from && semi - from < 64 && semi < to && /^\d+,/.test(text.slice(from, semi))) {
+      at = semi + 1;
+    }
+  }
+  const end = kernelTimeEnd(at);
+  return end >= 0 ? end : at;
+}
+
 /** The seconds of a kernel time at `at` that {@link kernelTimeEnd} accepted. */
-export function kernelSeconds(line: string, at: number): number {
+function kernelSeconds(line: string, at: number): number {
   let i = at + 1;
-  while (line.charCodeAt(i) === 32) i++;
+  while (ch(i) === 32) i++;
   return Number(line.slice(i, line.indexOf("]", i)));
+}
+
+/** The index of the first space in text[from, to), or -1, read in the codes. */
+function spaceBefore(from: number, to: number): number {
+  for (let i = from; i < to; i++) if (ch(i) === 32) return i;
+  return -1;
+}
+
+/** Whether the text at `at` is `kernel:`, read in the codes. */
+function isKernelTag(at: number): boolean {
+  return ch(at) === 107 && ch(at + 1) === 101 && ch(at + 2) === 114 && ch(at + 3) === 110 &&
+    ch(at + 4) === 101 && ch(at + 5) === 108 && ch(at + 6) === 58;
 }
 
 /** Skips an optional severity word and the kernel's `[ 1234.5]` after `kernel:`. */
@@ -239,16 +294,16 @@ function skipKernelDecorations(
   ctx: HeaderContext,
 ): void {
   let i = at;
-  const first = line.charCodeAt(i);
+  const first = ch(i);
   if (first >= 97 && first <= 122) { // severity words are lower case
-    const space = line.indexOf(" ", i);
-    if (space > i && space - i <= 8 && space < to) {
+    const space = spaceBefore(i, Math.min(to, i + 9));
+    if (space > i) {
       let word = line.slice(i, space);
       if (word.endsWith(":")) word = word.slice(0, -1);
       if (SEVERITIES.has(word)) i = space + 1;
     }
   }
-  const end = kernelTimeEnd(line, i);
+  const end = kernelTimeEnd(i);
   if (end >= 0) {
     if (!header.time && ctx.bootTimeMs !== undefined) {
       header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
@@ -271,7 +326,7 @@ function readTag(
   ctx: HeaderContext,
 ) {
   let i = at;
-  if (line.charCodeAt(i) !== 32) return false;
+  if (ch(i) !== 32) return false;
   i++;
   if (rfc5424) {
     // HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
@@ -283,8 +338,8 @@ function readTag(
       i = sp + 1;
     }
     if (fields[1] !== "kernel") return false;
-    if (line[i] === "-") i += 2;
-    else if (line[i] === "[") {
+    if (ch(i) === 45) i += 2; // "-"
+    else if (ch(i) === 91) { // "["
       const close = line.indexOf("] ", i);
       if (close < 0 || close >= to) return false;
       i = close + 2;
@@ -292,30 +347,34 @@ function readTag(
     skipKernelDecorations(line, i, to, header, ctx);
     return true;
   }
-  if (!line.startsWith("kernel:", i)) {
-    const sp = line.indexOf(" ", i);
-    if (sp < 0 || sp >= to) return false;
+  if (!isKernelTag(i)) {
+    const sp = spaceBefore(i, to);
+    if (sp < 0) return false;
     i = sp + 1;
-    if (!line.startsWith("kernel:", i)) return false;
+    if (!isKernelTag(i)) return false;
   }
   i += 7;
-  if (line.charCodeAt(i) === 32) i++;
+  if (ch(i) === 32) i++;
   skipKernelDecorations(line, i, to, header, ctx);
   return true;
 }
 
 /**
- * Parses the header of the line text[from, to) (all of `text` by default): read in place, as
- * the text is usually a chunk of many lines. Returns the header (`messageStart` is an index in
- * `text`), or a rejection: `not_kernel` (another program's line), `invalid_time` (a header whose
- * time fields are out of range or do not match the configured layout).
+ * Parses the header of the line text[from, to), read in place (the text is usually a chunk of
+ * many lines) and in its codes: `codes[k]` is the code of `text[from + k]` (see line_codes.ts).
+ * Returns the header (`messageStart` is an index in `text`), or a rejection: `not_kernel`
+ * (another program's line), `invalid_time` (a header whose time fields are out of range or do
+ * not match the configured layout).
  */
 export function parseHeader(
   text: string,
+  codes: Uint8Array,
   ctx: HeaderContext,
-  from = 0,
-  to = text.length,
+  from: number,
+  to: number,
 ): Header | HeaderRejection {
+  lineCodes = codes;
+  lineBase = from;
   const header = readHeader(text, ctx, from, to);
   // A kernel time or kmsg counter far out of range makes a date JavaScript cannot hold.
   if (typeof header !== "string" && header.time && Number.isNaN(header.time.getTime())) {
@@ -335,11 +394,11 @@ function readHeader(
   let i = from;
   let rfc5424 = false;
   // Optional syslog PRI "<13>", and RFC 5424's version "1 ".
-  if (line.charCodeAt(from) === 60) {
+  if (ch(from) === 60) {
     const close = line.indexOf(">", from);
     if (close > from + 1 && close <= from + 4 && /^\d+$/.test(line.slice(from + 1, close))) {
       i = close + 1;
-      if (line[i] === "1" && line[i + 1] === " ") {
+      if (ch(i) === 49 && ch(i + 1) === 32) { // "1 "
         rfc5424 = true;
         i += 2;
       }
@@ -353,9 +412,9 @@ function readHeader(
     header.time = parsed.time;
     return readTag(line, from + parsed.end, to, rfc5424, header, ctx) ? header : "not_kernel";
   }
-  const c = line.charCodeAt(i);
+  const c = ch(i);
   if (isDigit(c)) {
-    const iso = readIsoTime(line, i);
+    const iso = readIsoTime(i);
     if (iso === "invalid") return "invalid_time";
     if (iso) {
       header.time = iso.time;
@@ -382,7 +441,7 @@ function readHeader(
     return header;
   }
   if (c === 91) {
-    const end = kernelTimeEnd(line, i);
+    const end = kernelTimeEnd(i);
     if (end >= 0) {
       if (ctx.bootTimeMs !== undefined) {
         header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);

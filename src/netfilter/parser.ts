@@ -17,7 +17,7 @@
  */
 
 import { compileGoLayout, type TimeParser } from "./go_layout.ts";
-import { type HeaderContext, kernelTimeEnd, parseHeader } from "./header.ts";
+import { type HeaderContext, messageStartGuess, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
 import { firstControlCode, lineCodes, lineIsAscii } from "./line_codes.ts";
@@ -114,24 +114,26 @@ export class DropParser {
     if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
     if (anchor < lineStart || anchor + 3 > headEnd) return IGNORED;
-    const header = parseHeader(text, ctx, lineStart, headEnd);
+    const codes = lineCodes(text, lineStart, lineEnd);
+    const header = parseHeader(text, codes, ctx, lineStart, headEnd);
     if (header === "not_kernel") return IGNORED;
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
-      return this.#findPrefix(text, this.#afterAnyHeader(text, lineStart, headEnd), headEnd) < 0
-        ? IGNORED
-        : {
-          kind: "error",
-          reason: "invalid_time",
-          detail: text.slice(lineStart, Math.min(headEnd, lineStart + 40)),
-        };
+      const guess = messageStartGuess(text, codes, lineStart, headEnd);
+      return this.#findPrefix(text, guess, headEnd) < 0 ? IGNORED : {
+        kind: "error",
+        reason: "invalid_time",
+        detail: text.slice(lineStart, Math.min(headEnd, lineStart + 40)),
+      };
     }
-    return this.#parseFrom(text, lineStart, lineEnd, header.messageStart, header.time ?? ctx.now);
+    const time = header.time ?? ctx.now;
+    return this.#parseFrom(text, codes, lineStart, lineEnd, header.messageStart, time);
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */
   parseMessage(text: string, time?: Date): ParseResult {
-    return this.#parseFrom(text, 0, text.length, 0, time ?? this.#now());
+    const codes = lineCodes(text, 0, text.length);
+    return this.#parseFrom(text, codes, 0, text.length, 0, time ?? this.#now());
   }
 
   /**
@@ -162,26 +164,11 @@ export class DropParser {
   #tooLong(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
     // Only ours if the header and prefix say so; look at the line's beginning only.
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
-    const header = parseHeader(text, ctx, lineStart, headEnd);
+    const header = parseHeader(text, lineCodes(text, lineStart, headEnd), ctx, lineStart, headEnd);
     if (typeof header === "string") return IGNORED;
     return this.#findPrefix(text, header.messageStart, headEnd) < 0
       ? IGNORED
       : { kind: "error", reason: "line_too_long", detail: `longer than ${this.#maxLineLength}` };
-  }
-
-  /** Where a message would start if the header were valid: after "kernel: " or at the start. */
-  #afterAnyHeader(text: string, from: number, to: number): number {
-    const k = text.indexOf("kernel: ", from);
-    let at = k >= 0 && k + 8 <= to ? k + 8 : from;
-    if (at === from) {
-      // A kmsg record: the message follows the ";" of its header.
-      const semi = text.indexOf(";", from);
-      if (semi > from && semi - from < 64 && semi < to && /^\d+,/.test(text.slice(from, semi))) {
-        at = semi + 1;
-      }
-    }
-    const end = kernelTimeEnd(text, at);
-    return end >= 0 ? end : at;
   }
 
   /**
@@ -213,9 +200,13 @@ export class DropParser {
     return -1;
   }
 
-  /** Parses text[lineStart, lineEnd) whose header ends at `messageStart`. */
+  /**
+   * Parses text[lineStart, lineEnd), whose codes are `codes` (see line_codes.ts), whose header
+   * ends at `messageStart`.
+   */
   #parseFrom(
     text: string,
+    codes: Uint8Array,
     lineStart: number,
     lineEnd: number,
     messageStart: number,
@@ -236,7 +227,6 @@ export class DropParser {
     }
     // Control and invisible formatting characters are refused anywhere in the line; tabs only
     // in the fields (a syslog header may carry one).
-    const codes = lineCodes(text, lineStart, lineEnd);
     let hostile: number;
     if (lineIsAscii()) {
       hostile = firstControlCode(lineEnd - lineStart, payload - lineStart);
