@@ -69,6 +69,8 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
     timeLayout: options.timeLayout,
     bootTimeMs: options.bootTimeMs,
     maxLineLength: options.maxLineBytes,
+    // Each drop is printed at once and let go.
+    detach: false,
   });
   const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   // Drops are written as bytes straight into one buffer, written out after each read chunk.

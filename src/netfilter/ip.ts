@@ -203,8 +203,11 @@ export function canonicalIpFromCodes(
   to: number,
   text: string,
   base: number,
+  apart = true,
 ): string | undefined {
-  if (isCanonicalIpv4Codes(codes, from, to)) return sliceApart(text, base + from, base + to);
+  if (isCanonicalIpv4Codes(codes, from, to)) {
+    return sliceApart(text, base + from, base + to, apart);
+  }
   if (to - from === 39) {
     const groups = parseExpandedIpv6(codes, from);
     if (groups) return formatIpv6(groups);

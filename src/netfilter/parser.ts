@@ -35,6 +35,12 @@ export interface ParserOptions {
   now?: () => Date;
   /** Longer candidate lines are refused as `line_too_long` (default 64 KiB). */
   maxLineLength?: number;
+  /**
+   * Whether a drop's strings are copied out of the text they were read from (default true), so
+   * that a drop kept for long does not keep the whole chunk of text in memory. A caller that
+   * uses each drop at once (the `parse` command) saves the copies.
+   */
+  detach?: boolean;
 }
 
 const IGNORED: ParseResult = { kind: "ignored" };
@@ -75,6 +81,7 @@ export class DropParser {
   #bootTimeMs: number | undefined;
   #now: () => Date;
   #maxLineLength: number;
+  #detach: boolean;
 
   constructor(options: ParserOptions) {
     const trimmed = [...new Set(options.prefixes.map((p) => p.trim()).filter((p) => p !== ""))];
@@ -86,6 +93,7 @@ export class DropParser {
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());
     this.#maxLineLength = options.maxLineLength ?? 65536;
+    this.#detach = options.detach ?? true;
   }
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
@@ -238,7 +246,16 @@ export class DropParser {
       }
     }
     if (hostile >= 0) return { kind: "error", ...hostileCharacter(text, hostile, lineStart) };
-    const drop = parsePayload(text, codes, lineStart, payload, lineEnd, time, this.#matched);
+    const drop = parsePayload(
+      text,
+      codes,
+      lineStart,
+      payload,
+      lineEnd,
+      time,
+      this.#matched,
+      this.#detach,
+    );
     if ("reason" in drop) return { kind: "error", reason: drop.reason, detail: drop.detail };
     return { kind: "drop", drop };
   }

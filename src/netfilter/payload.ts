@@ -134,7 +134,8 @@ function find(codes: Uint8Array, from: number, to: number, code: number): number
  * time and prefix; every key of the drop is present (undefined when not printed).
  * Returns the drop or an error; never throws. The caller has refused lines with control or
  * invisible formatting characters, and gives the line's codes (see line_codes.ts): `codes[k]`
- * is the code of `line[base + k]`. The loops read codes; only kept values are cut from `line`.
+ * is the code of `line[base + k]`. The loops read codes; only kept values are cut from `line`,
+ * as strings of their own unless `apart` is false (see sliceApart).
  *
  * Keys and flag words are recognised by their length and their first eight characters packed
  * into two integers while the token is scanned, so no string is cut for a key.
@@ -147,6 +148,7 @@ export function parsePayload(
   end: number,
   time: Date,
   prefix: string,
+  apart = true,
 ): PacketDrop | PayloadError {
   let inIf: string | undefined, outIf: string | undefined;
   let physIn: string | undefined, physOut: string | undefined;
@@ -199,7 +201,7 @@ export function parsePayload(
     ) { // "OPT ("
       const close = find(codes, tokenEnd, n, 41); // ")"
       if (depth === 0) {
-        const hex = keep(line, base + end + 2, base + close);
+        const hex = keep(line, base + end + 2, base + close, apart);
         if (proto === undefined) ipOptions ??= hex;
         else tcpOptions ??= hex;
       }
@@ -227,7 +229,7 @@ export function parsePayload(
         readEmbedded(
           embedded,
           line.slice(base + tokenStart, base + eq),
-          keep(line, base + eq + 1, base + tokenEnd),
+          keep(line, base + eq + 1, base + tokenEnd, apart),
         );
       }
       depth = depth > closes ? depth - closes : 0;
@@ -291,7 +293,7 @@ export function parsePayload(
     const v = eq + 1;
     switch (eq - tokenStart) {
       case 2:
-        if (k1 === 0x494e) inIf ??= keep(line, base + v, base + tokenEnd); // IN
+        if (k1 === 0x494e) inIf ??= keep(line, base + v, base + tokenEnd, apart); // IN
         else if (k1 === 0x4944) { // ID
           if (proto === undefined) { if (id < 0) id = uint(codes, v, tokenEnd, MAX_U32); }
           else if (icmpId < 0) icmpId = uint(codes, v, tokenEnd, MAX_U32);
@@ -300,14 +302,14 @@ export function parsePayload(
       case 3:
         switch (k1) {
           case 0x4f5554: // OUT
-            outIf ??= keep(line, base + v, base + tokenEnd);
+            outIf ??= keep(line, base + v, base + tokenEnd, apart);
             break;
           case 0x4d4143: // MAC
-            mac ??= keep(line, base + v, base + tokenEnd);
+            mac ??= keep(line, base + v, base + tokenEnd, apart);
             break;
           case 0x535243: // SRC
             if (src === undefined) {
-              src = canonicalIpFromCodes(codes, v, tokenEnd, line, base);
+              src = canonicalIpFromCodes(codes, v, tokenEnd, line, base, apart);
               if (src === undefined) {
                 return ipError(line, base + tokenStart, base + v, base + tokenEnd);
               }
@@ -315,7 +317,7 @@ export function parsePayload(
             break;
           case 0x445354: // DST
             if (dst === undefined) {
-              dst = canonicalIpFromCodes(codes, v, tokenEnd, line, base);
+              dst = canonicalIpFromCodes(codes, v, tokenEnd, line, base, apart);
               if (dst === undefined) {
                 return ipError(line, base + tokenStart, base + v, base + tokenEnd);
               }
@@ -389,27 +391,27 @@ export function parsePayload(
               detail: line.slice(base + tokenStart, base + Math.min(tokenEnd, v + 20)),
             };
           }
-          proto = keep(line, base + v, base + tokenEnd);
+          proto = keep(line, base + v, base + tokenEnd, apart);
         }
         break;
       case 6:
         if (k1 === 0x57494e44 && k2 === 0x4f57) { // WINDOW
           if (window < 0) window = uint(codes, v, tokenEnd, 65535);
         } else if (k1 === 0x50485953 && k2 === 0x494e) {
-          physIn ??= keep(line, base + v, base + tokenEnd); // PHYSIN
+          physIn ??= keep(line, base + v, base + tokenEnd, apart); // PHYSIN
         } else if (k1 === 0x4d414353 && k2 === 0x5243) {
-          macSrc ??= keep(line, base + v, base + tokenEnd); // MACSRC
+          macSrc ??= keep(line, base + v, base + tokenEnd, apart); // MACSRC
         } else if (k1 === 0x4d414344 && k2 === 0x5354) {
-          macDst ??= keep(line, base + v, base + tokenEnd); // MACDST
+          macDst ??= keep(line, base + v, base + tokenEnd, apart); // MACDST
         }
         break;
       case 7:
         if (k1 === 0x464c4f57 && k2 === 0x4c424c) { // FLOWLBL
           if (flowLabel < 0) flowLabel = uint(codes, v, tokenEnd, 0xfffff);
         } else if (k1 === 0x50485953 && k2 === 0x4f5554) {
-          physOut ??= keep(line, base + v, base + tokenEnd); // PHYSOUT
+          physOut ??= keep(line, base + v, base + tokenEnd, apart); // PHYSOUT
         } else if (k1 === 0x47415445 && k2 === 0x574159) { // GATEWAY
-          gateway ??= canonicalIpFromCodes(codes, v, tokenEnd, line, base);
+          gateway ??= canonicalIpFromCodes(codes, v, tokenEnd, line, base, apart);
         } else if (k1 === 0x504f494e && k2 === 0x544552 && parameter < 0) { // POINTER
           parameter = uint(codes, v, tokenEnd, MAX_U32);
         }
@@ -418,7 +420,7 @@ export function parsePayload(
         if (k1 === 0x484f504c && k2 === 0x494d4954) { // HOPLIMIT
           if (hopLimit < 0) hopLimit = uint(codes, v, tokenEnd, 255);
         } else if (k1 === 0x4d414350 && k2 === 0x524f544f) { // MACPROTO
-          macProto ??= keep(line, base + v, base + tokenEnd);
+          macProto ??= keep(line, base + v, base + tokenEnd, apart);
         }
         break;
       case 9:

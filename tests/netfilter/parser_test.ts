@@ -44,9 +44,11 @@ for (
 
   Deno.test(`scanning ${file} as one chunk finds the same drops`, () => {
     const text = Deno.readTextFileSync(new URL(file, FIXTURES));
-    const found: PacketDrop[] = [];
-    parser().scan(text, (r) => found.push(drop(r)));
-    assert.deepEqual(found, expected);
+    for (const detach of [true, false]) {
+      const found: PacketDrop[] = [];
+      parser({ detach }).scan(text, (r) => found.push(drop(r)));
+      assert.deepEqual(found, expected, `detach: ${detach}`);
+    }
   });
 }
 
