@@ -173,22 +173,23 @@ export function parsePayload(
       i++;
       continue;
     }
-    // One pass over the token: find its end and its "=", and pack its key (up to "=") into k1
-    // and k2 (its first eight characters), `bits` telling whether they are all ASCII.
+    // Find the token's end and its "=", packing its key (up to "=") into k1 and k2 (its first
+    // eight characters), `bits` telling whether they are all ASCII.
     let tokenStart = i;
     let eq = -1;
     let k1 = 0, k2 = 0, bits = 0;
     let end = i;
     for (; end < n; end++) {
       const c = codes[end];
-      if (c === SPACE) break;
-      if (eq >= 0) continue;
-      if (c === EQUALS) eq = end;
-      else {
-        bits |= c;
-        if (end - i < 4) k1 = (k1 << 8) | c;
-        else if (end - i < 8) k2 = (k2 << 8) | c;
-      }
+      if (c === SPACE || c === EQUALS) break;
+      bits |= c;
+      if (end - i < 4) k1 = (k1 << 8) | c;
+      else if (end - i < 8) k2 = (k2 << 8) | c;
+    }
+    if (end < n && codes[end] === EQUALS) {
+      // The value: a loop of its own, kept small (it reads most of the line).
+      eq = end++;
+      while (end < n && codes[end] !== SPACE) end++;
     }
     let tokenEnd = end;
     i = end + 1;
