@@ -26,13 +26,12 @@ function putDigits(buffer: Uint8Array, at: number, value: number, width: number)
 /** Writes RFC 3339 UTC with milliseconds (`2026-11-25T07:58:47.511Z`) at buffer[at…]. */
 function putTime(buffer: Uint8Array, at: number, time: Date): number {
   const ms = time.getTime();
-  const year = time.getUTCFullYear();
-  if (!Number.isFinite(ms) || year < 0 || year > 9999) {
-    return putBytes(buffer, at, asciiBytes(Number.isFinite(ms) ? time.toISOString() : "invalid"));
-  }
+  if (!Number.isFinite(ms)) return putBytes(buffer, at, asciiBytes("invalid"));
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
     // Consecutive drops mostly share the second: its text is made once.
+    const year = time.getUTCFullYear();
+    if (year < 0 || year > 9999) return putBytes(buffer, at, asciiBytes(time.toISOString()));
     cachedSecond = second;
     const p = cachedPrefix;
     putDigits(p, 0, year, 4);

@@ -404,7 +404,7 @@ function readHeader(
       }
     }
   }
-  const header: Header = { messageStart: i };
+  const header: Header = { time: undefined, messageStart: i };
   if (ctx.layout) {
     // Layouts read freely: give them the line alone.
     const parsed = ctx.layout(line.slice(from, to), i - from, ctx.now);
