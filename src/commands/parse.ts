@@ -79,16 +79,21 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
     while (written < bytes.length) written += options.stdout.writeSync(bytes.subarray(written));
   });
   const table: string[][] = [TABLE_HEADER];
-  const handleText = (text: string, cut: number[]) => {
-    parser.scan(text, (result) => {
-      if (result.kind === "drop") {
-        summary.drops++;
-        if (options.format === "table") table.push(dropToTableRow(result.drop));
-        else writeDropNdjson(out, result.drop);
-      } else if (result.kind === "error") {
-        summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
-      }
-    }, cut);
+  const handleText = (text: string, cut: number[], bytes?: Uint8Array) => {
+    parser.scan(
+      text,
+      (result) => {
+        if (result.kind === "drop") {
+          summary.drops++;
+          if (options.format === "table") table.push(dropToTableRow(result.drop));
+          else writeDropNdjson(out, result.drop);
+        } else if (result.kind === "error") {
+          summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
+        }
+      },
+      cut,
+      bytes,
+    );
   };
   const files = options.files.length > 0 ? options.files : ["-"];
   const buffer = new Uint8Array(READ_SIZE);
@@ -114,13 +119,13 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
       // A buffer without a line end is part of a long line: the framer holds or cuts it.
       const pushed = lineEnd > 0 ? lineEnd : filled;
       const chunk = framer.push(buffer.subarray(0, pushed));
-      buffer.copyWithin(0, pushed, filled);
-      kept = filled - pushed;
       if (chunk) {
         summary.lines += chunk.lineCount;
         summary.truncatedLines += chunk.truncated;
-        handleText(chunk.text, chunk.cut);
+        handleText(chunk.text, chunk.cut, chunk.bytes); // before the buffer is reused
       }
+      buffer.copyWithin(0, pushed, filled);
+      kept = filled - pushed;
       out.flush();
     }
     if (kept > 0) framer.push(buffer.subarray(0, kept));

@@ -248,11 +248,12 @@ function kernelTimeEnd(at: number): number {
 export function messageStartGuess(
   text: string,
   codes: Uint8Array,
+  base: number,
   from: number,
   to: number,
 ): number {
   lineCodes = codes;
-  lineBase = from;
+  lineBase = base;
   const k = text.indexOf("kernel: ", from);
   let at = k >= 0 && k + 8 <= to ? k + 8 : from;
   if (at === from) {
@@ -361,7 +362,7 @@ function readTag(
 
 /**
  * Parses the header of the line text[from, to), read in place (the text is usually a chunk of
- * many lines) and in its codes: `codes[k]` is the code of `text[from + k]` (see line_codes.ts).
+ * many lines) and in its codes: `codes[k]` is the code of `text[base + k]` (see line_codes.ts).
  * Returns the header (`messageStart` is an index in `text`), or a rejection: `not_kernel`
  * (another program's line), `invalid_time` (a header whose time fields are out of range or do
  * not match the configured layout).
@@ -369,12 +370,13 @@ function readTag(
 export function parseHeader(
   text: string,
   codes: Uint8Array,
+  base: number,
   ctx: HeaderContext,
   from: number,
   to: number,
 ): Header | HeaderRejection {
   lineCodes = codes;
-  lineBase = from;
+  lineBase = base;
   const header = readHeader(text, ctx, from, to);
   // A kernel time or kmsg counter far out of range makes a date JavaScript cannot hold.
   if (typeof header !== "string" && header.time && Number.isNaN(header.time.getTime())) {

@@ -1,30 +1,32 @@
 /**
  * A log line's characters as bytes, for the parser's hot loops: reading a byte from a typed
  * array costs a fraction of `charCodeAt` (which checks the string's representation on every
- * call), and one native `encodeInto` makes the bytes.
+ * call).
  *
- * ASCII characters keep their code; every other character becomes {@link OTHER}, which is none
- * of the characters the netfilter syntax is made of (space, `=`, letters, digits, brackets), so
- * the parser reads any line the same way from its codes as from its text, and indexes in the
- * codes are indexes in the line.
+ * The codes of a text are its bytes when every character is one byte — a chunk of ASCII log
+ * as read from the file, given to the parser along with its decoded text — or else made per
+ * line by {@link lineCodes}: ASCII characters keep their code and every other character becomes
+ * {@link OTHER}. Any code of 0x80 or more is none of the characters the netfilter syntax is made
+ * of (space, `=`, letters, digits, brackets), so the parser reads a line the same way from its
+ * codes as from its text, and indexes in the codes are indexes in the text.
  *
  * @example
  * ```ts
  * const codes = lineCodes("x IN=eth0 é", 2, 11);
- * // codes[0] === 73 ("I"), codes[8] === OTHER; lineIsAscii() === false
+ * // codes[0] === 73 ("I"), codes[8] === OTHER
  * ```
  * @module
  */
 
-/** The code of every non-ASCII character. */
+/** The code of every non-ASCII character in the codes {@link lineCodes} makes. */
 export const OTHER = 0x80;
+
+/** What {@link firstControlCode} returns when a code is not ASCII: check the text itself. */
+export const NOT_ASCII = -2;
 
 const encoder = new TextEncoder();
 /** Reused for every line: 3 bytes a character is the most UTF-8 needs. */
 let scratch = new Uint8Array(3 * 1024);
-/** The same memory, four codes at a time. */
-let scratchWords = new Uint32Array(scratch.buffer);
-let ascii = true;
 
 /**
  * The codes of text[from, to), at indexes 0 … to-from-1 of the returned array, followed by two
@@ -32,17 +34,13 @@ let ascii = true;
  */
 export function lineCodes(text: string, from: number, to: number): Uint8Array {
   const n = to - from;
-  if (scratch.length < 3 * n + 4) {
-    scratch = new Uint8Array((3 * n + 4 + 3) & ~3);
-    scratchWords = new Uint32Array(scratch.buffer);
-  }
+  if (scratch.length < 3 * n + 4) scratch = new Uint8Array((3 * n + 4 + 3) & ~3);
   const codes = scratch;
   const { read, written } = encoder.encodeInto(
     from === 0 && to === text.length ? text : text.slice(from, to),
     codes,
   );
-  ascii = read === n && written === n;
-  if (!ascii) {
+  if (read !== n || written !== n) {
     // Rare: some character is not ASCII. Its UTF-8 bytes would shift the indexes.
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(from + i);
@@ -56,36 +54,47 @@ export function lineCodes(text: string, from: number, to: number): Uint8Array {
   return codes;
 }
 
-/** Whether the line of the last {@link lineCodes} call is all ASCII. */
-export function lineIsAscii(): boolean {
-  return ascii;
-}
+/** A four-codes-at-a-time view of the memory of the last codes checked. */
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(scratch.buffer);
 
 /**
- * For the ASCII line of the last {@link lineCodes} call, n codes long: the index of the first
- * control character (C0, DEL), tabs allowed before index `tabsUntil`; -1 when there is none.
- * (Other lines are checked on their text: their hostile characters are not ASCII.)
+ * The index of the first control character (C0, DEL) in codes[from, to), tabs allowed before
+ * index `tabsUntil`; -1 when there is none; {@link NOT_ASCII} when some code is not ASCII (the
+ * hostile characters of such a line are checked on its text).
  */
-export function firstControlCode(n: number, tabsUntil: number): number {
-  // Four codes at a time: a word has a byte below 32 when (w - 0x20202020) & ~w & 0x80808080
-  // is not 0, a byte 127 when w ^ 0x7f7f7f7f has a zero byte (codes are below 128 here).
-  const words = scratchWords;
-  const whole = n >> 2;
-  for (let k = 0; k < whole; k++) {
-    const w = words[k];
+export function firstControlCode(
+  codes: Uint8Array,
+  from: number,
+  to: number,
+  tabsUntil: number,
+): number {
+  if (words.buffer !== codes.buffer) {
+    words = new Uint32Array(codes.buffer, 0, codes.buffer.byteLength >> 2);
+  }
+  // Four codes at a time where they are aligned: a word has a byte below 32 when
+  // (w - 0x20202020) & ~w & 0x80808080 is not 0 (exact when no byte is 0x80 or more, which the
+  // last term catches), and a byte 127 when w ^ 0x7f7f7f7f has a zero byte.
+  const offset = codes.byteOffset;
+  let i = from;
+  while (i < to && ((offset + i) & 3) !== 0) i++;
+  const head = firstControlByte(codes, from, i, tabsUntil);
+  if (head !== -1) return head;
+  const view = words;
+  for (; i + 4 <= to; i += 4) {
+    const w = view[(offset + i) >> 2];
     const x = w ^ 0x7f7f7f7f;
-    if ((((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) {
-      const at = firstControlByte(k << 2, (k << 2) + 4, tabsUntil);
-      if (at >= 0) return at;
+    if ((((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x) | w) & 0x80808080) {
+      const at = firstControlByte(codes, i, i + 4, tabsUntil);
+      if (at !== -1) return at;
     }
   }
-  return firstControlByte(whole << 2, n, tabsUntil);
+  return firstControlByte(codes, i, to, tabsUntil);
 }
 
-function firstControlByte(from: number, to: number, tabsUntil: number): number {
-  const codes = scratch;
+function firstControlByte(codes: Uint8Array, from: number, to: number, tabsUntil: number): number {
   for (let i = from; i < to; i++) {
     const c = codes[i];
+    if (c >= 0x80) return NOT_ASCII;
     if ((c < 32 && (c !== 9 || i >= tabsUntil)) || c === 127) return i;
   }
   return -1;

@@ -20,7 +20,7 @@ import { compileGoLayout, type TimeParser } from "./go_layout.ts";
 import { type HeaderContext, messageStartGuess, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
-import { firstControlCode, lineCodes, lineIsAscii } from "./line_codes.ts";
+import { firstControlCode, lineCodes, NOT_ASCII } from "./line_codes.ts";
 import type { ParseResult } from "./types.ts";
 
 /** Options of {@link DropParser}. */
@@ -98,7 +98,8 @@ export class DropParser {
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */
   parseLine(line: string): ParseResult {
-    return this.#parseSpan(line, 0, line.length, line.indexOf("IN="), this.#context(this.#now()));
+    const ctx = this.#context(this.#now());
+    return this.#parseSpan(line, 0, line.length, line.indexOf("IN="), ctx, undefined);
   }
 
   /** A header context for lines read at `now` (one per scanned text, not one per line). */
@@ -118,16 +119,18 @@ export class DropParser {
     lineEnd: number,
     anchor: number,
     ctx: HeaderContext,
+    bytes: Uint8Array | undefined,
   ): ParseResult {
     if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
     if (anchor < lineStart || anchor + 3 > headEnd) return IGNORED;
-    const codes = lineCodes(text, lineStart, lineEnd);
-    const header = parseHeader(text, codes, ctx, lineStart, headEnd);
+    const codes = bytes ?? lineCodes(text, lineStart, lineEnd);
+    const base = bytes ? 0 : lineStart;
+    const header = parseHeader(text, codes, base, ctx, lineStart, headEnd);
     if (header === "not_kernel") return IGNORED;
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
-      const guess = messageStartGuess(text, codes, lineStart, headEnd);
+      const guess = messageStartGuess(text, codes, base, lineStart, headEnd);
       return this.#findPrefix(text, guess, headEnd) < 0 ? IGNORED : {
         kind: "error",
         reason: "invalid_time",
@@ -135,13 +138,13 @@ export class DropParser {
       };
     }
     const time = header.time ?? ctx.now;
-    return this.#parseFrom(text, codes, lineStart, lineEnd, header.messageStart, time);
+    return this.#parseFrom(text, codes, base, lineStart, lineEnd, header.messageStart, time);
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */
   parseMessage(text: string, time?: Date): ParseResult {
     const codes = lineCodes(text, 0, text.length);
-    return this.#parseFrom(text, codes, 0, text.length, 0, time ?? this.#now());
+    return this.#parseFrom(text, codes, 0, 0, text.length, 0, time ?? this.#now());
   }
 
   /**
@@ -149,8 +152,14 @@ export class DropParser {
    * "ignored". Non-matching lines cost a substring search: candidates are found by searching
    * the whole text first, and only their lines are cut out and parsed. `cut` lists the ends
    * (index of "\n") of lines the reader cut at the length cap: those are `line_too_long`.
+   * `bytes`, when given, are the text's bytes, one per character (see line_codes.ts).
    */
-  scan(text: string, onResult: (result: ParseResult) => void, cut?: readonly number[]): void {
+  scan(
+    text: string,
+    onResult: (result: ParseResult) => void,
+    cut?: readonly number[],
+    bytes?: Uint8Array,
+  ): void {
     // Every LOG line has "IN=" right after its prefix: one pass for that anchor beats one
     // pass per prefix (it is rare in other lines, and V8 finds it at memory speed).
     const ctx = this.#context(this.#now());
@@ -163,7 +172,7 @@ export class DropParser {
       const cutHere = cut !== undefined && cut.includes(lineEnd);
       const result = cutHere || lineEnd - lineStart > this.#maxLineLength
         ? this.#tooLong(text, lineStart, lineEnd, ctx)
-        : this.#parseSpan(text, lineStart, lineEnd, at, ctx);
+        : this.#parseSpan(text, lineStart, lineEnd, at, ctx, bytes);
       if (result.kind !== "ignored") onResult(result);
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
@@ -172,7 +181,8 @@ export class DropParser {
   #tooLong(text: string, lineStart: number, lineEnd: number, ctx: HeaderContext): ParseResult {
     // Only ours if the header and prefix say so; look at the line's beginning only.
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
-    const header = parseHeader(text, lineCodes(text, lineStart, headEnd), ctx, lineStart, headEnd);
+    const codes = lineCodes(text, lineStart, headEnd);
+    const header = parseHeader(text, codes, lineStart, ctx, lineStart, headEnd);
     if (typeof header === "string") return IGNORED;
     return this.#findPrefix(text, header.messageStart, headEnd) < 0
       ? IGNORED
@@ -209,12 +219,13 @@ export class DropParser {
   }
 
   /**
-   * Parses text[lineStart, lineEnd), whose codes are `codes` (see line_codes.ts), whose header
-   * ends at `messageStart`.
+   * Parses text[lineStart, lineEnd), whose header ends at `messageStart`; `codes[k]` is the code
+   * of `text[base + k]` (see line_codes.ts).
    */
   #parseFrom(
     text: string,
     codes: Uint8Array,
+    base: number,
     lineStart: number,
     lineEnd: number,
     messageStart: number,
@@ -235,11 +246,9 @@ export class DropParser {
     }
     // Control and invisible formatting characters are refused anywhere in the line; tabs only
     // in the fields (a syslog header may carry one).
-    let hostile: number;
-    if (lineIsAscii()) {
-      hostile = firstControlCode(lineEnd - lineStart, payload - lineStart);
-      if (hostile >= 0) hostile += lineStart;
-    } else {
+    let hostile = firstControlCode(codes, lineStart - base, lineEnd - base, payload - base);
+    if (hostile >= 0) hostile += base;
+    else if (hostile === NOT_ASCII) {
       hostile = firstUnsafeCharacter(text, lineStart, lineEnd);
       while (hostile >= 0 && hostile < payload && text.charCodeAt(hostile) === 9) {
         hostile = firstUnsafeCharacter(text, hostile + 1, lineEnd);
@@ -249,7 +258,7 @@ export class DropParser {
     const drop = parsePayload(
       text,
       codes,
-      lineStart,
+      base,
       payload,
       lineEnd,
       time,

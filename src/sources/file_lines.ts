@@ -41,6 +41,12 @@ export interface FramedLines {
   end: number;
   /** The last up to {@link CURSOR_HASH_BYTES} raw stream bytes before `end`. */
   endTail: Uint8Array;
+  /**
+   * The bytes `text` was decoded from, when each character came from one byte (ASCII text, no
+   * line cut or joined): the parser reads them instead of encoding the text again. A view into
+   * the pushed data: valid until the caller reuses that memory.
+   */
+  bytes?: Uint8Array;
 }
 
 /** The last `CURSOR_HASH_BYTES` bytes of `before` followed by `data[0, end)`. */
@@ -157,8 +163,10 @@ export class LineFramer {
     this.#heldBytes = 0;
     this.#lineBytes = 0;
     // Lines wholly inside this chunk: count them, and cut the over-long ones.
+    let bytes: Uint8Array | undefined;
     if (end > from) {
       const framed = this.#frameWhole(data, from, end);
+      if (framed.aligned && text === "") bytes = data.subarray(from, end);
       for (const at of framed.cut) cut.push(text.length + at);
       text += framed.text;
       lineCount += framed.lines;
@@ -169,7 +177,7 @@ export class LineFramer {
     this.#consumedTail = endTail;
     this.#advance(start, data, end);
     if (lineCount === 0) return undefined; // only a discarded line ended here
-    return { text, lineCount, truncated, cut, end: this.#consumed, endTail };
+    return { text, lineCount, truncated, cut, end: this.#consumed, endTail, bytes };
   }
 
   /**
@@ -182,11 +190,11 @@ export class LineFramer {
     data: Uint8Array,
     from: number,
     end: number,
-  ): { text: string; lines: number; truncated: number; cut: number[] } {
+  ): { text: string; lines: number; truncated: number; cut: number[]; aligned: boolean } {
     const cap = this.maxLineBytes;
     const decoded = this.#decoder.decode(data.subarray(from, end));
     const ascii = decoded.length === end - from;
-    if (!ascii && end - from > cap) return this.#frameBytes(data, from, end);
+    if (!ascii && end - from > cap) return { ...this.#frameBytes(data, from, end), aligned: false };
     let lines = 0;
     let truncated = 0;
     let text = "";
@@ -204,7 +212,7 @@ export class LineFramer {
       lineStart = newline + 1;
     }
     text = segment === 0 ? decoded : text + decoded.slice(segment);
-    return { text, lines, truncated, cut };
+    return { text, lines, truncated, cut, aligned: ascii && segment === 0 };
   }
 
   /** The byte-exact framing of data[from, end): cuts at UTF-8 character boundaries. */

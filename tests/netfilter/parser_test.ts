@@ -43,11 +43,19 @@ for (
   });
 
   Deno.test(`scanning ${file} as one chunk finds the same drops`, () => {
-    const text = Deno.readTextFileSync(new URL(file, FIXTURES));
+    const bytes = Deno.readFileSync(new URL(file, FIXTURES));
+    const text = new TextDecoder().decode(bytes);
     for (const detach of [true, false]) {
-      const found: PacketDrop[] = [];
-      parser({ detach }).scan(text, (r) => found.push(drop(r)));
-      assert.deepEqual(found, expected, `detach: ${detach}`);
+      for (const withBytes of [false, true]) {
+        const found: PacketDrop[] = [];
+        parser({ detach }).scan(
+          text,
+          (r) => found.push(drop(r)),
+          [],
+          withBytes ? bytes : undefined,
+        );
+        assert.deepEqual(found, expected, `detach: ${detach}, bytes: ${withBytes}`);
+      }
     }
   });
 }
@@ -447,4 +455,37 @@ Deno.test("a kernel time out of range is invalid_time, never an invalid date", (
   assert.equal(r.kind === "error" && r.reason, "invalid_time");
   // A kmsg counter beyond 2^53 is no kmsg header at all: not ours.
   assert.equal(p.parseLine(`4,1,99999999999999999999,-;${BODY}`).kind, "ignored");
+});
+
+Deno.test("scanning with the text's bytes: control characters and invalid UTF-8 are refused", () => {
+  const line = (body: string) => `2026-11-25T07:58:51Z vm kernel: ${body}`;
+  const good = line(BODY);
+  const lines = [
+    good,
+    line(BODY.replace("cali3", "ca\x01i3")),
+    line(BODY.replace("DF", "D\x7fF")),
+    line(BODY.replace("SYN", "S\tN")),
+    good.replace("vm", "v\tm"), // a tab before the prefix is allowed
+  ];
+  const bytes = new TextEncoder().encode(lines.join("\n") + "\n");
+  // An invalid byte decodes to U+FFFD, one character for one byte: still aligned.
+  const invalid = new TextEncoder().encode(line(BODY.replace("cali1", "caliX")));
+  invalid[invalid.indexOf("X".charCodeAt(0))] = 0xff;
+  const fixed = new Uint8Array([...bytes, ...invalid]);
+  const text = new TextDecoder().decode(fixed);
+  assert.equal(text.length, fixed.length, "one character per byte");
+  const results: string[] = [];
+  const outcome = (r: ParseResult) => r.kind === "error" ? r.reason : r.kind;
+  parser().scan(text, (r) => results.push(outcome(r)), [], fixed);
+  assert.deepEqual(results, [
+    "drop",
+    "control_characters",
+    "control_characters",
+    "control_characters",
+    "drop",
+    "invalid_utf8",
+  ]);
+  const viaText: string[] = [];
+  parser().scan(text, (r) => viaText.push(outcome(r)));
+  assert.deepEqual(viaText, results);
 });
