@@ -209,10 +209,33 @@ export function canonicalIpFromCodes(
     return sliceApart(text, base + from, base + to, apart);
   }
   if (to - from === 39) {
+    // Drops come in floods between a few addresses: the last few expanded ones are remembered.
+    for (let k = 0; k < EXPANDED_CACHE; k++) {
+      if (sameCodes(codes, from, expandedCodes[k])) return expandedCanonical[k];
+    }
     const groups = parseExpandedIpv6(codes, from);
-    if (groups) return formatIpv6(groups);
+    if (groups) {
+      const canonical = formatIpv6(groups);
+      expandedCodes[expandedNext].set(codes.subarray(from, to));
+      expandedCanonical[expandedNext] = canonical;
+      expandedNext = (expandedNext + 1) % EXPANDED_CACHE;
+      return canonical;
+    }
   }
   return canonicalIp(text.slice(base + from, base + to));
+}
+
+/** How many expanded IPv6 addresses {@link canonicalIpFromCodes} remembers. */
+const EXPANDED_CACHE = 4;
+// Codes no address has (zeros) until a slot is used.
+const expandedCodes = Array.from({ length: EXPANDED_CACHE }, () => new Uint8Array(39));
+const expandedCanonical: string[] = new Array(EXPANDED_CACHE).fill("");
+let expandedNext = 0;
+
+/** Whether codes[from, from + known.length) equal `known`. */
+function sameCodes(codes: Uint8Array, from: number, known: Uint8Array): boolean {
+  for (let i = 0; i < known.length; i++) if (codes[from + i] !== known[i]) return false;
+  return true;
 }
 
 /** The IP family of canonical address text. */

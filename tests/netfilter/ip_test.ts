@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { canonicalIp, formatIpv6, parseIpv6, unmapIpv4 } from "../../src/netfilter/ip.ts";
+import {
+  canonicalIp,
+  canonicalIpFromCodes,
+  formatIpv6,
+  parseIpv6,
+  unmapIpv4,
+} from "../../src/netfilter/ip.ts";
 
 Deno.test("canonicalIp: RFC 5952 examples and the kernel's expanded form", () => {
   const cases: [string, string | undefined][] = [
@@ -50,4 +56,20 @@ Deno.test("canonicalIp: any spelling of an address gives one text, which parses 
     }),
     { numRuns: 2000 },
   );
+});
+
+Deno.test("canonicalIpFromCodes: expanded IPv6 addresses, remembered or not, read right", () => {
+  // More addresses than are remembered, seen in turn and again: every answer must be fresh.
+  const expanded = Array.from(
+    { length: 9 },
+    (_, i) => `fd00:0244:0000:0000:0000:0000:00${i}0:00${i}1`,
+  );
+  for (let round = 0; round < 3; round++) {
+    for (const [i, address] of [...expanded, ...expanded.slice(0, 3)].entries()) {
+      const text = `SRC=${address} x`;
+      const codes = new TextEncoder().encode(text);
+      const canonical = canonicalIpFromCodes(codes, 4, 43, text, 0);
+      assert.equal(canonical, canonicalIp(address), `round ${round}, address ${i}`);
+    }
+  }
 });
