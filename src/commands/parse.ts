@@ -41,6 +41,9 @@ const READ_SIZE = 1 << 16;
 
 const NEWLINE = 0x0a;
 
+/** Output collected before it is written, while the input keeps coming. */
+const FLUSH_BYTES = 256 * 1024;
+
 /** Totals of a parse run. */
 export interface ParseSummary {
   lines: number;
@@ -124,9 +127,12 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
         summary.truncatedLines += chunk.truncated;
         handleText(chunk.text, chunk.cut, chunk.bytes); // before the buffer is reused
       }
+      const full = filled === buffer.length;
       buffer.copyWithin(0, pushed, filled);
       kept = filled - pushed;
-      out.flush();
+      // Output goes out in large writes while the input comes in full reads (a file), and at
+      // once when a read came short (a pipe that is caught up: drops show up as they happen).
+      if (!full || out.end >= FLUSH_BYTES) out.flush();
     }
     if (kept > 0) framer.push(buffer.subarray(0, kept));
     handle?.close();
