@@ -20,7 +20,7 @@ import { compileGoLayout, type TimeParser } from "./go_layout.ts";
 import { type HeaderContext, messageStartGuess, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
-import { firstControlCode, lineCodes, NOT_ASCII } from "./line_codes.ts";
+import { firstControlCode, lineCodes, NOT_ASCII, OTHER } from "./line_codes.ts";
 import type { ParseResult } from "./types.ts";
 
 /** Options of {@link DropParser}. */
@@ -75,6 +75,8 @@ export class DropParser {
   #matched = "";
   /** Prefixes without wildcards, compared in place. */
   #literal: string[];
+  /** Their first characters' codes (see line_codes.ts): most lines fail at the first. */
+  #literalFirst: number[];
   /** Prefixes with `*` (e.g. `calico-drop *:` for Calico's policy-name prefixes), as regexes. */
   #patterns: RegExp[];
   #layout: TimeParser | undefined;
@@ -88,6 +90,7 @@ export class DropParser {
     if (trimmed.length === 0) throw new Error("at least one non-empty prefix is required");
     this.prefixes = trimmed.sort((a, b) => b.length - a.length);
     this.#literal = this.prefixes.filter((p) => !p.includes("*"));
+    this.#literalFirst = this.#literal.map((p) => Math.min(p.charCodeAt(0), OTHER));
     this.#patterns = this.prefixes.filter((p) => p.includes("*")).map(prefixPattern);
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
@@ -131,7 +134,7 @@ export class DropParser {
     if (header === "invalid_time") {
       // Only an error when the line is otherwise one of ours.
       const guess = messageStartGuess(text, codes, base, lineStart, headEnd);
-      return this.#findPrefix(text, guess, headEnd) < 0 ? IGNORED : {
+      return this.#findPrefix(text, codes, base, guess, headEnd) < 0 ? IGNORED : {
         kind: "error",
         reason: "invalid_time",
         detail: text.slice(lineStart, Math.min(headEnd, lineStart + 40)),
@@ -184,7 +187,7 @@ export class DropParser {
     const codes = lineCodes(text, lineStart, headEnd);
     const header = parseHeader(text, codes, lineStart, ctx, lineStart, headEnd);
     if (typeof header === "string") return IGNORED;
-    return this.#findPrefix(text, header.messageStart, headEnd) < 0
+    return this.#findPrefix(text, codes, lineStart, header.messageStart, headEnd) < 0
       ? IGNORED
       : { kind: "error", reason: "line_too_long", detail: `longer than ${this.#maxLineLength}` };
   }
@@ -194,15 +197,23 @@ export class DropParser {
    * equals one of the prefixes. Returns the index of that `IN=` (the prefix is left in
    * {@link #matched}), or -1. Compares in place: no string is cut for lines that match.
    */
-  #findPrefix(line: string, messageStart: number, to: number): number {
+  #findPrefix(
+    line: string,
+    codes: Uint8Array,
+    base: number,
+    messageStart: number,
+    to: number,
+  ): number {
     let start = messageStart;
-    while (isSpace(line.charCodeAt(start))) start++;
+    while (isSpace(codes[start - base])) start++;
+    const first = codes[start - base];
     for (let k = 0; k < this.#literal.length; k++) {
       const prefix = this.#literal[k];
-      if (!line.startsWith(prefix, start)) continue;
+      if (first !== this.#literalFirst[k] || !line.startsWith(prefix, start)) continue;
       let at = start + prefix.length;
-      while (isSpace(line.charCodeAt(at))) at++;
-      if (at + 3 <= to && line.startsWith("IN=", at)) {
+      while (isSpace(codes[at - base])) at++;
+      const i = at - base;
+      if (at + 3 <= to && codes[i] === 73 && codes[i + 1] === 78 && codes[i + 2] === 61) { // IN=
         this.#matched = prefix;
         return at;
       }
@@ -231,11 +242,8 @@ export class DropParser {
     messageStart: number,
     time: Date,
   ): ParseResult {
-    const payload = this.#findPrefix(
-      text,
-      messageStart,
-      Math.min(lineEnd, lineStart + HEAD_LENGTH),
-    );
+    const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
+    const payload = this.#findPrefix(text, codes, base, messageStart, headEnd);
     if (payload < 0) return IGNORED;
     if (lineEnd - lineStart > this.#maxLineLength) {
       return {
