@@ -135,3 +135,42 @@ Deno.test("cli: parse of a kmsg dump dates records from --boot-time", async () =
     "2026-11-25T07:58:52.539Z",
   ]);
 });
+
+Deno.test("cli: parse - prints drops while its input is still open (a pipe that is caught up)", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      `--config=${CONFIG}`,
+      "-P=daemon",
+      MAIN,
+      "parse",
+      "-p",
+      "calico-packet:",
+      "-",
+    ],
+    env: { NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(Deno.readFileSync(`${FIXTURES}kern-rfc3339.log`));
+  // The input stays open: both drops of the fixture must arrive before it ends.
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), 10_000));
+  while (text.split("\n").length < 3) {
+    const next = await Promise.race([reader.read(), late]);
+    if (next === "late" || next.done) break;
+    text += next.value;
+  }
+  clearTimeout(timer);
+  assert.equal(text.split("\n").filter((l) => l).length, 2, `within 10 s: ${text}`);
+  await writer.close();
+  await reader.cancel();
+  assert.equal((await child.status).code, 0);
+});
