@@ -12,6 +12,8 @@
  * @module
  */
 
+import { retryDelay } from "../timing.ts";
+
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {
   /** The first delay (before jitter). */
@@ -46,8 +48,7 @@ export class Backoff {
 
   /** The next delay in milliseconds. */
   next(): number {
-    // 2^30 is far past any cap; stop the exponent there so the number stays finite.
-    const step = Math.min(this.#maxMs, this.#minMs * 2 ** Math.min(this.#attempts, 30));
+    const step = retryDelay(this.#minMs, this.#maxMs, this.#attempts);
     this.#attempts++;
     return Math.round(step / 2 + this.#random() * (step / 2));
   }

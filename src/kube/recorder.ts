@@ -24,7 +24,7 @@ import type { EventResult, Metrics } from "../metrics.ts";
 import type { ApiResponse, KubeClient } from "./client.ts";
 import { retryAfterOf } from "./retry_after.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { sleep } from "../timing.ts";
+import { retryDelay, sleep } from "../timing.ts";
 import type { PodRef } from "../enrich/endpoints.ts";
 
 /** One Event to record. */
@@ -276,7 +276,6 @@ export class EventRecorder {
     const { intent } = job;
     const minBackoff = this.#o.minBackoffMs ?? 250;
     const maxBackoff = this.#o.maxBackoffMs ?? 30_000;
-    let backoff = minBackoff;
     for (let attempt = 1;; attempt++) {
       try {
         const result = await this.#attempt(intent);
@@ -303,7 +302,8 @@ export class EventRecorder {
           return;
         }
         // Retry-After wins over our own backoff (bounded, in case of a silly value).
-        const jittered = backoff * (0.8 + 0.4 * Math.random());
+        const jittered = retryDelay(minBackoff, maxBackoff, attempt - 1) *
+          (0.8 + 0.4 * Math.random());
         const wait = Math.max(Math.min(error.retryAfterMs ?? 0, 600_000), jittered);
         if (attempt === 1 || attempt % 10 === 0) {
           this.#o.log.warn("posting an event failed; retrying", {
@@ -312,7 +312,6 @@ export class EventRecorder {
             attempt,
           });
         }
-        backoff = Math.min(maxBackoff, backoff * 2);
         // While draining for shutdown keep retrying until close() gives up.
         if (!await sleep(wait, this.#draining ? undefined : signal) && !this.#draining) {
           job.resolve(this.#count("shed"));

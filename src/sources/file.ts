@@ -53,6 +53,7 @@ import {
 } from "./file_reader.ts";
 import { listRotatedSiblings, type RotatedSibling } from "./file_siblings.ts";
 import { Wakeup } from "./file_wake.ts";
+import { retryDelay } from "../timing.ts";
 
 /** Options of {@link FileSource}. */
 export interface FileSourceOptions extends SourceOptions {
@@ -227,10 +228,7 @@ class Tail {
         if (signal.aborted) break;
         failures++;
         onEvent("read_error");
-        const delay = Math.min(
-          this.#s.retryMaxMs,
-          this.#s.retryInitialMs * 2 ** Math.min(failures - 1, 30),
-        );
+        const delay = retryDelay(this.#s.retryInitialMs, this.#s.retryMaxMs, failures - 1);
         const problem = problemOf(error);
         if (failures === 1 || problem !== lastProblem) {
           log.error("cannot read log file; retrying with backoff", { error, retryInMs: delay });

@@ -42,7 +42,7 @@
  * @module
  */
 
-import { sleep } from "../timing.ts";
+import { retryDelay, sleep } from "../timing.ts";
 import { type LogFields, type Logger, silentLogger } from "../log.ts";
 import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
 import { BootClock, readBootId } from "./kmsg_boot_time.ts";
@@ -459,7 +459,7 @@ export class KmsgSource implements LogSource {
   }
 
   async #failed(what: string, error: unknown, failures: number, signal: AbortSignal) {
-    const delay = Math.min(this.#retryMax, this.#retryMin * 2 ** Math.min(failures, 16));
+    const delay = retryDelay(this.#retryMin, this.#retryMax, failures);
     this.#onEvent("read_error");
     const fields: Record<string, unknown> = { error, retryInMs: delay };
     if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;

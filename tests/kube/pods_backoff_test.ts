@@ -1,7 +1,7 @@
 /** Backoff steps and the abortable sleep. */
 import assert from "node:assert/strict";
 import { Backoff } from "../../src/kube/pods_backoff.ts";
-import { sleep } from "../../src/timing.ts";
+import { retryDelay, sleep } from "../../src/timing.ts";
 
 Deno.test("backoff: doubles from min to max, jittered within the upper half of each step", () => {
   const high = new Backoff({ minMs: 100, maxMs: 1000, random: () => 0.999999 });
@@ -31,4 +31,13 @@ Deno.test("sleep: resolves true after the delay, false at once when aborted", as
   controller.abort();
   assert.equal(await pending, false, "and the timer is cleared (the sanitizer checks)");
   assert.equal(await sleep(10, controller.signal), false);
+});
+
+Deno.test("retryDelay: doubles from the first delay up to the cap, and stays finite", () => {
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6].map((attempt) => retryDelay(100, 5000, attempt)),
+    [100, 200, 400, 800, 1600, 3200, 5000],
+  );
+  assert.equal(retryDelay(100, 5000, 1e9), 5000);
+  assert.equal(retryDelay(250, 30_000, -1), 250, "no attempt before the first");
 });
