@@ -1,9 +1,11 @@
 /**
- * One abortable sleep for every loop that waits (retries, backoff, polling).
+ * Waiting, for every loop that waits: one abortable sleep (retries, polling), one backoff curve,
+ * and a reusable wake-up signal for followers woken by file system events.
  *
  * @example
  * ```ts
- * if (!await sleep(backoffMs, signal)) return; // aborted: stop
+ * if (!await sleep(retryDelay(100, 5000, failures), signal)) return; // aborted: stop
+ * const why = await wake.wait(1000, signal); // "notified" | "timeout" | "aborted"
  * ```
  * @module
  */
@@ -41,4 +43,45 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     }, Math.max(0, ms));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Why {@link Wakeup.wait} returned. */
+export type WakeReason = "notified" | "timeout" | "aborted";
+
+/**
+ * A reusable wake-up signal: a follower sleeps until something changed (a file system event),
+ * a timer runs out, or it is aborted, whichever comes first. Notifications that arrive while
+ * nobody waits are kept (one flag: a burst wakes once), so none is lost between two waits.
+ */
+export class Wakeup {
+  #pending = false;
+  #resolve: ((reason: WakeReason) => void) | undefined;
+
+  /** Wakes the current waiter, or the next one. */
+  notify(): void {
+    this.#pending = true;
+    this.#resolve?.("notified");
+  }
+
+  /** Waits for a notification, `ms` milliseconds, or `signal`. */
+  wait(ms: number, signal: AbortSignal): Promise<WakeReason> {
+    if (signal.aborted) return Promise.resolve("aborted");
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve("notified");
+    }
+    return new Promise<WakeReason>((resolve) => {
+      const finish = (reason: WakeReason) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        this.#resolve = undefined;
+        this.#pending = false;
+        resolve(reason);
+      };
+      const onAbort = () => finish("aborted");
+      const timer = setTimeout(() => finish("timeout"), Math.max(0, ms));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#resolve = finish;
+    });
+  }
 }

@@ -52,7 +52,7 @@ import {
   type Truncation,
 } from "./file_reader.ts";
 import { listRotatedSiblings, type RotatedSibling } from "./file_siblings.ts";
-import { Wakeup } from "./file_wake.ts";
+import { DirectoryWakeup } from "./file_wake.ts";
 import { retryDelay } from "../timing.ts";
 
 /** Options of {@link FileSource}. */
@@ -184,7 +184,7 @@ class Tail {
   #s: Settings;
   #fileOptions: TailedFileOptions;
   #buffer: Uint8Array;
-  #wake: Wakeup;
+  #wake: DirectoryWakeup;
   /** The file we read now. */
   #active: TailedFile | undefined;
   /** Newer files (oldest first) we switch to once one of them has data. */
@@ -208,7 +208,7 @@ class Tail {
       onEvent: settings.onEvent,
     };
     this.#buffer = new Uint8Array(settings.readChunkBytes);
-    this.#wake = new Wakeup(settings.log);
+    this.#wake = new DirectoryWakeup(settings.log);
     this.#resume = resumeFrom;
     this.#start = start;
   }

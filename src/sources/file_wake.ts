@@ -3,14 +3,14 @@
  * directories holding the log file, filtered to names that matter, or else a poll timer as a
  * safety net for mounts where inotify misses events (NFS, some overlay and FUSE file systems).
  *
- * Bursts coalesce: events set one flag, and the next {@link Wakeup.wait} consumes it, however
+ * Bursts coalesce: events set one flag, and the next {@link DirectoryWakeup.wait} consumes it, however
  * many arrived while the tailer was reading.
  *
  * @example
  * ```ts
- * const wake = new Wakeup(log);
+ * const wake = new DirectoryWakeup(log);
  * wake.watch(["/var/log"], ["kern.log"]);
- * await wake.wait(5000, signal); // "event", "timeout" or "abort"
+ * await wake.wait(5000, signal); // "notified", "timeout" or "aborted"
  * await wake.close();
  * ```
  * @module
@@ -18,9 +18,7 @@
 
 import { basename } from "node:path";
 import type { Logger } from "../log.ts";
-
-/** Why {@link Wakeup.wait} returned. */
-export type WakeReason = "event" | "timeout" | "abort";
+import { sleep, type WakeReason, Wakeup } from "../timing.ts";
 
 interface ActiveWatch {
   watcher: Deno.FsWatcher;
@@ -43,11 +41,10 @@ async function directoryIdentity(dirs: string[]): Promise<string> {
   return parts.join(",");
 }
 
-/** Event flag fed by a directory watch, with timed, abortable waits. */
-export class Wakeup {
+/** A {@link Wakeup} fed by a directory watch. */
+export class DirectoryWakeup {
   #log: Logger;
-  #flag = false;
-  #wake: (() => void) | undefined;
+  #wakeup = new Wakeup();
   #watch: ActiveWatch | undefined;
   #prefixes: string[] = [];
   #watchFailed = false;
@@ -89,18 +86,12 @@ export class Wakeup {
 
   /** Resolves on the next relevant event (or at once if one came since the last wait). */
   wait(timeoutMs: number, signal: AbortSignal): Promise<WakeReason> {
-    if (signal.aborted) return Promise.resolve("abort");
-    if (this.#flag) {
-      this.#flag = false;
-      return Promise.resolve("event");
-    }
-    return this.#sleep(timeoutMs, signal, true);
+    return this.#wakeup.wait(timeoutMs, signal);
   }
 
   /** Sleeps `ms` (error backoff), ignoring events; returns early only on abort. */
-  sleep(ms: number, signal: AbortSignal): Promise<WakeReason> {
-    if (signal.aborted) return Promise.resolve("abort");
-    return this.#sleep(ms, signal, false);
+  async sleep(ms: number, signal: AbortSignal): Promise<WakeReason> {
+    return await sleep(ms, signal) ? "timeout" : "aborted";
   }
 
   /** Stops the watch and waits for its reader to finish. */
@@ -109,27 +100,8 @@ export class Wakeup {
     await this.#stop();
   }
 
-  #sleep(ms: number, signal: AbortSignal, onEvent: boolean): Promise<WakeReason> {
-    return new Promise((resolve) => {
-      const done = (reason: WakeReason) => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        if (onEvent) {
-          this.#wake = undefined;
-          this.#flag = false;
-        }
-        resolve(reason);
-      };
-      const onAbort = () => done("abort");
-      const timer = setTimeout(() => done("timeout"), ms);
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (onEvent) this.#wake = () => done("event");
-    });
-  }
-
   #notify(): void {
-    this.#flag = true;
-    this.#wake?.();
+    this.#wakeup.notify();
   }
 
   #relevant(event: Deno.FsEvent): boolean {

@@ -31,7 +31,7 @@ import { listJournalFiles } from "./directory.ts";
 import { JournalSet, KERNEL_MATCH } from "./journal_set.ts";
 import { parseCursor, toCursor } from "./location.ts";
 import { WindowCache } from "./window_cache.ts";
-import { Wakeup } from "./wakeup.ts";
+import { Wakeup } from "../../timing.ts";
 
 /** Options of {@link JournalSource}. */
 export interface JournalSourceOptions extends SourceOptions {
