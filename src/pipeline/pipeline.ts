@@ -79,7 +79,8 @@ export class Pipeline {
         const onResult = (result: ParseResult) => this.#onResult(result, ack);
         if (batch.kind === "lines") {
           lines.inc(batch.lineCount);
-          this.#o.parser.scan(batch.text, onResult, batch.cut);
+          // Before the next batch is asked for: `bytes` is the source's read buffer.
+          this.#o.parser.scan(batch.text, onResult, batch.cut, batch.bytes);
         } else {
           lines.inc(batch.records.length);
           for (const record of batch.records) {

@@ -197,6 +197,7 @@ export class TailedFile {
           lineCount: framed.lineCount,
           cursor: this.cursor(framed.end, framed.endTail),
           cut: framed.cut.length > 0 ? framed.cut : undefined,
+          bytes: framed.bytes,
         };
       }
       // A short read means we reached the end as it was; appends after it wake us again.

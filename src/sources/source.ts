@@ -29,6 +29,12 @@ export type SourceBatch =
     cursor: unknown;
     /** Indexes in `text` of the "\n" ending lines that were cut at the length cap. */
     cut?: number[];
+    /**
+     * The bytes `text` was decoded from, when each character is one byte (see line_codes.ts):
+     * the parser reads them instead of encoding lines again. Valid until the next batch is
+     * asked for (the source reuses its read buffer).
+     */
+    bytes?: Uint8Array;
   }
   | { kind: "records"; records: LogRecord[]; cursor: unknown };
 
