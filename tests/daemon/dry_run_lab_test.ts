@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { DaemonProcess } from "../support/daemon.ts";
-import { KernelLab, startRsyslog } from "../support/lab/mod.ts";
+import {
+  KernelLab,
+  startRsyslog,
+  TCP4_POD1_TO_POD2,
+  UDP6_POD2_TO_POD3,
+} from "../support/lab/mod.ts";
 import { systemTest } from "../support/system.ts";
 
 systemTest(
@@ -18,22 +23,8 @@ systemTest(
     const rsyslog = await startRsyslog({ file: log, format: "rfc3339" });
     let daemon: DaemonProcess | undefined;
     try {
-      await lab.dropWithLog({
-        backend: "iptables",
-        chain: "FORWARD",
-        from: "pod1",
-        to: "pod2",
-        proto: "tcp",
-        dport: 8080,
-      });
-      await lab.dropWithLog({
-        backend: "ip6tables",
-        chain: "FORWARD",
-        from: "pod2",
-        to: "pod3",
-        proto: "udp",
-        dport: 53,
-      });
+      await lab.dropWithLog(TCP4_POD1_TO_POD2);
+      await lab.dropWithLog(UDP6_POD2_TO_POD3);
       await lab.dropWithLog({
         backend: "nftables",
         chain: "FORWARD",

@@ -18,6 +18,7 @@ import type { LogRecord, SourceBatch, SourceEvent } from "../../src/sources/sour
 import { createLogger } from "../../src/log.ts";
 import { systemTest } from "../support/system.ts";
 import { KernelLab } from "../support/lab/kernel_lab.ts";
+import { TCP4_POD1_TO_POD2, UDP6_POD2_TO_POD3 } from "../support/lab/rules.ts";
 import { KmsgTap } from "../support/lab/kmsg_tap.ts";
 
 const FIXTURE = new URL("../fixtures/kernel/kmsg.txt", import.meta.url);
@@ -689,22 +690,8 @@ systemTest("KmsgSource on /dev/kmsg delivers the lab's real LOG lines", {
   needs: KMSG_NEEDS,
 }, async () => {
   await using lab = await KernelLab.create();
-  await lab.dropWithLog({
-    backend: "iptables",
-    chain: "FORWARD",
-    from: "pod1",
-    to: "pod2",
-    proto: "tcp",
-    dport: 8080,
-  });
-  await lab.dropWithLog({
-    backend: "ip6tables",
-    chain: "FORWARD",
-    from: "pod2",
-    to: "pod3",
-    proto: "udp",
-    dport: 53,
-  });
+  await lab.dropWithLog(TCP4_POD1_TO_POD2);
+  await lab.dropWithLog(UDP6_POD2_TO_POD3);
   // Logged before the source starts at the end: never delivered.
   await lab.send({ from: "pod1", to: "pod2", proto: "tcp", port: 8080 });
   using tap = KmsgTap.open();

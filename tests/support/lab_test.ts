@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { systemTest } from "./system.ts";
 import { run } from "./lab/exec.ts";
 import { expandIPv6, LAB_ID_SPACE, planLab } from "./lab/plan.ts";
-import { dropRuleCommands } from "./lab/rules.ts";
+import { dropRuleCommands, TCP4_POD1_TO_POD2, UDP6_POD2_TO_POD3 } from "./lab/rules.ts";
 import { TCP_ATTEMPT_SECONDS, trafficScript } from "./lab/traffic.ts";
 import { rsyslogConfig } from "./lab/rsyslog.ts";
 import { journaldConfig, kernelSeqnumFile } from "./lab/journald.ts";
@@ -544,22 +544,8 @@ for (const input of ["imkmsg", "imklog"] as const) {
     }, async () => {
       await using lab = await KernelLab.create();
       using tap = KmsgTap.open();
-      await lab.dropWithLog({
-        backend: "iptables",
-        chain: "FORWARD",
-        from: "pod1",
-        to: "pod2",
-        proto: "tcp",
-        dport: 8080,
-      });
-      await lab.dropWithLog({
-        backend: "ip6tables",
-        chain: "FORWARD",
-        from: "pod2",
-        to: "pod3",
-        proto: "udp",
-        dport: 53,
-      });
+      await lab.dropWithLog(TCP4_POD1_TO_POD2);
+      await lab.dropWithLog(UDP6_POD2_TO_POD3);
       // Logged before rsyslog starts: must not appear in its file.
       await lab.send({ from: "pod2", to: "pod3", proto: "udp", port: 53, family: 6 });
       const dir = await Deno.makeTempDir();

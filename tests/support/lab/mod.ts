@@ -46,6 +46,7 @@ export {
 } from "./kernel_lab.ts";
 export { expandIPv6, type PodPlan } from "./plan.ts";
 export type { DropRule, LabProto, RuleBackend, RuleChain } from "./rules.ts";
+export { TCP4_POD1_TO_POD2, UDP6_POD2_TO_POD3 } from "./rules.ts";
 export type { Traffic } from "./traffic.ts";
 export { type KernelRecord, KmsgTap, nextKmsgSeq } from "./kmsg_tap.ts";
 export {

@@ -44,6 +44,26 @@ export interface DropRule {
   logUid?: boolean;
 }
 
+/** The lab tests' usual pair: TCP over IPv4 from pod1 to pod2:8080 (iptables). */
+export const TCP4_POD1_TO_POD2: DropRule = {
+  backend: "iptables",
+  chain: "FORWARD",
+  from: "pod1",
+  to: "pod2",
+  proto: "tcp",
+  dport: 8080,
+};
+
+/** … and UDP over IPv6 from pod2 to pod3:53 (ip6tables). */
+export const UDP6_POD2_TO_POD3: DropRule = {
+  backend: "ip6tables",
+  chain: "FORWARD",
+  from: "pod2",
+  to: "pod3",
+  proto: "udp",
+  dport: 53,
+};
+
 /** One command that installs (part of) a rule. */
 export interface RuleCommand {
   netns: string;
