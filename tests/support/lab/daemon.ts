@@ -32,6 +32,11 @@ export interface Daemon {
   status: Promise<Deno.CommandStatus>;
 }
 
+/** For {@link waitUntil}'s `failFast`: why waiting for `daemon` is pointless (it exited). */
+export function exitedEarly(daemon: Daemon): string | undefined {
+  return daemon.exited ? `exited with ${daemon.exited.code}: ${daemon.output()}` : undefined;
+}
+
 /**
  * Spawns `program` with piped output that is collected (never left unread). It runs under
  * `setpriv --pdeathsig TERM`: if the test process dies without stopping it, the kernel sends it

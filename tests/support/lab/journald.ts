@@ -26,7 +26,14 @@
  */
 
 import { run } from "./exec.ts";
-import { type Daemon, makeOwnedTempDir, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
+import {
+  type Daemon,
+  exitedEarly,
+  makeOwnedTempDir,
+  spawnDaemon,
+  stopDaemon,
+  waitUntil,
+} from "./daemon.ts";
 import { type HeldLock, holdLock } from "./hold_lock.ts";
 import { nextKmsgSeq } from "./kmsg_tap.ts";
 
@@ -125,8 +132,7 @@ export async function startJournald(options: JournaldOptions = {}): Promise<Jour
       }
       return undefined;
     }, {
-      failFast: () =>
-        started.exited ? `exited with ${started.exited.code}: ${started.output()}` : undefined,
+      failFast: () => exitedEarly(started),
     });
   } catch (error) {
     await cleanup();

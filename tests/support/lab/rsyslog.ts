@@ -24,7 +24,14 @@
 
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import { run } from "./exec.ts";
-import { type Daemon, makeOwnedTempDir, spawnDaemon, stopDaemon, waitUntil } from "./daemon.ts";
+import {
+  type Daemon,
+  exitedEarly,
+  makeOwnedTempDir,
+  spawnDaemon,
+  stopDaemon,
+  waitUntil,
+} from "./daemon.ts";
 import { type HeldLock, holdLock } from "./hold_lock.ts";
 import { nextKmsgSeq } from "./kmsg_tap.ts";
 
@@ -119,8 +126,7 @@ export async function startRsyslog(options: RsyslogOptions): Promise<RsyslogRunn
         return undefined;
       }
     }, {
-      failFast: () =>
-        started.exited ? `exited with ${started.exited.code}: ${started.output()}` : undefined,
+      failFast: () => exitedEarly(started),
     });
   } catch (error) {
     await cleanup();
