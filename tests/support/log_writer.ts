@@ -17,6 +17,8 @@
  * @module
  */
 
+import { FollowingFile } from "./following_file.ts";
+
 const encoder = new TextEncoder();
 
 interface WriterArgs {
@@ -75,44 +77,6 @@ export function writerSeq(line: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-class FollowingFile {
-  #path: string;
-  #createMissing: boolean;
-  #file: Deno.FsFile | undefined;
-  #ino: number | null = null;
-
-  constructor(path: string, createMissing: boolean) {
-    this.#path = path;
-    this.#createMissing = createMissing;
-  }
-
-  /** The handle for the file now at the path, reopened if the path names another file. */
-  current(): Deno.FsFile {
-    let ino: number | null | undefined;
-    try {
-      ino = Deno.statSync(this.#path).ino;
-    } catch {
-      ino = undefined; // missing
-    }
-    if (this.#file && (ino === this.#ino || (ino === undefined && !this.#createMissing))) {
-      return this.#file;
-    }
-    this.#file?.close();
-    this.#file = Deno.openSync(this.#path, { append: true, create: true });
-    this.#ino = this.#file.statSync().ino;
-    return this.#file;
-  }
-
-  close(): void {
-    this.#file?.close();
-  }
-}
-
-function writeAll(file: Deno.FsFile, data: Uint8Array): void {
-  let done = 0;
-  while (done < data.length) done += file.writeSync(data.subarray(done));
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(Deno.args);
   let stop = false;
@@ -133,7 +97,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < args.perWrite && next <= Math.min(due, last); i++) {
         text += writerLine(next++, args.lineBytes);
       }
-      writeAll(out.current(), encoder.encode(text));
+      out.write(encoder.encode(text));
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }

@@ -15,6 +15,7 @@
  */
 
 import { seqLine } from "./drops.ts";
+import { FollowingFile } from "../following_file.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -104,35 +105,6 @@ export class DropWriter {
   }
 }
 
-/** The handle of the file now at the path, reopened when the path names another file. */
-class FollowingFile {
-  #path: string;
-  #file: Deno.FsFile | undefined;
-  #ino: number | null = null;
-
-  constructor(path: string) {
-    this.#path = path;
-  }
-
-  current(): Deno.FsFile {
-    let ino: number | null | undefined;
-    try {
-      ino = Deno.statSync(this.#path).ino;
-    } catch {
-      ino = undefined;
-    }
-    if (this.#file && ino === this.#ino) return this.#file;
-    this.#file?.close();
-    this.#file = Deno.openSync(this.#path, { append: true, create: true });
-    this.#ino = this.#file.statSync().ino;
-    return this.#file;
-  }
-
-  close(): void {
-    this.#file?.close();
-  }
-}
-
 function flags(args: string[]): Map<string, string> {
   const values = new Map<string, string>();
   for (let i = 0; i < args.length; i += 2) {
@@ -161,7 +133,7 @@ async function main(): Promise<void> {
   let stop = false;
   const onSignal = () => (stop = true);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const out = new FollowingFile(path);
+  const out = new FollowingFile(path, true);
   out.current();
   console.log("ready");
   const started = performance.now();
@@ -173,9 +145,7 @@ async function main(): Promise<void> {
     while (next <= due) {
       let text = "";
       for (let i = 0; i < perWrite && next <= due; i++) text += seqLine(next++, podEvery, time);
-      const data = encoder.encode(text);
-      const file = out.current();
-      for (let done = 0; done < data.length;) done += file.writeSync(data.subarray(done));
+      out.write(encoder.encode(text));
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
