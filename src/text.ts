@@ -7,20 +7,11 @@
  */
 
 /**
- * Invisible formatting characters that can make text read differently from what it is: bidi
- * controls, zero-width characters, line and paragraph separators, the BOM, and U+FFFD (left by
- * invalid UTF-8).
+ * Control characters (C0 but tab, DEL, C1) and invisible formatting characters that can make text
+ * read differently from what it is: bidi controls, zero-width characters, line and paragraph
+ * separators, the BOM, and U+FFFD (left by invalid UTF-8). (The parser's byte check of ASCII
+ * lines, line_codes.ts, is this set's ASCII part.)
  */
-export function isInvisibleFormat(c: number): boolean {
-  return c === 0x061c || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
-    (c >= 0x2060 && c <= 0x2069) || c === 0xfeff || c === 0xfffd;
-}
-
-/** Control characters (C0 but tab, DEL, C1) and the invisible formatting characters above. */
-export function isHostileCharacter(c: number): boolean {
-  return (c < 32 && c !== 9) || (c >= 127 && c <= 159) || (c >= 0x061c && isInvisibleFormat(c));
-}
-
 const HOSTILE_SOURCE =
   "[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff\\ufffd]";
 const HOSTILE = new RegExp(HOSTILE_SOURCE);
