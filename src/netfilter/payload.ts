@@ -75,14 +75,9 @@ function numberError(line: string, from: number, to: number): PayloadError {
 }
 
 /** The error for a hostile character at `at`. */
-export function hostileCharacter(
-  line: string,
-  at: number,
-  from = 0,
-  part = "line",
-): PayloadError {
+export function hostileCharacter(line: string, at: number, lineStart: number): PayloadError {
   const c = line.charCodeAt(at);
-  const where = `at ${at - from} in the ${part}`;
+  const where = `at ${at - lineStart} in the line`;
   if (c === 0xfffd) return { reason: "invalid_utf8", detail: where };
   return {
     reason: "control_characters",
