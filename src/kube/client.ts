@@ -9,8 +9,8 @@
  * {@link KubeClient.stream} hands an answer's body over as it arrives (a list of every Pod is
  * hundreds of megabytes on a large cluster); {@link KubeClient.request} reads small answers
  * whole, with a size cap. Both are sent by one exchange (see http_exchange.ts): Deno's `fetch`
- * with the cluster's CA, or `node:http` on client-node's agent for TLS settings `fetch` cannot
- * express.
+ * with the cluster's CA and any client certificate, or `node:http` on client-node's agent for TLS
+ * settings `fetch` cannot express.
  * @module
  */
 

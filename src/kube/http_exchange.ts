@@ -1,11 +1,13 @@
 /**
  * One HTTP(S) exchange with the API server whose answer is read as a stream, in two ways:
  *
- * - {@link FetchExchange}: Deno's `fetch`, with a `Deno.HttpClient` holding the cluster's CA.
- *   Its body is pulled as the reader asks, so a large answer (the first list of every Pod)
- *   costs about one chunk at a time. Used whenever the TLS settings allow it.
+ * - {@link FetchExchange}: Deno's `fetch`, with a `Deno.HttpClient` holding the cluster's CA
+ *   and the user's client certificate, if any. Its body is pulled as the reader asks, so a large
+ *   answer (the first list of every Pod) costs about one chunk at a time. Used whenever the TLS
+ *   settings allow it.
  * - {@link NodeExchange}: `node:http(s)` on client-node's agent, for TLS settings `fetch` has no
- *   way to say (client certificates, skipping verification, a proxy agent, a TLS server name).
+ *   way to say (skipping verification, a PKCS#12 bundle or an encrypted key, a proxy agent, a TLS
+ *   server name).
  *   Deno's `node:http` reads the answer ahead of the reader and its chunks outlive their use
  *   for a while: a 190 MB list took the process to 480 MB resident, against 190 MB with `fetch`.
  *
@@ -69,11 +71,19 @@ export function exchangeFor(server: string, agent: http.Agent | undefined): Exch
   if (server.startsWith("http:")) return new FetchExchange();
   const options = (agent as { options?: https.AgentOptions } | undefined)?.options ?? {};
   const plainAgent = agent === undefined || agent.constructor === https.Agent;
+  // A client certificate (kubeadm's admin.conf, a kubelet's own) goes to fetch as one PEM
+  // certificate chain and one unencrypted PEM key; other forms stay with node:https.
+  const cert = pemText(options.cert);
+  const key = pemText(options.key);
   const fetchCan = plainAgent && options.rejectUnauthorized !== false &&
-    options.cert === undefined && options.key === undefined && options.pfx === undefined &&
-    options.servername === undefined;
+    options.pfx === undefined && options.passphrase === undefined &&
+    options.servername === undefined && cert !== null && key !== null &&
+    (cert === undefined) === (key === undefined);
   if (!fetchCan) return new NodeExchange(agent);
   const caCerts = pemTexts(options.ca);
+  if (cert !== undefined && key !== undefined) {
+    return new FetchExchange(Deno.createHttpClient({ caCerts, cert, key }));
+  }
   return new FetchExchange(caCerts.length > 0 ? Deno.createHttpClient({ caCerts }) : undefined);
 }
 
@@ -81,6 +91,14 @@ function pemTexts(ca: unknown): string[] {
   if (ca === undefined || ca === null) return [];
   const list = Array.isArray(ca) ? ca : [ca];
   return list.map((c) => (typeof c === "string" ? c : new TextDecoder().decode(c as Uint8Array)));
+}
+
+/** One PEM text from a TLS option; undefined when absent, null when in another form. */
+function pemText(value: unknown): string | undefined | null {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  return null;
 }
 
 /** Ends an exchange at its timeout or its caller's abort, whichever comes first. */

@@ -218,6 +218,58 @@ Deno.test("client.stream: requests are counted; a 401 makes the client read its 
   assert.deepEqual(counted.sort(), [["2xx", 1], ["4xx", 1]]);
 });
 
+Deno.test("client: a client certificate (mutual TLS, as kubeadm's admin.conf) goes through fetch, which streams", async () => {
+  await using api = await startKubeEmulator({ clientCertificates: true });
+  api.addPods(Array.from({ length: 300 }, (_, i) => ({
+    namespace: "ns",
+    name: `pod-${i}`,
+    podIPs: [`10.3.${i >> 8}.${i & 255}`],
+  })));
+  const settings = {
+    kubeconfig: api.kubeconfigPath,
+    kubeApiQps: 50,
+    kubeApiBurst: 100,
+    kubeApiTimeoutSeconds: 5,
+  };
+  {
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+    const response = await client.stream("GET", "/api/v1/pods", { query: { limit: 1000 } });
+    assert.equal(client.transport, "fetch");
+    assert.equal(response.status, 200);
+    assert.equal(JSON.parse(await drain(response)).items.length, 300);
+    const created = await client.request("POST", "/api/v1/namespaces/ns/events", {
+      body: {
+        metadata: { name: "e-mtls" },
+        involvedObject: { kind: "Pod", namespace: "ns", name: "pod-0" },
+        reason: "PacketDrop",
+        message: "m",
+        type: "Warning",
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+  }
+  // Without the certificate the connection is not authenticated: the same requests are refused,
+  // which shows that the certificate, not something else, was what the emulator accepted.
+  const text = await Deno.readTextFile(api.kubeconfigPath);
+  const anonymous = `${api.kubeconfigPath}.anonymous`;
+  await Deno.writeTextFile(
+    anonymous,
+    text.replace(/^ {4}client-(certificate|key)-data: .*\n/gm, "").replace(
+      "  user:\n",
+      "  user: {}\n",
+    ),
+  );
+  try {
+    const bare = { ...settings, kubeconfig: anonymous };
+    using client = new KubeClient(loadKubeConfig(bare, {}), bare, memoryLogger().log);
+    const refused = await client.request("GET", "/api/v1/pods");
+    assert.equal(client.transport, "fetch");
+    assert.equal(refused.status, 401);
+  } finally {
+    await Deno.remove(anonymous);
+  }
+});
+
 Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http where they do not (skip verification); both stream", async () => {
   await using api = await startKubeEmulator({ tls: true, token: "t" });
   api.addPods(Array.from({ length: 300 }, (_, i) => ({

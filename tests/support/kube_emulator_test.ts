@@ -1173,6 +1173,38 @@ systemTest(
 );
 
 systemTest(
+  "kubectl authenticates with the kubeconfig's client certificate; a token in its place is refused",
+  { needs: ["kubectl"] },
+  async () => {
+    await using api = await startKubeEmulator({ clientCertificates: true });
+    api.addPod({ namespace: "shop", name: "web-0", nodeName: "node-a", podIPs: ["10.244.1.10"] });
+    const text = await Deno.readTextFile(api.kubeconfigPath);
+    assert.match(text, /client-certificate-data: /);
+    assert.match(text, /client-key-data: /);
+    const cache = await Deno.makeTempDir();
+    try {
+      assert.equal(await kubectl(api, cache, "get", "pods", "-A", "-o", "name"), "pod/web-0\n");
+      // The same kubeconfig with a token in place of the certificate (with no credentials at all
+      // kubectl would prompt for a password): refused.
+      await Deno.writeTextFile(
+        api.kubeconfigPath,
+        text.replace(/^ {4}client-key-data: .*\n/m, "").replace(
+          /^ {4}client-certificate-data: .*$/m,
+          '    token: "not-a-certificate"',
+        ),
+      );
+      await assert.rejects(
+        () => kubectl(api, cache, "get", "pods", "-A", "-o", "name"),
+        /must be logged in/,
+      );
+      assert.equal(api.requests.at(-1)?.status, 401);
+    } finally {
+      await Deno.remove(cache, { recursive: true });
+    }
+  },
+);
+
+systemTest(
   "kubectl get pods -w prints rows for changes as they happen",
   { needs: ["kubectl"] },
   async () => {

@@ -25,6 +25,12 @@ export interface KubeEmulatorOptions {
   tls?: boolean;
   /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
   token?: string;
+  /**
+   * Authenticate by client certificate (mutual TLS, as kubeadm's admin.conf): every request must
+   * come over a connection that presented a certificate of the test CA, or carry the token when
+   * one is set (else 401). Implies `tls`; the kubeconfig carries the certificate and its key.
+   */
+  clientCertificates?: boolean;
   /** TCP port (default 0: any free port). */
   port?: number;
   /** Address to listen on (default 127.0.0.1). */
@@ -151,7 +157,13 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     for (const res of openWatches) res.socket?.destroy();
     return count;
   });
-  const certificates = options.tls ? await testCertificates() : undefined;
+  const certificates = options.tls || options.clientCertificates
+    ? await testCertificates()
+    : undefined;
+  const clientCertificates = options.clientCertificates === true;
+  /** Whether the request's connection presented a client certificate of the test CA. */
+  const certified = (req: http.IncomingMessage) =>
+    clientCertificates && (req.socket as { authorized?: boolean }).authorized === true;
   const context: HandlerContext = {
     cluster,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
@@ -216,7 +228,8 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
         const reply = statusReply(status, extra);
         return send(reply.status, reply.headers, reply.body);
       }
-      if (token !== undefined && headers["authorization"] !== `Bearer ${token}`) {
+      const bearer = token !== undefined && headers["authorization"] === `Bearer ${token}`;
+      if ((token !== undefined || clientCertificates) && !bearer && !certified(req)) {
         const reply = statusReply(unauthorized());
         return send(reply.status, reply.headers, reply.body);
       }
@@ -287,7 +300,14 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
 
   const server = certificates
     ? https.createServer(
-      { key: certificates.serverKeyPem, cert: certificates.serverCertPem },
+      {
+        key: certificates.serverKeyPem,
+        cert: certificates.serverCertPem,
+        // Asked for, checked per request (a token may stand in for it).
+        ...(clientCertificates
+          ? { requestCert: true, rejectUnauthorized: false, ca: certificates.caCertPem }
+          : {}),
+      },
       onRequest,
     )
     : http.createServer(onRequest);
@@ -316,6 +336,9 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       server: url,
       caCertPem: certificates?.caCertPem,
       token,
+      ...(clientCertificates
+        ? { clientCertPem: certificates?.clientCertPem, clientKeyPem: certificates?.clientKeyPem }
+        : {}),
     });
     if (token !== undefined) await Deno.writeTextFile(tokenPath, token, { mode: 0o600 });
     else await Deno.remove(tokenPath).catch(() => {});

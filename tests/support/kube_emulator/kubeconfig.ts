@@ -2,7 +2,7 @@
  * Writes a kubeconfig that kubectl and client-node both load: one cluster (server URL and, for
  * HTTPS, the CA inline as `certificate-authority-data`; for plain HTTP
  * `insecure-skip-tls-verify: true`, without which client-node 1.4 refuses an http:// server),
- * one user (a bearer token or nothing), one context, made current.
+ * one user (a bearer token, a client certificate inline, or nothing), one context, made current.
  * @module
  */
 
@@ -11,6 +11,9 @@ export interface KubeconfigInput {
   server: string;
   caCertPem?: string;
   token?: string;
+  /** A client certificate and its key (PEM), as `client-certificate-data`/`client-key-data`. */
+  clientCertPem?: string;
+  clientKeyPem?: string;
   namespace?: string;
 }
 
@@ -35,12 +38,19 @@ export function renderKubeconfig(input: KubeconfigInput): string {
   if (input.caCertPem) lines.push(`    certificate-authority-data: ${q(base64(input.caCertPem))}`);
   // client-node refuses an http:// server unless the cluster says insecure-skip-tls-verify.
   if (input.server.startsWith("http:")) lines.push("    insecure-skip-tls-verify: true");
+  const certificate = input.clientCertPem && input.clientKeyPem;
   lines.push(
     "users:",
     "- name: kube-emulator",
-    input.token ? "  user:" : "  user: {}",
+    input.token || certificate ? "  user:" : "  user: {}",
   );
   if (input.token) lines.push(`    token: ${q(input.token)}`);
+  if (certificate) {
+    lines.push(
+      `    client-certificate-data: ${q(base64(input.clientCertPem!))}`,
+      `    client-key-data: ${q(base64(input.clientKeyPem!))}`,
+    );
+  }
   lines.push(
     "contexts:",
     "- name: kube-emulator",

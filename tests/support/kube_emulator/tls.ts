@@ -1,6 +1,7 @@
 /**
- * A throw-away certificate authority and a server certificate for 127.0.0.1, ::1 and
- * localhost, made with the `openssl` command line. Generated once per process and reused.
+ * A throw-away certificate authority, a server certificate for 127.0.0.1, ::1 and localhost, and
+ * a client certificate for the user `kubernetes-admin` (group `system:masters`, as in kubeadm's
+ * admin.conf), made with the `openssl` command line. Generated once per process and reused.
  * @module
  */
 
@@ -9,6 +10,8 @@ export interface TestCertificates {
   caCertPem: string;
   serverCertPem: string;
   serverKeyPem: string;
+  clientCertPem: string;
+  clientKeyPem: string;
 }
 
 let cached: Promise<TestCertificates> | undefined;
@@ -82,10 +85,43 @@ async function generate(): Promise<TestCertificates> {
       "-extfile",
       "server.ext",
     ], dir);
+    await openssl([
+      "req",
+      ...ec,
+      "-keyout",
+      "client.key",
+      "-out",
+      "client.csr",
+      "-subj",
+      "/O=system:masters/CN=kubernetes-admin",
+    ], dir);
+    await Deno.writeTextFile(
+      `${dir}/client.ext`,
+      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    );
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      "client.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "client.crt",
+      "-days",
+      "7",
+      "-extfile",
+      "client.ext",
+    ], dir);
     return {
       caCertPem: await Deno.readTextFile(`${dir}/ca.crt`),
       serverCertPem: await Deno.readTextFile(`${dir}/server.crt`),
       serverKeyPem: await Deno.readTextFile(`${dir}/server.key`),
+      clientCertPem: await Deno.readTextFile(`${dir}/client.crt`),
+      clientKeyPem: await Deno.readTextFile(`${dir}/client.key`),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
