@@ -34,6 +34,14 @@ export interface Header {
   time?: Date;
   /** Index where the kernel message (the LOG prefix) starts. */
   messageStart: number;
+  /**
+   * Where the message starts, and its time, if what was taken for a severity word or the
+   * kernel's `[ 1234.5]` is part of the LOG prefix (`alert: blocked`, `[42] drop:`); undefined
+   * when nothing was skipped.
+   */
+  undecorated: { start: number; time?: Date } | undefined;
+  /** A `/dev/kmsg` record: its message may hold `\xNN` escapes. */
+  kmsg: boolean;
 }
 
 /** Why a line's header was not accepted. */
@@ -101,6 +109,12 @@ let lastKnown = false;
 let lastYear = 0, lastMonth = 0, lastDay = 0, lastHour = 0, lastMinute = 0, lastSecond = 0;
 let lastUtc = 0;
 
+/** Days in `month` (1-12) of `year`. */
+function daysIn(month: number, year: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /** Whether the 19 codes at `at` are those of {@link lastText}. */
 function sameSecond(at: number): boolean {
   if (!lastKnown) return false;
@@ -124,7 +138,8 @@ function readIsoTime(
     const hour = num(at + 11, 2), minute = num(at + 14, 2), second = num(at + 17, 2);
     if ((year | month | day | hour | minute | second) < 0) return undefined;
     if (
-      month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60
+      month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 ||
+      minute > 59 || second > 60
     ) {
       return "invalid";
     }
@@ -199,7 +214,10 @@ function readTraditionalTime(
   if (ch(i + 2) !== 58 || ch(i + 5) !== 58) return undefined;
   const hour = num(i, 2), minute = num(i + 3, 2), second = num(i + 6, 2);
   if ((hour | minute | second) < 0) return undefined;
-  if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return "invalid";
+  // No year: February 29 passes (the year is inferred below).
+  if (day < 1 || day > daysIn(month + 1, 2000) || hour > 23 || minute > 59 || second > 60) {
+    return "invalid";
+  }
   i += 8;
   let millis = 0;
   if (ch(i) === 46 && isDigit(ch(i + 1))) {
@@ -294,6 +312,7 @@ function skipKernelDecorations(
   header: Header,
   ctx: HeaderContext,
 ): void {
+  const undecoratedTime = header.time;
   let i = at;
   const first = ch(i);
   if (first >= 97 && first <= 122) { // severity words are lower case
@@ -312,6 +331,7 @@ function skipKernelDecorations(
     i = end;
   }
   header.messageStart = i;
+  if (i !== at) header.undecorated = { start: at, time: undecoratedTime };
 }
 
 /**
@@ -406,7 +426,7 @@ function readHeader(
       }
     }
   }
-  const header: Header = { time: undefined, messageStart: i };
+  const header: Header = { time: undefined, messageStart: i, undecorated: undefined, kmsg: false };
   if (ctx.layout) {
     // Layouts read freely: give them the line alone.
     const parsed = ctx.layout(line.slice(from, to), i - from, ctx.now);
@@ -429,6 +449,7 @@ function readHeader(
         header.time = new Date(ctx.bootTimeMs + Math.floor(kmsg.usec / 1000));
       }
       header.messageStart = kmsg.messageStart;
+      header.kmsg = true;
       return header;
     }
     return header;
@@ -449,6 +470,7 @@ function readHeader(
         header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
       }
       header.messageStart = end;
+      header.undecorated = { start: i, time: undefined };
     }
   }
   return header;

@@ -70,11 +70,33 @@ export function parseKmsgHeader(line: string, from = 0): KmsgHeader | undefined 
   };
 }
 
-/** Undoes the kernel's `\xNN` escaping of non-printable bytes in a kmsg message. */
+const utf8 = new TextDecoder();
+const encoder = new TextEncoder();
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  const lower = code | 32;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
+
+/**
+ * Undoes the kernel's `\xNN` escaping of the bytes of a kmsg message that are not printable
+ * ASCII (and of `\`): the bytes are put back and read as UTF-8, so a prefix such as `drøp:`
+ * (logged as `dr\xc3\xb8p:`) reads as written; invalid UTF-8 becomes U+FFFD.
+ */
 export function unescapeKmsg(message: string): string {
   if (message.indexOf("\\x") < 0) return message;
-  return message.replace(
-    /\\x([0-9a-fA-F]{2})/g,
-    (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
-  );
+  const bytes = encoder.encode(message);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const hi = bytes[i] === 92 && bytes[i + 1] === 120 ? hexValue(bytes[i + 2] ?? 0) : -1;
+    const lo = hi >= 0 ? hexValue(bytes[i + 3] ?? 0) : -1;
+    if (lo >= 0) {
+      bytes[n++] = hi * 16 + lo;
+      i += 3;
+    } else {
+      bytes[n++] = bytes[i];
+    }
+  }
+  return utf8.decode(bytes.subarray(0, n));
 }

@@ -21,6 +21,7 @@ import { type HeaderContext, messageStartGuess, parseHeader } from "./header.ts"
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
 import { firstControlCode, lineCodes, NOT_ASCII, OTHER } from "./line_codes.ts";
+import { unescapeKmsg } from "./kmsg_record.ts";
 import type { ParseResult } from "./types.ts";
 
 /** Options of {@link DropParser}. */
@@ -141,7 +142,23 @@ export class DropParser {
       };
     }
     const time = header.time ?? ctx.now;
-    return this.#parseFrom(text, codes, base, lineStart, lineEnd, header.messageStart, time);
+    if (header.kmsg && text.lastIndexOf("\\x", lineEnd) >= header.messageStart) {
+      // A kmsg record with escaped bytes: parse what the kernel logged.
+      return this.parseMessage(unescapeKmsg(text.slice(header.messageStart, lineEnd)), time);
+    }
+    const result = this.#parseFrom(
+      text,
+      codes,
+      base,
+      lineStart,
+      lineEnd,
+      header.messageStart,
+      time,
+    );
+    const bare = header.undecorated;
+    if (result !== IGNORED || bare === undefined) return result;
+    // What looked like a severity word or a kernel time may begin the prefix.
+    return this.#parseFrom(text, codes, base, lineStart, lineEnd, bare.start, bare.time ?? ctx.now);
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */

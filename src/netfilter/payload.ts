@@ -5,7 +5,11 @@
  *
  * Keys repeat with different meanings: the first `LEN=`/`ID=` belong to IP, the ones after
  * `PROTO=` to UDP/ICMP; the packet embedded in an ICMP error (`[SRC=… ]`) never overrides the
- * outer fields.
+ * outer fields. IPv6 extension headers (`OPT ( FRAG:1448 INCOMPLETE ID:0000abcd ) `, with
+ * `--log-ip-options`) are read word by word, not as IPv4's hex options. The kernel prints no
+ * `PROTO=` for IPv6 ESP, for what follows a non-first IPv6 fragment or an unknown extension
+ * header, and for IPv4 AH fragments: such a drop has the protocol `ESP` or `AH` when the
+ * extension headers named it, else `unknown`.
  *
  * This is the hot path for drop lines, so it walks the line by character codes and cuts out
  * only the strings it keeps; numbers are read in place.
@@ -53,6 +57,16 @@ function readHex(codes: Uint8Array, from: number, to: number, max: number): numb
     n = n * 16 + d;
   }
   return n <= max ? n : -1;
+}
+
+/** Whether codes[from, to) are hex digits only (and not none). */
+function isHexDigits(codes: Uint8Array, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = codes[i] | 32;
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
 }
 
 /** Whether codes[from, to) are ASCII letters and digits only. */
@@ -156,6 +170,8 @@ export function parsePayload(
   let parameter = -1, spi = -1, uid = -1, gid = -1, mark = -1;
   let gateway: string | undefined, ipOptions: string | undefined, tcpOptions: string | undefined;
   let flags: string[] | undefined;
+  /** `AH` or `ESP` when IPv6 extension headers named one (they then print no `PROTO=`). */
+  let ipsec: string | undefined;
   let embedded: EmbeddedPacket | undefined;
   let depth = 0;
   badFrom = -1;
@@ -195,8 +211,11 @@ export function parsePayload(
       k1 === 0x4f5054 && bits < 128 && tokenEnd - tokenStart === 3 && end < n &&
       codes[end + 1] === 40
     ) { // "OPT ("
+      // IPv6's "OPT ( …words… )": go on with the words (the parentheses are words too).
+      if (codes[end + 2] === SPACE) continue;
       const close = find(codes, tokenEnd, n, 41); // ")"
-      if (depth === 0) {
+      // Hex only: "OPT (TRUNCATED)" says the options could not be read.
+      if (depth === 0 && isHexDigits(codes, end + 2, close)) {
         const hex = keep(line, base + end + 2, base + close, apart);
         if (proto === undefined) ipOptions ??= hex;
         else tcpOptions ??= hex;
@@ -209,13 +228,14 @@ export function parsePayload(
       i = close + 1;
       continue;
     }
-    let closes = 0;
-    while (tokenEnd > tokenStart && codes[tokenEnd - 1] === 93) {
-      tokenEnd--;
-      closes++;
-    }
     if (first === 91 || depth > 0) {
-      // "[SRC=…": the packet that caused an ICMP error, up to the matching "]".
+      // "[SRC=…": the packet that caused an ICMP error, up to the matching "]". (Outside it a
+      // "]" belongs to the value: interface names may end in one.)
+      let closes = 0;
+      while (tokenEnd > tokenStart && codes[tokenEnd - 1] === 93) {
+        tokenEnd--;
+        closes++;
+      }
       if (first === 91) {
         depth++;
         tokenStart++;
@@ -233,16 +253,6 @@ export function parsePayload(
     }
     if (tokenEnd <= tokenStart) continue;
     if (eq >= tokenEnd) eq = -1;
-    if (closes > 0 && eq < 0) {
-      // A stray "]" shortened the word: pack it again.
-      k1 = k2 = bits = 0;
-      for (let p = tokenStart; p < tokenEnd; p++) {
-        const c = codes[p];
-        bits |= c;
-        if (p - tokenStart < 4) k1 = (k1 << 8) | c;
-        else if (p - tokenStart < 8) k2 = (k2 << 8) | c;
-      }
-    }
     if (eq < 0) {
       // Bare words: IP and TCP flags, and the fragment offset.
       const length = tokenEnd - tokenStart;
@@ -250,8 +260,18 @@ export function parsePayload(
       if (bits > 127) {
         // No flag word has other characters.
       } else if (length === 2) {
-        flag = k1 === 0x4446 ? "DF" : k1 === 0x4d46 ? "MF" : k1 === 0x4345 ? "CE" : undefined;
+        flag = k1 === 0x4446
+          ? "DF"
+          : k1 === 0x4d46
+          ? "MF"
+          : k1 === 0x4345
+          ? "CE"
+          : k1 === 0x4145
+          ? "AE" // TCP's AccECN flag (Linux 6.x)
+          : undefined;
+        if (k1 === 0x4148) ipsec ??= "AH";
       } else if (length === 3) {
+        if (k1 === 0x455350) ipsec ??= "ESP";
         switch (k1) {
           case 0x53594e:
             flag = "SYN";
@@ -409,7 +429,7 @@ export function parsePayload(
         } else if (k1 === 0x47415445 && k2 === 0x574159) { // GATEWAY
           gateway ??= canonicalIpFromCodes(codes, v, tokenEnd, line, base, apart);
         } else if (k1 === 0x504f494e && k2 === 0x544552 && parameter < 0) { // POINTER
-          parameter = uint(codes, v, tokenEnd, MAX_U32);
+          parameter = hex(codes, v, tokenEnd, MAX_U32); // ICMPv6 prints it as %08x
         }
         break;
       case 8:
@@ -433,11 +453,15 @@ export function parsePayload(
   if (inIf === undefined || outIf === undefined) {
     return { reason: "malformed", detail: inIf === undefined ? "no IN=" : "no OUT=" };
   }
+  if (src === undefined && dst === undefined) {
+    return { reason: "not_ip", detail: "no SRC= and no DST= (ARP or another non-IP packet)" };
+  }
   if (src === undefined) return { reason: "missing_src", detail: "no SRC=" };
   if (dst === undefined) return { reason: "missing_dst", detail: "no DST=" };
-  if (proto === undefined) return { reason: "missing_proto", detail: "no PROTO=" };
   if (badFrom >= 0) return numberError(line, base + badFrom, base + badTo);
   const family = ipFamily(src);
+  // IPv4 prints the fragment offset in 8-byte units, IPv6 in bytes: bytes for both.
+  if (family === 4 && fragment > 0) fragment *= 8;
   if (family !== ipFamily(dst)) {
     return { reason: "invalid_ip", detail: `SRC=${src} and DST=${dst} differ in family` };
   }
@@ -450,7 +474,7 @@ export function parsePayload(
     out: outIf,
     src,
     dst,
-    proto,
+    proto: proto ?? ipsec ?? "unknown",
     spt: opt(spt),
     dpt: opt(dpt),
     icmpType: opt(icmpType),

@@ -28,7 +28,12 @@ export interface PacketDrop {
   dst: string;
   /** 4 or 6. */
   family: 4 | 6;
-  /** TCP, UDP, UDPLITE, SCTP, ICMP, ICMPv6, AH, ESP, … or the protocol number as text. */
+  /**
+   * TCP, UDP, UDPLITE, SCTP, ICMP, ICMPv6, AH, ESP, … or the protocol number as text; `unknown`
+   * when the kernel printed no `PROTO=` (a non-first fragment of an IPv6 packet with more
+   * extension headers or of an IPv4 AH packet, an unknown IPv6 extension header, IPv6 ESP
+   * without `--log-ip-options`).
+   */
   proto: string;
   spt?: number;
   dpt?: number;
@@ -52,9 +57,9 @@ export interface PacketDrop {
   tc?: number;
   hopLimit?: number;
   flowLabel?: number;
-  /** IP fragment offset (`FRAG:n`). */
+  /** IP fragment offset in bytes (IPv4's `FRAG:n` counts 8-byte units; IPv6's counts bytes). */
   fragment?: number;
-  /** Bare words: IP flags (CE, DF, MF) and TCP flags (CWR ECE URG ACK PSH RST SYN FIN). */
+  /** Bare words: IP flags (CE, DF, MF) and TCP flags (AE CWR ECE URG ACK PSH RST SYN FIN). */
   flags?: string[];
   /** TCP sequence and acknowledgement numbers (with --log-tcp-sequence). */
   seq?: number;
@@ -69,6 +74,7 @@ export interface PacketDrop {
   icmpSeq?: number;
   mtu?: number;
   gateway?: string;
+  /** ICMP's PARAMETER= (decimal) or ICMPv6's POINTER= (printed in hex). */
   parameter?: number;
   spi?: number;
   uid?: number;
@@ -89,7 +95,7 @@ export type ParseErrorReason =
   | "invalid_time"
   | "missing_src"
   | "missing_dst"
-  | "missing_proto"
+  | "not_ip"
   | "invalid_ip"
   | "invalid_number"
   | "malformed";
@@ -102,7 +108,7 @@ export const PARSE_ERROR_REASONS: readonly ParseErrorReason[] = [
   "invalid_time",
   "missing_src",
   "missing_dst",
-  "missing_proto",
+  "not_ip",
   "invalid_ip",
   "invalid_number",
   "malformed",

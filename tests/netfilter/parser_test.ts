@@ -342,9 +342,125 @@ Deno.test("fields: ICMPv6 error, MTU, protocol numbers, UDPLITE, SCTP, IPv4-mapp
       "P: IN=a OUT=b SRC=1.1.1.1 DST=2.2.2.2 LEN=30 TTL=1 ID=1 MF FRAG:100 PROTO=TCP INCOMPLETE [20 bytes] ",
     ),
   );
-  assert.deepEqual([incomplete.fragment, incomplete.spt, incomplete.flags], [100, undefined, [
+  // FRAG:100 counts 8-byte units in IPv4: 800 bytes.
+  assert.deepEqual([incomplete.fragment, incomplete.spt, incomplete.flags], [800, undefined, [
     "MF",
   ]]);
+});
+
+Deno.test("real kernel 6.18 records: ICMPv6 POINTER in hex, TCP AE, interface names with brackets, IPv6 extension headers, no PROTO", () => {
+  // dmesg lines logged by this machine's kernel in a network-namespace lab (interfaces "v[a]"
+  // and "vb]", LOG rules with and without --log-ip-options / --log-tcp-sequence).
+  const p = new DropParser({ prefixes: ["rvp4:", "rvp6:", "rvp6o:"], now: () => NOW });
+  const mac = "MAC=da:55:27:4f:c4:e4:6e:5f:5e:d6:27:d5";
+  const v6 =
+    "SRC=fd77:0000:0000:0000:0000:0000:0000:0001 DST=fd77:0000:0000:0000:0000:0000:0000:0002";
+  const pointer = drop(p.parseLine(
+    `[16041.613256] rvp6: IN=vb] OUT= ${mac}:86:dd ${v6} LEN=96 TC=46 HOPLIMIT=64 FLOWLBL=74565 PROTO=ICMPv6 TYPE=4 CODE=0 POINTER=0000002a [SRC=fd77:0000:0000:0000:0000:0000:0000:0002 DST=fd77:0000:0000:0000:0000:0000:0000:0001 LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=1111 DPT=2222 LEN=8 ] `,
+  ));
+  assert.deepEqual(
+    [pointer.in, pointer.out, pointer.proto, pointer.icmpType, pointer.parameter],
+    ["vb]", "", "ICMPv6", 4, 0x2a],
+  );
+  assert.deepEqual(pointer.embedded, {
+    src: "fd77::2",
+    dst: "fd77::1",
+    proto: "UDP",
+    spt: 1111,
+    dpt: 2222,
+    len: 48,
+  });
+  const ae = drop(p.parseLine(
+    `[16041.612623] rvp4: IN=vb] OUT= ${mac}:08:00 SRC=10.77.0.1 DST=10.77.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=35100 DF PROTO=TCP SPT=12345 DPT=80 SEQ=1000 ACK=0 WINDOW=1024 RES=0x00 AE CWR ECE SYN URGP=0 `,
+  ));
+  assert.deepEqual(ae.flags, ["DF", "AE", "CWR", "ECE", "SYN"]);
+  assert.deepEqual([ae.seq, ae.ack, ae.window, ae.urgp], [1000, 0, 1024, 0]);
+  const brackets = drop(p.parseLine(
+    `[16041.612911] rvp4: IN=v[a] OUT=vb] PHYSIN=v[a] ${mac}:08:00 SRC=10.77.0.1 DST=10.77.0.2 LEN=41 TOS=0x00 PREC=0x00 TTL=64 ID=7930 DF OPT (070B0C0A4D00010A4D000200) PROTO=UDP SPT=33816 DPT=9 LEN=9 `,
+  ));
+  assert.deepEqual(
+    [brackets.in, brackets.out, brackets.physIn, brackets.ipOptions, brackets.udpLen],
+    ["v[a]", "vb]", "v[a]", "070B0C0A4D00010A4D000200", 9],
+  );
+  // IPv6 ESP: the kernel prints no PROTO=; with --log-ip-options it names ESP and its SPI.
+  const esp = drop(p.parseLine(
+    `[16041.613326] rvp6: IN=vb] OUT= ${mac}:86:dd ${v6} LEN=64 TC=46 HOPLIMIT=64 FLOWLBL=74565 `,
+  ));
+  assert.deepEqual([esp.src, esp.dst, esp.proto, esp.dpt], [
+    "fd77::1",
+    "fd77::2",
+    "unknown",
+    undefined,
+  ]);
+  const espOpt = drop(p.parseLine(
+    `[16218.637043] rvp6o: IN=vb] OUT= ${mac}:86:dd ${v6} LEN=64 TC=46 HOPLIMIT=64 FLOWLBL=74565 OPT ( ESP SPI=0xdeadbeef )`,
+  ));
+  assert.deepEqual([espOpt.proto, espOpt.spi, espOpt.ipOptions], ["ESP", 0xdeadbeef, undefined]);
+  // Extension headers are words, not hex options: the fragment offset (bytes) is kept.
+  const fragment = drop(p.parseLine(
+    `[16218.636994] rvp6o: IN=vb] OUT= ${mac}:86:dd ${v6} LEN=64 TC=46 HOPLIMIT=64 FLOWLBL=74565 OPT ( FRAG:1448 INCOMPLETE ID:0000abcd ) PROTO=UDP `,
+  ));
+  assert.deepEqual([fragment.fragment, fragment.proto, fragment.ipOptions], [
+    1448,
+    "UDP",
+    undefined,
+  ]);
+  const hopByHop = drop(p.parseLine(
+    `[16218.637026] rvp6o: IN=vb] OUT= ${mac}:86:dd ${v6} LEN=56 TC=46 HOPLIMIT=64 FLOWLBL=74565 OPT ( ) PROTO=UDP SPT=1 DPT=2 LEN=8 `,
+  ));
+  assert.deepEqual([hopByHop.proto, hopByHop.dpt, hopByHop.udpLen, hopByHop.ipOptions], [
+    "UDP",
+    2,
+    8,
+    undefined,
+  ]);
+  // TCP options the kernel could not read are no options.
+  const truncated = drop(p.parseLine(
+    `[1.0] rvp4: IN=a OUT= SRC=10.77.0.1 DST=10.77.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=2 WINDOW=1 RES=0x00 SYN URGP=0 OPT (TRUNCATED)`,
+  ));
+  assert.deepEqual([truncated.tcpOptions, truncated.flags], [undefined, ["SYN"]]);
+});
+
+Deno.test("prefixes that look like a severity word or a kernel time after kernel: still match", () => {
+  const p = new DropParser({
+    prefixes: ["alert: blocked", "[42] drop:"],
+    now: () => NOW,
+    bootTimeMs: 0,
+  });
+  const fields = "IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=6 PROTO=TCP SPT=1 DPT=2 ";
+  const severity = drop(p.parseLine(`Nov 25 07:58:47 vm kernel: alert: blocked ${fields}`));
+  assert.equal(severity.prefix, "alert: blocked");
+  assert.equal(severity.time.getTime(), new Date(2026, 10, 25, 7, 58, 47).getTime());
+  const bracket = drop(p.parseLine(`Nov 25 07:58:47 vm kernel: [42] drop: ${fields}`));
+  assert.equal(bracket.prefix, "[42] drop:");
+  // A bare line: "[42]" is the prefix, not a kernel time 42 s after boot.
+  const bare = drop(p.parseLine(`[42] drop: ${fields}`));
+  assert.deepEqual([bare.prefix, bare.time.getTime()], ["[42] drop:", NOW.getTime()]);
+  // The real decorations are still skipped.
+  const decorated = drop(
+    p.parseLine(`Nov 25 07:58:47 vm kernel: warning: [  270.68] [42] drop: ${fields}`),
+  );
+  assert.equal(decorated.prefix, "[42] drop:");
+});
+
+Deno.test("kmsg records: escaped bytes are read back as UTF-8 (a prefix with ø), in files and in the scan", () => {
+  const p = new DropParser({ prefixes: ["drøp:"], now: () => NOW, bootTimeMs: 1_000_000 });
+  // Read from /dev/kmsg after `nft … log prefix "drøp: "` on this machine's kernel.
+  const record =
+    "4,20829,16224728159,-;dr\\xc3\\xb8p: IN=vb] OUT= MAC=da:55:27:4f:c4:e4:6e:5f:5e:d6:27:d5:08:00 SRC=10.77.0.1 DST=10.77.0.2 LEN=29 TOS=0x00 PREC=0x00 TTL=64 ID=27997 DF PROTO=UDP SPT=51391 DPT=7777 LEN=9 ";
+  const d = drop(p.parseLine(record));
+  assert.deepEqual([d.prefix, d.in, d.dpt, d.time.getTime()], [
+    "drøp:",
+    "vb]",
+    7777,
+    1_000_000 + 16224728,
+  ]);
+  const scanned: ParseResult[] = [];
+  p.scan(`${record}\n${record.replace("IN=vb]", "IN=vb\\xff]")}\n`, (r) => scanned.push(r));
+  assert.equal(scanned.length, 2);
+  assert.equal(scanned[0].kind === "drop" && scanned[0].drop.dpt, 7777);
+  // An escaped byte that is not UTF-8 is invalid, not silently another character.
+  assert.equal(scanned[1].kind === "error" && scanned[1].reason, "invalid_utf8");
 });
 
 Deno.test("garbage in: errors with reasons, never a throw or a bogus drop", () => {
@@ -356,7 +472,18 @@ Deno.test("garbage in: errors with reasons, never a throw or a bogus drop", () =
     [`${base}SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP ${"X".repeat(1 << 20)}`, "line_too_long"],
     [`${base}DST=10.0.0.2 PROTO=TCP SPT=1 DPT=2`, "missing_src"],
     [`${base}SRC=10.0.0.1 PROTO=TCP SPT=1 DPT=2`, "missing_dst"],
-    [`${base}SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=6`, "missing_proto"],
+    [
+      `${base}ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=aa:bb:cc:dd:ee:ff IPSRC=10.0.0.1 MACDST=00:00:00:00:00:00 IPDST=10.0.0.2`,
+      "not_ip",
+    ],
+    [
+      "2026-02-30T07:58:51Z vm kernel: P: IN=a OUT=b SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP",
+      "invalid_time",
+    ],
+    [
+      "Feb 30 07:58:51 vm kernel: P: IN=a OUT=b SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP",
+      "invalid_time",
+    ],
     [`${base}SRC=10.0.0.1 DST=10.0.`, "invalid_ip"],
     [`${base}SRC=10.0.0.1 DST=300.0.0.2 PROTO=TCP`, "invalid_ip"],
     [`${base}SRC=10.0.0.1 DST=fd00::1 PROTO=TCP`, "invalid_ip"],
