@@ -113,11 +113,22 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
     // kept at the front of the buffer and the next read goes after it. (A line split between
     // two pushes would be joined into a string that V8 copies again before searching it.)
     let kept = 0;
+    let atStart = true;
     for (;;) {
       // Synchronous reads: this command does nothing else meanwhile, and they cost less.
       const n = reader.readSync(buffer.subarray(kept));
       if (n === null) break;
-      const filled = kept + n;
+      let filled = kept + n;
+      if (atStart && filled < 3 && n > 0) {
+        kept = filled; // too little to tell whether a byte order mark starts the input
+        continue;
+      }
+      if (atStart && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf) {
+        // A UTF-8 byte order mark (a log saved by an editor) is not part of the first line.
+        buffer.copyWithin(0, 3, filled);
+        filled -= 3;
+      }
+      atStart = false;
       const lineEnd = buffer.lastIndexOf(NEWLINE, filled - 1) + 1;
       // A buffer without a line end is part of a long line: the framer holds or cuts it.
       const pushed = lineEnd > 0 ? lineEnd : filled;

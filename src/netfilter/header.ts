@@ -7,7 +7,11 @@
  * - ISO time without a zone (`2026-11-25 07:58:47` or with `T`), read as local time;
  * - an optional `<PRI>` and RFC 5424 (`<4>1 2026-… host kernel - - - msg`);
  * - `/dev/kmsg` records `prio,seq,usec,flags;message` (time = boot time + usec);
- * - dmesg lines `[ 1234.567890] message` (time = boot time + seconds);
+ * - dmesg lines `[ 1234.567890] message` (time = boot time + seconds), `dmesg -T`
+ *   (`[Wed Nov 25 07:58:47 2026] message`, local time) and `dmesg -x` (`kern  :warn  : …`);
+ * - journalctl's other short formats: `-o short-monotonic` (`[ 1234.567890] host kernel: …`),
+ *   `-o short-unix` (`1764057527.511188 host kernel: …`) and `-o short-full`
+ *   (`Wed 2026-11-25 07:58:47 UTC host kernel: …`; a zone other than UTC/GMT is read as local);
  * - a bare message (journald MESSAGE, `journalctl -o cat`): no header at all.
  *
  * After a syslog header the tag must be `kernel` — a prefix in another program's message is not
@@ -194,11 +198,15 @@ function readIsoTime(
   return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i };
 }
 
-/** Reads `Mmm dd HH:MM:SS` (day space-padded or not) at `at`. */
+/**
+ * Reads `Mmm dd HH:MM:SS` (day space-padded or not) at `at`, in `year` when known (else the
+ * year is inferred from `now`).
+ */
 function readTraditionalTime(
   line: string,
   at: number,
   now: Date,
+  year?: number,
 ): { time: Date; end: number } | "invalid" | undefined {
   const month = MONTH_INDEX[line.slice(at, at + 3)];
   if (month === undefined || ch(at + 3) !== 32) return undefined;
@@ -232,6 +240,9 @@ function readTraditionalTime(
     i = j;
   }
   const build = (y: number) => new Date(y, month, day, hour, minute, second, millis);
+  if (year !== undefined) {
+    return day > daysIn(month + 1, year) ? "invalid" : { time: build(year), end: i };
+  }
   return { time: inferYear(build(now.getFullYear()), now, build), end: i };
 }
 
@@ -282,7 +293,9 @@ export function messageStartGuess(
     }
   }
   const end = kernelTimeEnd(at);
-  return end >= 0 ? end : at;
+  if (end >= 0) return end;
+  // dmesg -T's `[Wed Nov 25 07:58:47 2026] `.
+  return ch(at) === 91 && ch(at + 25) === 93 && ch(at + 26) === 32 ? at + 27 : at;
 }
 
 /** The seconds of a kernel time at `at` that {@link kernelTimeEnd} accepted. */
@@ -452,6 +465,11 @@ function readHeader(
       header.kmsg = true;
       return header;
     }
+    const unix = readUnixTime(i);
+    if (unix) {
+      header.time = unix.time;
+      return readTag(line, unix.end, to, false, header, ctx) ? header : "not_kernel";
+    }
     return header;
   }
   if (c >= 65 && c <= 90) {
@@ -461,17 +479,109 @@ function readHeader(
       header.time = trad.time;
       return readTag(line, trad.end, to, rfc5424, header, ctx) ? header : "not_kernel";
     }
+    const full = readFullTime(line, i);
+    if (full === "invalid") return "invalid_time";
+    if (full) {
+      header.time = full.time;
+      return readTag(line, full.end, to, false, header, ctx) ? header : "not_kernel";
+    }
     return header;
   }
-  if (c === 91) {
+  // dmesg -x: `kern  :warn  : ` before the kernel time; other facilities are not the kernel's.
+  if (c === 107 && ch(i + 1) === 101 && ch(i + 2) === 114 && ch(i + 3) === 110) { // "kern"
+    const levelEnd = dmesgLevelEnd(i + 4);
+    if (levelEnd > 0) i = header.messageStart = levelEnd;
+  }
+  if (ch(i) === 91) {
     const end = kernelTimeEnd(i);
     if (end >= 0) {
       if (ctx.bootTimeMs !== undefined) {
         header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
       }
+      // journalctl -o short-monotonic: the kernel time, then `host kernel: `.
+      if (ch(end - 1) === 32 && readTag(line, end - 1, to, false, header, ctx)) return header;
       header.messageStart = end;
       header.undecorated = { start: i, time: undefined };
+      return header;
+    }
+    const wall = readDmesgWallTime(line, i, ctx.now);
+    if (wall === "invalid") return "invalid_time";
+    if (wall) {
+      header.time = wall.time;
+      header.messageStart = wall.end;
     }
   }
   return header;
+}
+
+/** `1764057527.511188 ` (journalctl -o short-unix) at `at`: seconds since the epoch. */
+function readUnixTime(at: number): { time: Date; end: number } | undefined {
+  let i = at;
+  let seconds = 0;
+  while (isDigit(ch(i)) && i - at < 12) seconds = seconds * 10 + ch(i++) - 48;
+  if (i - at < 9 || ch(i) !== 46) return undefined;
+  let millis = 0, scale = 100;
+  const fraction = ++i;
+  for (; isDigit(ch(i)); i++, scale /= 10) if (scale >= 1) millis += (ch(i) - 48) * scale;
+  if (i === fraction || ch(i) !== 32) return undefined;
+  return { time: new Date(seconds * 1000 + Math.floor(millis)), end: i };
+}
+
+/**
+ * `Wed 2026-11-25 07:58:47 UTC` (journalctl -o short-full) at `at`: a weekday, an ISO time and a
+ * zone name, UTC or GMT (else the time is local, as journalctl prints it).
+ */
+function readFullTime(
+  line: string,
+  at: number,
+): { time: Date; end: number } | "invalid" | undefined {
+  if (ch(at + 3) !== 32 || !isDigit(ch(at + 4))) return undefined;
+  const iso = readIsoTime(at + 4);
+  if (iso === undefined || iso === "invalid") return iso;
+  if (ch(iso.end) !== 32) return undefined;
+  const zoneEnd = spaceBefore(iso.end + 1, iso.end + 8);
+  if (zoneEnd < 0) return undefined;
+  const zone = line.slice(iso.end + 1, zoneEnd);
+  let time = iso.time;
+  if (zone === "UTC" || zone === "GMT") {
+    time = new Date(Date.UTC(
+      time.getFullYear(),
+      time.getMonth(),
+      time.getDate(),
+      time.getHours(),
+      time.getMinutes(),
+      time.getSeconds(),
+      time.getMilliseconds(),
+    ));
+  }
+  return { time, end: zoneEnd };
+}
+
+/** `[Wed Nov 25 07:58:47 2026] ` (dmesg -T, local time) at `at`: fixed width, `%e` day. */
+function readDmesgWallTime(
+  line: string,
+  at: number,
+  now: Date,
+): { time: Date; end: number } | "invalid" | undefined {
+  if (ch(at + 4) !== 32 || ch(at + 20) !== 32 || ch(at + 25) !== 93) return undefined;
+  const year = num(at + 21, 4);
+  if (year < 0) return undefined;
+  const time = readTraditionalTime(line, at + 5, now, year);
+  if (time === undefined || time === "invalid") return time;
+  if (time.end !== at + 20) return undefined;
+  return { time: time.time, end: ch(at + 26) === 32 ? at + 27 : at + 26 };
+}
+
+/** After dmesg -x's `kern`: `  :warn  : ` (padded level name); the index after it, or -1. */
+function dmesgLevelEnd(at: number): number {
+  let i = at;
+  while (ch(i) === 32) i++;
+  if (ch(i) !== 58) return -1; // ":"
+  i++;
+  const word = i;
+  while (ch(i) >= 97 && ch(i) <= 122) i++;
+  if (i === word) return -1;
+  while (ch(i) === 32) i++;
+  if (ch(i) !== 58 || ch(i + 1) !== 32) return -1;
+  return i + 2;
 }

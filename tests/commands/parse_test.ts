@@ -86,3 +86,22 @@ Deno.test("parse: lines across read boundaries come out as parsing each line alo
     { numRuns: 40 },
   );
 });
+
+Deno.test("parse: a UTF-8 byte order mark before the first line is not part of it", () => {
+  const body = new TextEncoder().encode(`${DROPS[0]}\n${DROPS[1]}\n`);
+  const withMark = new Uint8Array([0xef, 0xbb, 0xbf, ...body]);
+  const plain = parseAll(body, [65536]);
+  assert.equal(plain.summary.drops, 2);
+  for (const sizes of [[65536], [1], [2, 1, 5]]) {
+    const { summary, text } = parseAll(withMark, sizes);
+    assert.deepEqual(
+      [summary.lines, summary.drops, summary.errors],
+      [2, 2, {}],
+      `reads of ${sizes}`,
+    );
+    assert.equal(text, plain.text);
+  }
+  // A mark anywhere else is the line's own (and refused there).
+  const later = new TextEncoder().encode(`${DROPS[0]}\n\ufeff${DROPS[1]}\n`);
+  assert.equal(parseAll(later, [65536]).summary.drops, 1);
+});

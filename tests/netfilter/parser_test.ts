@@ -463,6 +463,51 @@ Deno.test("kmsg records: escaped bytes are read back as UTF-8 (a prefix with ø)
   assert.equal(scanned[1].kind === "error" && scanned[1].reason, "invalid_utf8");
 });
 
+Deno.test("dmesg -T / -x and journalctl short-monotonic / short-unix / short-full headers", () => {
+  const boot = Date.UTC(2026, 10, 25, 7, 0, 0);
+  const p = new DropParser({ prefixes: ["P:"], now: () => NOW, bootTimeMs: boot });
+  const fields = "P: IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=6 PROTO=TCP SPT=1 DPT=2 ";
+  const local = new Date(2026, 10, 25, 7, 58, 47).getTime();
+  const cases: [string, string, number][] = [
+    ["dmesg -T", `[Wed Nov 25 07:58:47 2026] ${fields}`, local],
+    [
+      "dmesg -T, day padded",
+      `[Thu Nov  5 07:58:47 2026] ${fields}`,
+      new Date(2026, 10, 5, 7, 58, 47).getTime(),
+    ],
+    ["dmesg -x", `kern  :warn  : [  270.500000] ${fields}`, boot + 270_500],
+    ["dmesg -x -T", `kern  :warn  : [Wed Nov 25 07:58:47 2026] ${fields}`, local],
+    ["journalctl -o short-monotonic", `[  270.500000] vm kernel: ${fields}`, boot + 270_500],
+    ["journalctl -o short-unix", `1764057527.511188 vm kernel: ${fields}`, 1764057527511],
+    [
+      "journalctl -o short-full, UTC",
+      `Wed 2026-11-25 07:58:47 UTC vm kernel: ${fields}`,
+      Date.UTC(2026, 10, 25, 7, 58, 47),
+    ],
+    [
+      "journalctl -o short-full, local zone",
+      `Wed 2026-11-25 07:58:47 CET vm kernel: ${fields}`,
+      local,
+    ],
+  ];
+  for (const [format, line, time] of cases) {
+    const d = drop(p.parseLine(line));
+    assert.deepEqual([d.prefix, d.dpt, d.time.getTime()], ["P:", 2, time], format);
+  }
+  // Another program's line in these formats is not a drop; an impossible date is invalid.
+  for (
+    const line of [
+      `1764057527.511188 vm sshd[1]: ${fields}`,
+      `Wed 2026-11-25 07:58:47 UTC vm sshd[1]: ${fields}`,
+      `[  270.500000] vm sshd[1]: ${fields}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line);
+  }
+  const invalid = p.parseLine(`[Mon Feb 30 07:58:47 2026] ${fields}`);
+  assert.equal(invalid.kind === "error" && invalid.reason, "invalid_time");
+});
+
 Deno.test("garbage in: errors with reasons, never a throw or a bogus drop", () => {
   const p = new DropParser({ prefixes: ["P:"], now: () => NOW, maxLineLength: 65536 });
   const base = "2026-11-25T07:58:51Z vm kernel: P: IN=a OUT=b ";
