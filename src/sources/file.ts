@@ -20,7 +20,14 @@
  *   inode, then the newer files. When the file was truncated in place while we were stopped
  *   (same inode, shorter or other bytes before the offset), it resumes in the copy whose bytes
  *   before the offset match, then the newer copies, then the truncated file from 0, as when it
- *   sees the truncation live. An unusable cursor is logged and counted (`cursor_invalid`).
+ *   sees the truncation live. A file that moved out of the path's name (a retargeted symlink)
+ *   is found at the real path the cursor saved. When the saved file is gone (deleted, or
+ *   compressed) or rewritten, the files written since the cursor was taken — newer rotated
+ *   siblings and the current file — are read from their start: a few lines may come twice,
+ *   none is skipped. That and an unreadable cursor are logged and counted (`cursor_invalid`).
+ * - Without a cursor the file is read from its end (or start, per `start`), and that position
+ *   is handed out at once as a batch without lines: a run that stops before any line arrives
+ *   still leaves a checkpoint, so the next run reads what was logged in between.
  * - Errors (permission denied, the path being a directory, I/O errors) are logged once per
  *   failure streak, counted (`read_error`) and retried with capped exponential backoff.
  *
@@ -196,6 +203,8 @@ class Tail {
   #start: StartPosition;
   /** Whether the next file opened is the first one (placed per `start`; later ones from 0). */
   #firstOpen = true;
+  /** A file placed per `start` whose position is still to be handed out (as a batch). */
+  #announce: TailedFile | undefined;
   #missing = false;
   #pathIdentity = "";
   #watchStale = true;
@@ -253,7 +262,12 @@ class Tail {
   /** One look at everything: read the current file, notice a new one, switch if it is time. */
   async *#pass(signal: AbortSignal): AsyncGenerator<SourceBatch> {
     yield* this.#drainActive(signal);
-    if (await this.#checkPath()) yield* this.#drainActive(signal); // just opened: read it now
+    if (await this.#checkPath()) {
+      const placed = this.#announce;
+      this.#announce = undefined;
+      if (placed) yield { kind: "lines", text: "", lineCount: 0, cursor: placed.positionCursor() };
+      yield* this.#drainActive(signal); // just opened: read it now
+    }
     yield* this.#switchFiles(signal);
   }
 
@@ -373,6 +387,7 @@ class Tail {
       file.close();
       throw error;
     }
+    if (first) this.#announce = file;
     this.#active = file;
     log.info("following log file", { ino: file.ino, offset: file.offset });
     return true;
@@ -484,7 +499,7 @@ class Tail {
           const copies = await this.#findCopies(file, cursor);
           if (copies.length === 0) {
             file.close();
-            this.#cursorInvalid("the content before the saved offset changed");
+            await this.#readSince(cursor, "the content before the saved offset changed");
             return;
           }
           for (const copy of copies) this.#copies.add(copy);
@@ -504,14 +519,16 @@ class Tail {
       const siblings = await this.#rotatedSiblings();
       const index = siblings.findIndex((sibling) => sameFile(sibling.info, cursor));
       if (index < 0) {
-        this.#cursorInvalid("the saved file is gone (neither the file nor a rotated sibling)");
+        if (await this.#resumeAtSavedPath(cursor, current)) return;
+        await this.#readSince(cursor, "the saved file is gone (deleted or compressed)");
         return;
       }
       const rotated = await TailedFile.open(siblings[index].path, this.#fileOptions);
       opened.push(rotated);
       if (!sameFile(rotated, cursor) || !await rotated.startAt(cursor.offset, cursor.hash)) {
         rotated.close();
-        this.#cursorInvalid(`the content of ${siblings[index].path} before the offset changed`);
+        opened.length = 0;
+        await this.#readSince(cursor, `the content of ${siblings[index].path} changed`);
         return;
       }
       // Then whatever was rotated after it, oldest first, and the current file.
@@ -532,6 +549,66 @@ class Tail {
     }
   }
 
+  /**
+   * The saved file still at the real path the cursor names, while the followed path names
+   * another one (a retargeted symlink): resumes there, then reads the current file from 0.
+   */
+  async #resumeAtSavedPath(cursor: FileCursor, current: Deno.FileInfo | undefined) {
+    if (cursor.path === undefined) return false;
+    const file = await this.#openQuietly(cursor.path);
+    if (!file) return false;
+    const opened = [file];
+    try {
+      if (!sameFile(file, cursor) || !await file.startAt(cursor.offset, cursor.hash)) {
+        file.close();
+        return false;
+      }
+      if (current?.isFile && !sameFile(current, file)) {
+        opened.push(await TailedFile.open(this.#s.path, this.#fileOptions));
+      }
+    } catch (error) {
+      for (const each of opened) each.close();
+      throw error;
+    }
+    this.#adopt(opened);
+    this.#s.log.info("resuming in the file the path named before", {
+      file: cursor.path,
+      offset: cursor.offset,
+    });
+    return true;
+  }
+
+  /**
+   * The saved position is lost — its file is gone (deleted, compressed) or was rewritten — but
+   * what was logged since is not: the rotated siblings changed since the cursor was taken
+   * (oldest first) and the current file are read from their start. Lines logged shortly before
+   * the cursor may be read again; the expiry and repeat filters bound what that does.
+   */
+  async #readSince(cursor: FileCursor, reason: string): Promise<void> {
+    const { path, log } = this.#s;
+    const siblings = await this.#rotatedSiblings();
+    const current = await statIfExists(path);
+    const files: TailedFile[] = [];
+    try {
+      for (const sibling of cursor.at === undefined ? [] : siblings) {
+        if (current && sameFile(sibling.info, current)) continue;
+        if ((sibling.info.mtime?.getTime() ?? 0) < cursor.at!) continue;
+        const file = await this.#openQuietly(sibling.path);
+        if (file) files.push(file);
+      }
+      if (current?.isFile) files.push(await TailedFile.open(path, this.#fileOptions));
+    } catch (error) {
+      for (const file of files) file.close();
+      throw error;
+    }
+    log.warn("saved position cannot be used; reading the files written since from their start", {
+      reason,
+      files: files.map((file) => file.path),
+    });
+    this.#s.onEvent("cursor_invalid");
+    this.#adopt(files);
+  }
+
   /** Rotated siblings of the path and, when it is a symlink, of its target; oldest first. */
   async #rotatedSiblings(): Promise<RotatedSibling[]> {
     const { path } = this.#s;
@@ -544,6 +621,7 @@ class Tail {
     return await listRotatedSiblings([path, target]);
   }
 
+  /** Reads `files` in order (from where each is placed); with none, the file from 0 once it is there. */
   #adopt(files: TailedFile[]): void {
     this.#active = files[0];
     this.#pending = files.slice(1);

@@ -27,6 +27,16 @@ export interface FileCursor {
   offset: number;
   /** FNV-1a (32 bit, hex) of the up to {@link CURSOR_HASH_BYTES} bytes before `offset`. */
   hash: string;
+  /**
+   * Where the file was (its real path) when the position was taken: a file still there after
+   * the followed path moved on (a retargeted symlink) is found by it. Absent in old checkpoints.
+   */
+  path?: string;
+  /**
+   * When the position was taken (epoch ms): when the file is gone, the files written since
+   * are read from their start. Absent in old checkpoints.
+   */
+  at?: number;
 }
 
 /** Whether two stats (or a stat and a cursor) name the same file: same device and inode. */
@@ -73,10 +83,23 @@ export function parseFileCursor(value: unknown): FileCursor {
       `file cursor field "hash" must be 8 hex digits, got ${JSON.stringify(record.hash)}`,
     );
   }
-  return {
+  if (record.path !== undefined && (typeof record.path !== "string" || record.path === "")) {
+    throw new TypeError(
+      `file cursor field "path" must be a non-empty string, got ${JSON.stringify(record.path)}`,
+    );
+  }
+  if (record.at !== undefined && !isCount(record.at)) {
+    throw new TypeError(
+      `file cursor field "at" must be epoch milliseconds, got ${JSON.stringify(record.at)}`,
+    );
+  }
+  const cursor: FileCursor = {
     dev: record.dev as number,
     ino: record.ino as number,
     offset: record.offset as number,
     hash: record.hash,
   };
+  if (record.path !== undefined) cursor.path = record.path as string;
+  if (record.at !== undefined) cursor.at = record.at as number;
+  return cursor;
 }

@@ -63,6 +63,8 @@ async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> 
 /** An open log file and where we are in it. */
 export class TailedFile {
   readonly path: string;
+  /** The file's real path when it was opened (symlinks resolved), saved in its cursors. */
+  readonly realPath: string;
   readonly dev: number;
   readonly ino: number;
   /** Links to the inode at the last drain; 0 once the file was deleted. */
@@ -75,11 +77,13 @@ export class TailedFile {
 
   private constructor(
     path: string,
+    realPath: string,
     handle: Deno.FsFile,
     info: Deno.FileInfo,
     opts: TailedFileOptions,
   ) {
     this.path = path;
+    this.realPath = realPath;
     this.#handle = handle;
     this.dev = info.dev;
     this.ino = info.ino ?? 0;
@@ -97,7 +101,13 @@ export class TailedFile {
     try {
       const info = await handle.stat();
       if (!info.isFile) throw new NotRegularFileError(path, info);
-      return new TailedFile(path, handle, info, opts);
+      let realPath = path;
+      try {
+        realPath = await Deno.realPath(path);
+      } catch {
+        // Renamed or deleted just now: the path it was opened by will do.
+      }
+      return new TailedFile(path, realPath, handle, info, opts);
     } catch (error) {
       handle.close();
       throw error;
@@ -153,7 +163,19 @@ export class TailedFile {
 
   /** The cursor just after a batch ending at `offset`. */
   cursor(offset: number, tail: Uint8Array): FileCursor {
-    return { dev: this.dev, ino: this.ino, offset, hash: hashBytes(tail) };
+    return {
+      dev: this.dev,
+      ino: this.ino,
+      offset,
+      hash: hashBytes(tail),
+      path: this.realPath,
+      at: Date.now(),
+    };
+  }
+
+  /** The cursor of where reading stands (after the last complete line). */
+  positionCursor(): FileCursor {
+    return this.cursor(this.#framer.consumed, this.#framer.consumedTail);
   }
 
   /**

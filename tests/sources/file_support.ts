@@ -40,7 +40,11 @@ export interface SeenBatch {
 
 /** A FileSource running in this process, recording batches, events and log lines. */
 export class TailRun {
+  /** Batches with lines. */
   readonly batches: SeenBatch[] = [];
+  /** Cursors of the batches without lines that say where reading starts. */
+  readonly positions: unknown[] = [];
+  #lastCursor: unknown;
   readonly lines: string[] = [];
   readonly events = new Map<SourceEvent, number>();
   readonly logs: string[] = [];
@@ -69,6 +73,12 @@ export class TailRun {
         this.problems.push(`unexpected batch kind ${batch.kind}`);
         continue;
       }
+      this.#lastCursor = batch.cursor;
+      if (batch.lineCount === 0 && batch.text === "") {
+        // Where reading starts (no checkpoint placed it): a position without lines.
+        this.positions.push(batch.cursor);
+        continue;
+      }
       if (!batch.text.endsWith("\n")) this.problems.push("batch text does not end in a newline");
       const lines = batch.text.slice(0, -1).split("\n");
       if (lines.length !== batch.lineCount) {
@@ -89,9 +99,9 @@ export class TailRun {
     return this.logs.filter((line) => line.includes(text)).length;
   }
 
-  /** The cursor of the last batch. */
+  /** The cursor of the last batch (with lines or not). */
   get lastCursor(): unknown {
-    return this.batches.at(-1)?.cursor;
+    return this.#lastCursor;
   }
 
   /** Writer sequence numbers of the delivered lines (lines without one are skipped). */
@@ -386,7 +396,15 @@ export class DriverOutput {
     } else if (tag === "B") {
       const space = rest.indexOf(" ");
       const expect = Number(rest.slice(0, space));
-      this.#open = { cursor: JSON.parse(rest.slice(space + 1)), expect, lines: [] };
+      const cursor = JSON.parse(rest.slice(space + 1));
+      if (expect === 0) {
+        // A position without lines (where reading starts).
+        const batch = { cursor, lines: [] };
+        this.batches.push(batch);
+        this.log.push({ batch });
+      } else {
+        this.#open = { cursor, expect, lines: [] };
+      }
     } else if (tag === "E") {
       const [event, n] = rest.split(" ");
       this.events.set(event, (this.events.get(event) ?? 0) + Number(n));

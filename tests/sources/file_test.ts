@@ -471,39 +471,24 @@ Deno.test("resume after two rotations while stopped: .2 from the offset, then .1
   });
 });
 
-Deno.test("a cursor whose bytes changed is invalid: counted, logged, start per `start`", async () => {
+Deno.test("a cursor whose bytes changed: the file is read from its start, whatever `start` says; counted, logged", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
     await append(path, numbered("l", 1, 10));
     const first = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
     await first.untilLines(10);
     await first.stop();
-    // Same inode, different bytes before the offset (rewritten in place while we were stopped).
+    // Same inode, different bytes before the offset (rewritten in place while we were stopped):
+    // every line in it may be new, so none is skipped.
     await Deno.writeTextFile(path, numbered("x", 1, 20));
-    const fromStart = new TailRun({
-      path,
-      start: "beginning",
-      resumeFrom: first.lastCursor,
-      ...EVENTS_ONLY,
-    });
-    await fromStart.untilLines(20);
-    await fromStart.stop();
-    assert.equal(fromStart.count("cursor_invalid"), 1);
-    assert.equal(fromStart.logged("saved position cannot be used"), 1);
-    assert.deepEqual(fromStart.lines, numbered("x", 1, 20).trimEnd().split("\n"));
-
-    const fromEnd = new TailRun({
-      path,
-      start: "end",
-      resumeFrom: first.lastCursor,
-      ...EVENTS_ONLY,
-    });
-    await fromEnd.untilLogged("following log file");
-    await append(path, "new\n");
-    await fromEnd.untilLines(1);
-    await fromEnd.stop();
-    assert.equal(fromEnd.count("cursor_invalid"), 1);
-    assert.deepEqual(fromEnd.lines, ["new"]);
+    for (const start of ["beginning", "end"] as const) {
+      const run = new TailRun({ path, start, resumeFrom: first.lastCursor, ...EVENTS_ONLY });
+      await run.untilLines(20);
+      await run.stop();
+      assert.equal(run.count("cursor_invalid"), 1, start);
+      assert.equal(run.logged("saved position cannot be used"), 1, start);
+      assert.deepEqual(run.lines, numbered("x", 1, 20).trimEnd().split("\n"), start);
+    }
   });
 });
 
@@ -536,7 +521,7 @@ Deno.test("abort returns promptly while waiting, and read() can run again", asyn
       const lines: string[] = [];
       const done = (async () => {
         for await (const batch of source.read(controller.signal)) {
-          if (batch.kind === "lines") lines.push(batch.text);
+          if (batch.kind === "lines" && batch.lineCount > 0) lines.push(batch.text);
         }
       })();
       while (lines.length === 0) await sleep(5);
