@@ -212,6 +212,9 @@ export class KmsgSource implements LogSource {
   async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
     await this.#clock.calibrate(signal);
     const position = this.#initialPosition();
+    // Without a saved position, where reading starts is handed out once (a batch without
+    // records): a run that stops before any record arrives still leaves a checkpoint.
+    let announce = position.lastSeq === undefined;
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     // Records read but not yet yielded: one read of a file can hold more than a batch.
     const pending: Entry[] = [];
@@ -246,6 +249,10 @@ export class KmsgSource implements LogSource {
             failures = 0;
             this.#positioned(position);
             this.#onReady?.(position.lastSeq);
+          }
+          if (ready && announce && pending.length === 0 && position.lastSeq !== undefined) {
+            announce = false;
+            yield { kind: "records", records: [], cursor: this.#cursor(position.lastSeq) };
           }
           if (pending.length > 0) {
             const entries = pending.splice(0, this.#maxBatch);
@@ -420,7 +427,12 @@ export class KmsgSource implements LogSource {
     }
     const seq = header.seq;
     if (seq > position.maxSeen) position.maxSeen = seq;
-    if (position.lastSeq !== undefined && seq <= position.lastSeq) return; // handled before
+    if (position.lastSeq !== undefined && seq <= position.lastSeq) {
+      // Handled before. After an overrun this is where the kernel put us back: behind our
+      // position, so nothing we needed was lost.
+      position.overrun = false;
+      return;
+    }
     if (!position.toEnd) {
       const missed = position.lastSeq === undefined ? 0 : seq - position.lastSeq - 1;
       if (missed > 0 || position.overrun) {

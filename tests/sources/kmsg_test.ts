@@ -637,6 +637,44 @@ Deno.test("KmsgSource: EPIPE counts the overwritten records as one gap and readi
   assert.ok(device.closed);
 });
 
+Deno.test("KmsgSource: EPIPE while passing over records handled before is no gap", async () => {
+  // Resumed after 360: the device is back at 352 and, while we pass over 352..360, the ring
+  // buffer wraps over records we had handled (EPIPE). The next new record is 361: none lost.
+  const device = new RingDevice(
+    FIXTURE_LINES.filter((l) => seqOf(l) !== 355),
+    new Map([[3, "overrun"]]),
+  );
+  const { counts, onEvent } = eventCounter();
+  const { records } = await collect(
+    { openDevice: () => device, resumeFrom: { seq: 360 }, onEvent, bootId: null },
+    (r) => r.length >= FIXTURE_LINES.filter((l) => seqOf(l) > 360).length,
+  );
+  assert.deepEqual(
+    records.map((r) => r.text),
+    FIXTURE_LINES.filter((l) => seqOf(l) > 360).map(messageOf),
+  );
+  assert.equal(counts.gap, undefined);
+});
+
+Deno.test("KmsgSource: started at the end without a checkpoint, the position is handed out at once; resuming there reads what came after", async () => {
+  const first = await collect(
+    { openDevice: () => new RingDevice(FIXTURE_LINES.slice(0, 10), new Map()), bootId: null },
+    (_records, batches) => batches.length >= 1,
+  );
+  assert.equal(first.records.length, 0);
+  const position = first.batches[0].cursor as KmsgCursor;
+  assert.equal(position.seq, seqOf(FIXTURE_LINES[9]));
+  const second = await collect(
+    {
+      openDevice: () => new RingDevice(FIXTURE_LINES, new Map()),
+      resumeFrom: position,
+      bootId: null,
+    },
+    (records) => records.length >= FIXTURE_LINES.length - 10,
+  );
+  assert.deepEqual(second.records.map((r) => r.text), FIXTURE_LINES.slice(10).map(messageOf));
+});
+
 Deno.test("KmsgSource: other read errors are reported, the device reopened, nothing repeated", async () => {
   const opened: RingDevice[] = [];
   const { counts, onEvent } = eventCounter();
@@ -672,6 +710,10 @@ Deno.test("KmsgSource: abort ends read() while it waits for records", async () =
     const isReady = new Promise<void>((resolve) => (ready = resolve));
     const source = new KmsgSource({ path, pollIntervalMs: 60_000, onReady: () => ready() });
     const iterator = source.read(controller.signal)[Symbol.asyncIterator]();
+    // Started at the end without a checkpoint: first the position, as a batch without records.
+    const position = await iterator.next();
+    assert.deepEqual(position.value?.kind === "records" && position.value.records, []);
+    assert.equal((position.value?.cursor as KmsgCursor).seq, 377);
     const next = iterator.next();
     await isReady; // now sleeping for up to a minute
     controller.abort();
@@ -776,6 +818,7 @@ systemTest("KmsgSource on /dev/kmsg: abort returns at once while no record arriv
   // A long poll interval: only the abort can end the wait.
   const source = new KmsgSource({ pollIntervalMs: 60_000, onReady: () => ready() });
   const iterator = source.read(controller.signal)[Symbol.asyncIterator]();
+  assert.deepEqual((await iterator.next()).value?.kind, "records", "the start position");
   const next = iterator.next();
   await isReady;
   const t0 = performance.now();
@@ -829,7 +872,7 @@ async function probe(
       records += batch.records.length;
       withTime += batch.records.filter((r) => r.time).length;
       cursor = batch.cursor;
-      batches.push({ cursor, ms: batch.records.at(-1).time?.getTime() });
+      if (batch.records.length > 0) batches.push({ cursor, ms: batch.records.at(-1).time?.getTime() });
     }
     console.log(JSON.stringify({ records, withTime, events, cursor, batches }));
   `;
