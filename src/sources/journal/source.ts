@@ -102,11 +102,16 @@ export class JournalSource implements LogSource {
     try {
       watch.ensure();
       scan.run();
-      this.#position(set);
+      const resumed = this.#position(set);
       log.info("following journal", {
         files: set.paths.length,
         match: this.#match ?? "all entries",
       });
+      if (!resumed && set.location) {
+        // Where reading starts, handed out at once (a batch without records): a run that stops
+        // before any entry arrives still leaves a checkpoint.
+        yield { kind: "records", records: [], cursor: toCursor(set.location) };
+      }
       while (!signal.aborted) {
         const result = set.read(this.#maxBatch);
         if (result.entries.length > 0) {
@@ -137,13 +142,14 @@ export class JournalSource implements LogSource {
     }
   }
 
-  #position(set: JournalSet): void {
+  /** Places the set per the saved cursor (returns true) or the start option. */
+  #position(set: JournalSet): boolean {
     if (this.#resumeFrom !== undefined && this.#resumeFrom !== null) {
       const location = parseCursor(this.#resumeFrom);
       if (typeof location !== "string") {
         set.seekAfter(location);
         this.#log.info("resuming after saved cursor", { seqnum: location.seqnum });
-        return;
+        return true;
       }
       this.#log.warn("saved journal cursor cannot be used; starting afresh", {
         problem: location,
@@ -153,6 +159,7 @@ export class JournalSource implements LogSource {
     }
     if (this.#start === "beginning") set.seekHead();
     else set.seekTail();
+    return false;
   }
 }
 
