@@ -199,7 +199,10 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   let sink: DropSink;
   let eventSink: EventSink | undefined;
   if (config.dryRun) {
-    sink = new DryRunSink(io.stdout, await dryRunEndpoints(config, log, metrics, stop.signal));
+    sink = new DryRunSink(io.stdout, await dryRunEndpoints(config, log, metrics, stop.signal), {
+      signal: stop.signal,
+      graceMs: config.shutdownTimeoutSeconds * 500,
+    });
   } else {
     const create = io.createEventSink ?? (await import("./kube/event_sink.ts")).createEventSink;
     let created: EventSink;

@@ -90,7 +90,16 @@ export class Pipeline {
         }
         metrics.lastRead.set(now() / 1000);
         // Output first, then the checkpoint may pass this batch.
-        await sink.flush?.();
+        try {
+          await sink.flush?.();
+        } catch (error) {
+          if (!signal.aborted) throw error;
+          // Shutting down with output that could not be delivered: it is not checkpointed.
+          this.#o.log.warn("output not delivered at shutdown; it comes again at the next start", {
+            error,
+          });
+          break;
+        }
         ack.seal();
       }
     } catch (error) {

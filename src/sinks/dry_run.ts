@@ -20,15 +20,34 @@ export type Annotate = (
 
 const encoder = new TextEncoder();
 
-/** Prints drops as NDJSON; output is flushed after every batch. */
+/** When output that stdout does not take is given up. */
+export interface GiveUp {
+  /** Shutdown: from then on, a write still blocked is waited for only `graceMs`. */
+  signal: AbortSignal;
+  graceMs: number;
+}
+
+/** Stdout did not take the output before the shutdown deadline. */
+export class OutputBlockedError extends Error {
+  override name = "OutputBlockedError";
+}
+
+/**
+ * Prints drops as NDJSON; output is flushed after every batch. A reader that stops reading
+ * (a full pipe) blocks the flush, and with it the pipeline; at shutdown it is waited for only
+ * `giveUp.graceMs`, then the flush fails with {@link OutputBlockedError} (its drops are not
+ * checkpointed, so the next run prints them).
+ */
 export class DryRunSink implements DropSink {
   #out: Output;
   #annotate: Annotate | undefined;
+  #giveUp: GiveUp | undefined;
   #pending: (string | Promise<string>)[] = [];
 
-  constructor(out: Output, annotate?: Annotate) {
+  constructor(out: Output, annotate?: Annotate, giveUp?: GiveUp) {
     this.#out = out;
     this.#annotate = annotate;
+    this.#giveUp = giveUp;
   }
 
   handle(drop: PacketDrop): void {
@@ -46,6 +65,27 @@ export class DryRunSink implements DropSink {
     this.#pending = [];
     const bytes = encoder.encode(lines.join(""));
     let written = 0;
-    while (written < bytes.length) written += await this.#out.write(bytes.subarray(written));
+    while (written < bytes.length) {
+      written += await this.#untilShutdownGrace(this.#out.write(bytes.subarray(written)));
+    }
+  }
+
+  /** `write`, or {@link OutputBlockedError} once the shutdown grace has passed. */
+  #untilShutdownGrace(write: Promise<number>): Promise<number> {
+    const giveUp = this.#giveUp;
+    if (!giveUp) return write;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort = () => {};
+    const blocked = new Promise<never>((_, reject) => {
+      const fail = () =>
+        reject(new OutputBlockedError(`stdout took no output for ${giveUp.graceMs} ms`));
+      onAbort = () => (timer = setTimeout(fail, giveUp.graceMs));
+      if (giveUp.signal.aborted) onAbort();
+      else giveUp.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    return Promise.race([write, blocked]).finally(() => {
+      clearTimeout(timer);
+      giveUp.signal.removeEventListener("abort", onAbort);
+    });
   }
 }

@@ -14,11 +14,16 @@ export class DaemonProcess {
   readonly stderrLines: string[] = [];
   #waiters: (() => void)[] = [];
   #pumps: Promise<void>[];
+  #releaseStdout: () => void = () => {};
 
+  /**
+   * `holdStdout`: stdout is not read until the program has exited (a reader that stopped
+   * reading: the pipe fills and the program's writes block).
+   */
   constructor(
     args: string[],
     env: Record<string, string> = {},
-    options: { entry?: string; denoArgs?: string[] } = {},
+    options: { entry?: string; denoArgs?: string[]; holdStdout?: boolean } = {},
   ) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -34,8 +39,11 @@ export class DaemonProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const released = options.holdStdout
+      ? new Promise<void>((resolve) => (this.#releaseStdout = resolve))
+      : Promise.resolve();
     this.#pumps = [
-      this.#pump(this.child.stdout, this.stdoutLines),
+      released.then(() => this.#pump(this.child.stdout, this.stdoutLines)),
       this.#pump(this.child.stderr, this.stderrLines),
     ];
   }
@@ -101,8 +109,10 @@ export class DaemonProcess {
       // already exited
     }
     const status = await this.child.status;
+    const ms = performance.now() - start;
+    this.#releaseStdout();
     await Promise.all(this.#pumps);
-    return { code: status.code, ms: performance.now() - start };
+    return { code: status.code, ms };
   }
 
   /** Kills hard (SIGKILL) and waits. */
@@ -113,6 +123,7 @@ export class DaemonProcess {
       // already exited
     }
     await this.child.status;
+    this.#releaseStdout();
     await Promise.all(this.#pumps);
   }
 }
