@@ -74,6 +74,12 @@ export class TailedFile {
   #handle: Deno.FsFile;
   #framer: LineFramer;
   #opts: TailedFileOptions;
+  /**
+   * Reading from the start of the file, where only NUL bytes have come so far: a writer that
+   * does not append (O_APPEND) goes on at its old offset after a copytruncate, leaving a hole
+   * of NULs before its next line. They are skipped, not taken for (part of) a line.
+   */
+  #inLeadingNuls = true;
 
   private constructor(
     path: string,
@@ -135,12 +141,14 @@ export class TailedFile {
     if (await readFull(this.#handle, before) !== before.length) return false;
     if (hashBytes(before) !== hash) return false;
     this.#framer.reset(offset, before);
+    this.#inLeadingNuls = offset === 0;
     return true;
   }
 
   /** Positions at the start of the last (possibly unfinished) line, like `tail -F` does. */
   async startAtEnd(): Promise<void> {
     const size = await this.size();
+    this.#inLeadingNuls = size === 0;
     const window = new Uint8Array(Math.min(size, END_LOOKBACK_BYTES));
     const windowStart = size - window.length;
     await this.#handle.seek(windowStart, Deno.SeekMode.Start);
@@ -210,6 +218,7 @@ export class TailedFile {
         data = data.subarray(check.length);
       }
       if (data.length > 0) this.lastGrowth = performance.now();
+      if (this.#inLeadingNuls && data.length > 0) data = this.#skipLeadingNuls(data);
       const framed = this.#framer.push(data);
       if (framed) {
         if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
@@ -237,6 +246,19 @@ export class TailedFile {
     }
   }
 
+  /** Passes over NULs at the start of the file (see {@link #inLeadingNuls}). */
+  #skipLeadingNuls(data: Uint8Array): Uint8Array {
+    let k = 0;
+    while (k < data.length && data[k] === 0) k++;
+    if (k > 0) {
+      const offset = this.#framer.scanned + k;
+      // Everything before the new offset is NUL: so are the bytes its cursor hash covers.
+      this.#framer.reset(offset, new Uint8Array(Math.min(offset, CURSOR_HASH_BYTES)));
+    }
+    if (k < data.length) this.#inLeadingNuls = false;
+    return data.subarray(k);
+  }
+
   #truncated(size: number): Truncation {
     const was: Truncation = {
       offset: this.#framer.consumed,
@@ -249,6 +271,7 @@ export class TailedFile {
     });
     this.#opts.onEvent("truncation");
     this.#framer.reset(0);
+    this.#inLeadingNuls = true;
     return was;
   }
 }

@@ -537,3 +537,33 @@ Deno.test("constructor options are validated with a clear error", () => {
   assert.throws(() => new FileSource({ path: "/x", maxLineBytes: 0 }), /maxLineBytes/);
   assert.throws(() => new FileSource({ path: "/x", pollIntervalMs: 1.5 }), /pollIntervalMs/);
 });
+
+Deno.test("copytruncate under a writer that does not append: the hole of NULs before its next line is skipped", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, numbered("l", 1, 3));
+    const run = new TailRun({ path, start: "beginning", maxLineBytes: 1024, ...EVENTS_ONLY });
+    await run.untilLines(3);
+    // The writer keeps its offset (no O_APPEND) while the file is truncated under it: its next
+    // write leaves a hole of NULs before it, here longer than the line cap.
+    const writer = await Deno.open(path, { write: true });
+    await writer.truncate(0);
+    await writer.seek(5000, Deno.SeekMode.Start);
+    await writer.write(new TextEncoder().encode(numbered("l", 4, 2)));
+    await run.untilLines(5);
+    // And once more: truncated again, written further on.
+    await writer.truncate(0);
+    await writer.seek(9000, Deno.SeekMode.Start);
+    await writer.write(new TextEncoder().encode("l6\n"));
+    await run.untilLines(6);
+    writer.close();
+    await run.stop();
+    assert.deepEqual(run.lines, lines6());
+    assert.equal(run.count("truncation"), 2);
+    assert.equal(run.count("line_truncated"), 0);
+    assert.deepEqual(run.problems, []);
+  });
+  function lines6() {
+    return numbered("l", 1, 6).trimEnd().split("\n");
+  }
+});
