@@ -168,3 +168,59 @@ Deno.test("API outage of 60 s (503s, dropped connections, refused connections): 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("kill -9 while Events wait on a failing API: the checkpoint stayed before their drops, so the restart posts them", async () => {
+  await using api = await startKubeEmulator({});
+  addShop(api);
+  const dir = await Deno.makeTempDir({ prefix: "kit-outage-kill-" });
+  const log = `${dir}/kern.log`;
+  const state = `${dir}/state`;
+  await Deno.writeTextFile(log, "");
+  await Deno.mkdir(state);
+  const savedOffset = () => {
+    const names = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) =>
+      n.endsWith(".json")
+    );
+    if (names.length === 0) return -1;
+    return JSON.parse(Deno.readTextFileSync(`${state}/${names[0]}`)).cursor.offset as number;
+  };
+  const start = () =>
+    Tailer.start({
+      log,
+      kubeconfig: api.kubeconfigPath,
+      stateDirectory: state,
+      args: ["--kube-api-qps=100", "--kube-api-burst=100", "--repeated-events-interval-minutes=0"],
+      waitFor: "ready",
+    });
+  let tailer = await start();
+  try {
+    await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, 100)), { append: true });
+    await tailer.until("the first drop's Events", () => api.events().length === 2);
+    const handled = (await Deno.stat(log)).size;
+    await tailer.until("its checkpoint", () => savedOffset() === handled);
+
+    api.faults.failNext({ count: 1e9, status: 503, method: "POST" });
+    for (let port = 1; port <= 3; port++) {
+      await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, port)), { append: true });
+    }
+    const refused = () => api.requests.filter((r) => r.method === "POST" && r.status === 503);
+    await tailer.until("the new drops' Events being refused", () => refused().length >= 6);
+    // Read, and waiting on the API: longer than the checkpoint interval (1 s) passes, and the
+    // checkpoint must not pass drops whose Events are not posted.
+    await sleep(1500);
+    assert.equal(savedOffset(), handled, "the checkpoint waits for the Events");
+
+    await tailer.kill();
+    api.faults.clear();
+    tailer = await start();
+    await tailer.until("every drop's two Events", () => api.events().length === 8);
+    assert.deepEqual(
+      api.events().map((e) => portOf(e.message ?? "")).sort((a, b) => a! - b!),
+      [1, 1, 2, 2, 3, 3, 100, 100],
+    );
+    await tailer.stop();
+  } finally {
+    await tailer.kill();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
