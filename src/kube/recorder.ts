@@ -126,6 +126,9 @@ class Refused extends Error {
 }
 
 /** Posts Events; see the module documentation. */
+/** Conflicting updates of one Event taken in a row before backing off. */
+const MAX_CONFLICTS = 3;
+
 export class EventRecorder {
   #o: RecorderOptions;
   #queue: Job[] = [];
@@ -327,7 +330,7 @@ export class EventRecorder {
     const cached = this.#cache.get(key);
     if (cached) {
       if (cached.recent.includes(intent.dropId)) return "already_recorded";
-      const answer = await this.#patchCount(cached, intent);
+      const answer = await this.#patchCount(cached, intent, key);
       if (answer === "gone") {
         this.#cache.delete(key);
       } else {
@@ -397,7 +400,7 @@ export class EventRecorder {
         this.#remember(key, entry);
         return "already_recorded";
       }
-      const updated = await this.#patchCount(entry, intent);
+      const updated = await this.#patchCount(entry, intent, key);
       if (updated === "gone") throw new RetryableError("event expired while updating it");
       this.#remember(key, updated);
       return "updated";
@@ -407,34 +410,44 @@ export class EventRecorder {
 
   /**
    * Counts one more drop: PATCHes count, lastTimestamp (never backwards: drops can arrive out of
-   * order) and the recent drops, with the resourceVersion as a precondition.
+   * order) and the recent drops, with the resourceVersion as a precondition. On a conflict the
+   * Event is read again and the update made on what it is now (the cache learns it too, so a
+   * later retry does not start from the outdated copy).
    */
-  async #patchCount(entry: CacheEntry, intent: EventIntent): Promise<CacheEntry | "gone"> {
+  async #patchCount(
+    entry: CacheEntry,
+    intent: EventIntent,
+    key: string,
+  ): Promise<CacheEntry | "gone"> {
     const path = `/api/v1/namespaces/${encodeURIComponent(entry.namespace)}/events/${
       encodeURIComponent(entry.name)
     }`;
     const time = metaTime(intent.time);
-    const response = await this.#call("PATCH", path, {
-      metadata: {
-        resourceVersion: entry.resourceVersion,
-        annotations: { [RECENT_DROPS_ANNOTATION]: withDrop(entry.recent, intent.dropId) },
-      },
-      count: entry.count + 1,
-      lastTimestamp: time > entry.lastTimestamp ? time : entry.lastTimestamp,
-    }, "application/strategic-merge-patch+json");
-    if (response.status === 200) return this.#entryOf(response.body);
-    if (response.status === 404) return "gone";
-    if (response.status === 409) {
-      // Changed since we read it — by a retry of ours that did apply, or someone else: read it
-      // and decide again.
+    for (let conflicts = 0;; conflicts++) {
+      const response = await this.#call("PATCH", path, {
+        metadata: {
+          resourceVersion: entry.resourceVersion,
+          annotations: { [RECENT_DROPS_ANNOTATION]: withDrop(entry.recent, intent.dropId) },
+        },
+        count: entry.count + 1,
+        lastTimestamp: time > entry.lastTimestamp ? time : entry.lastTimestamp,
+      }, "application/strategic-merge-patch+json");
+      if (response.status === 200) return this.#entryOf(response.body);
+      if (response.status === 404) return "gone";
+      if (response.status !== 409) throw new Refused(this.#fail(response, intent));
+      // Changed since we read it — by a retry of ours that did apply, or someone else (another
+      // instance of us): read it and decide again.
       const fresh = await this.#call("GET", path);
       if (fresh.status === 404) return "gone";
       if (fresh.status !== 200) throw new Refused(this.#fail(fresh, intent));
       const current = this.#entryOf(fresh.body);
       if (current.recent.includes(intent.dropId)) return current;
-      throw new RetryableError("event changed concurrently; retrying the update");
+      this.#remember(key, current);
+      if (conflicts >= MAX_CONFLICTS) {
+        throw new RetryableError("event keeps changing concurrently; retrying the update");
+      }
+      entry = current;
     }
-    throw new Refused(this.#fail(response, intent));
   }
 
   // deno-lint-ignore no-explicit-any

@@ -448,3 +448,54 @@ Deno.test("recorder: drops are told apart by identity, not by time: same millise
     await h.stop();
   }
 });
+
+Deno.test("recorder: another writer updated the Event since we cached it: the conflict is read and the count goes on from there", async () => {
+  const h = await harness({ maxAgeMs: 5_000 });
+  // A second recorder on the same API server (another instance of the program, one restarted
+  // meanwhile): same component and host, so the same Event.
+  const settings = {
+    kubeconfig: h.api.kubeconfigPath,
+    kubeApiQps: 1000,
+    kubeApiBurst: 1000,
+    kubeApiTimeoutSeconds: 1,
+  };
+  const other = new EventRecorder({
+    client: new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger),
+    log: silentLogger,
+    component: "kube-iptables-tailer",
+    host: "node-1",
+    queueSize: 100,
+    spamBurst: 25,
+    spamRefillMs: 300_000,
+    maxAgeMs: 5_000,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+  });
+  const stopOther = new AbortController();
+  const otherLoop = other.run(stopOther.signal);
+  try {
+    const now = Date.now();
+    const drop = (dropId: string) => ({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(now),
+      dropId,
+    });
+    assert.equal(await h.record(drop("d1")), "created");
+    assert.equal(await recordOn(other, drop("d2")), "updated"); // learns it by its 409
+    // Ours still caches the Event as it was after d1: the PATCH meets a conflict.
+    assert.equal(await h.record(drop("d3")), "updated");
+    const [event] = h.api.events("shop");
+    assert.equal(event.count, 3, "no update lost");
+    const recent = event.metadata.annotations?.[RECENT_DROPS_ANNOTATION] ?? "";
+    assert.deepEqual(recent.split(",").sort(), ["d1", "d2", "d3"]);
+    const conflicts = h.api.requests.filter((r) => r.method === "PATCH" && r.status === 409);
+    assert.equal(conflicts.length, 1, "one conflict, then the update on the fresh copy");
+  } finally {
+    stopOther.abort();
+    await other.close(100);
+    await otherLoop;
+    await h.stop();
+  }
+});
