@@ -79,15 +79,13 @@ async function waitUntil(
   }
 }
 
-Deno.test("events: a drop becomes an Event on each Pod within a second; a repeat after the interval updates the count", async () => {
+// How fast is measured by the latency benchmark (tests/bench/daemon_bench.ts), not here.
+Deno.test("events: a drop becomes an Event on each Pod; a repeat after the interval updates the count", async () => {
   const s = await setup(["--repeated-events-interval-minutes=1"]);
   try {
     const first = new Date(Date.now() - 70_000);
-    const appended = performance.now();
     await Deno.writeTextFile(s.log, kernelLine(tcpDrop(WEB, DB, 5432), first), { append: true });
     await waitUntil("two events", () => s.api.events().length === 2, 5_000, s.daemon);
-    const latency = performance.now() - appended;
-    assert.ok(latency < 1000, `Events within 1 s of the append, took ${latency.toFixed(0)} ms`);
     const sender = s.api.events("shop")[0];
     const receiver = s.api.events("data")[0];
     assert.equal(

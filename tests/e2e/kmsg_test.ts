@@ -32,20 +32,6 @@ systemTest("e2e kmsg: the ring buffer through the device node, restarts, exact E
     env: { KMSG_PATH: kmsg.path, FROM_START: "true" },
     following: /reading the kernel log.* from=beginning/,
     resumed: /reading the kernel log.* from="?after seq \d+/,
-    // Known product bug (reported): each run estimates the boot time anew, so a record read
-    // again after a restart gets a time up to a few ms off, and the recorder, which tells
-    // replays by log time, counts it a second time. Until that is fixed the kill -9 comes once
-    // the checkpoint covers every drop (nothing is replayed); file and journald are killed
-    // with the checkpoint lagging.
-    async beforeKill() {
-      await waitUntil("the kmsg checkpoint to cover the last drop", async () => {
-        for (const name of places.checkpoints()) {
-          const saved = JSON.parse(await Deno.readTextFile(`${places.stateDir}/${name}`));
-          if (saved?.cursor?.seq >= world.lastSeq) return true;
-        }
-        return undefined;
-      }, { timeoutMs: 15_000, intervalMs: 50 });
-    },
   });
   console.log(
     `e2e kmsg: ${summary.drops} drops sent, ${summary.events} Events, counts ${summary.counts} ` +
