@@ -79,13 +79,14 @@ Deno.test("reverse DNS: a hanging server costs one timeout, and never blocks oth
     resolver: fake.resolver,
   });
   const start = performance.now();
-  const slow = dns.lookup("10.0.0.1");
+  let slowSettled = false;
+  const slow = dns.lookup("10.0.0.1").finally(() => (slowSettled = true));
   const fast = await dns.lookup("10.0.0.2");
-  const fastMs = performance.now() - start;
   assert.equal(fast, "fast.example");
-  assert.ok(fastMs < 150, `the fast lookup waited ${fastMs} ms`);
+  assert.equal(slowSettled, false, "the fast answer came while the hanging one still waited");
   assert.equal(await slow, undefined);
   const slowMs = performance.now() - start;
+  // One timeout (200 ms), not forever: the hanging query never answers.
   assert.ok(slowMs >= 190 && slowMs < 1000, `timed out after ${slowMs} ms`);
 });
 
