@@ -9,7 +9,6 @@ import { sharedBundle } from "../support/e2e/artifact.ts";
 import { E2ePlaces, holdKmsgNode } from "../support/e2e/places.ts";
 import { runScenario } from "../support/e2e/scenario.ts";
 import { E2eWorld } from "../support/e2e/world.ts";
-import { waitUntil } from "../support/lab/mod.ts";
 import { systemTest } from "../support/system.ts";
 
 const NEEDS = ["root", "ip", "iptables", "ip6tables", "nft", "ping", "bash", "mknod", "kubectl"];
