@@ -5,6 +5,7 @@
  * - a flood of 100 000 drop lines/s for 30 s: every drop counted in metrics, RSS below 256 MB,
  *   Event posts within the configured API rate, no crash.
  */
+import { tailFollowLatencies } from "./tail_bench.ts";
 import type { BenchRow } from "./harness.ts";
 import { type DaemonProcess, followLogFile, kernelLine } from "../support/daemon.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
@@ -115,6 +116,8 @@ function rssMb(pid: number): number {
 async function flood(rate: number, seconds: number) {
   const s = await start([]); // default limits: QPS 5, burst 10, buffer 100
   try {
+    // Baseline: the same daemon, started and idle, just before the flood.
+    const idleRss = rssMb(s.daemon.child.pid);
     const file = await Deno.open(s.log, { append: true });
     const encoder = new TextEncoder();
     const batch = rate / 100; // every 10 ms
@@ -169,6 +172,7 @@ async function flood(rate: number, seconds: number) {
       expired,
       posts,
       maxRss,
+      idleRss,
       writeSeconds,
       catchUpSeconds,
       behind,
@@ -185,18 +189,21 @@ export async function run(): Promise<BenchRow[]> {
     const latencies = await latencyRun(rate, seconds);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
+    // Measured in the same run: how fast `tail -F` shows a line appended at that rate (the floor
+    // for anything that follows a file; the original polled every 5 000 ms on top).
+    const tail = await tailFollowLatencies(Math.min(rate * seconds, 1000), 1000 / rate);
     rows.push({
       name: `latency append→Event p50 at ${rate} drops/s`,
       value: p50,
       unit: "ms",
-      baseline: { name: "original's poll interval", value: 5000 },
-      note: `${latencies.length} Events`,
+      baseline: { name: "tail -F append→read p50", value: percentile(tail, 50) },
+      note: `${latencies.length} Events; the original polled every 5 000 ms`,
     });
     rows.push({
       name: `latency append→Event p99 at ${rate} drops/s`,
       value: p99,
       unit: "ms",
-      baseline: { name: "original's poll interval", value: 5000 },
+      baseline: { name: "tail -F append→read p99", value: percentile(tail, 99) },
       target: "p99 < 100 ms",
       met: p99 < 100,
       note: `${latencies.length} Events; API limits raised so that every drop is posted`,
@@ -222,6 +229,7 @@ export async function run(): Promise<BenchRow[]> {
     name: "flood: peak RSS",
     value: f.maxRss,
     unit: "MB",
+    baseline: { name: "the same daemon idle, before the flood", value: f.idleRss },
     target: "< 256 MB",
     met: f.maxRss < 256,
   });

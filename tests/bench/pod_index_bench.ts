@@ -332,6 +332,7 @@ export async function run(): Promise<BenchRow[]> {
       name: `pod index: heap at ${target / 1000}k pods`,
       value: heapMb,
       unit: "MB",
+      baseline: { name: "the pod list as JSON", value: whole.bodyMb },
       target: target === 100_000 ? "< 100 MB" : undefined,
       met: target === 100_000 ? heapMb < 100 : undefined,
       note: `${report.pods} pods indexed (10% dual-stack); ${

@@ -38,8 +38,10 @@ async function measureLatency(
   path: string,
   lines: string[],
   follow: (onText: (text: string) => void) => Promise<() => Promise<void>>,
+  samples = SAMPLES,
+  intervalMs = INTERVAL_MS,
 ): Promise<number[]> {
-  const sentAt = new Array<number>(SAMPLES);
+  const sentAt = new Array<number>(samples);
   const latency: number[] = [];
   const stop = await follow((text) => {
     const now = performance.now();
@@ -47,21 +49,21 @@ async function measureLatency(
   });
   const file = await Deno.open(path, { append: true });
   try {
-    for (let i = 0; i < SAMPLES; i++) {
+    for (let i = 0; i < samples; i++) {
       const line = encoder.encode(`${lines[i % lines.length]} BENCH=${i}\n`);
       sentAt[i] = performance.now();
       file.writeSync(line);
-      await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
     const deadline = Date.now() + 5000;
-    while (latency.length < SAMPLES && Date.now() < deadline) {
+    while (latency.length < samples && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   } finally {
     file.close();
     await stop();
   }
-  if (latency.length !== SAMPLES) throw new Error(`${latency.length}/${SAMPLES} lines delivered`);
+  if (latency.length !== samples) throw new Error(`${latency.length}/${samples} lines delivered`);
   return latency.sort((a, b) => a - b);
 }
 
@@ -96,6 +98,27 @@ async function followWithTail(path: string, onText: (text: string) => void) {
     await child.status;
     await reading;
   };
+}
+
+/**
+ * `tail -F -n0` append-to-stdout latencies (sorted, ms) of `samples` netfilter lines written
+ * `intervalMs` apart: the floor any follower of a file sees, as a baseline for other benchmarks.
+ */
+export async function tailFollowLatencies(samples: number, intervalMs: number): Promise<number[]> {
+  const dir = await Deno.makeTempDir({ prefix: "kit-bench-tail-baseline-" });
+  try {
+    const path = `${dir}/kern.log`;
+    await Deno.writeTextFile(path, "");
+    return await measureLatency(
+      path,
+      await fixtureLines(),
+      (onText) => followWithTail(path, onText),
+      samples,
+      intervalMs,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 async function catchUp(path: string, expectedLines: number): Promise<number> {
