@@ -246,6 +246,9 @@ class Tail {
         await this.#wake.sleep(delay, signal);
         continue;
       }
+      // The path names another file now (rotation, a retargeted symlink): watch what it names
+      // and look again at once — what was written while the watch was the old one woke nobody.
+      if (this.#watchStale) continue;
       const reason = await this.#wake.wait(this.#s.pollIntervalMs, signal);
       if (reason === "timeout") this.#watchStale = true;
     }
