@@ -12,8 +12,8 @@
  *   `maxLineBytes` is cut and counted (`line_truncated`).
  * - Rotation is told by device and inode, not by content: when the path names another file
  *   (rename+create, delete+recreate, a retargeted symlink), the old handle is kept and read on
- *   until the new file has data (the writer has moved on), drained once more, then closed
- *   (`rotation`). A file that shrinks below our offset was truncated in place (copytruncate):
+ *   until the new file has data (the writer has moved on), drained once more (a last line left
+ *   without a newline is delivered as it is), then closed (`rotation`). A file that shrinks below our offset was truncated in place (copytruncate):
  *   read again from 0 (`truncation`).
  * - Each batch's cursor `{dev, ino, offset, hash}` pins the exact position. On restart it resumes
  *   there, or in the rotated sibling (`kern.log.1`, `kern.log-20261125`) that now holds that
@@ -431,6 +431,10 @@ class Tail {
       const old = this.#active;
       yield* old.drain(this.#buffer, signal); // the last look: the writer has moved on
       if (signal.aborted) return;
+      // A last line it left without a newline: delivered as it is rather than lost. (Not from a
+      // copy: the rest of that line went on in the truncated file.)
+      const unfinished = this.#copies.has(old) ? undefined : old.finishLine();
+      if (unfinished) yield unfinished;
       old.close();
       this.#active = this.#pending.shift();
       if (this.#copies.has(old)) {

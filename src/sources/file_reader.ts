@@ -237,6 +237,26 @@ export class TailedFile {
     return undefined;
   }
 
+  /**
+   * The unfinished last line, as a batch of one line, when the file is left for good (the
+   * writer moved on to a newer file without ending it): it will not be finished here.
+   */
+  finishLine(): SourceBatch | undefined {
+    // The position after it is the end of the file as it is (no newline was written there).
+    const end = this.#framer.scanned;
+    const tail = this.#framer.recent;
+    const framed = this.#framer.finish();
+    if (!framed) return undefined;
+    if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
+    return {
+      kind: "lines",
+      text: framed.text,
+      lineCount: framed.lineCount,
+      cursor: this.cursor(end, tail),
+      cut: framed.cut.length > 0 ? framed.cut : undefined,
+    };
+  }
+
   /** Closes the handle (idempotent). */
   close(): void {
     try {

@@ -570,3 +570,28 @@ Deno.test("copytruncate under a writer that does not append: the hole of NULs be
     return numbered("l", 1, 6).trimEnd().split("\n");
   }
 });
+
+Deno.test("rename+create: a last line the writer left without a newline is delivered when we move on", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "a1\na2-unfinished");
+    const run = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+    await run.untilLines(1);
+    await Deno.rename(path, `${path}.1`);
+    await append(path, "b1\n");
+    await run.untilLines(3);
+    await run.stop();
+    assert.deepEqual(run.lines, ["a1", "a2-unfinished", "b1"]);
+    // The position after it is the old file's end: resuming there finds nothing more in it.
+    const resumed = new TailRun({
+      path,
+      start: "beginning",
+      resumeFrom: JSON.parse(JSON.stringify(run.batches[1].cursor)),
+      ...EVENTS_ONLY,
+    });
+    await resumed.untilLines(1);
+    await resumed.stop();
+    assert.deepEqual(resumed.lines, ["b1"]);
+    assert.equal(resumed.count("cursor_invalid"), 0);
+  });
+});
