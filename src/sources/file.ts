@@ -13,8 +13,8 @@
  * - Rotation is told by device and inode, not by content: when the path names another file
  *   (rename+create, delete+recreate, a retargeted symlink), the old handle is kept and read on
  *   until the new file has data (the writer has moved on), drained once more (a last line left
- *   without a newline is delivered as it is), then closed (`rotation`). A file that shrinks below our offset was truncated in place (copytruncate):
- *   read again from 0 (`truncation`).
+ *   without a newline is delivered as it is), then closed (`rotation`). A file that shrinks below
+ *   our offset was truncated in place (copytruncate): read again from 0 (`truncation`).
  * - Each batch's cursor `{dev, ino, offset, hash}` pins the exact position. On restart it resumes
  *   there, or in the rotated sibling (`kern.log.1`, `kern.log-20261125`) that now holds that
  *   inode, then the newer files. When the file was truncated in place while we were stopped
