@@ -280,15 +280,28 @@ Deno.test("recorder: 4xx other than conflicts are not retried; a deleted namespa
     }
     assert.equal(h.api.requests.filter((r) => r.method === "POST").length, 2, "not retried");
     assert.equal(h.api.events("shop").length, 0);
-    await h.api.deleteNamespace("shop");
-    const gone = await h.record({
+    // Terminating: the API server refuses new content with a 403 that says so.
+    const deleted = h.api.deleteNamespace("shop", { graceMs: 2_000 });
+    const terminating = await h.record({
       pod: h.pod,
       reason: "PacketDrop",
       message: MESSAGE,
       time: new Date(),
     });
+    assert.equal(terminating, "namespace_gone");
+    const refusal = h.api.requests.filter((r) => r.method === "POST").at(-1)!;
+    assert.equal(refusal.status, 403, "refused as terminating, not retried");
+    // Gone: 404 for the namespace.
+    await deleted;
+    const gone = await h.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(Date.now() + 1),
+    });
     assert.equal(gone, "namespace_gone");
-    assert.equal(await counter(h.metrics, "namespace_gone"), 1);
+    assert.equal(h.api.requests.filter((r) => r.method === "POST").at(-1)!.status, 404);
+    assert.equal(await counter(h.metrics, "namespace_gone"), 2);
   } finally {
     await h.stop();
   }
