@@ -9,7 +9,7 @@
  * @module
  */
 
-/** A requirement: "root", "netns" (root + `ip netns` usable), or a program name looked up on PATH. */
+/** A requirement: "root", or a program name looked up on PATH. */
 export type Requirement = string;
 
 const SBIN = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"];
