@@ -63,6 +63,12 @@ export function prefixPattern(prefix: string): RegExp {
   return new RegExp(`(${body})[ \t]*IN=`, "y");
 }
 
+/** Whether codes[from, to) hold a kmsg `\\x` escape (searched in the line only). */
+function hasEscape(codes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to - 1; i++) if (codes[i] === 92 && codes[i + 1] === 120) return true;
+  return false;
+}
+
 /** Whitespace the kernel or a syslog daemon may put around a prefix. */
 function isSpace(code: number): boolean {
   return code === 32 || code === 9;
@@ -142,7 +148,7 @@ export class DropParser {
       };
     }
     const time = header.time ?? ctx.now;
-    if (header.kmsg && text.lastIndexOf("\\x", lineEnd) >= header.messageStart) {
+    if (header.kmsg && hasEscape(codes, header.messageStart - base, lineEnd - base)) {
       // A kmsg record with escaped bytes: parse what the kernel logged.
       return this.parseMessage(unescapeKmsg(text.slice(header.messageStart, lineEnd)), time);
     }
