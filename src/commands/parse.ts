@@ -87,9 +87,12 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
       text,
       (result) => {
         if (result.kind === "drop") {
-          summary.drops++;
-          if (options.format === "table") table.push(dropToTableRow(result.drop));
-          else writeDropNdjson(out, result.drop);
+          // A line may stand for several identical drops (rsyslog's "message repeated N times").
+          for (let k = result.count ?? 1; k > 0; k--) {
+            summary.drops++;
+            if (options.format === "table") table.push(dropToTableRow(result.drop));
+            else writeDropNdjson(out, result.drop);
+          }
         } else if (result.kind === "error") {
           summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
         }

@@ -69,6 +69,42 @@ function hasEscape(codes: Uint8Array, from: number, to: number): boolean {
   return false;
 }
 
+const REPEATED = "message repeated ";
+const TIMES = " times: [";
+
+/**
+ * rsyslog's `message repeated N times: [<message>]` in codes[at - base, end - base): the count and
+ * where the message starts and ends (before the closing "]"); undefined for other text.
+ */
+function repeatedMessage(
+  codes: Uint8Array,
+  base: number,
+  at: number,
+  end: number,
+): { count: number; start: number; end: number } | undefined {
+  let i = at - base;
+  const last = end - base;
+  if (codes[i] !== 109) return undefined; // "m": most messages fail here
+  for (let k = 0; k < REPEATED.length; k++) {
+    if (codes[i + k] !== REPEATED.charCodeAt(k)) return undefined;
+  }
+  i += REPEATED.length;
+  let count = 0;
+  const digits = i;
+  while (i < last && codes[i] >= 48 && codes[i] <= 57 && i - digits < 9) {
+    count = count * 10 + codes[i++] - 48;
+  }
+  if (i === digits || count === 0) return undefined;
+  for (let k = 0; k < TIMES.length; k++) {
+    if (codes[i + k] !== TIMES.charCodeAt(k)) return undefined;
+  }
+  i += TIMES.length;
+  let close = last;
+  while (close > i && (codes[close - 1] === 32 || codes[close - 1] === 9)) close--;
+  if (close <= i || codes[close - 1] !== 93) return undefined; // "]"
+  return { count, start: i + base, end: close - 1 + base };
+}
+
 /** Whitespace the kernel or a syslog daemon may put around a prefix. */
 function isSpace(code: number): boolean {
   return code === 32 || code === 9;
@@ -161,8 +197,23 @@ export class DropParser {
       header.messageStart,
       time,
     );
+    if (result !== IGNORED) return result;
+    const repeated = repeatedMessage(codes, base, header.messageStart, lineEnd);
+    if (repeated) {
+      // rsyslog's RepeatedMsgReduction: one line for `count` more of the message before it.
+      const inner = this.#parseFrom(
+        text,
+        codes,
+        base,
+        lineStart,
+        repeated.end,
+        repeated.start,
+        time,
+      );
+      return inner.kind === "drop" ? { ...inner, count: repeated.count } : inner;
+    }
     const bare = header.undecorated;
-    if (result !== IGNORED || bare === undefined) return result;
+    if (bare === undefined) return result;
     // What looked like a severity word or a kernel time may begin the prefix.
     return this.#parseFrom(text, codes, base, lineStart, lineEnd, bare.start, bare.time ?? ctx.now);
   }

@@ -85,6 +85,11 @@ export interface PacketDrop {
   tcpOptions?: string;
   /** The packet embedded in an ICMP error. */
   embedded?: EmbeddedPacket;
+  /**
+   * Which of the N drops of an rsyslog `message repeated N times` line this is (1…N): identical
+   * packets, told apart by it. Absent for other lines.
+   */
+  repeat?: number;
 }
 
 /** Why a matching line could not become a drop. A bounded set: these are metric label values. */
@@ -114,8 +119,11 @@ export const PARSE_ERROR_REASONS: readonly ParseErrorReason[] = [
   "malformed",
 ];
 
-/** The outcome of parsing one record. */
+/**
+ * The outcome of parsing one record. A drop's `count`, when present, says the line stands for
+ * that many drops (rsyslog's `message repeated N times: [ … ]`, the N repeats of the line before).
+ */
 export type ParseResult =
-  | { kind: "drop"; drop: PacketDrop }
+  | { kind: "drop"; drop: PacketDrop; count?: number }
   | { kind: "ignored" }
   | { kind: "error"; reason: ParseErrorReason; detail: string };

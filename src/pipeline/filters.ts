@@ -34,7 +34,8 @@ export function repeatKey(drop: PacketDrop): string {
  * The identity of one logged packet: its log time and the fields that tell two packets apart
  * (ports, IP id or flow label, lengths, sequence numbers). The same log record gives the same
  * identity in every run, so a drop replayed after a restart is recognised; two packets logged
- * in the same millisecond still differ.
+ * in the same millisecond still differ, and so do the identical drops of an rsyslog `message
+ * repeated N times` line (by their `repeat`).
  */
 export function dropIdentity(drop: PacketDrop): string {
   return fnv1a32(
@@ -42,7 +43,8 @@ export function dropIdentity(drop: PacketDrop): string {
       `${drop.proto}|${drop.id}|${drop.flowLabel}|${drop.len}|${
         drop.ttl ?? drop.hopLimit
       }|${drop.seq}|` +
-      `${drop.icmpType}|${drop.icmpCode}|${drop.icmpId}|${drop.icmpSeq}`,
+      `${drop.icmpType}|${drop.icmpCode}|${drop.icmpId}|${drop.icmpSeq}` +
+      (drop.repeat === undefined ? "" : `|${drop.repeat}`),
   );
 }
 

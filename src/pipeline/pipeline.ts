@@ -128,7 +128,13 @@ export class Pipeline {
       return;
     }
     if (result.kind !== "drop") return;
-    const drop = result.drop;
+    if (result.count === undefined) return this.#onDrop(result.drop, ack);
+    // A line that stands for several identical drops (rsyslog's "message repeated N times").
+    for (let k = 1; k <= result.count; k++) this.#onDrop({ ...result.drop, repeat: k }, ack);
+  }
+
+  #onDrop(drop: PacketDrop, ack: BatchAck): void {
+    const { metrics } = this.#o;
     metrics.dropsParsed.inc({ prefix: drop.prefix });
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });

@@ -103,6 +103,26 @@ Deno.test("dry-run: a reader that stops reading does not hold up SIGTERM; what i
   }
 });
 
+Deno.test("dry-run: rsyslog's message repeated N times: [ … ] line is N drops", async () => {
+  const { daemon, log, close } = await followLogFile({
+    args: ["--dry-run", "--iptables-log-prefix=nft-drop:", "--repeated-events-interval-minutes=0"],
+    dirPrefix: "kit-dry-run-repeated-",
+  });
+  try {
+    const line = kernelLine(drop(7));
+    const repeated = line.replace(
+      /kernel: \[ *[\d.]+\] (.*)\n$/,
+      "kernel: message repeated 2 times: [ $1]\n",
+    );
+    assert.notEqual(repeated, line);
+    await append(log, line + repeated);
+    await daemon.waitFor(() => daemon.json().length >= 3, 5_000, "three drops");
+    assert.deepEqual(daemon.json().map((d) => d.dpt), [1007, 1007, 1007]);
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("dry-run: expired and repeated drops are filtered", async () => {
   const run = await followLogFile({
     dirPrefix: "kit-dry-run-",

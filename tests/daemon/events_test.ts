@@ -138,6 +138,30 @@ Deno.test("events: a drop becomes an Event on each Pod; a repeat after the inter
   }
 });
 
+Deno.test("events: rsyslog's message repeated N times: [ … ] counts N more drops on the Events", async () => {
+  const s = await setup(["--repeated-events-interval-minutes=0"]);
+  try {
+    const line = kernelLine(tcpDrop(WEB, DB, 5432));
+    const repeated = line.replace(
+      /kernel: \[ *[\d.]+\] (.*)\n$/,
+      "kernel: message repeated 2 times: [ $1]\n",
+    );
+    assert.notEqual(repeated, line);
+    await Deno.writeTextFile(s.log, line + repeated, { append: true });
+    await waitUntil(
+      "count 3",
+      () => {
+        const events = s.api.events();
+        return events.length === 2 && events.every((e) => e.count === 3);
+      },
+      5_000,
+      s.daemon,
+    );
+  } finally {
+    await s.cleanup();
+  }
+});
+
 Deno.test("events: a flood stays within the client-side rate limit; every drop is counted", async () => {
   const s = await setup([
     "--kube-api-qps=5",

@@ -508,6 +508,39 @@ Deno.test("dmesg -T / -x and journalctl short-monotonic / short-unix / short-ful
   assert.equal(invalid.kind === "error" && invalid.reason, "invalid_time");
 });
 
+Deno.test("rsyslog's message repeated N times: [ … ] stands for N more drops of the message", () => {
+  const p = new DropParser({ prefixes: ["calico-packet:"], now: () => NOW });
+  const message =
+    "calico-packet: IN=cali1 OUT=cali2 SRC=fd00::1 DST=fd00::2 LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=1 PROTO=TCP SPT=1 DPT=2 WINDOW=1 RES=0x00 SYN URGP=0 ";
+  // As rsyslog 8 writes them with $RepeatedMsgReduction on (RSYSLOG_FileFormat), and with a
+  // space after "[" as a kernel message read by imklog has.
+  for (
+    const line of [
+      `2026-11-25T13:56:29.168520+00:00 vm kernel: message repeated 3 times: [${message}]`,
+      `Nov 25 13:56:29 vm kernel: message repeated 3 times: [ ${message}]`,
+    ]
+  ) {
+    const r = p.parseLine(line);
+    assert.equal(r.kind, "drop", line);
+    assert.equal(r.kind === "drop" && r.count, 3);
+    assert.equal(r.kind === "drop" && r.drop.dpt, 2);
+  }
+  assert.equal(
+    (p.parseLine(`Nov 25 13:56:29 vm kernel: ${message}`) as { count?: number }).count,
+    undefined,
+  );
+  // Not ours, or not well formed: ignored.
+  for (
+    const line of [
+      "Nov 25 13:56:29 vm kernel: message repeated 3 times: [ usb 1-1: new device IN=x]",
+      `Nov 25 13:56:29 vm kernel: message repeated x times: [ ${message}]`,
+      `Nov 25 13:56:29 vm kernel: message repeated 3 times: [ ${message}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line);
+  }
+});
+
 Deno.test("garbage in: errors with reasons, never a throw or a bogus drop", () => {
   const p = new DropParser({ prefixes: ["P:"], now: () => NOW, maxLineLength: 65536 });
   const base = "2026-11-25T07:58:51Z vm kernel: P: IN=a OUT=b ";
