@@ -28,14 +28,50 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/**
+ * Makes `<name>.key` and `<name>.crt` in `dir`: a new key for `subject`, certified by the CA
+ * there with the given extensions.
+ */
+async function signed(dir: string, name: string, subject: string, extensions: string[]) {
+  await openssl([
+    "req",
+    ...EC_KEY,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    subject,
+  ], dir);
+  await Deno.writeTextFile(`${dir}/${name}.ext`, extensions.join("\n") + "\n");
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    `${name}.crt`,
+    "-days",
+    "7",
+    "-extfile",
+    `${name}.ext`,
+  ], dir);
+}
+
 async function generate(): Promise<TestCertificates> {
   const dir = await Deno.makeTempDir({ prefix: "kube-emulator-ca-" });
   try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     await openssl([
       "req",
       "-x509",
-      ...ec,
+      ...EC_KEY,
       "-keyout",
       "ca.key",
       "-out",
@@ -49,73 +85,17 @@ async function generate(): Promise<TestCertificates> {
       "-addext",
       "keyUsage=critical,keyCertSign,cRLSign",
     ], dir);
-    await openssl([
-      "req",
-      ...ec,
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=kube-apiserver",
-    ], dir);
-    await Deno.writeTextFile(
-      `${dir}/server.ext`,
-      [
-        "basicConstraints=CA:FALSE",
-        "keyUsage=critical,digitalSignature,keyEncipherment",
-        "extendedKeyUsage=serverAuth",
-        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,DNS:kubernetes.default.svc",
-      ].join("\n") + "\n",
-    );
-    await openssl([
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "server.crt",
-      "-days",
-      "7",
-      "-extfile",
-      "server.ext",
-    ], dir);
-    await openssl([
-      "req",
-      ...ec,
-      "-keyout",
-      "client.key",
-      "-out",
-      "client.csr",
-      "-subj",
-      "/O=system:masters/CN=kubernetes-admin",
-    ], dir);
-    await Deno.writeTextFile(
-      `${dir}/client.ext`,
-      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
-    );
-    await openssl([
-      "x509",
-      "-req",
-      "-in",
-      "client.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "client.crt",
-      "-days",
-      "7",
-      "-extfile",
-      "client.ext",
-    ], dir);
+    await signed(dir, "server", "/CN=kube-apiserver", [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=critical,digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,DNS:kubernetes.default.svc",
+    ]);
+    await signed(dir, "client", "/O=system:masters/CN=kubernetes-admin", [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=critical,digitalSignature",
+      "extendedKeyUsage=clientAuth",
+    ]);
     return {
       caCertPem: await Deno.readTextFile(`${dir}/ca.crt`),
       serverCertPem: await Deno.readTextFile(`${dir}/server.crt`),
@@ -128,7 +108,7 @@ async function generate(): Promise<TestCertificates> {
   }
 }
 
-/** The process-wide test CA and server certificate (created on first use). */
+/** The process-wide test CA, server and client certificates (created on first use). */
 export function testCertificates(): Promise<TestCertificates> {
   cached ??= generate().catch((error) => {
     cached = undefined;
