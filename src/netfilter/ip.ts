@@ -15,7 +15,7 @@
  */
 
 import { sliceApart } from "../text.ts";
-import { OTHER } from "./line_codes.ts";
+import { hexDigit, OTHER } from "./line_codes.ts";
 
 /** Codes (see line_codes.ts) of a short text, in a buffer of this module's own. */
 const ipScratch = new Uint8Array(64);
@@ -95,12 +95,6 @@ export function parseIpv6(text: string): number[] | undefined {
   for (let i = 0; i < fill; i++) groups.push(0);
   groups.push(...tailOut);
   return groups;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  const l = c | 32;
-  return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
 /** The kernel's form, at `from` in `codes`: 8 groups of exactly 4 hex digits. */

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { hexDigit } from "./line_codes.ts";
+
 /** The fields of a kmsg record header, and where its message starts in the line. */
 export interface KmsgHeader {
   /** The raw priority: facility * 8 + level. */
@@ -73,12 +75,6 @@ export function parseKmsgHeader(line: string, from = 0): KmsgHeader | undefined 
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
 
-function hexValue(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  const lower = code | 32;
-  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
-}
-
 /**
  * Undoes the kernel's `\xNN` escaping of the bytes of a kmsg message that are not printable
  * ASCII (and of `\`): the bytes are put back and read as UTF-8, so a prefix such as `drøp:`
@@ -89,8 +85,8 @@ export function unescapeKmsg(message: string): string {
   const bytes = encoder.encode(message);
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
-    const hi = bytes[i] === 92 && bytes[i + 1] === 120 ? hexValue(bytes[i + 2] ?? 0) : -1;
-    const lo = hi >= 0 ? hexValue(bytes[i + 3] ?? 0) : -1;
+    const hi = bytes[i] === 92 && bytes[i + 1] === 120 ? hexDigit(bytes[i + 2] ?? 0) : -1;
+    const lo = hi >= 0 ? hexDigit(bytes[i + 3] ?? 0) : -1;
     if (lo >= 0) {
       bytes[n++] = hi * 16 + lo;
       i += 3;

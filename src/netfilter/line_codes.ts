@@ -24,6 +24,13 @@ export const OTHER = 0x80;
 /** What {@link firstControlCode} returns when a code is not ASCII: check the text itself. */
 export const NOT_ASCII = -2;
 
+/** The value of the hex digit whose code is `code` (either case), or -1. */
+export function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  const lower = code | 32;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
+
 const encoder = new TextEncoder();
 /** Reused for every line: 3 bytes a character is the most UTF-8 needs. */
 let scratch = new Uint8Array(3 * 1024);

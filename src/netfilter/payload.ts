@@ -18,6 +18,7 @@
 
 import { sliceApart as keep } from "../text.ts";
 import { canonicalIp, canonicalIpFromCodes, ipFamily } from "./ip.ts";
+import { hexDigit } from "./line_codes.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
 /** A payload parse failure. */
@@ -49,11 +50,8 @@ function readHex(codes: Uint8Array, from: number, to: number, max: number): numb
   if (to <= i || to - i > 8) return -1;
   let n = 0;
   for (; i < to; i++) {
-    const c = codes[i];
-    let d: number;
-    if (c >= 48 && c <= 57) d = c - 48;
-    else if ((c | 32) >= 97 && (c | 32) <= 102) d = (c | 32) - 87;
-    else return -1;
+    const d = hexDigit(codes[i]);
+    if (d < 0) return -1;
     n = n * 16 + d;
   }
   return n <= max ? n : -1;
@@ -62,10 +60,7 @@ function readHex(codes: Uint8Array, from: number, to: number, max: number): numb
 /** Whether codes[from, to) are hex digits only (and not none). */
 function isHexDigits(codes: Uint8Array, from: number, to: number): boolean {
   if (to <= from) return false;
-  for (let i = from; i < to; i++) {
-    const c = codes[i] | 32;
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-  }
+  for (let i = from; i < to; i++) if (hexDigit(codes[i]) < 0) return false;
   return true;
 }
 
