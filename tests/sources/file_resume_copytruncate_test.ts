@@ -4,7 +4,8 @@
  * not read before the stop are in the copy (`kern.log.1`, or `kern.log.2` after two rotations):
  * the restart finishes the copy from the saved offset, then any newer copy, then the truncated
  * file from 0, as the live path does for a truncation it sees while running. A changed file with
- * no matching copy is still an unusable cursor (`cursor_invalid`, start per `start`).
+ * no matching copy is an unusable cursor (`cursor_invalid`): the files written since are read from
+ * their start.
  */
 import assert from "node:assert/strict";
 import { systemTest, which } from "../support/system.ts";
@@ -12,28 +13,15 @@ import {
   append,
   DriverOutput,
   DriverProcess,
+  EVENTS_ONLY,
+  inTempDir,
+  lines,
   numbered,
+  readThenStop,
   sleep,
   TailRun,
   waitFor,
 } from "./file_support.ts";
-
-/** A fresh temporary directory, removed after `fn`. */
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "file_resume_ct_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Wakes on inotify events only: the poll is too slow to matter within a test. */
-const EVENTS_ONLY = { pollIntervalMs: 600_000 };
-
-function lines(text: string): string[] {
-  return text.trimEnd().split("\n");
-}
 
 /** Runs a program (coreutils) and fails the test when it fails. */
 async function run(program: string, ...args: string[]): Promise<void> {
@@ -58,15 +46,6 @@ function untilDelivered(output: DriverOutput, count: number, driver: DriverProce
     `${count} lines`,
     () => `${JSON.stringify(output.batches)}\n${driver.stderr.slice(-3000)}`,
   );
-}
-
-/** A first run that delivers `count` lines of `path` from its start, then stops; its cursor. */
-async function readThenStop(path: string, count: number): Promise<unknown> {
-  const first = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
-  await first.untilLines(count);
-  await first.stop();
-  assert.equal(first.lines.length, count);
-  return JSON.parse(JSON.stringify(first.lastCursor)); // as a checkpoint would
 }
 
 Deno.test("restart after copytruncate while stopped: 5 drops delivered overall (driver + checkpoint)", async () => {

@@ -5,42 +5,34 @@
  * the path no longer names (a retargeted symlink) is found at the real path the cursor saved.
  */
 import assert from "node:assert/strict";
-import { append, numbered, sleep, TailRun } from "./file_support.ts";
+import {
+  append,
+  EVENTS_ONLY,
+  inTempDir,
+  lines,
+  numbered,
+  readThenStop,
+  sleep,
+  TailRun,
+} from "./file_support.ts";
 
-/** A fresh temporary directory, removed after `fn`. */
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "file_resume_lost_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-const EVENTS_ONLY = { pollIntervalMs: 600_000 };
-
-function lines(text: string): string[] {
-  return text.trimEnd().split("\n");
-}
-
-/** Runs until `count` lines came, stops, and returns the last cursor as a checkpoint holds it. */
-async function readThenStop(run: TailRun, count: number): Promise<unknown> {
-  await run.untilLines(count);
-  await run.stop();
-  return JSON.parse(JSON.stringify(run.lastCursor));
+/** A run started at the end without a cursor and stopped before any line: the cursor it saved. */
+async function savedAtEnd(path: string): Promise<{ offset: number }> {
+  const first = new TailRun({ path, start: "end", ...EVENTS_ONLY });
+  await first.untilLogged("following log file");
+  await first.stop();
+  assert.deepEqual(first.lines, []);
+  assert.equal(first.positions.length, 1, "one position batch");
+  const saved = JSON.parse(JSON.stringify(first.lastCursor));
+  assert.equal(saved.offset, (await Deno.stat(path)).size, "the position is the end");
+  return saved;
 }
 
 Deno.test("a first run that reads no line still hands out where it started: the next run reads what came in between", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
     await append(path, numbered("old", 1, 5));
-    const first = new TailRun({ path, start: "end", ...EVENTS_ONLY });
-    await first.untilLogged("following log file");
-    await first.stop();
-    assert.deepEqual(first.lines, []);
-    assert.equal(first.positions.length, 1, "one position batch");
-    const saved = JSON.parse(JSON.stringify(first.lastCursor));
-    assert.equal(saved.offset, (await Deno.stat(path)).size, "the position is the end");
+    const saved = await savedAtEnd(path);
 
     await append(path, numbered("while-stopped", 1, 3));
     const second = new TailRun({ path, start: "end", resumeFrom: saved, ...EVENTS_ONLY });
@@ -58,7 +50,7 @@ Deno.test("rotated while stopped and the old file compressed away: the new file 
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
     await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(new TailRun({ path, start: "beginning", ...EVENTS_ONLY }), 10);
+    const saved = await readThenStop(path, 10);
     await sleep(20);
     // logrotate with compress: kern.log → kern.log.1.gz (a new inode), a new kern.log.
     await append(path, numbered("l", 11, 5)); // lost with the compressed file: unreadable
@@ -81,11 +73,7 @@ Deno.test("rotated twice while stopped (delaycompress): the uncompressed rotatio
     await append(path, numbered("l", 1, 10));
     await append(`${path}.9`, "long before the cursor\n");
     await Deno.utime(`${path}.9`, new Date(2020, 0, 1), new Date(2020, 0, 1));
-    const first = new TailRun({ path, start: "end", ...EVENTS_ONLY });
-    await first.untilLogged("following log file");
-    await first.stop();
-    const saved = JSON.parse(JSON.stringify(first.lastCursor));
-    assert.equal(saved.offset, (await Deno.stat(path)).size);
+    const saved = await savedAtEnd(path);
     await sleep(20);
     await append(path, numbered("l", 11, 2));
     await Deno.rename(path, `${path}.2.gz`); // our file: compressed at the second rotation
@@ -109,7 +97,7 @@ Deno.test("a symlink retargeted while stopped: the rest of the old target, then 
     await Deno.mkdir(`${dir}/b`);
     await append(`${dir}/a/0.log`, numbered("a", 1, 10));
     await Deno.symlink(`${dir}/a/0.log`, path);
-    const saved = await readThenStop(new TailRun({ path, start: "beginning", ...EVENTS_ONLY }), 10);
+    const saved = await readThenStop(path, 10);
     assert.equal((saved as { path: string }).path, await Deno.realPath(`${dir}/a/0.log`));
     await append(`${dir}/a/0.log`, numbered("a", 11, 5));
     await append(`${dir}/b/0.log`, numbered("b", 1, 5));

@@ -264,6 +264,35 @@ export async function append(path: string, text: string | Uint8Array): Promise<v
   await Deno.writeFile(path, data, { append: true, create: true });
 }
 
+/** A fresh temporary directory, removed after `fn`. */
+export async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "file_source_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A run that wakes only on inotify events: the poll is too slow to matter within a test. */
+export const EVENTS_ONLY = { pollIntervalMs: 600_000 };
+
+/** The lines of `text` (as {@link numbered} makes it). */
+export function lines(text: string): string[] {
+  return text.trimEnd().split("\n");
+}
+
+/** A first run that delivers `count` lines of `path` from its start, then stops; its cursor. */
+export async function readThenStop(path: string, count: number): Promise<unknown> {
+  const first = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+  await first.untilLines(count);
+  await first.stop();
+  if (first.lines.length !== count) {
+    throw new Error(`read ${first.lines.length} lines, not ${count}: ${first.summary()}`);
+  }
+  return JSON.parse(JSON.stringify(first.lastCursor)); // as a checkpoint would
+}
+
 /** `count` lines `prefix1`… joined with newlines, ending in one. */
 export function numbered(prefix: string, from: number, count: number): string {
   let text = "";

@@ -1,22 +1,19 @@
-import { settlesWithin } from "../support/settles.ts";
 import assert from "node:assert/strict";
+import { settlesWithin } from "../support/settles.ts";
 import { silentLogger } from "../../src/log.ts";
 import { FileSource } from "../../src/sources/file.ts";
 import { TailedFile } from "../../src/sources/file_reader.ts";
-import { append, numbered, processHolds, sleep, TailRun, waitFor } from "./file_support.ts";
-
-/** A fresh temporary directory, removed after `fn`. */
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "file_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** A run that wakes only on inotify events: the poll is too slow to matter within a test. */
-const EVENTS_ONLY = { pollIntervalMs: 600_000 };
+import {
+  append,
+  EVENTS_ONLY,
+  inTempDir,
+  lines,
+  numbered,
+  processHolds,
+  sleep,
+  TailRun,
+  waitFor,
+} from "./file_support.ts";
 
 Deno.test("start at end delivers only lines appended after start", async () => {
   await inTempDir(async (dir) => {
@@ -255,7 +252,7 @@ Deno.test("copytruncate: lines not read before the truncation are read from the 
     await append(path, "b1\n");
     await run.untilLines(16);
     await run.stop();
-    assert.deepEqual(run.lines, [...numbered("a", 1, 15).trimEnd().split("\n"), "b1"]);
+    assert.deepEqual(run.lines, [...lines(numbered("a", 1, 15)), "b1"]);
     assert.equal(run.count("truncation"), 1);
     assert.equal(run.count("rotation"), 0);
     assert.equal(run.logged("reading the rest of the truncated file from its copy"), 1);
@@ -411,7 +408,7 @@ Deno.test("resume from a cursor continues exactly after the last delivered line"
     const second = new TailRun({ path, start: "end", resumeFrom: cursor, ...EVENTS_ONLY });
     await second.untilLines(6);
     await second.stop();
-    assert.deepEqual(second.lines, ["half-line", ...numbered("l", 11, 5).trimEnd().split("\n")]);
+    assert.deepEqual(second.lines, ["half-line", ...lines(numbered("l", 11, 5))]);
     assert.equal(second.count("cursor_invalid"), 0);
   });
 });
@@ -438,7 +435,7 @@ Deno.test("resume after rotation while stopped: finish kern.log.1 from the offse
     await append(path, "l21\n");
     await second.untilLines(11);
     await second.stop();
-    assert.deepEqual(second.lines, numbered("l", 11, 11).trimEnd().split("\n"));
+    assert.deepEqual(second.lines, lines(numbered("l", 11, 11)));
     assert.equal(second.count("cursor_invalid"), 0);
     assert.equal(second.count("rotation"), 1);
   });
@@ -488,7 +485,7 @@ Deno.test("a cursor whose bytes changed: the file is read from its start, whatev
       await run.stop();
       assert.equal(run.count("cursor_invalid"), 1, start);
       assert.equal(run.logged("saved position cannot be used"), 1, start);
-      assert.deepEqual(run.lines, numbered("x", 1, 20).trimEnd().split("\n"), start);
+      assert.deepEqual(run.lines, lines(numbered("x", 1, 20)), start);
     }
   });
 });
@@ -519,18 +516,18 @@ Deno.test("abort returns promptly while waiting, and read() can run again", asyn
     const source = new FileSource({ path, start: "beginning", pollIntervalMs: 600_000 });
     for (let round = 0; round < 2; round++) {
       const controller = new AbortController();
-      const lines: string[] = [];
+      const texts: string[] = [];
       const done = (async () => {
         for await (const batch of source.read(controller.signal)) {
-          if (batch.kind === "lines" && batch.lineCount > 0) lines.push(batch.text);
+          if (batch.kind === "lines" && batch.lineCount > 0) texts.push(batch.text);
         }
       })();
-      while (lines.length === 0) await sleep(5);
+      while (texts.length === 0) await sleep(5);
       controller.abort();
       // The poll is ten minutes away: only the abort ends the wait. The test's op and resource
       // sanitizers check that nothing is left open.
       await settlesWithin(done, 5_000, "read() after abort");
-      assert.deepEqual(lines, ["a\n"]);
+      assert.deepEqual(texts, ["a\n"]);
     }
   });
 });
@@ -561,14 +558,11 @@ Deno.test("copytruncate under a writer that does not append: the hole of NULs be
     await run.untilLines(6);
     writer.close();
     await run.stop();
-    assert.deepEqual(run.lines, lines6());
+    assert.deepEqual(run.lines, lines(numbered("l", 1, 6)));
     assert.equal(run.count("truncation"), 2);
     assert.equal(run.count("line_truncated"), 0);
     assert.deepEqual(run.problems, []);
   });
-  function lines6() {
-    return numbered("l", 1, 6).trimEnd().split("\n");
-  }
 });
 
 Deno.test("rename+create: a last line the writer left without a newline is delivered when we move on", async () => {
