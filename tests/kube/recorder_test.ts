@@ -28,28 +28,20 @@ interface Harness {
   stop: () => Promise<void>;
 }
 
-async function harness(
+/** A recorder posting to `api` as node-1's program would, with short test backoffs. */
+function recorderOn(
+  api: KubeEmulator,
   options: Partial<RecorderOptions> = {},
-  emulator: { tls?: boolean; token?: string } = {},
-): Promise<Harness> {
-  const api = await startKubeEmulator(emulator);
-  const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
-  const pod: PodRef = {
-    namespace: "shop",
-    name: "web-1",
-    uid: created.metadata.uid!,
-    nodeName: "n1",
-    hostNetwork: false,
-  };
+  metrics?: Metrics,
+): EventRecorder {
   const settings = {
     kubeconfig: api.kubeconfigPath,
     kubeApiQps: 1000,
     kubeApiBurst: 1000,
     kubeApiTimeoutSeconds: 1,
   };
-  const metrics = new Metrics({ defaultMetrics: false });
   const client = new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger, metrics);
-  const recorder = new EventRecorder({
+  return new EventRecorder({
     client,
     log: Deno.env.get("DEBUG") ? createLogger({ level: "debug", format: "text" }) : silentLogger,
     metrics,
@@ -63,6 +55,23 @@ async function harness(
     maxBackoffMs: 200,
     ...options,
   });
+}
+
+async function harness(
+  options: Partial<RecorderOptions> = {},
+  emulator: { tls?: boolean; token?: string } = {},
+): Promise<Harness> {
+  const api = await startKubeEmulator(emulator);
+  const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
+  const pod: PodRef = {
+    namespace: "shop",
+    name: "web-1",
+    uid: created.metadata.uid!,
+    nodeName: "n1",
+    hostNetwork: false,
+  };
+  const metrics = new Metrics({ defaultMetrics: false });
+  const recorder = recorderOn(api, options, metrics);
   const controller = new AbortController();
   const loop = recorder.run(controller.signal);
   return {
@@ -469,24 +478,7 @@ Deno.test("recorder: another writer updated the Event since we cached it: the co
   const h = await harness({ maxAgeMs: 5_000 });
   // A second recorder on the same API server (another instance of the program, one restarted
   // meanwhile): same component and host, so the same Event.
-  const settings = {
-    kubeconfig: h.api.kubeconfigPath,
-    kubeApiQps: 1000,
-    kubeApiBurst: 1000,
-    kubeApiTimeoutSeconds: 1,
-  };
-  const other = new EventRecorder({
-    client: new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger),
-    log: silentLogger,
-    component: "kube-iptables-tailer",
-    host: "node-1",
-    queueSize: 100,
-    spamBurst: 25,
-    spamRefillMs: 300_000,
-    maxAgeMs: 5_000,
-    minBackoffMs: 20,
-    maxBackoffMs: 200,
-  });
+  const other = recorderOn(h.api, { maxAgeMs: 5_000 });
   const stopOther = new AbortController();
   const otherLoop = other.run(stopOther.signal);
   try {
