@@ -12,17 +12,23 @@ async function append(path: string, text: string): Promise<void> {
   await Deno.writeTextFile(path, text, { append: true });
 }
 
-Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM without loss or repeats", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
-  const log = `${dir}/kern.log`;
-  const args = [
+/** `run --dry-run` on `log` for nft-drop:, checkpointing into `state`. */
+function dryRunArgs(log: string, state: string, ...more: string[]): string[] {
+  return [
     "run",
     "--dry-run",
     `--iptables-log-path=${log}`,
     "--iptables-log-prefix=nft-drop:",
     "--metrics-server-port=0",
-    `--state-directory=${dir}`,
+    `--state-directory=${state}`,
+    ...more,
   ];
+}
+
+Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM without loss or repeats", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-" });
+  const log = `${dir}/kern.log`;
+  const args = dryRunArgs(log, dir);
   try {
     await append(log, kernelLine(drop(0)) + "old line, before we started\n");
     let daemon = new DaemonProcess(args);
@@ -62,15 +68,7 @@ Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM w
 Deno.test("dry-run: a reader that stops reading does not hold up SIGTERM; what it did not take comes at the next start", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-blocked-" });
   const log = `${dir}/kern.log`;
-  const args = [
-    "run",
-    "--dry-run",
-    `--iptables-log-path=${log}`,
-    "--iptables-log-prefix=nft-drop:",
-    "--metrics-server-port=0",
-    `--state-directory=${dir}`,
-    "--repeated-events-interval-minutes=0",
-  ];
+  const args = dryRunArgs(log, dir, "--repeated-events-interval-minutes=0");
   const count = 2000; // ~700 KB of NDJSON: far more than a pipe holds
   try {
     await append(log, "");
