@@ -23,6 +23,7 @@ import { byLabel, sumOf } from "../support/faults/metrics.ts";
 import { TcpProxy } from "../support/faults/tcp_proxy.ts";
 import { sleep, Tailer } from "../support/faults/tailer.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { savedOffset } from "../support/faults/checkpoint.ts";
 
 const BUFFER = 20;
 const OUTAGE_DROPS = 2 * BUFFER;
@@ -177,13 +178,6 @@ Deno.test("kill -9 while Events wait on a failing API: the checkpoint stayed bef
   const state = `${dir}/state`;
   await Deno.writeTextFile(log, "");
   await Deno.mkdir(state);
-  const savedOffset = () => {
-    const names = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) =>
-      n.endsWith(".json")
-    );
-    if (names.length === 0) return -1;
-    return JSON.parse(Deno.readTextFileSync(`${state}/${names[0]}`)).cursor.offset as number;
-  };
   const start = () =>
     Tailer.start({
       log,
@@ -197,7 +191,7 @@ Deno.test("kill -9 while Events wait on a failing API: the checkpoint stayed bef
     await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, 100)), { append: true });
     await tailer.until("the first drop's Events", () => api.events().length === 2);
     const handled = (await Deno.stat(log)).size;
-    await tailer.until("its checkpoint", () => savedOffset() === handled);
+    await tailer.until("its checkpoint", async () => await savedOffset(state) === handled);
 
     api.faults.failNext({ count: 1e9, status: 503, method: "POST" });
     for (let port = 1; port <= 3; port++) {
@@ -208,7 +202,7 @@ Deno.test("kill -9 while Events wait on a failing API: the checkpoint stayed bef
     // Read, and waiting on the API: longer than the checkpoint interval (1 s) passes, and the
     // checkpoint must not pass drops whose Events are not posted.
     await sleep(1500);
-    assert.equal(savedOffset(), handled, "the checkpoint waits for the Events");
+    assert.equal(await savedOffset(state), handled, "the checkpoint waits for the Events");
 
     await tailer.kill();
     api.faults.clear();

@@ -14,19 +14,12 @@ import { DropWriter } from "../support/faults/drop_writer.ts";
 import { byLabel, sumOf } from "../support/faults/metrics.ts";
 import { sleep, Tailer, until } from "../support/faults/tailer.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
-
-interface SavedCheckpoint {
-  savedAt: string;
-  cursor: { offset: number };
-}
+import { type SavedCheckpoint, savedCheckpoint } from "../support/faults/checkpoint.ts";
 
 async function checkpointIn(state: string): Promise<SavedCheckpoint> {
-  for await (const entry of Deno.readDir(state)) {
-    if (entry.name.startsWith("file-") && entry.name.endsWith(".json")) {
-      return JSON.parse(await Deno.readTextFile(`${state}/${entry.name}`));
-    }
-  }
-  throw new Error(`no checkpoint in ${state}`);
+  const saved = await savedCheckpoint(state);
+  if (!saved) throw new Error(`no checkpoint in ${state}`);
+  return saved;
 }
 
 Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoint covering every line read", async () => {

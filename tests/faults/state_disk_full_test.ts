@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { addShop, DB, kernelLine, tcpDrop, WEB } from "../support/faults/drops.ts";
 import { sumOf } from "../support/faults/metrics.ts";
 import { sleep, Tailer } from "../support/faults/tailer.ts";
+import { savedOffset } from "../support/faults/checkpoint.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { systemTest } from "../support/system.ts";
 
@@ -20,16 +21,6 @@ async function run(command: string, ...args: string[]): Promise<void> {
   if (code !== 0) {
     throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
   }
-}
-
-/** The offset of the cursor saved in the only checkpoint file of `state`. */
-async function savedOffset(state: string): Promise<number | undefined> {
-  for await (const entry of Deno.readDir(state)) {
-    if (!entry.name.startsWith("file-") || !entry.name.endsWith(".json")) continue;
-    const saved = JSON.parse(await Deno.readTextFile(`${state}/${entry.name}`));
-    return saved.cursor.offset;
-  }
-  return undefined;
 }
 
 /** Writes until the file system says it is full. */
