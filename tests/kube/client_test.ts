@@ -13,7 +13,7 @@ import {
   TransportError,
 } from "../../src/kube/client.ts";
 import { Metrics } from "../../src/metrics.ts";
-import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
 
 const encoder = new TextEncoder();
@@ -72,6 +72,33 @@ async function drain(response: StreamedResponse): Promise<string> {
   let text = "";
   for await (const chunk of response.body) text += new TextDecoder().decode(chunk);
   return text;
+}
+
+/** Client settings for `kubeconfig`, with limits no test here reaches. */
+function settingsFor(kubeconfig: string) {
+  return { kubeconfig, kubeApiQps: 50, kubeApiBurst: 100, kubeApiTimeoutSeconds: 5 };
+}
+
+/** 300 pods in namespace ns: a list answer of several chunks. */
+function addListPods(api: KubeEmulator): void {
+  api.addPods(Array.from({ length: 300 }, (_, i) => ({
+    namespace: "ns",
+    name: `pod-${i}`,
+    podIPs: [`10.3.${i >> 8}.${i & 255}`],
+  })));
+}
+
+/** POSTs an Event named `name` on pod-0 (a request with a body, read whole). */
+function createEvent(client: KubeClient, name: string) {
+  return client.request("POST", "/api/v1/namespaces/ns/events", {
+    body: {
+      metadata: { name },
+      involvedObject: { kind: "Pod", namespace: "ns", name: "pod-0" },
+      reason: "PacketDrop",
+      message: "m",
+      type: "Warning",
+    },
+  });
 }
 
 Deno.test("client.stream: the body is handed over while it arrives, before the answer is complete", async () => {
@@ -199,12 +226,7 @@ Deno.test("client.stream: requests are counted; a 401 makes the client read its 
   await using api = await startKubeEmulator({ token: "first" });
   const { log, lines } = memoryLogger();
   const metrics = new Metrics({ defaultMetrics: false });
-  const settings = {
-    kubeconfig: api.kubeconfigPath,
-    kubeApiQps: 50,
-    kubeApiBurst: 100,
-    kubeApiTimeoutSeconds: 5,
-  };
+  const settings = settingsFor(api.kubeconfigPath);
   using client = new KubeClient(loadKubeConfig(settings, {}), settings, log, metrics);
   const ok = await client.stream("GET", "/api/v1/pods");
   assert.equal(ok.status, 200);
@@ -220,32 +242,15 @@ Deno.test("client.stream: requests are counted; a 401 makes the client read its 
 
 Deno.test("client: a client certificate (mutual TLS, as kubeadm's admin.conf) goes through fetch, which streams", async () => {
   await using api = await startKubeEmulator({ clientCertificates: true });
-  api.addPods(Array.from({ length: 300 }, (_, i) => ({
-    namespace: "ns",
-    name: `pod-${i}`,
-    podIPs: [`10.3.${i >> 8}.${i & 255}`],
-  })));
-  const settings = {
-    kubeconfig: api.kubeconfigPath,
-    kubeApiQps: 50,
-    kubeApiBurst: 100,
-    kubeApiTimeoutSeconds: 5,
-  };
+  addListPods(api);
+  const settings = settingsFor(api.kubeconfigPath);
   {
     using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
     const response = await client.stream("GET", "/api/v1/pods", { query: { limit: 1000 } });
     assert.equal(client.transport, "fetch");
     assert.equal(response.status, 200);
     assert.equal(JSON.parse(await drain(response)).items.length, 300);
-    const created = await client.request("POST", "/api/v1/namespaces/ns/events", {
-      body: {
-        metadata: { name: "e-mtls" },
-        involvedObject: { kind: "Pod", namespace: "ns", name: "pod-0" },
-        reason: "PacketDrop",
-        message: "m",
-        type: "Warning",
-      },
-    });
+    const created = await createEvent(client, "e-mtls");
     assert.equal(created.status, 201, JSON.stringify(created.body));
   }
   // Without the certificate the connection is not authenticated: the same requests are refused,
@@ -272,11 +277,7 @@ Deno.test("client: a client certificate (mutual TLS, as kubeadm's admin.conf) go
 
 Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http where they do not (skip verification); both stream", async () => {
   await using api = await startKubeEmulator({ tls: true, token: "t" });
-  api.addPods(Array.from({ length: 300 }, (_, i) => ({
-    namespace: "ns",
-    name: `pod-${i}`,
-    podIPs: [`10.3.${i >> 8}.${i & 255}`],
-  })));
+  addListPods(api);
   const insecure = `${api.kubeconfigPath}.insecure`;
   const text = await Deno.readTextFile(api.kubeconfigPath);
   assert.match(text, /certificate-authority-data: /);
@@ -285,7 +286,7 @@ Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http 
     text.replace(/certificate-authority-data: .*/, "insecure-skip-tls-verify: true"),
   );
   for (const [kubeconfig, transport] of [[api.kubeconfigPath, "fetch"], [insecure, "node:http"]]) {
-    const settings = { kubeconfig, kubeApiQps: 50, kubeApiBurst: 100, kubeApiTimeoutSeconds: 5 };
+    const settings = settingsFor(kubeconfig);
     using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
     assert.equal(client.transport, undefined, "chosen at the first request");
     const response = await client.stream("GET", "/api/v1/pods", { query: { limit: 1000 } });
@@ -300,15 +301,7 @@ Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http 
     assert.equal(JSON.parse(text).items.length, 300, `${transport}: the whole list`);
     assert.ok(chunks >= 1);
     // A POST with a body, read whole, and a refusal with its Status.
-    const created = await client.request("POST", "/api/v1/namespaces/ns/events", {
-      body: {
-        metadata: { name: `e-${transport.replace(":", "-")}` },
-        involvedObject: { kind: "Pod", namespace: "ns", name: "pod-0" },
-        reason: "PacketDrop",
-        message: "m",
-        type: "Warning",
-      },
-    });
+    const created = await createEvent(client, `e-${transport.replace(":", "-")}`);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const missing = await client.request("GET", "/api/v1/namespaces/ns/events/none");
     assert.equal(missing.status, 404);
