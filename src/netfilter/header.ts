@@ -294,8 +294,8 @@ export function messageStartGuess(
   }
   const end = kernelTimeEnd(at);
   if (end >= 0) return end;
-  // dmesg -T's `[Wed Nov 25 07:58:47 2026] `.
-  return ch(at) === 91 && ch(at + 25) === 93 && ch(at + 26) === 32 ? at + 27 : at;
+  const close = dmesgWallClose(at);
+  return close >= 0 && ch(close) === 32 ? close + 1 : at;
 }
 
 /** The seconds of a kernel time at `at` that {@link kernelTimeEnd} accepted. */
@@ -557,19 +557,28 @@ function readFullTime(
   return { time, end: zoneEnd };
 }
 
-/** `[Wed Nov 25 07:58:47 2026] ` (dmesg -T, local time) at `at`: fixed width, `%e` day. */
+/**
+ * Where dmesg -T's `[Wed Nov 25 07:58:47 2026]` (fixed width: the day is `%e`) at `at` ends: the
+ * index after its "]", or -1 when no such brackets are there.
+ */
+function dmesgWallClose(at: number): number {
+  return ch(at) === 91 && ch(at + 25) === 93 ? at + 26 : -1;
+}
+
+/** dmesg -T's time (local) at `at` and the index after it and its space. */
 function readDmesgWallTime(
   line: string,
   at: number,
   now: Date,
 ): { time: Date; end: number } | "invalid" | undefined {
-  if (ch(at + 4) !== 32 || ch(at + 20) !== 32 || ch(at + 25) !== 93) return undefined;
+  const close = dmesgWallClose(at);
+  if (close < 0 || ch(at + 4) !== 32 || ch(at + 20) !== 32) return undefined;
   const year = num(at + 21, 4);
   if (year < 0) return undefined;
   const time = readTraditionalTime(line, at + 5, now, year);
   if (time === undefined || time === "invalid") return time;
   if (time.end !== at + 20) return undefined;
-  return { time: time.time, end: ch(at + 26) === 32 ? at + 27 : at + 26 };
+  return { time: time.time, end: ch(close) === 32 ? close + 1 : close };
 }
 
 /** After dmesg -x's `kern`: `  :warn  : ` (padded level name); the index after it, or -1. */
