@@ -11,7 +11,7 @@
 import type { Logger } from "../log.ts";
 import type { SourceBatch, SourceEventSink } from "./source.ts";
 import { CURSOR_HASH_BYTES, type FileCursor, hashBytes } from "./file_cursor.ts";
-import { LineFramer } from "./file_lines.ts";
+import { type FramedLines, LineFramer } from "./file_lines.ts";
 
 /** How far back {@link TailedFile.startAtEnd} looks for the start of the last line. */
 const END_LOOKBACK_BYTES = 64 * 1024;
@@ -220,17 +220,7 @@ export class TailedFile {
       if (data.length > 0) this.lastGrowth = performance.now();
       if (this.#inLeadingNuls && data.length > 0) data = this.#skipLeadingNuls(data);
       const framed = this.#framer.push(data);
-      if (framed) {
-        if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
-        yield {
-          kind: "lines",
-          text: framed.text,
-          lineCount: framed.lineCount,
-          cursor: this.cursor(framed.end, framed.endTail),
-          cut: framed.cut.length > 0 ? framed.cut : undefined,
-          bytes: framed.bytes,
-        };
-      }
+      if (framed) yield this.#batch(framed, this.cursor(framed.end, framed.endTail));
       // A short read means we reached the end as it was; appends after it wake us again.
       if (n < buffer.length) return undefined;
     }
@@ -246,14 +236,19 @@ export class TailedFile {
     const end = this.#framer.scanned;
     const tail = this.#framer.recent;
     const framed = this.#framer.finish();
-    if (!framed) return undefined;
+    return framed ? this.#batch(framed, this.cursor(end, tail)) : undefined;
+  }
+
+  /** The batch of framed lines (their cut lines counted), ending at `cursor`. */
+  #batch(framed: FramedLines, cursor: FileCursor): SourceBatch {
     if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
     return {
       kind: "lines",
       text: framed.text,
       lineCount: framed.lineCount,
-      cursor: this.cursor(end, tail),
+      cursor,
       cut: framed.cut.length > 0 ? framed.cut : undefined,
+      bytes: framed.bytes,
     };
   }
 
