@@ -20,6 +20,9 @@ export interface LogRecord {
  *
  * `cursor` is a JSON-serialisable position just after the batch. The pipeline persists the
  * cursor of the newest batch whose work is complete, and hands it back to the source on restart.
+ * A batch without lines or records (empty `text`, no `records`) is a position only: a source
+ * started without a cursor hands out where it starts, so that position is saved even if no line
+ * ever comes.
  */
 export type SourceBatch =
   | {
