@@ -24,6 +24,14 @@ export const OTHER = 0x80;
 /** What {@link firstControlCode} returns when a code is not ASCII: check the text itself. */
 export const NOT_ASCII = -2;
 
+/** Whether the codes at `at` are those of `ascii`. */
+export function codesStartWith(codes: Uint8Array, at: number, ascii: string): boolean {
+  for (let k = 0; k < ascii.length; k++) {
+    if (codes[at + k] !== ascii.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
 /** The value of the hex digit whose code is `code` (either case), or -1. */
 export function hexDigit(code: number): number {
   if (code >= 48 && code <= 57) return code - 48;

@@ -20,7 +20,7 @@ import { compileGoLayout, type TimeParser } from "./go_layout.ts";
 import { type HeaderContext, messageStartGuess, parseHeader } from "./header.ts";
 import { hostileCharacter, parsePayload } from "./payload.ts";
 import { firstUnsafeCharacter } from "../text.ts";
-import { firstControlCode, lineCodes, NOT_ASCII, OTHER } from "./line_codes.ts";
+import { codesStartWith, firstControlCode, lineCodes, NOT_ASCII, OTHER } from "./line_codes.ts";
 import { unescapeKmsg } from "./kmsg_record.ts";
 import type { ParseResult } from "./types.ts";
 
@@ -84,10 +84,8 @@ function repeatedMessage(
 ): { count: number; start: number; end: number } | undefined {
   let i = at - base;
   const last = end - base;
-  if (codes[i] !== 109) return undefined; // "m": most messages fail here
-  for (let k = 0; k < REPEATED.length; k++) {
-    if (codes[i + k] !== REPEATED.charCodeAt(k)) return undefined;
-  }
+  // "m" first: most messages fail there.
+  if (codes[i] !== 109 || !codesStartWith(codes, i, REPEATED)) return undefined;
   i += REPEATED.length;
   let count = 0;
   const digits = i;
@@ -95,9 +93,7 @@ function repeatedMessage(
     count = count * 10 + codes[i++] - 48;
   }
   if (i === digits || count === 0) return undefined;
-  for (let k = 0; k < TIMES.length; k++) {
-    if (codes[i + k] !== TIMES.charCodeAt(k)) return undefined;
-  }
+  if (!codesStartWith(codes, i, TIMES)) return undefined;
   i += TIMES.length;
   let close = last;
   while (close > i && (codes[close - 1] === 32 || codes[close - 1] === 9)) close--;

@@ -18,7 +18,7 @@
 
 import { sliceApart as keep } from "../text.ts";
 import { canonicalIp, canonicalIpFromCodes, ipFamily } from "./ip.ts";
-import { hexDigit } from "./line_codes.ts";
+import { codesStartWith, hexDigit } from "./line_codes.ts";
 import type { EmbeddedPacket, PacketDrop, ParseErrorReason } from "./types.ts";
 
 /** A payload parse failure. */
@@ -116,14 +116,6 @@ function hex(codes: Uint8Array, from: number, to: number, max: number): number {
     badTo = to;
   }
   return v;
-}
-
-/** Whether the codes at `at` are those of `ascii`. */
-function codesStartWith(codes: Uint8Array, at: number, ascii: string): boolean {
-  for (let k = 0; k < ascii.length; k++) {
-    if (codes[at + k] !== ascii.charCodeAt(k)) return false;
-  }
-  return true;
 }
 
 /** The index of the first `code` in codes[from, to), or `to`. */
