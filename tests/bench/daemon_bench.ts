@@ -6,7 +6,7 @@
  *   Event posts within the configured API rate, no crash.
  */
 import { tailFollowLatencies } from "./tail_bench.ts";
-import type { BenchRow } from "./harness.ts";
+import { type BenchRow, percentile } from "./harness.ts";
 import { type DaemonProcess, followLogFile, kernelLine } from "../support/daemon.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 
@@ -50,10 +50,6 @@ async function start(args: string[]): Promise<
       await api.close();
     },
   };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Appends `count` drops at `rate`/s; returns when each line was written, by port. */

@@ -25,6 +25,11 @@ export interface BenchRow {
 /** A benchmark module's entry point. */
 export type BenchCase = () => Promise<BenchRow[]>;
 
+/** The `p`-th percentile of ascending `sorted` values (nearest rank below). */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
 /** Formats a number with a sensible number of digits. */
 export function fmtNumber(value: number): string {
   if (!Number.isFinite(value)) return String(value);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { BenchRow } from "./harness.ts";
+import { type BenchRow, percentile } from "./harness.ts";
 import { FileSource } from "../../src/sources/file.ts";
 
 const FIXTURE = new URL("../fixtures/kernel/kern-rfc3339.log", import.meta.url);
@@ -22,10 +22,6 @@ const encoder = new TextEncoder();
 async function fixtureLines(): Promise<string[]> {
   const text = await Deno.readTextFile(FIXTURE);
   return text.split("\n").filter((line) => line.length > 0);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 }
 
 const MARK = /BENCH=(\d+)/g;
