@@ -125,10 +125,10 @@ class Refused extends Error {
   }
 }
 
-/** Posts Events; see the module documentation. */
 /** Conflicting updates of one Event taken in a row before backing off. */
 const MAX_CONFLICTS = 3;
 
+/** Posts Events; see the module documentation. */
 export class EventRecorder {
   #o: RecorderOptions;
   #queue: Job[] = [];
