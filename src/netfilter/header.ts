@@ -113,6 +113,23 @@ let lastKnown = false;
 let lastYear = 0, lastMonth = 0, lastDay = 0, lastHour = 0, lastMinute = 0, lastSecond = 0;
 let lastUtc = 0;
 
+/** The fraction of a second {@link fractionEnd} read last, in whole milliseconds. */
+let fractionMillis = 0;
+
+/**
+ * Reads the digits of a fraction of a second at `at` (after its "."): leaves their value in
+ * {@link fractionMillis} and returns the index after them (`at` when there is none).
+ */
+function fractionEnd(at: number): number {
+  let i = at;
+  let millis = 0;
+  for (let scale = 100; isDigit(ch(i)); i++, scale /= 10) {
+    if (scale >= 1) millis += (ch(i) - 48) * scale;
+  }
+  fractionMillis = Math.floor(millis);
+  return i;
+}
+
 /** Days in `month` (1-12) of `year`. */
 function daysIn(month: number, year: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
@@ -161,15 +178,9 @@ function readIsoTime(
   let millis = 0;
   const dot = ch(i);
   if (dot === 46 || dot === 44) { // "." or ","
-    let j = i + 1;
-    let scale = 100;
-    while (isDigit(ch(j))) {
-      if (scale >= 1) millis += (ch(j) - 48) * scale;
-      scale /= 10;
-      j++;
-    }
+    const j = fractionEnd(i + 1);
     if (j === i + 1) return "invalid";
-    millis = Math.floor(millis);
+    millis = fractionMillis;
     i = j;
   }
   let offset: number | undefined;
@@ -230,14 +241,8 @@ function readTraditionalTime(
   let millis = 0;
   if (ch(i) === 46 && isDigit(ch(i + 1))) {
     // Some templates add a fraction (e.g. `Nov 25 07:58:47.511`).
-    let j = i + 1, scale = 100;
-    while (isDigit(ch(j))) {
-      if (scale >= 1) millis += (ch(j) - 48) * scale;
-      scale /= 10;
-      j++;
-    }
-    millis = Math.floor(millis);
-    i = j;
+    i = fractionEnd(i + 1);
+    millis = fractionMillis;
   }
   const build = (y: number) => new Date(y, month, day, hour, minute, second, millis);
   if (year !== undefined) {
@@ -520,11 +525,9 @@ function readUnixTime(at: number): { time: Date; end: number } | undefined {
   let seconds = 0;
   while (isDigit(ch(i)) && i - at < 12) seconds = seconds * 10 + ch(i++) - 48;
   if (i - at < 9 || ch(i) !== 46) return undefined;
-  let millis = 0, scale = 100;
-  const fraction = ++i;
-  for (; isDigit(ch(i)); i++, scale /= 10) if (scale >= 1) millis += (ch(i) - 48) * scale;
-  if (i === fraction || ch(i) !== 32) return undefined;
-  return { time: new Date(seconds * 1000 + Math.floor(millis)), end: i };
+  const end = fractionEnd(i + 1);
+  if (end === i + 1 || ch(end) !== 32) return undefined;
+  return { time: new Date(seconds * 1000 + fractionMillis), end };
 }
 
 /**
