@@ -133,6 +133,16 @@ export function kernelLine(body: string, time = new Date()): string {
   return `${time.toISOString().replace("Z", "000+00:00")} node-1 kernel: [ 1234.567890] ${body}\n`;
 }
 
+/**
+ * What rsyslog writes (with `$RepeatedMsgReduction on`) for `count` more of the kernel message
+ * `body` after the line {@link kernelLine} makes of it.
+ */
+export function repeatedLine(body: string, count: number, time = new Date()): string {
+  return `${
+    time.toISOString().replace("Z", "000+00:00")
+  } node-1 kernel: message repeated ${count} times: [ ${body}]\n`;
+}
+
 /** Options of {@link followLogFile}. */
 export interface FollowOptions {
   /** Arguments after `run --iptables-log-path=…` (prefix, kubeconfig, limits …). */
