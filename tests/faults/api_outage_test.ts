@@ -23,7 +23,7 @@ import { byLabel, sumOf } from "../support/faults/metrics.ts";
 import { TcpProxy } from "../support/faults/tcp_proxy.ts";
 import { sleep, Tailer } from "../support/faults/tailer.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
-import { savedOffset } from "../support/faults/checkpoint.ts";
+import { logAndStateDirs, savedOffset } from "../support/faults/checkpoint.ts";
 
 const BUFFER = 20;
 const OUTAGE_DROPS = 2 * BUFFER;
@@ -173,11 +173,7 @@ Deno.test("API outage of 60 s (503s, dropped connections, refused connections): 
 Deno.test("kill -9 while Events wait on a failing API: the checkpoint stayed before their drops, so the restart posts them", async () => {
   await using api = await startKubeEmulator({});
   addShop(api);
-  const dir = await Deno.makeTempDir({ prefix: "kit-outage-kill-" });
-  const log = `${dir}/kern.log`;
-  const state = `${dir}/state`;
-  await Deno.writeTextFile(log, "");
-  await Deno.mkdir(state);
+  const { dir, log, state } = await logAndStateDirs("kit-outage-kill-");
   const start = () =>
     Tailer.start({
       log,

@@ -14,7 +14,11 @@ import { DropWriter } from "../support/faults/drop_writer.ts";
 import { byLabel, sumOf } from "../support/faults/metrics.ts";
 import { sleep, Tailer, until } from "../support/faults/tailer.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
-import { type SavedCheckpoint, savedCheckpoint } from "../support/faults/checkpoint.ts";
+import {
+  logAndStateDirs,
+  type SavedCheckpoint,
+  savedCheckpoint,
+} from "../support/faults/checkpoint.ts";
 
 async function checkpointIn(state: string): Promise<SavedCheckpoint> {
   const saved = await savedCheckpoint(state);
@@ -25,11 +29,7 @@ async function checkpointIn(state: string): Promise<SavedCheckpoint> {
 Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoint covering every line read", async () => {
   const api = await startKubeEmulator({});
   addSeqPods(api);
-  const dir = await Deno.makeTempDir({ prefix: "kit-faults-sigterm-" });
-  const log = `${dir}/kern.log`;
-  const state = `${dir}/state`;
-  await Deno.writeTextFile(log, "");
-  await Deno.mkdir(state);
+  const { dir, log, state } = await logAndStateDirs("kit-faults-sigterm-");
   // Default API limits (5/s) and buffer (100): the Event queue is full during the flood.
   const tailer = await Tailer.start({
     log,
@@ -85,11 +85,7 @@ Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoi
 Deno.test("restarts mid-stream (kill -9, then SIGTERM) with a state directory: every drop's Event exactly once", async () => {
   const api = await startKubeEmulator({});
   addSeqPods(api);
-  const dir = await Deno.makeTempDir({ prefix: "kit-faults-restart-" });
-  const log = `${dir}/kern.log`;
-  const state = `${dir}/state`;
-  await Deno.writeTextFile(log, "");
-  await Deno.mkdir(state);
+  const { dir, log, state } = await logAndStateDirs("kit-faults-restart-");
   const start = () =>
     Tailer.start({
       log,

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { addShop, DB, kernelLine, tcpDrop, WEB } from "../support/faults/drops.ts";
 import { sumOf } from "../support/faults/metrics.ts";
 import { sleep, Tailer } from "../support/faults/tailer.ts";
-import { savedOffset } from "../support/faults/checkpoint.ts";
+import { logAndStateDirs, savedOffset } from "../support/faults/checkpoint.ts";
 import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { systemTest } from "../support/system.ts";
 
@@ -44,11 +44,7 @@ systemTest(
   async () => {
     const api = await startKubeEmulator({});
     addShop(api);
-    const dir = await Deno.makeTempDir({ prefix: "kit-faults-diskfull-" });
-    const log = `${dir}/kern.log`;
-    const state = `${dir}/state`;
-    await Deno.writeTextFile(log, "");
-    await Deno.mkdir(state);
+    const { dir, log, state } = await logAndStateDirs("kit-faults-diskfull-");
     await run("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", state);
     let tailer: Tailer | undefined;
     try {

@@ -1,7 +1,19 @@
 /**
- * Reading what a daemon under test saved in its state directory.
+ * The log and state directory of a daemon under test, and what it saved there.
  * @module
  */
+
+/** A temporary directory holding an empty log (`kern.log`) and a state directory (`state`). */
+export async function logAndStateDirs(
+  prefix: string,
+): Promise<{ dir: string; log: string; state: string }> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const log = `${dir}/kern.log`;
+  const state = `${dir}/state`;
+  await Deno.writeTextFile(log, "");
+  await Deno.mkdir(state);
+  return { dir, log, state };
+}
 
 /** A file source's checkpoint, as written (see src/sources/checkpoint.ts). */
 export interface SavedCheckpoint {
