@@ -50,6 +50,8 @@ export interface ParseSummary {
   drops: number;
   errors: Partial<Record<ParseErrorReason, number>>;
   truncatedLines: number;
+  /** Whether stdout was closed before everything was printed. */
+  outputClosed?: boolean;
 }
 
 /** Interprets `--boot-time` (RFC 3339 or epoch ms). */
@@ -65,8 +67,28 @@ export function parseBootTime(text: string): number {
   return n;
 }
 
-/** Runs `parse`; returns the summary (the caller exits 0). */
+/** The reader of stdout went away (`parse … | head`): there is nothing left to print for. */
+class OutputClosed extends Error {
+  constructor(readonly summary: ParseSummary) {
+    super("stdout was closed");
+  }
+}
+
+/**
+ * Runs `parse`; returns the summary (the caller exits 0). When stdout is closed under it (a
+ * reader such as `head` that has seen enough), it stops quietly, like other filters, and prints
+ * no summary.
+ */
 export function runParse(options: ParseCommandOptions): ParseSummary {
+  try {
+    return parseAll(options);
+  } catch (error) {
+    if (error instanceof OutputClosed) return { ...error.summary, outputClosed: true };
+    throw error;
+  }
+}
+
+function parseAll(options: ParseCommandOptions): ParseSummary {
   const parser = new DropParser({
     prefixes: options.prefixes,
     timeLayout: options.timeLayout,
@@ -79,7 +101,12 @@ export function runParse(options: ParseCommandOptions): ParseSummary {
   // Drops are written as bytes straight into one buffer, written out after each read chunk.
   const out = new JsonBytes((bytes) => {
     let written = 0;
-    while (written < bytes.length) written += options.stdout.writeSync(bytes.subarray(written));
+    try {
+      while (written < bytes.length) written += options.stdout.writeSync(bytes.subarray(written));
+    } catch (error) {
+      if (error instanceof Deno.errors.BrokenPipe) throw new OutputClosed(summary);
+      throw error;
+    }
   });
   const table: string[][] = [TABLE_HEADER];
   const handleText = (text: string, cut: number[], bytes?: Uint8Array) => {

@@ -174,3 +174,37 @@ Deno.test("cli: parse - prints drops while its input is still open (a pipe that 
   await reader.cancel();
   assert.equal((await child.status).code, 0);
 });
+
+Deno.test("cli: parse stops quietly with status 0 when its reader goes away (parse … | head)", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--no-prompt", `--config=${CONFIG}`, "-P=daemon", MAIN, "parse"]
+      .concat(["-p", "calico-packet:", "-p", "kube-iptables-tailer:", "-"]),
+    env: { NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Far more output than a pipe holds: the writes after the reader is gone fail with EPIPE.
+  const input = Deno.readTextFileSync(`${FIXTURES}kern-rfc3339.log`).repeat(2000);
+  const writing = (async () => {
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+    } catch {
+      // The child may exit before it has read all of its input.
+    }
+  })();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done && first.value.length > 0);
+  await reader.cancel(); // like `head` exiting after its lines
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    writing,
+  ]);
+  assert.equal(status.code, 0);
+  assert.deepEqual(withoutWarnings(stderr), []);
+});
