@@ -21,10 +21,13 @@
  *   (same inode, shorter or other bytes before the offset), it resumes in the copy whose bytes
  *   before the offset match, then the newer copies, then the truncated file from 0, as when it
  *   sees the truncation live. A file that moved out of the path's name (a retargeted symlink)
- *   is found at the real path the cursor saved. When the saved file is gone (deleted, or
- *   compressed) or rewritten, the files written since the cursor was taken — newer rotated
- *   siblings and the current file — are read from their start: a few lines may come twice,
- *   none is skipped. That and an unreadable cursor are logged and counted (`cursor_invalid`).
+ *   is found at the real path the cursor saved. A file compressed with gzip while we were
+ *   stopped (`kern.log.1.gz`, also after copytruncate) is decompressed as a stream and read
+ *   from the saved offset of its uncompressed bytes, found by the same hash; then the newer
+ *   files. When the saved file is gone (deleted, or compressed some other way) or rewritten,
+ *   the files written since the cursor was taken — newer rotated siblings, gzip ones too, and
+ *   the current file — are read from their start: a few lines may come twice, none is
+ *   skipped. That and an unreadable cursor are logged and counted (`cursor_invalid`).
  * - Without a cursor the file is read from its end (or start, per `start`), and that position
  *   is handed out at once as a batch without lines: a run that stops before any line arrives
  *   still leaves a checkpoint, so the next run reads what was logged in between.
@@ -59,6 +62,7 @@ import {
   type Truncation,
 } from "./file_reader.ts";
 import { listRotatedSiblings, type RotatedSibling } from "./file_siblings.ts";
+import { CompressedLog } from "./file_compressed.ts";
 import { DirectoryWakeup } from "./file_wake.ts";
 import { retryDelay } from "../timing.ts";
 
@@ -93,6 +97,12 @@ export const FILE_SOURCE_DEFAULTS = {
 
 /** How many of the newest rotated siblings are checked for being the copy of a truncated file. */
 const COPY_CANDIDATES = 5;
+
+/**
+ * File times come from the kernel's coarse clock, up to a tick (10 ms at HZ=100) behind
+ * `Date.now()`: a file written just after a cursor was taken may look a little older than it.
+ */
+const MTIME_SLACK_MS = 50;
 
 /** Most newer files (without data yet) held open besides the one we read. */
 const MAX_PENDING = 8;
@@ -198,6 +208,11 @@ class Tail {
   #pending: TailedFile[] = [];
   /** Copies (copytruncate) being finished: leaving one is no rotation. */
   #copies = new WeakSet<TailedFile>();
+  /**
+   * Compressed rotations to read before the files above (found on restart: the saved position
+   * was in a file compressed while we were stopped), oldest first.
+   */
+  #compressed: CompressedLog[] = [];
   /** A saved cursor still to be located; undefined once done. */
   #resume: unknown;
   #start: StartPosition;
@@ -229,6 +244,10 @@ class Tail {
     while (!signal.aborted) {
       try {
         if (this.#resume !== undefined) await this.#locateCursor();
+        while (this.#compressed.length > 0 && !signal.aborted) {
+          yield* this.#compressed[0].batches(signal);
+          if (!signal.aborted) this.#compressed.shift();
+        }
         if (this.#watchStale) await this.#refreshWatch();
         yield* this.#pass(signal);
         if (failures > 0) log.info("log file is readable again", { failures });
@@ -258,8 +277,10 @@ class Tail {
     await this.#wake.close();
     this.#active?.close();
     for (const file of this.#pending) file.close();
+    for (const file of this.#compressed) file.close();
     this.#active = undefined;
     this.#pending = [];
+    this.#compressed = [];
   }
 
   /** One look at everything: read the current file, notice a new one, switch if it is time. */
@@ -586,38 +607,93 @@ class Tail {
   }
 
   /**
-   * The saved position is lost — its file is gone (deleted, compressed) or was rewritten — but
-   * what was logged since is not: the rotated siblings changed since the cursor was taken
-   * (oldest first) and the current file are read from their start. Lines logged shortly before
-   * the cursor may be read again; the expiry and repeat filters bound what that does.
+   * The saved file was compressed while we were stopped (`kern.log.1.gz`): resumes at the saved
+   * offset of its uncompressed bytes (the bytes before it must hash as saved), then reads the
+   * rotations after it and the current file from their start. Returns whether it did.
    */
-  async #readSince(cursor: FileCursor, reason: string): Promise<void> {
-    const { path, log } = this.#s;
-    const siblings = await this.#rotatedSiblings();
-    const current = await statIfExists(path);
+  async #resumeInCompressed(cursor: FileCursor): Promise<boolean> {
+    // At offset 0 nothing identifies the file: every file starts with the same no bytes.
+    if (cursor.offset === 0) return false;
+    const siblings = await this.#rotatedSiblings(true);
+    const candidates = siblings.filter((s) => s.gzip).slice(-COPY_CANDIDATES);
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const found = await CompressedLog.openAt(
+        candidates[i].path,
+        cursor.offset,
+        cursor.hash,
+        this.#fileOptions,
+      );
+      if (!found) continue;
+      const newer = siblings.slice(siblings.indexOf(candidates[i]) + 1);
+      const [compressed, files] = await this.#openFrom0(newer, [found]);
+      this.#adopt(files, compressed);
+      this.#s.log.info("resuming in a compressed rotation", {
+        rotated: found.path,
+        offset: cursor.offset,
+        newerFiles: compressed.length + files.length - 1,
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Opens `siblings` (oldest first) and the current file to be read from their start: the
+   * compressed ones after `compressed`, the others as files to follow. Siblings that are gone
+   * or unreadable are passed over.
+   */
+  async #openFrom0(
+    siblings: RotatedSibling[],
+    compressed: CompressedLog[] = [],
+  ): Promise<[CompressedLog[], TailedFile[]]> {
+    const current = await statIfExists(this.#s.path);
     const files: TailedFile[] = [];
     try {
-      for (const sibling of cursor.at === undefined ? [] : siblings) {
+      for (const sibling of siblings) {
         if (current && sameFile(sibling.info, current)) continue;
-        if ((sibling.info.mtime?.getTime() ?? 0) < cursor.at!) continue;
-        const file = await this.#openQuietly(sibling.path);
-        if (file) files.push(file);
+        if (sibling.gzip) {
+          const log = await CompressedLog.open(sibling.path, this.#fileOptions);
+          if (log) compressed.push(log);
+        } else {
+          const file = await this.#openQuietly(sibling.path);
+          if (file) files.push(file);
+        }
       }
-      if (current?.isFile) files.push(await TailedFile.open(path, this.#fileOptions));
+      if (current?.isFile) files.push(await TailedFile.open(this.#s.path, this.#fileOptions));
     } catch (error) {
-      for (const file of files) file.close();
+      for (const file of [...compressed, ...files]) file.close();
       throw error;
     }
-    log.warn("saved position cannot be used; reading the files written since from their start", {
-      reason,
-      files: files.map((file) => file.path),
-    });
+    return [compressed, files];
+  }
+
+  /**
+   * The saved position is lost — its file is gone (deleted, compressed) or was rewritten. If it
+   * is in a compressed rotation, reading resumes there. Else what was logged since is still
+   * read: the rotated siblings changed since the cursor was taken (oldest first; compressed
+   * ones first, as logrotate compresses only older rotations) and the current file, from their
+   * start. Lines logged shortly before the cursor may be read again; the expiry and repeat
+   * filters bound what that does.
+   */
+  async #readSince(cursor: FileCursor, reason: string): Promise<void> {
+    if (await this.#resumeInCompressed(cursor)) return;
+    const at = cursor.at;
+    const since = at === undefined
+      ? []
+      : (await this.#rotatedSiblings(true)).filter((s) =>
+        (s.info.mtime?.getTime() ?? 0) >= at - MTIME_SLACK_MS
+      );
+    const [compressed, files] = await this.#openFrom0(since);
+    this.#s.log.warn(
+      "saved position cannot be used; reading the files written since from their start",
+      { reason, files: [...compressed, ...files].map((file) => file.path) },
+    );
     this.#s.onEvent("cursor_invalid");
-    this.#adopt(files);
+    this.#adopt(files, compressed);
   }
 
   /** Rotated siblings of the path and, when it is a symlink, of its target; oldest first. */
-  async #rotatedSiblings(): Promise<RotatedSibling[]> {
+  async #rotatedSiblings(gzip = false): Promise<RotatedSibling[]> {
     const { path } = this.#s;
     let target = path;
     try {
@@ -625,11 +701,15 @@ class Tail {
     } catch {
       // Missing or dangling: only the path's own directory.
     }
-    return await listRotatedSiblings([path, target]);
+    return await listRotatedSiblings([path, target], { gzip });
   }
 
-  /** Reads `files` in order (from where each is placed); with none, the file from 0 once it is there. */
-  #adopt(files: TailedFile[]): void {
+  /**
+   * Reads `compressed`, then `files`, in order (from where each is placed); with no file, the
+   * file from 0 once it is there.
+   */
+  #adopt(files: TailedFile[], compressed: CompressedLog[] = []): void {
+    this.#compressed = compressed;
     this.#active = files[0];
     this.#pending = files.slice(1);
     this.#resume = undefined;

@@ -50,7 +50,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Reads into `buffer` until it is full or the file ends; returns the byte count. */
-async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+export async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
   let filled = 0;
   while (filled < buffer.length) {
     const n = await file.read(buffer.subarray(filled));

@@ -13,8 +13,12 @@
 
 import { basename, dirname, join } from "node:path";
 import { sameFile } from "./file_cursor.ts";
+import { isGzipName } from "./file_compressed.ts";
 
-/** Suffixes of compressed rotations, which are never followed (their inode is a new file anyway). */
+/**
+ * Suffixes of compressed rotations, which are never followed (their inode is a new file
+ * anyway); only gzip ones are read, and only on restart (see file_compressed.ts).
+ */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|lzma|lzo|z|zip|br)$/i;
 
 /** A rotated sibling and its stat (followed, so a symlinked sibling shows its target). */
@@ -23,6 +27,8 @@ export interface RotatedSibling {
   /** Base name of the log file it is a rotation of. */
   base: string;
   info: Deno.FileInfo;
+  /** Whether it is gzip-compressed (listed only when asked for). */
+  gzip: boolean;
 }
 
 /** Whether `name` is the name of a compressed file. */
@@ -30,9 +36,9 @@ export function isCompressedName(name: string): boolean {
   return COMPRESSED.test(name);
 }
 
-/** Numeric rotation suffix (`kern.log.3` → 3), or undefined. */
+/** Numeric rotation suffix (`kern.log.3`, `kern.log.3.gz` → 3), or undefined. */
 function rotationNumber(name: string, base: string): number | undefined {
-  const match = /^[.-](\d{1,4})$/.exec(name.slice(base.length));
+  const match = /^[.-](\d{1,4})(?:\.[a-z0-9]{1,4})?$/i.exec(name.slice(base.length));
   return match ? Number(match[1]) : undefined;
 }
 
@@ -53,34 +59,37 @@ export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
 }
 
 /**
- * Regular, uncompressed files in the directory of each of `paths` whose names start with its
- * base name (other than the file itself), each file once, oldest first. Files that vanish while
- * listing are skipped.
+ * Regular, uncompressed files (and gzip files, with `gzip`) in the directory of each of `paths`
+ * whose names start with its base name (other than the file itself), each file once, oldest
+ * first. Files that vanish while listing are skipped.
  * @throws when a directory cannot be read (except when it does not exist: then none from it).
  */
-export async function listRotatedSiblings(paths: string[]): Promise<RotatedSibling[]> {
+export async function listRotatedSiblings(
+  paths: string[],
+  { gzip = false }: { gzip?: boolean } = {},
+): Promise<RotatedSibling[]> {
   const found: RotatedSibling[] = [];
   for (const path of new Set(paths)) {
-    for (const sibling of await siblingsOf(path)) {
+    for (const sibling of await siblingsOf(path, gzip)) {
       if (!found.some((f) => sameFile(f.info, sibling.info))) found.push(sibling);
     }
   }
   return found.sort(compareRotations);
 }
 
-async function siblingsOf(path: string): Promise<RotatedSibling[]> {
+async function siblingsOf(path: string, withGzip: boolean): Promise<RotatedSibling[]> {
   const dir = dirname(path);
   const base = basename(path);
   const found: RotatedSibling[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (entry.name === base || !entry.name.startsWith(base) || isCompressedName(entry.name)) {
-        continue;
-      }
+      if (entry.name === base || !entry.name.startsWith(base)) continue;
+      const gzip = isGzipName(entry.name);
+      if (gzip ? !withGzip : isCompressedName(entry.name)) continue;
       const sibling = join(dir, entry.name);
       try {
         const info = await Deno.stat(sibling);
-        if (info.isFile) found.push({ path: sibling, base, info });
+        if (info.isFile) found.push({ path: sibling, base, info, gzip });
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }

@@ -6,14 +6,21 @@
  * with copytruncate, except what logrotate itself loses between the end of its copy and the
  * truncation (in no file; measured and reported). As in the rotation stress test, each run waits
  * until the tail has seen the current generation (real rotations are hours apart).
+ *
+ * And restarts across `compress`: the tail is stopped, logrotate compresses the file it was in
+ * (once or twice, so the position is in `kern.log.1.gz` or `kern.log.2.gz`), and the next run
+ * resumes inside the compressed file.
  */
 import assert from "node:assert/strict";
 import { systemTest, which } from "../support/system.ts";
 import {
+  append,
   checkDelivery,
   drainAndStop,
   lastSeqIn,
+  lines,
   lostByCopyTruncate,
+  numbered,
   sleep,
   summarize,
   TailRun,
@@ -96,3 +103,57 @@ for (const mode of ["create", "copytruncate"] as const) {
     },
   );
 }
+
+systemTest(
+  "logrotate compress while the tail is stopped, 12 restarts: every line once, in order",
+  { needs: ["root", "logrotate"], sanitizeResources: true, sanitizeOps: true },
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "file_logrotate_" });
+    const path = `${dir}/kern.log`;
+    const conf = `${dir}/logrotate.conf`;
+    await Deno.writeTextFile(
+      conf,
+      `${path} {\n  rotate 5\n  create 0640 root root\n  compress\n  missingok\n}\n`,
+    );
+    try {
+      let written = 0;
+      const write = async (count: number) => {
+        await append(path, numbered("line-", written + 1, count));
+        written += count;
+      };
+      const delivered: string[] = [];
+      let checkpoint: unknown;
+      await write(10);
+      for (let restart = 0; restart < 12; restart++) {
+        const run = new TailRun({ path, start: "beginning", resumeFrom: checkpoint });
+        await run.untilLines(written - delivered.length);
+        await write(40);
+        await run.untilLines(written - delivered.length);
+        await run.stop();
+        assert.deepEqual(run.problems, []);
+        delivered.push(...run.lines);
+        checkpoint = JSON.parse(JSON.stringify(run.lastCursor));
+        await write(25); // after the checkpoint: in the file that gets compressed
+        await logrotate(conf, `${dir}/state`);
+        await write(5);
+        if (restart % 3 === 2) {
+          await logrotate(conf, `${dir}/state`); // our file is kern.log.2.gz by now
+          await write(5);
+        }
+        await sleep(5);
+      }
+      const last = new TailRun({ path, start: "beginning", resumeFrom: checkpoint });
+      await last.untilLines(written - delivered.length);
+      await sleep(50);
+      await last.stop();
+      delivered.push(...last.lines);
+      assert.equal(delivered.length, written);
+      assert.deepEqual(delivered, lines(numbered("line-", 1, written)));
+      assert.equal(last.count("cursor_invalid"), 0);
+      const compressed = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".gz")).length;
+      assert.ok(compressed >= 5, `${compressed} compressed rotations`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -133,7 +133,9 @@ export class TailRun {
   summary(): string {
     return `lines=${this.lines.length} last=${JSON.stringify(this.lines.at(-1))} events=${
       JSON.stringify([...this.events])
-    } problems=${JSON.stringify(this.problems)}\nlogs:\n${this.logs.slice(-15).join("\n")}`;
+    } problems=${JSON.stringify(this.problems)}\nlines: ${
+      JSON.stringify(this.lines.slice(0, 20))
+    }\nlogs:\n${this.logs.slice(-15).join("\n")}`;
   }
 }
 
@@ -262,6 +264,16 @@ export function summarize(values: number[]): string {
 export async function append(path: string, text: string | Uint8Array): Promise<void> {
   const data = typeof text === "string" ? new TextEncoder().encode(text) : text;
   await Deno.writeFile(path, data, { append: true, create: true });
+}
+
+/**
+ * Compresses `path` with the real gzip, as logrotate's `compress` does: `path.gz` replaces it
+ * (with its modification time). Returns the new path.
+ */
+export async function gzip(path: string): Promise<string> {
+  const out = await new Deno.Command("gzip", { args: ["--", path], stderr: "piped" }).output();
+  if (!out.success) throw new Error(`gzip ${path}: ${new TextDecoder().decode(out.stderr)}`);
+  return `${path}.gz`;
 }
 
 /** A fresh temporary directory, removed after `fn`. */
