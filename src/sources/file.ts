@@ -100,7 +100,8 @@ const COPY_CANDIDATES = 5;
 
 /**
  * File times come from the kernel's coarse clock, up to a tick (10 ms at HZ=100) behind
- * `Date.now()`: a file written just after a cursor was taken may look a little older than it.
+ * `Date.now()`, which old checkpoints saved as their time: a file written just after such a
+ * cursor was taken may look a little older than it.
  */
 const MTIME_SLACK_MS = 50;
 
@@ -243,11 +244,8 @@ class Tail {
     let lastProblem = "";
     while (!signal.aborted) {
       try {
-        if (this.#resume !== undefined) await this.#locateCursor();
-        while (this.#compressed.length > 0 && !signal.aborted) {
-          yield* this.#compressed[0].batches(signal);
-          if (!signal.aborted) this.#compressed.shift();
-        }
+        if (this.#resume !== undefined) await this.#locateCursor(signal);
+        yield* this.#readCompressed(signal);
         if (this.#watchStale) await this.#refreshWatch();
         yield* this.#pass(signal);
         if (failures > 0) log.info("log file is readable again", { failures });
@@ -295,12 +293,20 @@ class Tail {
     yield* this.#switchFiles(signal);
   }
 
+  /** Reads the compressed files waiting to be read, in order. */
+  async *#readCompressed(signal: AbortSignal): AsyncGenerator<SourceBatch> {
+    while (this.#compressed.length > 0 && !signal.aborted) {
+      yield* this.#compressed[0].batches(signal);
+      if (!signal.aborted) this.#compressed.shift();
+    }
+  }
+
   /**
    * Reads the active file to its end. When it turns out truncated in place (copytruncate), the
-   * lines we had not read yet are in the copy (`kern.log.1`): read them there first, then any
-   * newer copies (when we fell behind by more than one truncation), then the truncated file
-   * from 0. Only what was written between the end of a copy and its truncation is lost, which no
-   * reader can get.
+   * lines we had not read yet are in the copy (`kern.log.1`, or `kern.log.1.gz` when it was
+   * compressed before we looked): read them there first, then any newer copies (when we fell
+   * behind by more than one truncation), then the truncated file from 0. Only what was written
+   * between the end of a copy and its truncation is lost, which no reader can get.
    */
   async *#drainActive(signal: AbortSignal): AsyncGenerator<SourceBatch> {
     while (this.#active && !signal.aborted) {
@@ -317,7 +323,23 @@ class Tail {
         for (const copy of copies) this.#copies.add(copy);
         this.#active = copies[0];
         this.#pending.unshift(...copies.slice(1), file);
+        continue;
       }
+      const hit = await this.#compressedCopy(truncation, signal);
+      if (!hit) continue;
+      const [compressed, plain] = await this.#openFrom0(hit.newer, [hit.found], false);
+      this.#s.log.info("reading the rest of the truncated file from its compressed copy", {
+        copy: hit.found.path,
+        offset: truncation.offset,
+        newerCopies: compressed.length + plain.length - 1,
+      });
+      for (const copy of plain) this.#copies.add(copy);
+      if (plain.length > 0) {
+        this.#active = plain[0];
+        this.#pending.unshift(...plain.slice(1), file);
+      }
+      this.#compressed.push(...compressed);
+      yield* this.#readCompressed(signal);
     }
   }
 
@@ -505,7 +527,7 @@ class Tail {
   }
 
   /** Places the read position per the saved cursor (or gives it up: `cursor_invalid`). */
-  async #locateCursor(): Promise<void> {
+  async #locateCursor(signal: AbortSignal): Promise<void> {
     let cursor: FileCursor;
     try {
       cursor = parseFileCursor(this.#resume);
@@ -527,7 +549,7 @@ class Tail {
           const copies = await this.#findCopies(file, cursor);
           if (copies.length === 0) {
             file.close();
-            await this.#readSince(cursor, "the content before the saved offset changed");
+            await this.#readSince(cursor, "the content before the saved offset changed", signal);
             return;
           }
           for (const copy of copies) this.#copies.add(copy);
@@ -548,7 +570,7 @@ class Tail {
       const index = siblings.findIndex((sibling) => sameFile(sibling.info, cursor));
       if (index < 0) {
         if (await this.#resumeAtSavedPath(cursor, current)) return;
-        await this.#readSince(cursor, "the saved file is gone (deleted or compressed)");
+        await this.#readSince(cursor, "the saved file is gone (deleted or compressed)", signal);
         return;
       }
       const rotated = await TailedFile.open(siblings[index].path, this.#fileOptions);
@@ -556,7 +578,7 @@ class Tail {
       if (!sameFile(rotated, cursor) || !await rotated.startAt(cursor.offset, cursor.hash)) {
         rotated.close();
         opened.length = 0;
-        await this.#readSince(cursor, `the content of ${siblings[index].path} changed`);
+        await this.#readSince(cursor, `the content of ${siblings[index].path} changed`, signal);
         return;
       }
       // Then whatever was rotated after it, oldest first, and the current file.
@@ -611,40 +633,58 @@ class Tail {
    * offset of its uncompressed bytes (the bytes before it must hash as saved), then reads the
    * rotations after it and the current file from their start. Returns whether it did.
    */
-  async #resumeInCompressed(cursor: FileCursor): Promise<boolean> {
-    // At offset 0 nothing identifies the file: every file starts with the same no bytes.
-    if (cursor.offset === 0) return false;
-    const siblings = await this.#rotatedSiblings(true);
-    const candidates = siblings.filter((s) => s.gzip).slice(-COPY_CANDIDATES);
-    for (let i = candidates.length - 1; i >= 0; i--) {
-      const found = await CompressedLog.openAt(
-        candidates[i].path,
-        cursor.offset,
-        cursor.hash,
-        this.#fileOptions,
-      );
-      if (!found) continue;
-      const newer = siblings.slice(siblings.indexOf(candidates[i]) + 1);
-      const [compressed, files] = await this.#openFrom0(newer, [found]);
-      this.#adopt(files, compressed);
-      this.#s.log.info("resuming in a compressed rotation", {
-        rotated: found.path,
-        offset: cursor.offset,
-        newerFiles: compressed.length + files.length - 1,
-      });
-      return true;
-    }
-    return false;
+  async #resumeInCompressed(cursor: FileCursor, signal: AbortSignal): Promise<boolean> {
+    const hit = await this.#compressedCopy(cursor, signal);
+    if (!hit) return false;
+    const [compressed, files] = await this.#openFrom0(hit.newer, [hit.found]);
+    this.#adopt(files, compressed);
+    this.#s.log.info("resuming in a compressed rotation", {
+      rotated: hit.found.path,
+      offset: cursor.offset,
+      newerFiles: compressed.length + files.length - 1,
+    });
+    return true;
   }
 
   /**
-   * Opens `siblings` (oldest first) and the current file to be read from their start: the
-   * compressed ones after `compressed`, the others as files to follow. Siblings that are gone
-   * or unreadable are passed over.
+   * The gzip rotation whose uncompressed bytes before `at.offset` hash to `at.hash`, opened
+   * there, and the rotations after it (oldest first); undefined when there is none.
+   */
+  async #compressedCopy(
+    at: { offset: number; hash: string; at?: number },
+    signal: AbortSignal,
+  ): Promise<{ found: CompressedLog; newer: RotatedSibling[] } | undefined> {
+    // At offset 0 nothing identifies the file: every file starts with the same no bytes.
+    if (at.offset === 0) return undefined;
+    const siblings = await this.#rotatedSiblings(true);
+    // Newest first, those modified since the position first (ours is one of them, unless the
+    // cursor is an old one): each look decompresses up to the offset.
+    const since = (s: RotatedSibling) => at.at === undefined || modifiedSince(s, at.at);
+    const candidates = siblings.filter((s) => s.gzip).reverse();
+    candidates.sort((a, b) => Number(since(b)) - Number(since(a)));
+    for (const candidate of candidates) {
+      if (signal.aborted) return undefined;
+      const found = await CompressedLog.openAt(
+        candidate.path,
+        at.offset,
+        at.hash,
+        this.#fileOptions,
+        signal,
+      );
+      if (found) return { found, newer: siblings.slice(siblings.indexOf(candidate) + 1) };
+    }
+    return undefined;
+  }
+
+  /**
+   * Opens `siblings` (oldest first) and the current file (`withCurrent`) to be read from their
+   * start: the compressed ones after `compressed`, the others as files to follow. Siblings
+   * that are gone or unreadable, or that are the current file, are passed over.
    */
   async #openFrom0(
     siblings: RotatedSibling[],
     compressed: CompressedLog[] = [],
+    withCurrent = true,
   ): Promise<[CompressedLog[], TailedFile[]]> {
     const current = await statIfExists(this.#s.path);
     const files: TailedFile[] = [];
@@ -659,7 +699,9 @@ class Tail {
           if (file) files.push(file);
         }
       }
-      if (current?.isFile) files.push(await TailedFile.open(this.#s.path, this.#fileOptions));
+      if (withCurrent && current?.isFile) {
+        files.push(await TailedFile.open(this.#s.path, this.#fileOptions));
+      }
     } catch (error) {
       for (const file of [...compressed, ...files]) file.close();
       throw error;
@@ -675,14 +717,12 @@ class Tail {
    * start. Lines logged shortly before the cursor may be read again; the expiry and repeat
    * filters bound what that does.
    */
-  async #readSince(cursor: FileCursor, reason: string): Promise<void> {
-    if (await this.#resumeInCompressed(cursor)) return;
+  async #readSince(cursor: FileCursor, reason: string, signal: AbortSignal): Promise<void> {
+    if (await this.#resumeInCompressed(cursor, signal)) return;
     const at = cursor.at;
     const since = at === undefined
       ? []
-      : (await this.#rotatedSiblings(true)).filter((s) =>
-        (s.info.mtime?.getTime() ?? 0) >= at - MTIME_SLACK_MS
-      );
+      : (await this.#rotatedSiblings(true)).filter((s) => modifiedSince(s, at));
     const [compressed, files] = await this.#openFrom0(since);
     this.#s.log.warn(
       "saved position cannot be used; reading the files written since from their start",
@@ -724,6 +764,11 @@ class Tail {
     this.#s.onEvent("cursor_invalid");
     this.#resume = undefined;
   }
+}
+
+/** Whether `sibling` was modified at or after `at` (epoch ms), give or take a clock tick. */
+function modifiedSince(sibling: RotatedSibling, at: number): boolean {
+  return (sibling.info.mtime?.getTime() ?? 0) >= at - MTIME_SLACK_MS;
 }
 
 async function statIfExists(path: string): Promise<Deno.FileInfo | undefined> {

@@ -15,7 +15,7 @@
  */
 
 import type { SourceBatch } from "./source.ts";
-import { type FileCursor, hashBytes } from "./file_cursor.ts";
+import { CURSOR_HASH_BYTES, type FileCursor, hashBytes } from "./file_cursor.ts";
 import { type FramedLines, lastBytes, LineFramer } from "./file_lines.ts";
 import { readFull, type TailedFileOptions } from "./file_reader.ts";
 
@@ -36,8 +36,11 @@ const EXACT_ISIZE_BELOW = Math.floor(2 ** 32 / 1032);
 /** The smallest gzip file: a 10-byte header and an 8-byte trailer. */
 const GZIP_MIN_BYTES = 18;
 
-/** Compressed bytes read at a time. */
-const READ_BYTES = 64 * 1024;
+/**
+ * Compressed bytes read at a time: small, as each read inflates to up to about 1000 times its
+ * size at once (a file of identical lines).
+ */
+const READ_BYTES = 8 * 1024;
 
 /** Lines batched before a batch is handed out (decompression yields small chunks). */
 const BATCH_BYTES = 256 * 1024;
@@ -50,6 +53,9 @@ export class CompressedLog {
   readonly path: string;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time (epoch ms), where the file system records one. */
+  readonly born: number | undefined;
+  #modified: number;
   #realPath: string;
   #handle: Deno.FsFile;
   #offset: number;
@@ -70,6 +76,8 @@ export class CompressedLog {
     this.#handle = handle;
     this.dev = info.dev;
     this.ino = info.ino ?? 0;
+    this.born = info.birthtime?.getTime() ?? undefined;
+    this.#modified = info.mtime?.getTime() ?? Date.now();
     this.#offset = offset;
     this.#hash = hash;
     this.#opts = opts;
@@ -90,11 +98,12 @@ export class CompressedLog {
     offset: number,
     hash: string,
     opts: TailedFileOptions,
+    signal?: AbortSignal,
   ): Promise<CompressedLog | undefined> {
     const log = await CompressedLog.#open(path, offset, hash, opts);
     if (!log) return undefined;
     try {
-      if (await log.#probe()) return log;
+      if (await log.#probe(signal)) return log;
     } catch {
       // Damaged or not gzip: not the file we look for.
     }
@@ -140,12 +149,12 @@ export class CompressedLog {
   }
 
   /** Decompresses up to the offset: whether the bytes before it hash as expected. */
-  async #probe(): Promise<boolean> {
+  async #probe(signal?: AbortSignal): Promise<boolean> {
     const reader = this.#uncompressed().getReader();
     let position = 0;
     let before: Uint8Array = new Uint8Array(0);
     try {
-      for (;;) {
+      while (!signal?.aborted) {
         const next = await reader.read();
         if (next.done) return position === this.#offset && hashBytes(before) === this.#hash;
         const into = this.#offset - position;
@@ -153,6 +162,7 @@ export class CompressedLog {
         position += next.value.length;
         if (into < next.value.length) return hashBytes(before) === this.#hash;
       }
+      return false;
     } finally {
       await reader.cancel().catch(() => {});
     }
@@ -213,6 +223,7 @@ export class CompressedLog {
     const reader = this.#uncompressed().getReader();
     let matched = false;
     let done = false;
+    let leadingNuls = this.#offset === 0;
     try {
       while (!signal.aborted) {
         const next = await reader.read();
@@ -233,11 +244,27 @@ export class CompressedLog {
         } else {
           position += chunk.length;
         }
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= BATCH_BYTES) {
-          const batch = framedPending();
-          if (batch) yield batch;
+        if (leadingNuls) {
+          // A copy of a file a writer without O_APPEND went on writing into after a truncation
+          // starts with a hole of NULs (as file_reader.ts skips them): no line.
+          let k = 0;
+          while (k < chunk.length && chunk[k] === 0) k++;
+          if (k > 0) {
+            const at = framer.scanned + k;
+            framer.reset(at, new Uint8Array(Math.min(at, CURSOR_HASH_BYTES)));
+            chunk = chunk.subarray(k);
+          }
+          leadingNuls = chunk.length === 0;
+        }
+        // In pieces: a small compressed read may inflate to megabytes.
+        for (let from = 0; from < chunk.length; from += BATCH_BYTES) {
+          const piece = chunk.subarray(from, from + BATCH_BYTES);
+          pending.push(piece);
+          pendingBytes += piece.length;
+          if (pendingBytes >= BATCH_BYTES) {
+            const batch = framedPending();
+            if (batch) yield batch;
+          }
         }
       }
       if (!done) return;
@@ -275,7 +302,9 @@ export class CompressedLog {
       offset: end,
       hash: hashBytes(tail),
       path: this.#realPath,
-      at: Date.now(),
+      // gzip keeps the original's modification time: the rotations after it are newer.
+      at: this.#modified,
+      ...(this.born === undefined ? {} : { born: this.born }),
     };
     return {
       kind: "lines",

@@ -33,18 +33,42 @@ export interface FileCursor {
    */
   path?: string;
   /**
-   * When the position was taken (epoch ms): when the file is gone, the files written since
-   * are read from their start. Absent in old checkpoints.
+   * The file's modification time when the position was taken (epoch ms; the time of the
+   * reading in old checkpoints): no line after the position was written before it, so when the
+   * file is gone, the files modified since are those that may hold lines not read yet.
    */
   at?: number;
+  /**
+   * The file's birth time (epoch ms) where the file system records one: an inode number freed
+   * (the file deleted or compressed) and given to a new file is not taken for the same file.
+   */
+  born?: number;
 }
 
-/** Whether two stats (or a stat and a cursor) name the same file: same device and inode. */
-export function sameFile(
-  a: { dev: number; ino: number | null },
-  b: { dev: number; ino: number | null },
-): boolean {
-  return a.dev === b.dev && a.ino === b.ino;
+/** A file's identity: a stat, an open file or a cursor. */
+export interface FileIdentity {
+  dev: number;
+  ino: number | null;
+  /** Birth time (epoch ms), when known. */
+  born?: number;
+  /** A stat's birth time. */
+  birthtime?: Date | null;
+}
+
+/** Birth time of `file` in epoch ms, or undefined when unknown. */
+export function bornOf(file: FileIdentity): number | undefined {
+  return file.born ?? file.birthtime?.getTime() ?? undefined;
+}
+
+/**
+ * Whether two stats, open files or cursors name the same file: same device and inode, and the
+ * same birth time where both know one (inode numbers are reused).
+ */
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  if (a.dev !== b.dev || a.ino !== b.ino) return false;
+  const bornA = bornOf(a);
+  const bornB = bornOf(b);
+  return bornA === undefined || bornB === undefined || bornA === bornB;
 }
 
 /**
@@ -93,6 +117,11 @@ export function parseFileCursor(value: unknown): FileCursor {
       `file cursor field "at" must be epoch milliseconds, got ${JSON.stringify(record.at)}`,
     );
   }
+  if (record.born !== undefined && !isCount(record.born)) {
+    throw new TypeError(
+      `file cursor field "born" must be epoch milliseconds, got ${JSON.stringify(record.born)}`,
+    );
+  }
   const cursor: FileCursor = {
     dev: record.dev as number,
     ino: record.ino as number,
@@ -101,5 +130,6 @@ export function parseFileCursor(value: unknown): FileCursor {
   };
   if (record.path !== undefined) cursor.path = record.path as string;
   if (record.at !== undefined) cursor.at = record.at as number;
+  if (record.born !== undefined) cursor.born = record.born as number;
   return cursor;
 }

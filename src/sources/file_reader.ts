@@ -67,8 +67,12 @@ export class TailedFile {
   readonly realPath: string;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time (epoch ms), where the file system records one. */
+  readonly born: number | undefined;
   /** Links to the inode at the last drain; 0 once the file was deleted. */
   links: number;
+  /** Modification time (epoch ms) at the last look, saved in cursors (see FileCursor.at). */
+  #modified: number;
   /** `performance.now()` when the file last grew (or was opened). */
   lastGrowth = performance.now();
   #handle: Deno.FsFile;
@@ -94,6 +98,8 @@ export class TailedFile {
     this.dev = info.dev;
     this.ino = info.ino ?? 0;
     this.links = info.nlink ?? 1;
+    this.born = info.birthtime?.getTime() ?? undefined;
+    this.#modified = info.mtime?.getTime() ?? Date.now();
     this.#opts = opts;
     this.#framer = new LineFramer(opts.maxLineBytes);
   }
@@ -177,7 +183,8 @@ export class TailedFile {
       offset,
       hash: hashBytes(tail),
       path: this.realPath,
-      at: Date.now(),
+      at: this.#modified,
+      ...(this.born === undefined ? {} : { born: this.born }),
     };
   }
 
@@ -200,6 +207,8 @@ export class TailedFile {
   ): AsyncGenerator<SourceBatch, Truncation | undefined> {
     const info = await this.#handle.stat();
     this.links = info.nlink ?? 1;
+    // Before the read: lines read now may be newer, never older (an earlier time is the safe side).
+    this.#modified = info.mtime?.getTime() ?? this.#modified;
     if (info.size < this.#framer.scanned) return this.#truncated(info.size);
     if (info.size === this.#framer.scanned) return undefined;
     // Re-read the bytes just before our position along with the new ones: if they changed,

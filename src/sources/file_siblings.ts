@@ -59,9 +59,10 @@ export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
 }
 
 /**
- * Regular, uncompressed files (and gzip files, with `gzip`) in the directory of each of `paths`
- * whose names start with its base name (other than the file itself), each file once, oldest
- * first. Files that vanish while listing are skipped.
+ * Regular, uncompressed files (and gzip files, with `gzip`, unless the file they compress is
+ * still there) in the directory of each of `paths` whose names start with its base name (other
+ * than the file itself), each file once, oldest first. Files that vanish while listing are
+ * skipped.
  * @throws when a directory cannot be read (except when it does not exist: then none from it).
  */
 export async function listRotatedSiblings(
@@ -98,5 +99,7 @@ async function siblingsOf(path: string, withGzip: boolean): Promise<RotatedSibli
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
-  return found;
+  // `kern.log.1.gz` beside `kern.log.1` is being written by gzip: the plain file is whole.
+  const plain = new Set(found.filter((f) => !f.gzip).map((f) => f.path));
+  return found.filter((f) => !f.gzip || !plain.has(f.path.slice(0, -".gz".length)));
 }

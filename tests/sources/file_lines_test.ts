@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { LineFramer } from "../../src/sources/file_lines.ts";
-import { hashBytes, parseFileCursor } from "../../src/sources/file_cursor.ts";
+import { hashBytes, parseFileCursor, sameFile } from "../../src/sources/file_cursor.ts";
 
 const encoder = new TextEncoder();
 
@@ -118,6 +118,22 @@ Deno.test("framer: discardCurrentLine skips to the next newline without emitting
   const framed = framer.push(encoder.encode("whole\n"));
   assert.deepEqual(framed?.text, "whole\n");
   assert.deepEqual(framed?.end, 527);
+});
+
+Deno.test("cursor: the same file is the same device and inode, and birth time where both know it", () => {
+  const cursor = { dev: 1, ino: 2, born: 1000 };
+  assert.ok(sameFile(cursor, { dev: 1, ino: 2, birthtime: new Date(1000) }));
+  // The inode number given to a new file after the old one was deleted (or compressed).
+  assert.ok(!sameFile(cursor, { dev: 1, ino: 2, birthtime: new Date(2000) }));
+  assert.ok(!sameFile(cursor, { dev: 1, ino: 3, birthtime: new Date(1000) }));
+  // A file system without birth times, or a cursor from before they were saved.
+  assert.ok(sameFile(cursor, { dev: 1, ino: 2, birthtime: null }));
+  assert.ok(sameFile({ dev: 1, ino: 2 }, { dev: 1, ino: 2, birthtime: new Date(2000) }));
+  assert.equal(parseFileCursor({ dev: 1, ino: 2, offset: 0, hash: "0123abcd", born: 5 }).born, 5);
+  assert.throws(
+    () => parseFileCursor({ dev: 1, ino: 2, offset: 0, hash: "0123abcd", born: -5 }),
+    { name: "TypeError", message: /born/ },
+  );
 });
 
 Deno.test("cursor: parse accepts a valid cursor and names the bad field otherwise", () => {
