@@ -23,30 +23,39 @@ export interface CommandLine {
 const BOOL_FLAGS = new Set(OPTIONS.filter((o) => o.kind.type === "bool").map((o) => o.flag));
 const GLOG_SINGLE_DASH = /^-(v|log_dir|logtostderr|alsologtostderr|stderrthreshold|vmodule)(=|$)/;
 
-/** Rewrites `-v=2` to `--v=2` and `--bool=false|true` to its parseArgs form. */
-function normalize(args: string[]): string[] {
+/**
+ * Rewrites `-v=2` to `--v=2`, and takes out `--bool=true|false` (parseArgs has no value for a
+ * boolean flag) into `bools`: an explicit false must still win over the environment.
+ */
+function normalize(args: string[]): { args: string[]; bools: Map<string, string> } {
   const out: string[] = [];
+  const bools = new Map<string, string>();
   for (const arg of args) {
+    if (arg === "--") {
+      out.push(...args.slice(args.indexOf(arg)));
+      break;
+    }
     let a = arg;
     if (GLOG_SINGLE_DASH.test(a)) a = `-${a}`;
     const m = /^--([^=]+)=(.*)$/.exec(a);
     if (m && BOOL_FLAGS.has(m[1])) {
       const v = m[2].toLowerCase();
-      if (["true", "1", "yes"].includes(v)) out.push(`--${m[1]}`);
-      else if (["false", "0", "no"].includes(v)) continue;
-      else {throw new ConfigError(
-          `invalid --${m[1]}=${JSON.stringify(m[2])}: expected true or false`,
-        );}
+      if (["true", "1", "yes"].includes(v)) bools.set(m[1], "true");
+      else if (["false", "0", "no"].includes(v)) bools.set(m[1], "false");
+      else {
+        throw new ConfigError(`invalid --${m[1]}=${JSON.stringify(m[2])}: expected true or false`);
+      }
       continue;
     }
     out.push(a);
   }
-  return out;
+  return { args: out, bools };
 }
 
 /** Parses `args` (without the program name); throws {@link ConfigError} on unknown flags. */
 export function parseCommandLine(args: string[]): CommandLine {
-  let rest = normalize(args);
+  const normalized = normalize(args);
+  let rest = normalized.args;
   let command: Command = "run";
   const first = rest[0];
   if (first === "run" || first === "parse" || first === "version" || first === "help") {
@@ -84,7 +93,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   else if (values.version) command = "version";
   const flags: CommandLine["flags"] = {};
   for (const spec of OPTIONS) {
-    const v = values[spec.flag];
+    const v = normalized.bools.get(spec.flag) ?? values[spec.flag];
     if (v === undefined) continue;
     flags[spec.key] = String(v);
   }

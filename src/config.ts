@@ -437,7 +437,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "verbosity",
     flag: "v",
     kind: { type: "int", min: 0, max: 10 },
-    help: "glog compatibility: 0 = info, 1 or more = debug (overrides LOG_LEVEL).",
+    help:
+      "glog compatibility: 0 = info, 1 or more = debug; only without LOG_LEVEL and --log-level.",
     group: "logging",
   },
   {
@@ -680,6 +681,8 @@ export function loadConfig(input: ConfigInput, requireSource = true): Config {
       "POD_IDENTIFIER=label needs POD_IDENTIFIER_LABEL: the label key that names Pods",
     );
   }
+  // The original's LOG_LEVEL is its log level; glog's -v (in its manifests' args) only stands in
+  // for it when it is not set.
   if (values.verbosity !== undefined && !("logLevel" in setBy)) {
     values.logLevel = (values.verbosity as number) >= 1 ? "debug" : "info";
   }

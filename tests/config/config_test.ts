@@ -208,6 +208,10 @@ Deno.test("config: a flag wins over the environment and is named in errors", () 
   assert.deepEqual(c.prefixes, ["a:", "b:"]);
   assert.equal(load({}, ["run", "--from-start"]).fromStart, true);
   assert.equal(load({}, ["--dry-run=true"]).dryRun, true);
+  // An explicit false is a value too: it wins over the environment's true.
+  assert.equal(load({ FROM_START: "true" }, ["--from-start=false"]).fromStart, false);
+  assert.equal(load({ FROM_START: "yes" }, ["--from-start=0"]).fromStart, false);
+  assert.equal(load({ FROM_START: "false" }, ["--from-start=yes"]).fromStart, true);
   const message = refuse(BASE, ["--metrics-server-port=x"]);
   assert.match(
     message,
