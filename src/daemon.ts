@@ -13,7 +13,7 @@ import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { startServer } from "./server.ts";
-import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
+import { type Annotate, DryRunSink, StdoutClosedError } from "./sinks/dry_run.ts";
 import { endpointJson, locate } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
@@ -274,8 +274,14 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   try {
     await pipeline.run(stop.signal);
   } catch (error) {
-    log.error("the read loop failed", { error });
-    code = 1;
+    if (error instanceof StdoutClosedError) {
+      // Like other filters: `run --dry-run | head` ends when head has its lines. What was not
+      // printed is not checkpointed.
+      log.info("stdout was closed (its reader went away); stopping");
+    } else {
+      log.error("the read loop failed", { error });
+      code = 1;
+    }
   }
   // However the read loop ended, everything else stops too (pod index, recorder).
   stop.abort();

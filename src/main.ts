@@ -10,6 +10,7 @@ import { parseCommandLine } from "./cli.ts";
 import { parseBootTime, runParse } from "./commands/parse.ts";
 import { ConfigError, loadConfig, optionsHelp, readEnvironment } from "./config.ts";
 import { VERSION } from "./version.ts";
+import { OutputError, printLine } from "./output.ts";
 
 const USAGE = `kube-iptables-tailer ${VERSION}
 Turns packets dropped by iptables/nftables LOG rules into Kubernetes Events on the Pods involved.
@@ -59,10 +60,10 @@ async function main(args: string[]): Promise<number> {
   const line = parseCommandLine(args);
   switch (line.command) {
     case "help":
-      console.log(USAGE + optionsHelp());
+      printLine(USAGE + optionsHelp());
       return 0;
     case "version":
-      console.log(VERSION);
+      printLine(VERSION);
       return 0;
     case "parse": {
       const env = readEnvironment();
@@ -121,6 +122,11 @@ if (import.meta.main) {
     if (error instanceof ConfigError) {
       console.error(`kube-iptables-tailer: ${error.message}`);
       Deno.exit(2);
+    }
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0); // `… --help | head`
+    if (error instanceof OutputError) {
+      console.error(`kube-iptables-tailer: ${error.message}`);
+      Deno.exit(1);
     }
     console.error(`kube-iptables-tailer: unexpected error: ${(error as Error)?.stack ?? error}`);
     Deno.exit(1);

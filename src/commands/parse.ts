@@ -11,6 +11,7 @@ import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError } from "../config.ts";
+import { writeAll } from "../output.ts";
 
 /** Inputs of {@link runParse}. */
 export interface ParseCommandOptions {
@@ -100,9 +101,8 @@ function parseAll(options: ParseCommandOptions): ParseSummary {
   const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   // Drops are written as bytes straight into one buffer, written out after each read chunk.
   const out = new JsonBytes((bytes) => {
-    let written = 0;
     try {
-      while (written < bytes.length) written += options.stdout.writeSync(bytes.subarray(written));
+      writeAll(options.stdout, bytes);
     } catch (error) {
       if (error instanceof Deno.errors.BrokenPipe) throw new OutputClosed(summary);
       throw error;

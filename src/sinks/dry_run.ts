@@ -27,6 +27,11 @@ export interface GiveUp {
   graceMs: number;
 }
 
+/** The reader of stdout went away (`run --dry-run | head`): the daemon stops quietly. */
+export class StdoutClosedError extends Error {
+  override name = "StdoutClosedError";
+}
+
 /** Stdout did not take the output before the shutdown deadline. */
 export class OutputBlockedError extends Error {
   override name = "OutputBlockedError";
@@ -65,8 +70,13 @@ export class DryRunSink implements DropSink {
     this.#pending = [];
     const bytes = encoder.encode(lines.join(""));
     let written = 0;
-    while (written < bytes.length) {
-      written += await this.#untilShutdownGrace(this.#out.write(bytes.subarray(written)));
+    try {
+      while (written < bytes.length) {
+        written += await this.#untilShutdownGrace(this.#out.write(bytes.subarray(written)));
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.BrokenPipe) throw new StdoutClosedError("stdout was closed");
+      throw error;
     }
   }
 

@@ -208,3 +208,30 @@ Deno.test("cli: parse stops quietly with status 0 when its reader goes away (par
   assert.equal(status.code, 0);
   assert.deepEqual(withoutWarnings(stderr), []);
 });
+
+Deno.test("cli: output to a full disk ends with one line naming it, status 1 (no stack trace)", async () => {
+  // (The production permissions read no file here: parse reads the fixture on stdin.)
+  for (const args of [["--help"], ["parse", "-p", "calico-packet:", "-"]]) {
+    const out = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `c="$1" m="$2" f="$3"; shift 3
+        "$0" run --quiet --no-prompt --config="$c" -P=daemon "$m" "$@" > /dev/full < "$f"`,
+        Deno.execPath(),
+        CONFIG,
+        MAIN,
+        `${FIXTURES}kern-rfc3339.log`,
+        ...args,
+      ],
+      env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = withoutWarnings(new TextDecoder().decode(out.stderr));
+    assert.equal(out.code, 1, `${args.join(" ")}: ${stderr.join("\n")}`);
+    assert.deepEqual(stderr, [
+      "kube-iptables-tailer: cannot write the output: No space left on device (os error 28)",
+    ]);
+  }
+});

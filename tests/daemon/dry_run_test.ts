@@ -101,6 +101,48 @@ Deno.test("dry-run: a reader that stops reading does not hold up SIGTERM; what i
   }
 });
 
+Deno.test("dry-run: a reader that goes away (run --dry-run | head) stops the daemon quietly, status 0; the rest comes at the next start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-head-" });
+  const log = `${dir}/kern.log`;
+  const args = dryRunArgs(log, dir, "--repeated-events-interval-minutes=0", "--from-start");
+  const count = 3000; // ~1 MB of NDJSON: more than a pipe holds
+  try {
+    let lines = "";
+    for (let n = 1; n <= count; n++) lines += kernelLine(drop(n));
+    await append(log, lines);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "-A",
+        new URL("../../src/main.ts", import.meta.url).pathname,
+        ...args,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const first = await reader.read();
+    assert.ok(!first.done);
+    await reader.cancel(); // like `head` exiting after its lines
+    await append(log, kernelLine(drop(count + 1))); // a write after it: EPIPE at the latest
+    const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+    assert.equal(status.code, 0, stderr);
+    assert.match(stderr, /stdout was closed/);
+    assert.doesNotMatch(stderr, /ERROR/);
+
+    const next = new DaemonProcess(args);
+    await next.waitFor(() => next.json().some((d) => d.id === count + 1), 20_000, "the last drop");
+    await next.stop("SIGTERM");
+    const ids = next.json().map((d) => d.id as number);
+    assert.equal(ids.at(-1), count + 1, "nothing after the checkpoint was lost");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("dry-run: rsyslog's message repeated N times: [ … ] line is N drops", async () => {
   const { daemon, log, close } = await followLogFile({
     args: ["--dry-run", "--iptables-log-prefix=nft-drop:", "--repeated-events-interval-minutes=0"],
