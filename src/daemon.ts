@@ -1,7 +1,7 @@
 /**
  * `run`: wires the configured source, the parser, the filters and the sink (Kubernetes Events,
- * or stdout with --dry-run), serves metrics and health, and shuts down cleanly on SIGTERM or
- * SIGINT: stop reading, drain what is queued within the deadline, write the checkpoint, exit 0.
+ * or stdout with --dry-run), serves metrics and health, and shuts down cleanly on SIGTERM,
+ * SIGINT or SIGHUP: stop reading, drain what is queued within the deadline, write the checkpoint, exit 0.
  * @module
  */
 
@@ -13,12 +13,13 @@ import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { startServer } from "./server.ts";
+import { dirname } from "node:path";
 import { type Annotate, DryRunSink, StdoutClosedError } from "./sinks/dry_run.ts";
 import { endpointJson, locate } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
 import { JournalSource } from "./sources/journal/source.ts";
-import { KmsgSource } from "./sources/kmsg.ts";
+import { KmsgSource, NOT_CAPABLE_HINT } from "./sources/kmsg.ts";
 import type { LogSource, SourceOptions } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
 
@@ -49,7 +50,8 @@ export interface DaemonIo {
 const realIo: DaemonIo = {
   stdout: Deno.stdout,
   onShutdownSignal(handler) {
-    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    // SIGHUP too: run by hand, the terminal that goes away must not cost the checkpoint.
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGHUP"];
     const listeners = signals.map((s) => {
       const listener = () => handler(s);
       Deno.addSignalListener(s, listener);
@@ -154,6 +156,36 @@ function sourceIdentity(config: Config): { kind: string; id: string } {
   return { kind: "kmsg", id: config.kmsgPath! };
 }
 
+const SOURCE_VARIABLE = {
+  file: "IPTABLES_LOG_PATH",
+  journal: "JOURNAL_DIRECTORY",
+  kmsg: "KMSG_PATH",
+} as const;
+
+/**
+ * Refuses a source the program's permission set can never read: permissions are fixed at
+ * start, so retrying (as for a file that is merely missing) could not help.
+ * @throws {ConfigError}
+ */
+function requireReadable(identity: { kind: string; id: string }): void {
+  const path = identity.id;
+  // A file is followed through its directory (rotations, a file that is not there yet).
+  const paths = identity.kind === "file" ? [path, dirname(path)] : [path];
+  for (const each of paths) {
+    if (Deno.permissions.querySync({ name: "read", path: each }).state === "granted") continue;
+    const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
+    const hint = identity.kind === "kmsg" && /^\/(dev|proc)\//.test(path)
+      ? NOT_CAPABLE_HINT
+      : "the production permission set reads logs under /var/log, /run/log/journal and " +
+        "/run/kube-iptables-tailer/kmsg";
+    throw new ConfigError(
+      `${name}=${JSON.stringify(path)}: this program may not read ${
+        JSON.stringify(each)
+      } (${hint})`,
+    );
+  }
+}
+
 /** Runs the daemon until a shutdown signal; returns the exit code. */
 export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<number> {
   const log = daemonLogger(config);
@@ -169,6 +201,12 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   });
 
   const identity = sourceIdentity(config);
+  try {
+    requireReadable(identity);
+  } catch (error) {
+    unregister();
+    throw error;
+  }
   const checkpoint = new CheckpointStore({
     dir: config.stateDirectory,
     kind: identity.kind,

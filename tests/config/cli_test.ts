@@ -235,3 +235,25 @@ Deno.test("cli: output to a full disk ends with one line naming it, status 1 (no
     ]);
   }
 });
+
+Deno.test("cli: a log source the permission set can never read exits 2 at once, naming it", async () => {
+  for (
+    const [variable, value] of [
+      ["IPTABLES_LOG_PATH", "/tmp/kern.log"],
+      ["JOURNAL_DIRECTORY", "/tmp/journal"],
+      ["KMSG_PATH", "/dev/kmsg"],
+    ]
+  ) {
+    const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+      [variable]: value,
+      IPTABLES_LOG_PREFIX: "drop:",
+    });
+    assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
+    const lines = withoutWarnings(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0],
+      new RegExp(`^kube-iptables-tailer: ${variable}="${value}": .*may not read`),
+    );
+  }
+});

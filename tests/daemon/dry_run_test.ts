@@ -65,6 +65,27 @@ Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM w
   }
 });
 
+Deno.test("dry-run: SIGHUP (the terminal of a run by hand closed) shuts down cleanly too, checkpoint written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-hup-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await append(log, "");
+    const daemon = new DaemonProcess(dryRunArgs(log, dir));
+    await daemon.waitFor(() => daemon.logged("following log file"), 10_000, "start");
+    await append(log, kernelLine(drop(1)));
+    await daemon.waitFor(() => daemon.json().length >= 1, 5_000, "drop 1");
+    const stopped = await daemon.stop("SIGHUP");
+    assert.equal(stopped.code, 0);
+    assert.ok(daemon.logged("shutting down signal=SIGHUP"), daemon.stderrLines.join("\n"));
+    const saved = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("file-"));
+    assert.ok(saved, "checkpoint written");
+    const cursor = JSON.parse(Deno.readTextFileSync(`${dir}/${saved.name}`));
+    assert.equal(JSON.stringify(cursor).includes(`"offset":${Deno.statSync(log).size}`), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("dry-run: a reader that stops reading does not hold up SIGTERM; what it did not take comes at the next start", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-blocked-" });
   const log = `${dir}/kern.log`;
