@@ -51,6 +51,8 @@ export class Pipeline {
   #running = false;
   #failure: unknown;
   #lastWarned = new Map<ParseErrorReason, number>();
+  /** When an expired drop was last logged (ms). */
+  #lastExpiredNote = -Infinity;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -138,6 +140,7 @@ export class Pipeline {
     metrics.dropsParsed.inc({ prefix: drop.prefix });
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });
+      this.#noteExpired(drop);
       return;
     }
     if (this.#o.repeat.isRepeat(drop)) {
@@ -146,5 +149,19 @@ export class Pipeline {
     }
     const work = this.#o.sink.handle(drop);
     if (work) ack.track(work);
+  }
+
+  /**
+   * Says (at most once a minute) that drops are skipped as too old: reading an old log, or
+   * `--from-start` on one, otherwise shows nothing at all and looks broken.
+   */
+  #noteExpired(drop: PacketDrop): void {
+    const now = Date.now();
+    if (now - this.#lastExpiredNote < PARSE_ERROR_LOG_INTERVAL_MS) return;
+    this.#lastExpiredNote = now;
+    this.#o.log.info(
+      "skipping drops logged longer ago than PACKET_DROP_EXPIRATION_MINUTES (further ones are counted, not logged)",
+      { time: drop.time.toISOString(), src: drop.src, dst: drop.dst },
+    );
   }
 }

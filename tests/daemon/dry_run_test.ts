@@ -191,6 +191,10 @@ Deno.test("dry-run: expired and repeated drops are filtered", async () => {
     await run.daemon.waitFor(() => run.daemon.json().length >= 2, 5_000, "drops");
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(run.daemon.json().map((d) => d.dpt), [1002, 1003]);
+    // The skipped old drop is said once in the log (an old log read whole otherwise shows nothing).
+    const said = run.daemon.stderrLines.filter((l) => l.includes("PACKET_DROP_EXPIRATION_MINUTES"));
+    assert.equal(said.length, 1, run.daemon.stderrLines.join("\n"));
+    assert.match(said[0], /time=\S+ src=10\.244\.2\.20/);
     assert.equal((await run.daemon.stop()).code, 0);
   } finally {
     await run.close();
