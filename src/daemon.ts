@@ -135,7 +135,8 @@ async function dryRunEndpoints(
     pods = startPodIndex(config, log, metrics, signal).pods;
   } catch (error) {
     log.info("dry run without Kubernetes: drops are printed without endpoints", {
-      reason: (error as Error).message,
+      // (The advice to use --dry-run is for the daemon: this is one.)
+      reason: (error as Error).message.replace(/; use --dry-run to run without Kubernetes$/, ""),
     });
     return undefined;
   }
@@ -215,18 +216,29 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     onWriteError: () => metrics.checkpointWriteErrors.inc(),
   });
   if (config.stateDirectory) {
+    const state = `STATE_DIRECTORY=${JSON.stringify(config.stateDirectory)}`;
+    let holder: string | undefined;
     try {
       const info = await Deno.stat(config.stateDirectory);
       if (!info.isDirectory) throw new Error("not a directory");
+      holder = await checkpoint.lock();
     } catch (error) {
       unregister();
+      throw new ConfigError(`${state} is not usable: ${(error as Error).message}`);
+    }
+    if (holder !== undefined) {
+      unregister();
       throw new ConfigError(
-        `STATE_DIRECTORY=${JSON.stringify(config.stateDirectory)} is not usable: ${
-          (error as Error).message
-        }`,
+        `${state}: another kube-iptables-tailer${
+          holder ? ` (pid ${holder})` : ""
+        } follows this source with this state directory; run this one without it (STATE_DIRECTORY= ) or with another`,
       );
     }
   }
+  const release = () => {
+    unregister();
+    checkpoint.unlock();
+  };
   const resumeFrom = await checkpoint.load();
   const source = createSource(config, {
     resumeFrom,
@@ -247,7 +259,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     try {
       created = await create(config, log, metrics, stop.signal);
     } catch (error) {
-      unregister();
+      release();
       throw error;
     }
     eventSink = created;
@@ -289,7 +301,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
       }],
     });
   } catch (error) {
-    unregister();
+    release();
     await eventSink?.close(0);
     throw new ConfigError(
       `cannot listen on ${config.metricsAddress}:${config.metricsPort} (METRICS_SERVER_PORT): ${
@@ -328,7 +340,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   await checkpoint.flush();
   serverStop.abort();
   await server.finished;
-  unregister();
+  release();
   log.info("stopped");
   return code;
 }

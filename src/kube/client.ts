@@ -145,7 +145,7 @@ export function loadKubeConfig(
       );
     } else {
       throw new ConfigError(
-        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, no ~/.kube/config; use --dry-run to run without Kubernetes",
+        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, no readable ~/.kube/config; use --dry-run to run without Kubernetes",
       );
     }
   } catch (error) {

@@ -51,6 +51,7 @@ export class CheckpointStore {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | undefined;
   #failing = false;
+  #lock: Deno.FsFile | undefined;
 
   constructor(opts: CheckpointOptions) {
     this.#opts = opts;
@@ -119,6 +120,40 @@ export class CheckpointStore {
     await this.#writing;
     // A newer update arrived while writing: schedule it rather than losing it.
     if (this.#dirty && this.#timer === undefined) this.update(this.#pending);
+  }
+
+  /**
+   * Takes the checkpoint's lock (`<checkpoint>.lock`, holding our pid): two processes following
+   * one source with one state directory (a `run --dry-run` started inside the daemon's pod)
+   * would overwrite each other's position. Returns undefined when taken (or there is no state
+   * directory), else the pid written by the process that holds it ("" when unknown). The lock
+   * goes with the process, however it ends.
+   * @throws when the lock file cannot be written (an unusable state directory).
+   */
+  async lock(): Promise<string | undefined> {
+    if (!this.path || this.#lock) return undefined;
+    const file = await Deno.open(`${this.path}.lock`, { read: true, write: true, create: true });
+    try {
+      if (!await file.tryLock(true)) {
+        const holder = new Uint8Array(32);
+        const n = (await file.read(holder)) ?? 0;
+        file.close();
+        return new TextDecoder().decode(holder.subarray(0, n)).trim();
+      }
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    this.#lock = file;
+    return undefined;
+  }
+
+  /** Lets go of the lock (at shutdown). */
+  unlock(): void {
+    this.#lock?.close();
+    this.#lock = undefined;
   }
 
   /** Stops the timer without writing (tests); use {@link flush} on shutdown. */

@@ -103,7 +103,7 @@ systemTest("bundle: the single JS artifact works end to end under the production
     // The checkpoint of this run's log (the state directory is shared with other runs), at
     // its end: everything in it was handled.
     const ours = [...Deno.readDirSync(STATE)]
-      .filter((e) => e.name.startsWith("file-"))
+      .filter((e) => e.name.startsWith("file-") && e.name.endsWith(".json"))
       .map((e) => JSON.parse(Deno.readTextFileSync(`${STATE}/${e.name}`)))
       .filter((saved) => saved.id === log);
     assert.equal(ours.length, 1, "the checkpoint is written to the state directory");
@@ -116,11 +116,13 @@ systemTest("bundle: the single JS artifact works end to end under the production
     }
     await api.close();
     for (const entry of Deno.readDirSync(STATE)) {
+      if (entry.name.endsWith(".lock")) continue; // removed with its checkpoint
       if (entry.name.startsWith("file-") || entry.name.startsWith("kit-bundle-test-")) {
         // Only our checkpoint (it names our log path) and our kubeconfig.
         const text = Deno.readTextFileSync(`${STATE}/${entry.name}`);
         if (entry.name.startsWith("kit-bundle-test-") || text.includes(logDir)) {
           await Deno.remove(`${STATE}/${entry.name}`);
+          await Deno.remove(`${STATE}/${entry.name}.lock`).catch(() => {}); // its lock
         }
       }
     }

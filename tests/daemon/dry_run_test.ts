@@ -48,7 +48,9 @@ Deno.test("dry-run: follows the file, prints drops live, resumes after SIGTERM w
     const stopped = await daemon.stop("SIGTERM");
     assert.equal(stopped.code, 0);
     assert.ok(stopped.ms < 2000, `exit within 2 s, took ${stopped.ms.toFixed(0)} ms`);
-    const checkpoints = [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("file-"));
+    const checkpoints = [...Deno.readDirSync(dir)].filter((e) =>
+      e.name.startsWith("file-") && e.name.endsWith(".json")
+    );
     assert.equal(checkpoints.length, 1, "checkpoint written");
 
     // While stopped, more drops arrive; the restart prints exactly those.
@@ -77,10 +79,44 @@ Deno.test("dry-run: SIGHUP (the terminal of a run by hand closed) shuts down cle
     const stopped = await daemon.stop("SIGHUP");
     assert.equal(stopped.code, 0);
     assert.ok(daemon.logged("shutting down signal=SIGHUP"), daemon.stderrLines.join("\n"));
-    const saved = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("file-"));
+    const saved = [...Deno.readDirSync(dir)].find((e) =>
+      e.name.startsWith("file-") && e.name.endsWith(".json")
+    );
     assert.ok(saved, "checkpoint written");
     const cursor = JSON.parse(Deno.readTextFileSync(`${dir}/${saved.name}`));
     assert.equal(JSON.stringify(cursor).includes(`"offset":${Deno.statSync(log).size}`), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dry-run: a second process on the same source and state directory exits 2, naming the first; the lock goes with the first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-lock-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await append(log, "");
+    const first = new DaemonProcess(dryRunArgs(log, dir));
+    await first.waitFor(() => first.logged("following log file"), 10_000, "start");
+    const second = new DaemonProcess(dryRunArgs(log, dir));
+    const refused = await second.stop("SIGCONT"); // (no effect: waits for its own exit)
+    assert.equal(refused.code, 2, second.stderrLines.join("\n"));
+    const pid = first.child.pid;
+    assert.ok(
+      second.logged(`another kube-iptables-tailer (pid ${pid}) follows this source`),
+      second.stderrLines.join("\n"),
+    );
+    // Without the state directory it may run beside the first.
+    const beside = new DaemonProcess(dryRunArgs(log, dir).filter((a) => !a.startsWith("--state")));
+    await beside.waitFor(() => beside.logged("following log file"), 10_000, "start");
+    assert.equal((await beside.stop()).code, 0);
+    await first.kill(); // kill -9: the lock goes with the process
+    const third = new DaemonProcess(dryRunArgs(log, dir));
+    await third.waitFor(
+      () => third.logged("resuming at the saved position"),
+      10_000,
+      "a start after kill -9",
+    );
+    assert.equal((await third.stop()).code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -110,7 +110,8 @@ systemTest(
       assert.equal(await savedOffset(state), await size());
       const left = [];
       for await (const entry of Deno.readDir(state)) left.push(entry.name);
-      assert.equal(left.length, 1, `only the checkpoint is left: ${left}`);
+      assert.equal(left.length, 2, `only the checkpoint and its lock are left: ${left}`);
+      assert.ok(left.some((name) => name.endsWith(".json.lock")), `${left}`);
       assert.ok(api.events().every((e) => e.count === 1));
       console.log(
         `held: full state disk (64 KiB tmpfs, ${filler} filler bytes) — ${errors} failed ` +
