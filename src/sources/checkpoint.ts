@@ -75,21 +75,33 @@ export class CheckpointStore {
       }
       return undefined;
     }
+    let file: Partial<CheckpointFile>;
     try {
-      const file = JSON.parse(text) as Partial<CheckpointFile>;
-      if (file.version !== 1 || file.kind !== this.#opts.kind || file.id !== this.#opts.id) {
-        this.#opts.log.warn("checkpoint belongs to another source; ignoring it", {
-          path: this.path,
-          kind: file.kind,
-          id: file.id,
-        });
-        return undefined;
-      }
-      return file.cursor;
+      file = JSON.parse(text);
     } catch (error) {
       this.#opts.log.warn("checkpoint is not valid JSON; ignoring it", { path: this.path, error });
       return undefined;
     }
+    if (typeof file !== "object" || file === null || Array.isArray(file)) {
+      this.#opts.log.warn("checkpoint is not a JSON object; ignoring it", { path: this.path });
+      return undefined;
+    }
+    if (file.version !== 1) {
+      this.#opts.log.warn("checkpoint has an unknown version; ignoring it", {
+        path: this.path,
+        version: JSON.stringify(file.version),
+      });
+      return undefined;
+    }
+    if (file.kind !== this.#opts.kind || file.id !== this.#opts.id) {
+      this.#opts.log.warn("checkpoint belongs to another source; ignoring it", {
+        path: this.path,
+        kind: file.kind,
+        id: file.id,
+      });
+      return undefined;
+    }
+    return file.cursor;
   }
 
   /** Records the newest position; it is written within `minIntervalMs`. */
