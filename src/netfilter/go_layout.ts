@@ -325,8 +325,9 @@ export function compileGoLayout(layout: string): TimeParser {
         : new Date(
           Date.UTC(y, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000,
         );
-    let time = build(year);
-    if (!hasYear) time = inferYear(time, now, build);
+    // Without a year, the day must exist in a leap year (February 29 does, February 30 never).
+    if (day > daysIn(month, hasYear ? year : 2000)) return undefined;
+    const time = hasYear ? build(year) : inferYear(month, day, now, build);
     if (Number.isNaN(time.getTime())) return undefined;
     return { time, end: i };
   };
@@ -335,11 +336,27 @@ export function compileGoLayout(layout: string): TimeParser {
 /** Allowed clock skew before a year-less time counts as "last year". */
 const FUTURE_SLACK_MS = 2 * 24 * 3600 * 1000;
 
+/** Days in `month` (1-12) of `year`. */
+export function daysIn(month: number, year: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /**
- * For a time read without a year (and built in `now`'s year): when it lies more than two days
- * in the future, it was written last year (December lines read in January).
+ * The time of a date logged without a year (`month` 1-12, `day` valid in some year): this
+ * year's, or the latest earlier year's that does not put it in the future (December lines
+ * read in January; February 29 only in a leap year, not rolled over into March 1).
  */
-export function inferYear(time: Date, now: Date, build: (year: number) => Date): Date {
-  if (time.getTime() - now.getTime() > FUTURE_SLACK_MS) return build(now.getFullYear() - 1);
-  return time;
+export function inferYear(
+  month: number,
+  day: number,
+  now: Date,
+  build: (year: number) => Date,
+): Date {
+  let year = now.getFullYear();
+  const fits = (y: number) =>
+    day <= daysIn(month, y) && build(y).getTime() - now.getTime() <= FUTURE_SLACK_MS;
+  // At most eight years back (February 29 around a century not divisible by 400).
+  for (let k = 0; k < 9 && !fits(year); k++) year--;
+  return build(year);
 }

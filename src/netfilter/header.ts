@@ -19,7 +19,7 @@
  * @module
  */
 
-import { inferYear, type TimeParser } from "./go_layout.ts";
+import { daysIn, inferYear, type TimeParser } from "./go_layout.ts";
 import { parseKmsgHeader } from "./kmsg_record.ts";
 
 /** What header parsing needs to know besides the line. */
@@ -128,12 +128,6 @@ function fractionEnd(at: number): number {
   }
   fractionMillis = Math.floor(millis);
   return i;
-}
-
-/** Days in `month` (1-12) of `year`. */
-function daysIn(month: number, year: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /** Whether the 19 codes at `at` are those of {@link lastText}. */
@@ -248,7 +242,7 @@ function readTraditionalTime(
   if (year !== undefined) {
     return day > daysIn(month + 1, year) ? "invalid" : { time: build(year), end: i };
   }
-  return { time: inferYear(build(now.getFullYear()), now, build), end: i };
+  return { time: inferYear(month + 1, day, now, build), end: i };
 }
 
 /**

@@ -156,6 +156,30 @@ Deno.test("traditional header: December lines read in January belong to last yea
   );
 });
 
+Deno.test("a date without a year: February 29 is in the latest leap year, never March 1; February 30 is invalid", () => {
+  const p = parser({ now: () => new Date(2026, 10, 25, 10, 0, 0) });
+  assert.deepEqual(
+    drop(p.parseLine(`Feb 29 10:00:00 vm kernel: ${BODY}`)).time,
+    new Date(2024, 1, 29, 10, 0, 0),
+  );
+  const inLeapYear = parser({ now: () => new Date(2028, 2, 1, 0, 0, 0) });
+  assert.deepEqual(
+    drop(inLeapYear.parseLine(`Feb 29 10:00:00 vm kernel: ${BODY}`)).time,
+    new Date(2028, 1, 29, 10, 0, 0),
+  );
+  const r = p.parseLine(`Feb 30 10:00:00 vm kernel: ${BODY}`);
+  assert.equal(r.kind === "error" && r.reason, "invalid_time");
+  // The same through a Go layout without a year, and with one.
+  const layout = parser({ timeLayout: "Jan _2 15:04:05", now: () => new Date(2026, 10, 25) });
+  assert.deepEqual(
+    drop(layout.parseLine(`Feb 29 10:00:00 vm kernel: ${BODY}`)).time,
+    new Date(2024, 1, 29, 10, 0, 0),
+  );
+  const withYear = parser({ timeLayout: "2006 Jan _2 15:04:05" });
+  assert.equal(withYear.parseLine(`2026 Feb 29 10:00:00 vm kernel: ${BODY}`).kind, "error");
+  assert.equal(withYear.parseLine(`2024 Feb 29 10:00:00 vm kernel: ${BODY}`).kind, "drop");
+});
+
 Deno.test("PACKET_DROP_LOG_TIME_LAYOUT overrides detection", () => {
   const original = parser({ timeLayout: "2006-01-02T15:04:05.000000-07:00" });
   assert.deepEqual(
