@@ -61,6 +61,10 @@ export function parseCommandLine(args: string[]): CommandLine {
   if (first === "run" || first === "parse" || first === "version" || first === "help") {
     command = first;
     rest = rest.slice(1);
+  } else if (first !== undefined && !first.startsWith("-")) {
+    throw new ConfigError(
+      `unknown command ${JSON.stringify(first)}: expected run, parse, version or help (see --help)`,
+    );
   }
   const options: NonNullable<ParseArgsConfig["options"]> = {
     help: { type: "boolean", short: "h" },

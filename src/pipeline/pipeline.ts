@@ -97,9 +97,12 @@ export class Pipeline {
         } catch (error) {
           if (!signal.aborted) throw error;
           // Shutting down with output that could not be delivered: it is not checkpointed.
-          this.#o.log.warn("output not delivered at shutdown; it comes again at the next start", {
-            error,
-          });
+          this.#o.log.warn(
+            this.#o.checkpoint?.path
+              ? "output not delivered at shutdown; it comes again at the next start"
+              : "output not delivered at shutdown (without a state directory it is not read again)",
+            { error },
+          );
           break;
         }
         ack.seal();

@@ -218,6 +218,10 @@ Deno.test("config: a flag wins over the environment and is named in errors", () 
     /--metrics-server-port \(METRICS_SERVER_PORT\)="x": expected an integer from 0 to 65535/,
   );
   assert.throws(() => parseCommandLine(["--no-such-flag"]), /Unknown option '--no-such-flag'/);
+  assert.throws(
+    () => parseCommandLine(["frobnicate"]),
+    /^ConfigError: unknown command "frobnicate": expected run, parse, version or help/,
+  );
 });
 
 Deno.test("config: the original manifests' glog flags are accepted", () => {
