@@ -19,8 +19,8 @@ Usage:
   kube-iptables-tailer [run] [OPTIONS]      follow the log and post Events (the daemon)
   kube-iptables-tailer run --dry-run ...    follow the log and print drops as NDJSON, no Kubernetes
   kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]
-                                            print every drop of a whole log (any header format
-                                            or a /dev/kmsg dump); --prefix defaults to
+                                            print every drop of a whole log (any header format,
+                                            a /dev/kmsg dump, gzip too); --prefix defaults to
                                             IPTABLES_LOG_PREFIX; --boot-time (RFC 3339) dates
                                             kmsg/dmesg records of another boot
   kube-iptables-tailer version              print the version
@@ -93,7 +93,7 @@ async function main(args: string[]): Promise<number> {
         }
         if (info.isDirectory) throw new ConfigError(`cannot read ${file}: it is a directory`);
       }
-      runParse({
+      await runParse({
         prefixes: config.prefixes,
         format,
         timeLayout: config.timeLayout,

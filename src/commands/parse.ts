@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LineFramer } from "../sources/file_lines.ts";
+import { type FramedLines, LineFramer } from "../sources/file_lines.ts";
 import { dropToTableRow, renderTable, TABLE_HEADER, writeDropNdjson } from "../netfilter/format.ts";
 import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser } from "../netfilter/parser.ts";
@@ -45,6 +45,15 @@ const NEWLINE = 0x0a;
 /** Output collected before it is written, while the input keeps coming. */
 const FLUSH_BYTES = 256 * 1024;
 
+/** Whether a regular file starts with gzip's magic bytes (it is left at its start). */
+function startsWithGzip(handle: Deno.FsFile): boolean {
+  if (!handle.statSync().isFile) return false;
+  const magic = new Uint8Array(2);
+  const n = handle.readSync(magic);
+  handle.seekSync(0, Deno.SeekMode.Start);
+  return n === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+}
+
 /** Totals of a parse run. */
 export interface ParseSummary {
   lines: number;
@@ -80,16 +89,16 @@ class OutputClosed extends Error {
  * reader such as `head` that has seen enough), it stops quietly, like other filters, and prints
  * no summary.
  */
-export function runParse(options: ParseCommandOptions): ParseSummary {
+export async function runParse(options: ParseCommandOptions): Promise<ParseSummary> {
   try {
-    return parseAll(options);
+    return await parseAll(options);
   } catch (error) {
     if (error instanceof OutputClosed) return { ...error.summary, outputClosed: true };
     throw error;
   }
 }
 
-function parseAll(options: ParseCommandOptions): ParseSummary {
+async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
   const parser = new DropParser({
     prefixes: options.prefixes,
     timeLayout: options.timeLayout,
@@ -139,19 +148,29 @@ function parseAll(options: ParseCommandOptions): ParseSummary {
       throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
     }
     const reader: Reader = handle ?? options.stdin;
+    const gzip = handle !== undefined && startsWithGzip(handle);
     // The framer is given whole lines where it can be: the start of a line read earlier is
     // kept at the front of the buffer and the next read goes after it. (A line split between
     // two pushes would be joined into a string that V8 copies again before searching it.)
     let kept = 0;
     let atStart = true;
-    for (;;) {
-      // Synchronous reads: this command does nothing else meanwhile, and they cost less.
-      const n = reader.readSync(buffer.subarray(kept));
-      if (n === null) break;
+    const take = (chunk: FramedLines | undefined, bytes = chunk?.bytes) => {
+      if (!chunk) return;
+      summary.lines += chunk.lineCount;
+      summary.truncatedLines += chunk.truncated;
+      handleText(chunk.text, chunk.cut, bytes); // before the buffer is reused
+    };
+    /** Frames and parses the whole lines once `n` more bytes are in buffer[kept…]. */
+    const onRead = (n: number) => {
       let filled = kept + n;
       if (atStart && filled < 3 && n > 0) {
         kept = filled; // too little to tell whether a byte order mark starts the input
-        continue;
+        return;
+      }
+      if (atStart && !gzip && buffer[0] === 0x1f && buffer[1] === 0x8b) {
+        throw new ConfigError(
+          `${file === "-" ? "stdin" : file} is gzip-compressed: give its file name (not a pipe)`,
+        );
       }
       if (atStart && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf) {
         // A UTF-8 byte order mark (a log saved by an editor) is not part of the first line.
@@ -162,27 +181,45 @@ function parseAll(options: ParseCommandOptions): ParseSummary {
       const lineEnd = buffer.lastIndexOf(NEWLINE, filled - 1) + 1;
       // A buffer without a line end is part of a long line: the framer holds or cuts it.
       const pushed = lineEnd > 0 ? lineEnd : filled;
-      const chunk = framer.push(buffer.subarray(0, pushed));
-      if (chunk) {
-        summary.lines += chunk.lineCount;
-        summary.truncatedLines += chunk.truncated;
-        handleText(chunk.text, chunk.cut, chunk.bytes); // before the buffer is reused
-      }
+      take(framer.push(buffer.subarray(0, pushed)));
       const full = filled === buffer.length;
       buffer.copyWithin(0, pushed, filled);
       kept = filled - pushed;
       // Output goes out in large writes while the input comes in full reads (a file), and at
       // once when a read came short (a pipe that is caught up: drops show up as they happen).
       if (!full || out.end >= FLUSH_BYTES) out.flush();
+    };
+    if (gzip) {
+      // A rotated log (`kern.log.2.gz`): decompressed as it is read, into the same buffer.
+      try {
+        for await (const data of handle!.readable.pipeThrough(new DecompressionStream("gzip"))) {
+          for (let at = 0; at < data.length;) {
+            const n = Math.min(buffer.length - kept, data.length - at);
+            buffer.set(data.subarray(at, at + n), kept);
+            at += n;
+            onRead(n);
+          }
+        }
+      } catch (error) {
+        if (error instanceof ConfigError || error instanceof OutputClosed) throw error;
+        throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+      }
+    } else {
+      for (;;) {
+        // Synchronous reads: this command does nothing else meanwhile, and they cost less.
+        const n = reader.readSync(buffer.subarray(kept));
+        if (n === null) break;
+        onRead(n);
+      }
     }
-    if (kept > 0) framer.push(buffer.subarray(0, kept));
-    handle?.close();
-    const last = framer.finish();
-    if (last) {
-      summary.lines += last.lineCount;
-      summary.truncatedLines += last.truncated;
-      handleText(last.text, last.cut);
+    // What is left has no newline (or is the whole of a tiny input): lines as they are.
+    if (kept > 0) take(framer.push(buffer.subarray(0, kept)), undefined);
+    try {
+      handle?.close();
+    } catch {
+      // Closed by its stream already.
     }
+    take(framer.finish(), undefined);
   }
   if (options.format === "table") out.text(renderTable(table));
   out.flush();

@@ -43,9 +43,9 @@ function pieces(bytes: Uint8Array, sizes: number[]) {
   };
 }
 
-function parseAll(input: Uint8Array, sizes: number[]) {
+async function parseAll(input: Uint8Array, sizes: number[]) {
   const out: Uint8Array[] = [];
-  const summary = runParse({
+  const summary = await runParse({
     prefixes: PREFIXES,
     format: "ndjson",
     maxLineBytes: CAP,
@@ -64,18 +64,18 @@ function parseAll(input: Uint8Array, sizes: number[]) {
   return { summary, text };
 }
 
-Deno.test("parse: lines across read boundaries come out as parsing each line alone", () => {
+Deno.test("parse: lines across read boundaries come out as parsing each line alone", async () => {
   const lines = makeLog(3000, 1234);
   const input = new TextEncoder().encode(lines.join("\n")); // the last line has no newline
   const parser = new DropParser({ prefixes: PREFIXES, bootTimeMs: 0 });
   const expected = lines.map((line, i) => i === 1234 ? undefined : parser.parseLine(line))
     .flatMap((r) => r?.kind === "drop" ? [dropToNdjson(r.drop)] : []).join("");
   assert.ok(input.length > 8 * 65536, "the input is several read buffers long");
-  fc.assert(
-    fc.property(
+  await fc.assert(
+    fc.asyncProperty(
       fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 5 }),
-      (sizes) => {
-        const { summary, text } = parseAll(input, sizes);
+      async (sizes) => {
+        const { summary, text } = await parseAll(input, sizes);
         assert.equal(summary.lines, 3000);
         assert.equal(summary.truncatedLines, 1);
         assert.equal(summary.errors.line_too_long, 1, "the cut drop line is an error, not a drop");
@@ -87,13 +87,13 @@ Deno.test("parse: lines across read boundaries come out as parsing each line alo
   );
 });
 
-Deno.test("parse: a UTF-8 byte order mark before the first line is not part of it", () => {
+Deno.test("parse: a UTF-8 byte order mark before the first line is not part of it", async () => {
   const body = new TextEncoder().encode(`${DROPS[0]}\n${DROPS[1]}\n`);
   const withMark = new Uint8Array([0xef, 0xbb, 0xbf, ...body]);
-  const plain = parseAll(body, [65536]);
+  const plain = await parseAll(body, [65536]);
   assert.equal(plain.summary.drops, 2);
   for (const sizes of [[65536], [1], [2, 1, 5]]) {
-    const { summary, text } = parseAll(withMark, sizes);
+    const { summary, text } = await parseAll(withMark, sizes);
     assert.deepEqual(
       [summary.lines, summary.drops, summary.errors],
       [2, 2, {}],
@@ -103,5 +103,55 @@ Deno.test("parse: a UTF-8 byte order mark before the first line is not part of i
   }
   // A mark anywhere else is the line's own (and refused there).
   const later = new TextEncoder().encode(`${DROPS[0]}\n\ufeff${DROPS[1]}\n`);
-  assert.equal(parseAll(later, [65536]).summary.drops, 1);
+  assert.equal((await parseAll(later, [65536])).summary.drops, 1);
+});
+
+Deno.test("parse: a gzip-compressed file (a rotated log) is read decompressed; gzip on stdin is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-parse-gz-" });
+  try {
+    const lines = makeLog(3000, 1234);
+    const input = new TextEncoder().encode(lines.join("\n") + "\n");
+    const expected = await parseAll(input, [65536]);
+    const path = `${dir}/kern.log.2`;
+    await Deno.writeFile(path, input);
+    const gz = await new Deno.Command("gzip", { args: [path] }).output();
+    assert.ok(gz.success);
+    const out: Uint8Array[] = [];
+    const options = {
+      prefixes: PREFIXES,
+      format: "ndjson" as const,
+      maxLineBytes: CAP,
+      bootTimeMs: 0,
+      stdout: {
+        writeSync(bytes: Uint8Array) {
+          out.push(bytes.slice());
+          return bytes.length;
+        },
+      },
+      stderr: () => {},
+    };
+    const summary = await runParse({
+      ...options,
+      files: [`${path}.gz`],
+      stdin: pieces(new Uint8Array(), [1]),
+    });
+    assert.deepEqual(summary, expected.summary);
+    const text = new TextDecoder().decode(new Uint8Array(out.flatMap((b) => [...b])));
+    assert.equal(text, expected.text);
+    await assert.rejects(
+      runParse({
+        ...options,
+        files: ["-"],
+        stdin: pieces(await Deno.readFile(`${path}.gz`), [65536]),
+      }),
+      { name: "ConfigError", message: /^stdin is gzip-compressed/ },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parse: a tiny input (one or two bytes) is counted too", async () => {
+  assert.equal((await parseAll(new TextEncoder().encode("a\n"), [65536])).summary.lines, 1);
+  assert.equal((await parseAll(new TextEncoder().encode("\n\n"), [65536])).summary.lines, 2);
 });
