@@ -15,8 +15,8 @@
  */
 
 import type { SourceBatch } from "./source.ts";
-import { CURSOR_HASH_BYTES, type FileCursor, hashBytes } from "./file_cursor.ts";
-import { type FramedLines, lastBytes, LineFramer } from "./file_lines.ts";
+import { CURSOR_HASH_BYTES, cursorIn, hashBytes } from "./file_cursor.ts";
+import { type FramedLines, lastBytes, LineFramer, linesBatch } from "./file_lines.ts";
 import { readFull, type TailedFileOptions } from "./file_reader.ts";
 
 /** Names of gzip files (the one compression a DecompressionStream reads). */
@@ -295,24 +295,15 @@ export class CompressedLog {
 
   /** The batch of framed lines (their cut lines counted), ending at `end`. */
   #batch(framed: FramedLines, end: number, tail: Uint8Array): SourceBatch {
-    if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
-    const cursor: FileCursor = {
+    const file = {
       dev: this.dev,
       ino: this.ino,
-      offset: end,
-      hash: hashBytes(tail),
       path: this.#realPath,
       // gzip keeps the original's modification time: the rotations after it are newer.
-      at: this.#modified,
-      ...(this.born === undefined ? {} : { born: this.born }),
+      modified: this.#modified,
+      born: this.born,
     };
-    return {
-      kind: "lines",
-      text: framed.text,
-      lineCount: framed.lineCount,
-      cursor,
-      cut: framed.cut.length > 0 ? framed.cut : undefined,
-    };
+    return linesBatch(framed, cursorIn(file, end, tail), this.#opts.onEvent);
   }
 
   /** Closes the handle (idempotent). */

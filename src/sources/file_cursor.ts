@@ -80,6 +80,31 @@ export function hashBytes(bytes: Uint8Array): string {
   return fnv1a32(String.fromCharCode(...window));
 }
 
+/** What a cursor says of the file it is in (see {@link FileCursor}). */
+export interface CursorFile {
+  dev: number;
+  ino: number;
+  /** Real path. */
+  path: string;
+  /** Modification time (epoch ms) as last seen. */
+  modified: number;
+  born: number | undefined;
+}
+
+/** The cursor into `file` at `offset`, `tail` being the bytes just before it. */
+export function cursorIn(file: CursorFile, offset: number, tail: Uint8Array): FileCursor {
+  const cursor: FileCursor = {
+    dev: file.dev,
+    ino: file.ino,
+    offset,
+    hash: hashBytes(tail),
+    path: file.path,
+    at: file.modified,
+  };
+  if (file.born !== undefined) cursor.born = file.born;
+  return cursor;
+}
+
 function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }

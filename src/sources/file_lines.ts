@@ -19,6 +19,7 @@
  */
 
 import { CURSOR_HASH_BYTES } from "./file_cursor.ts";
+import type { SourceBatch, SourceEventSink } from "./source.ts";
 
 const NEWLINE = 0x0a;
 const EMPTY = new Uint8Array(0);
@@ -268,4 +269,24 @@ export class LineFramer {
     }
     this.#lineBytes += bytes.length;
   }
+}
+
+/**
+ * The `lines` batch of `framed`, ending at `cursor`; cut lines are reported to `onEvent`
+ * (`line_truncated`).
+ */
+export function linesBatch(
+  framed: FramedLines,
+  cursor: unknown,
+  onEvent: SourceEventSink,
+): SourceBatch {
+  if (framed.truncated > 0) onEvent("line_truncated", framed.truncated);
+  return {
+    kind: "lines",
+    text: framed.text,
+    lineCount: framed.lineCount,
+    cursor,
+    cut: framed.cut.length > 0 ? framed.cut : undefined,
+    bytes: framed.bytes,
+  };
 }

@@ -10,8 +10,8 @@
 
 import type { Logger } from "../log.ts";
 import type { SourceBatch, SourceEventSink } from "./source.ts";
-import { CURSOR_HASH_BYTES, type FileCursor, hashBytes } from "./file_cursor.ts";
-import { type FramedLines, LineFramer } from "./file_lines.ts";
+import { CURSOR_HASH_BYTES, cursorIn, type FileCursor, hashBytes } from "./file_cursor.ts";
+import { type FramedLines, LineFramer, linesBatch } from "./file_lines.ts";
 
 /** How far back {@link TailedFile.startAtEnd} looks for the start of the last line. */
 const END_LOOKBACK_BYTES = 64 * 1024;
@@ -177,15 +177,17 @@ export class TailedFile {
 
   /** The cursor just after a batch ending at `offset`. */
   cursor(offset: number, tail: Uint8Array): FileCursor {
-    return {
-      dev: this.dev,
-      ino: this.ino,
+    return cursorIn(
+      {
+        dev: this.dev,
+        ino: this.ino,
+        path: this.realPath,
+        modified: this.#modified,
+        born: this.born,
+      },
       offset,
-      hash: hashBytes(tail),
-      path: this.realPath,
-      at: this.#modified,
-      ...(this.born === undefined ? {} : { born: this.born }),
-    };
+      tail,
+    );
   }
 
   /** The cursor of where reading stands (after the last complete line). */
@@ -250,15 +252,7 @@ export class TailedFile {
 
   /** The batch of framed lines (their cut lines counted), ending at `cursor`. */
   #batch(framed: FramedLines, cursor: FileCursor): SourceBatch {
-    if (framed.truncated > 0) this.#opts.onEvent("line_truncated", framed.truncated);
-    return {
-      kind: "lines",
-      text: framed.text,
-      lineCount: framed.lineCount,
-      cursor,
-      cut: framed.cut.length > 0 ? framed.cut : undefined,
-      bytes: framed.bytes,
-    };
+    return linesBatch(framed, cursor, this.#opts.onEvent);
   }
 
   /** Closes the handle (idempotent). */

@@ -23,6 +23,13 @@ import {
   TailRun,
 } from "./file_support.ts";
 
+/** `dir`/kern.log with lines `prefix`1…10, read by a run that then stopped: its path and cursor. */
+async function readTenThenStop(dir: string, prefix: string) {
+  const path = `${dir}/kern.log`;
+  await append(path, numbered(prefix, 1, 10));
+  return { path, saved: await readThenStop(path, 10) };
+}
+
 /** A resumed run from `saved` that delivers `count` lines, then stops. */
 async function resumed(path: string, saved: unknown, count: number): Promise<TailRun> {
   const run = new TailRun({ path, start: "end", resumeFrom: saved, ...EVENTS_ONLY });
@@ -35,9 +42,7 @@ async function resumed(path: string, saved: unknown, count: number): Promise<Tai
 
 Deno.test("compress while stopped: resumes at the saved offset inside kern.log.1.gz, then the new file", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "l");
     await append(path, numbered("l", 11, 5)); // only in the compressed file by the restart
     await Deno.rename(path, `${path}.1`);
     await append(path, numbered("l", 16, 5));
@@ -72,9 +77,7 @@ Deno.test("compress with delaycompress, rotated twice while stopped: kern.log.2.
 
 Deno.test("copytruncate and compress while stopped: the rest of the copy from kern.log.1.gz, then the truncated file from 0", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "l");
     await append(path, numbered("l", 11, 3));
     await Deno.copyFile(path, `${path}.1`);
     await Deno.truncate(path, 0);
@@ -88,9 +91,7 @@ Deno.test("copytruncate and compress while stopped: the rest of the copy from ke
 
 Deno.test("stopped again while reading a compressed file: the next run goes on from that batch, no line twice or skipped", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "l");
     // About 1.3 MB uncompressed: several batches from the compressed file.
     await append(path, numbered("l", 11, 100_000));
     await Deno.rename(path, `${path}.1`);
@@ -115,9 +116,7 @@ Deno.test("stopped again while reading a compressed file: the next run goes on f
 
 Deno.test("a damaged kern.log.1.gz: read up to the damage (counted), then the new file", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "l");
     await append(path, numbered("l", 11, 50_000));
     await Deno.rename(path, `${path}.1`);
     const compressed = await Deno.readFile(await gzip(`${path}.1`));
@@ -139,9 +138,7 @@ Deno.test("a damaged kern.log.1.gz: read up to the damage (counted), then the ne
 
 Deno.test("not gzip though named .gz, our file gone: the files written since are read from their start", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "l");
     await sleep(20);
     await append(path, numbered("l", 11, 5));
     await Deno.rename(path, `${path}.1.gz`); // compressed by something else than gzip
@@ -297,9 +294,7 @@ systemTest(
 
 Deno.test("restart while gzip still writes kern.log.1.gz beside kern.log.1: the whole plain file is read, once", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("a", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "a");
     await append(path, numbered("b", 1, 5));
     await Deno.rename(path, `${path}.2`);
     await gzip(`${path}.2`); // ours
@@ -344,9 +339,7 @@ Deno.test("an empty file's position (offset 0) whose inode a new file got after 
 
 Deno.test("a compressed file inflates in bounded batches, and a hole of NULs at its start is no line", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("a", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readTenThenStop(dir, "a");
     // 2 M identical lines compress about 500:1: one small read inflates to megabytes.
     await append(path, "x\n".repeat(2_000_000));
     await Deno.rename(path, `${path}.2`);
