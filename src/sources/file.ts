@@ -549,7 +549,9 @@ class Tail {
           const copies = await this.#findCopies(file, cursor);
           if (copies.length === 0) {
             file.close();
-            await this.#readSince(cursor, "the content before the saved offset changed", signal);
+            await this.#readSince(cursor, "the content before the saved offset changed", signal, {
+              truncatedInPlace: true,
+            });
             return;
           }
           for (const copy of copies) this.#copies.add(copy);
@@ -717,12 +719,23 @@ class Tail {
    * start. Lines logged shortly before the cursor may be read again; the expiry and repeat
    * filters bound what that does.
    */
-  async #readSince(cursor: FileCursor, reason: string, signal: AbortSignal): Promise<void> {
+  async #readSince(
+    cursor: FileCursor,
+    reason: string,
+    signal: AbortSignal,
+    { truncatedInPlace = false } = {},
+  ): Promise<void> {
     if (await this.#resumeInCompressed(cursor, signal)) return;
+    if (signal.aborted) return; // stopping while we looked: nothing was given up
     const at = cursor.at;
+    // Truncated in place with no copy holding the offset: we had read past the end of the copy
+    // (lines written between the copy and the truncation). The copy was made before what we
+    // read, so it is older than `at`; only files strictly newer than it hold unread lines.
     const since = at === undefined
       ? []
-      : (await this.#rotatedSiblings(true)).filter((s) => modifiedSince(s, at));
+      : (await this.#rotatedSiblings(true)).filter((s) =>
+        truncatedInPlace ? (s.info.mtime?.getTime() ?? 0) > at : modifiedSince(s, at)
+      );
     const [compressed, files] = await this.#openFrom0(since);
     this.#s.log.warn(
       "saved position cannot be used; reading the files written since from their start",

@@ -355,3 +355,26 @@ Deno.test("a compressed file inflates in bounded batches, and a hole of NULs at 
     assert.ok(largest <= 256 * 1024 / 2, `largest batch ${largest} lines`);
   });
 });
+
+Deno.test("stopped while a large .gz is looked through for the saved offset: nothing is given up or counted", async () => {
+  await inTempDir(async (dir) => {
+    const { path, saved } = await readTenThenStop(dir, "l");
+    // 64 MB of lines in each of two rotations: decompressing them to the offset takes a while.
+    const big = new TextEncoder().encode("x".repeat(63) + "\n");
+    const chunk = new Uint8Array(big.length * 16384);
+    for (let i = 0; i < 16384; i++) chunk.set(big, i * big.length);
+    for (const name of [`${path}.1`, `${path}.2`]) {
+      const file = await Deno.open(name, { write: true, create: true });
+      for (let i = 0; i < 64; i++) await file.write(chunk);
+      file.close();
+      await gzip(name);
+    }
+    const far = { ...(saved as object), offset: 60 * 1024 * 1024, hash: "00000000", ino: 1 };
+    const run = new TailRun({ path, start: "end", resumeFrom: far, ...EVENTS_ONLY });
+    await sleep(30);
+    await run.stop();
+    assert.equal(run.count("cursor_invalid"), 0, run.summary());
+    assert.equal(run.logged("saved position cannot be used"), 0, run.summary());
+    assert.deepEqual(run.lines, []);
+  });
+});

@@ -14,6 +14,7 @@ import {
   DriverOutput,
   DriverProcess,
   EVENTS_ONLY,
+  gzip,
   inTempDir,
   lines,
   numbered,
@@ -235,5 +236,30 @@ systemTest("logrotate copytruncate twice while stopped: every line once, in orde
     assert.equal(second.count("truncation"), 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("stopped after reading past the copy (the lines between copy and truncation), restarted after the truncation: only the new lines", async () => {
+  for (const compressed of [false, true]) {
+    await inTempDir(async (dir) => {
+      const path = `${dir}/kern.log`;
+      await append(path, numbered("a", 1, 100));
+      const first = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+      await first.untilLines(100);
+      await Deno.copyFile(path, `${path}.1`); // logrotate's copy …
+      await append(path, numbered("gap", 1, 5)); // … the writer goes on …
+      await first.untilLines(105); // … we read that too …
+      await first.stop(); // … and are stopped before the truncation.
+      const saved = JSON.parse(JSON.stringify(first.lastCursor));
+      await Deno.truncate(path, 0);
+      if (compressed) await gzip(`${path}.1`);
+      await append(path, numbered("b", 1, 3));
+      const run = new TailRun({ path, start: "end", resumeFrom: saved, ...EVENTS_ONLY });
+      await run.untilLines(3);
+      await sleep(100);
+      await run.stop();
+      // The copy holds only what was read already: it is not read again.
+      assert.deepEqual(run.lines, lines(numbered("b", 1, 3)), `compressed: ${compressed}`);
+    });
   }
 });
