@@ -54,7 +54,7 @@ import type {
   SourceOptions,
   StartPosition,
 } from "./source.ts";
-import { type FileCursor, parseFileCursor, sameFile } from "./file_cursor.ts";
+import { type FileCursor, hashBytes, parseFileCursor, sameFile } from "./file_cursor.ts";
 import {
   NotRegularFileError,
   TailedFile,
@@ -97,6 +97,9 @@ export const FILE_SOURCE_DEFAULTS = {
 
 /** How many of the newest rotated siblings are checked for being the copy of a truncated file. */
 const COPY_CANDIDATES = 5;
+
+/** The cursor hash of no bytes (the start of a file). */
+const EMPTY_HASH = hashBytes(new Uint8Array(0));
 
 /**
  * File times come from the kernel's coarse clock, up to a tick (10 ms at HZ=100) behind
@@ -314,10 +317,12 @@ class Tail {
       const truncation = yield* file.drain(this.#buffer, signal);
       if (!truncation) return;
       const copies = await this.#findCopies(file, truncation);
+      // Truncated before its turn: all of the copy is unread.
+      if (copies.length > 0 && truncation.fromStart) await copies[0].startAt(0, EMPTY_HASH);
       if (copies.length > 0) {
         this.#s.log.info("reading the rest of the truncated file from its copy", {
           copy: copies[0].path,
-          offset: truncation.offset,
+          offset: truncation.fromStart ? 0 : truncation.offset,
           newerCopies: copies.length - 1,
         });
         for (const copy of copies) this.#copies.add(copy);
@@ -327,10 +332,15 @@ class Tail {
       }
       const hit = await this.#compressedCopy(truncation, signal);
       if (!hit) continue;
-      const [compressed, plain] = await this.#openFrom0(hit.newer, [hit.found], false);
+      let found: CompressedLog | undefined = hit.found;
+      if (truncation.fromStart) {
+        found.close();
+        found = await CompressedLog.open(found.path, this.#fileOptions);
+      }
+      const [compressed, plain] = await this.#openFrom0(hit.newer, found ? [found] : [], false);
       this.#s.log.info("reading the rest of the truncated file from its compressed copy", {
         copy: hit.found.path,
-        offset: truncation.offset,
+        offset: truncation.fromStart ? 0 : truncation.offset,
         newerCopies: compressed.length + plain.length - 1,
       });
       for (const copy of plain) this.#copies.add(copy);
@@ -555,7 +565,7 @@ class Tail {
             return;
           }
           for (const copy of copies) this.#copies.add(copy);
-          this.#adopt([...copies, file]); // the truncated file from 0 once the copies are read
+          await this.#adopt([...copies, file]); // the truncated file from 0 once the copies are read
           this.#s.onEvent("truncation");
           log.info("the log file was truncated while stopped; resuming in its copy", {
             copy: copies[0].path,
@@ -564,7 +574,7 @@ class Tail {
           });
           return;
         }
-        this.#adopt(opened);
+        await this.#adopt(opened);
         log.info("resuming at the saved position", { ino: file.ino, offset: cursor.offset });
         return;
       }
@@ -589,7 +599,7 @@ class Tail {
         opened.push(await TailedFile.open(newer.path, this.#fileOptions));
       }
       if (current?.isFile) opened.push(await TailedFile.open(path, this.#fileOptions));
-      this.#adopt(opened);
+      await this.#adopt(opened);
       log.info("resuming in a rotated file", {
         rotated: siblings[index].path,
         offset: cursor.offset,
@@ -622,7 +632,7 @@ class Tail {
       for (const each of opened) each.close();
       throw error;
     }
-    this.#adopt(opened);
+    await this.#adopt(opened);
     this.#s.log.info("resuming in the file the path named before", {
       file: cursor.path,
       offset: cursor.offset,
@@ -639,7 +649,7 @@ class Tail {
     const hit = await this.#compressedCopy(cursor, signal);
     if (!hit) return false;
     const [compressed, files] = await this.#openFrom0(hit.newer, [hit.found]);
-    this.#adopt(files, compressed);
+    await this.#adopt(files, compressed);
     this.#s.log.info("resuming in a compressed rotation", {
       rotated: hit.found.path,
       offset: cursor.offset,
@@ -742,7 +752,7 @@ class Tail {
       { reason, files: [...compressed, ...files].map((file) => file.path) },
     );
     this.#s.onEvent("cursor_invalid");
-    this.#adopt(files, compressed);
+    await this.#adopt(files, compressed);
   }
 
   /** Rotated siblings of the path and, when it is a symlink, of its target; oldest first. */
@@ -761,7 +771,9 @@ class Tail {
    * Reads `compressed`, then `files`, in order (from where each is placed); with no file, the
    * file from 0 once it is there.
    */
-  #adopt(files: TailedFile[], compressed: CompressedLog[] = []): void {
+  async #adopt(files: TailedFile[], compressed: CompressedLog[] = []): Promise<void> {
+    // A file read from 0 after others may be truncated in place before its turn.
+    for (const file of files) await file.noteWaiting();
     this.#compressed = compressed;
     this.#active = files[0];
     this.#pending = files.slice(1);

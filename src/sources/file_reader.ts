@@ -41,6 +41,11 @@ export interface Truncation {
   offset: number;
   /** Hash of the bytes before it (as in a cursor). */
   hash: string;
+  /**
+   * Nothing of the file had been read (it waited its turn): its copy is read from its start;
+   * `offset` and `hash` only tell the copy.
+   */
+  fromStart?: boolean;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -84,6 +89,8 @@ export class TailedFile {
    * of NULs before its next line. They are skipped, not taken for (part of) a line.
    */
   #inLeadingNuls = true;
+  /** What the file held when it was queued to be read from 0 (see {@link noteWaiting}). */
+  #waiting: { offset: number; tail: Uint8Array } | undefined;
 
   private constructor(
     path: string,
@@ -151,6 +158,24 @@ export class TailedFile {
     return true;
   }
 
+  /**
+   * Notes what the file holds while it waits its turn to be read from 0 (other files first):
+   * if it is truncated in place meanwhile (copytruncate), {@link drain} tells, and its lines
+   * are then in the copy. Never throws.
+   */
+  async noteWaiting(): Promise<void> {
+    if (this.#framer.scanned !== 0) return;
+    try {
+      const size = await this.size();
+      const before = new Uint8Array(Math.min(size, CURSOR_HASH_BYTES));
+      await this.#handle.seek(size - before.length, Deno.SeekMode.Start);
+      const got = await readFull(this.#handle, before);
+      if (got === before.length && size > 0) this.#waiting = { offset: size, tail: before };
+    } catch {
+      // Unreadable now: drain will say so when its turn comes.
+    }
+  }
+
   /** Positions at the start of the last (possibly unfinished) line, like `tail -F` does. */
   async startAtEnd(): Promise<void> {
     const size = await this.size();
@@ -212,6 +237,11 @@ export class TailedFile {
     // Before the read: lines read now may be newer, never older (an earlier time is the safe side).
     this.#modified = info.mtime?.getTime() ?? this.#modified;
     if (info.size < this.#framer.scanned) return this.#truncated(info.size);
+    const waited = this.#waiting;
+    this.#waiting = undefined;
+    if (waited && this.#framer.scanned === 0 && !await this.#stillHolds(waited, info.size)) {
+      return this.#truncatedWhileWaiting(waited, info.size);
+    }
     if (info.size === this.#framer.scanned) return undefined;
     // Re-read the bytes just before our position along with the new ones: if they changed,
     // the file was rewritten under us.
@@ -275,6 +305,24 @@ export class TailedFile {
     }
     if (k < data.length) this.#inLeadingNuls = false;
     return data.subarray(k);
+  }
+
+  /** Whether the file still has the bytes `waited.tail` before `waited.offset`. */
+  async #stillHolds(waited: { offset: number; tail: Uint8Array }, size: number): Promise<boolean> {
+    if (size < waited.offset) return false;
+    const now = new Uint8Array(waited.tail.length);
+    await this.#handle.seek(waited.offset - now.length, Deno.SeekMode.Start);
+    return await readFull(this.#handle, now) === now.length && equalBytes(now, waited.tail);
+  }
+
+  #truncatedWhileWaiting(waited: { offset: number; tail: Uint8Array }, size: number): Truncation {
+    this.#opts.log.info("log file was truncated before its turn; reading it from the start", {
+      ino: this.ino,
+      size,
+      held: waited.offset,
+    });
+    this.#opts.onEvent("truncation");
+    return { offset: waited.offset, hash: hashBytes(waited.tail), fromStart: true };
   }
 
   #truncated(size: number): Truncation {

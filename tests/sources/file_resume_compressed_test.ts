@@ -378,3 +378,30 @@ Deno.test("stopped while a large .gz is looked through for the saved offset: not
     assert.deepEqual(run.lines, []);
   });
 });
+
+Deno.test("the current file, waiting its turn behind a compressed backlog, is copytruncated meanwhile: its lines come from the copy, once", async () => {
+  await inTempDir(async (dir) => {
+    const { path, saved } = await readTenThenStop(dir, "l");
+    await append(path, numbered("backlog-", 1, 1_000_000)); // ~17 MB: read for a while
+    await Deno.rename(path, `${path}.1`);
+    await gzip(`${path}.1`);
+    await append(path, numbered("b", 1, 100)); // the current file, queued to be read from 0
+    const run = new TailRun({ path, start: "end", resumeFrom: saved, ...EVENTS_ONLY });
+    await run.untilLines(1);
+    // logrotate (copytruncate, delaycompress) while the backlog is being read.
+    await Deno.rename(`${path}.1.gz`, `${path}.2.gz`);
+    await Deno.copyFile(path, `${path}.1`);
+    await Deno.truncate(path, 0);
+    const during = run.lines.length;
+    await append(path, numbered("c", 1, 5));
+    await run.untilLines(1_000_105);
+    await sleep(100);
+    await run.stop();
+    assert.ok(during < 1_000_000, `the truncation came after the backlog (${during} lines)`);
+    assert.deepEqual(
+      run.lines.slice(1_000_000),
+      lines(numbered("b", 1, 100) + numbered("c", 1, 5)),
+    );
+    assert.equal(run.logged("truncated before its turn"), 1);
+  });
+});
