@@ -37,6 +37,10 @@ function normalize(args: string[]): { args: string[]; bools: Map<string, string>
     }
     let a = arg;
     if (GLOG_SINGLE_DASH.test(a)) a = `-${a}`;
+    if (a.startsWith("--") && BOOL_FLAGS.has(a.slice(2))) {
+      bools.set(a.slice(2), "true"); // here too, so that the last of `--x=false --x` wins
+      continue;
+    }
     const m = /^--([^=]+)=(.*)$/.exec(a);
     if (m && BOOL_FLAGS.has(m[1])) {
       const v = m[2].toLowerCase();

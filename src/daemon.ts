@@ -13,7 +13,6 @@ import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { startServer } from "./server.ts";
-import { dirname } from "node:path";
 import { type Annotate, DryRunSink, StdoutClosedError } from "./sinks/dry_run.ts";
 import { endpointJson, locate } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
@@ -170,15 +169,21 @@ const SOURCE_VARIABLE = {
  */
 function requireReadable(identity: { kind: string; id: string }): void {
   const path = identity.id;
-  // A file is followed through its directory (rotations, a file that is not there yet).
-  const paths = identity.kind === "file" ? [path, dirname(path)] : [path];
+  // Deno opens a symlink's target and asks for that path too. (Without the directory a file
+  // is polled instead of watched: not a reason to refuse.)
+  const paths = [path];
+  try {
+    paths.push(Deno.realPathSync(path));
+  } catch {
+    // Not there (yet): the path is all there is to check.
+  }
   for (const each of paths) {
     if (Deno.permissions.querySync({ name: "read", path: each }).state === "granted") continue;
     const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
     const hint = identity.kind === "kmsg" && /^\/(dev|proc)\//.test(path)
       ? NOT_CAPABLE_HINT
-      : "the production permission set reads logs under /var/log, /run/log/journal and " +
-        "/run/kube-iptables-tailer/kmsg";
+      : "it is outside the paths its permissions allow; the production set reads logs under " +
+        "/var/log, /run/log/journal and /run/kube-iptables-tailer/kmsg";
     throw new ConfigError(
       `${name}=${JSON.stringify(path)}: this program may not read ${
         JSON.stringify(each)

@@ -93,7 +93,7 @@ async function main(args: string[]): Promise<number> {
         }
         if (info.isDirectory) throw new ConfigError(`cannot read ${file}: it is a directory`);
       }
-      await runParse({
+      const summary = await runParse({
         prefixes: config.prefixes,
         format,
         timeLayout: config.timeLayout,
@@ -104,7 +104,7 @@ async function main(args: string[]): Promise<number> {
         stdin: Deno.stdin,
         stderr: (text) => console.error(text),
       });
-      return 0;
+      return summary.unreadableFiles ? 1 : 0;
     }
     case "run": {
       const config = loadConfig({ env: readEnvironment(), flags: line.flags });

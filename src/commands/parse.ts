@@ -11,7 +11,7 @@ import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError } from "../config.ts";
-import { writeAll } from "../output.ts";
+import { OutputError, writeAll } from "../output.ts";
 
 /** Inputs of {@link runParse}. */
 export interface ParseCommandOptions {
@@ -45,6 +45,36 @@ const NEWLINE = 0x0a;
 /** Output collected before it is written, while the input keeps coming. */
 const FLUSH_BYTES = 256 * 1024;
 
+/**
+ * The uncompressed bytes of a gzip stream, every member of it as `zcat` reads them (the web's
+ * DecompressionStream stops at the end of the first). `node:zlib` is loaded on first use only:
+ * a plain log does not pay for it.
+ */
+export function gunzip(compressed: ReadableStream<BufferSource>): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!reader) {
+        const [{ createGunzip }, { Readable }] = await Promise.all([
+          import("node:zlib"),
+          import("node:stream"),
+        ]);
+        // deno-lint-ignore no-explicit-any
+        const source = Readable.fromWeb(compressed as any);
+        const inflate = createGunzip();
+        source.on("error", (error) => inflate.destroy(error));
+        reader = (Readable.toWeb(source.pipe(inflate)) as ReadableStream<Uint8Array>).getReader();
+      }
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  });
+}
+
 /** Whether a regular file starts with gzip's magic bytes (it is left at its start). */
 function startsWithGzip(handle: Deno.FsFile): boolean {
   if (!handle.statSync().isFile) return false;
@@ -62,6 +92,8 @@ export interface ParseSummary {
   truncatedLines: number;
   /** Whether stdout was closed before everything was printed. */
   outputClosed?: boolean;
+  /** Compressed files that could not be read to their end (damaged, cut short). */
+  unreadableFiles?: number;
 }
 
 /** Interprets `--boot-time` (RFC 3339 or epoch ms). */
@@ -85,7 +117,8 @@ class OutputClosed extends Error {
 }
 
 /**
- * Runs `parse`; returns the summary (the caller exits 0). When stdout is closed under it (a
+ * Runs `parse`; returns the summary (the caller exits 0, or 1 when a compressed file could not
+ * be read to its end: its damage is named on stderr). When stdout is closed under it (a
  * reader such as `head` that has seen enough), it stops quietly, like other filters, and prints
  * no summary.
  */
@@ -191,8 +224,10 @@ async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
     };
     if (gzip) {
       // A rotated log (`kern.log.2.gz`): decompressed as it is read, into the same buffer.
+      let inflated = 0;
       try {
-        for await (const data of handle!.readable.pipeThrough(new DecompressionStream("gzip"))) {
+        for await (const data of gunzip(handle!.readable)) {
+          inflated += data.length;
           for (let at = 0; at < data.length;) {
             const n = Math.min(buffer.length - kept, data.length - at);
             buffer.set(data.subarray(at, at + n), kept);
@@ -202,7 +237,14 @@ async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
         }
       } catch (error) {
         if (error instanceof ConfigError || error instanceof OutputClosed) throw error;
-        throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+        if (error instanceof OutputError) throw error;
+        // Damaged or cut short: what came before counts; the other files are read on.
+        summary.unreadableFiles = (summary.unreadableFiles ?? 0) + 1;
+        options.stderr(
+          `kube-iptables-tailer: ${file}: cannot read it to its end (${
+            (error as Error).message
+          }); its first ${inflated} bytes were read`,
+        );
       }
     } else {
       for (;;) {

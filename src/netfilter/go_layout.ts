@@ -311,6 +311,10 @@ export function compileGoLayout(layout: string): TimeParser {
       if (hour < 1 || hour > 12) return undefined;
       hour = (hour % 12) + (pm ? 12 : 0);
     }
+    // A day of the year the year does not have is not rolled over into the next (as Go refuses).
+    if (yday === 0 || yday > (hasYear ? (daysIn(2, year) === 29 ? 366 : 365) : 366)) {
+      return undefined;
+    }
     if (yday > 0 && !hasDate) {
       const d = new Date(Date.UTC(year, 0, yday));
       month = d.getUTCMonth() + 1;
@@ -354,9 +358,10 @@ export function inferYear(
   build: (year: number) => Date,
 ): Date {
   let year = now.getFullYear();
-  const fits = (y: number) =>
-    day <= daysIn(month, y) && build(y).getTime() - now.getTime() <= FUTURE_SLACK_MS;
   // At most eight years back (February 29 around a century not divisible by 400).
-  for (let k = 0; k < 9 && !fits(year); k++) year--;
-  return build(year);
+  for (let k = 0;; k++, year--) {
+    if (day > daysIn(month, year) && k < 8) continue;
+    const time = build(year); // (once a line: the hot path of year-less headers)
+    if (time.getTime() - now.getTime() <= FUTURE_SLACK_MS || k >= 8) return time;
+  }
 }

@@ -139,12 +139,22 @@ export class CheckpointStore {
    * one source with one state directory (a `run --dry-run` started inside the daemon's pod)
    * would overwrite each other's position. Returns undefined when taken (or there is no state
    * directory), else the pid written by the process that holds it ("" when unknown). The lock
-   * goes with the process, however it ends.
-   * @throws when the lock file cannot be written (an unusable state directory).
+   * goes with the process, however it ends. A lock file that cannot be made or written (a full
+   * or read-only state directory) is logged and gone without: checkpoints then fail and are
+   * counted as before, and the daemon runs.
    */
   async lock(): Promise<string | undefined> {
     if (!this.path || this.#lock) return undefined;
-    const file = await Deno.open(`${this.path}.lock`, { read: true, write: true, create: true });
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(`${this.path}.lock`, { read: true, write: true, create: true });
+    } catch (error) {
+      this.#opts.log.warn("cannot make the checkpoint's lock file; running without it", {
+        path: `${this.path}.lock`,
+        error,
+      });
+      return undefined;
+    }
     try {
       if (!await file.tryLock(true)) {
         const holder = new Uint8Array(32);
@@ -152,13 +162,18 @@ export class CheckpointStore {
         file.close();
         return new TextDecoder().decode(holder.subarray(0, n)).trim();
       }
-      await file.truncate(0);
-      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
     } catch (error) {
       file.close();
-      throw error;
+      this.#opts.log.warn("cannot lock the checkpoint; running without the lock", { error });
+      return undefined;
     }
     this.#lock = file;
+    try {
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch {
+      // Held all the same; only who holds it cannot be told (a full disk).
+    }
     return undefined;
   }
 

@@ -19,7 +19,7 @@ import { CURSOR_HASH_BYTES, cursorIn, hashBytes } from "./file_cursor.ts";
 import { type FramedLines, lastBytes, LineFramer, linesBatch } from "./file_lines.ts";
 import { readFull, type TailedFileOptions } from "./file_reader.ts";
 
-/** Names of gzip files (the one compression a DecompressionStream reads). */
+/** Names of gzip files (the one compression read). */
 const GZIP = /\.gz$/i;
 
 /** Whether `name` is that of a gzip file. */
@@ -184,6 +184,8 @@ export class CompressedLog {
         else controller.enqueue(buffer.subarray(0, n));
       },
     });
+    // One member, as logrotate's gzip writes. (Node's zlib reads more, but it reads ahead from
+    // the handle's shared position, where the probe's pass and this one would collide.)
     return compressed.pipeThrough(new DecompressionStream("gzip"));
   }
 

@@ -151,6 +151,39 @@ Deno.test("parse: a gzip-compressed file (a rotated log) is read decompressed; g
   }
 });
 
+Deno.test("parse: every member of a multi-member gzip file is read; a damaged one is named, what came before counts, the next file is read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-parse-gz2-" });
+  try {
+    const gz = async (text: string) => {
+      await Deno.writeTextFile(`${dir}/part`, text);
+      assert.ok((await new Deno.Command("gzip", { args: ["-f", `${dir}/part`] }).output()).success);
+      return await Deno.readFile(`${dir}/part.gz`);
+    };
+    const a = await gz(`${DROPS[0]}\n`);
+    const b = await gz(`${DROPS[1]}\n${DROPS[2]}\n`);
+    await Deno.writeFile(`${dir}/multi.gz`, new Uint8Array([...a, ...b])); // `gzip -c >> multi.gz`
+    await Deno.writeFile(`${dir}/cut.gz`, b.subarray(0, b.length - 10));
+    await Deno.writeTextFile(`${dir}/plain.log`, `${DROPS[3]}\n`);
+    const errors: string[] = [];
+    const summary = await runParse({
+      prefixes: PREFIXES,
+      format: "ndjson",
+      maxLineBytes: CAP,
+      bootTimeMs: 0,
+      files: [`${dir}/multi.gz`, `${dir}/cut.gz`, `${dir}/plain.log`],
+      stdout: { writeSync: (bytes: Uint8Array) => bytes.length },
+      stdin: pieces(new Uint8Array(), [1]),
+      stderr: (line) => errors.push(line),
+    });
+    // multi.gz's 3 lines, what cut.gz gave before its damage (0 to 2), plain.log's 1.
+    assert.ok(summary.lines >= 3 + 1 && summary.lines <= 3 + 2 + 1, `${summary.lines} lines`);
+    assert.equal(summary.unreadableFiles, 1);
+    assert.match(errors[0], /cut\.gz: cannot read it to its end/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("parse: a tiny input (one or two bytes) is counted too", async () => {
   assert.equal((await parseAll(new TextEncoder().encode("a\n"), [65536])).summary.lines, 1);
   assert.equal((await parseAll(new TextEncoder().encode("\n\n"), [65536])).summary.lines, 2);

@@ -257,3 +257,23 @@ Deno.test("cli: a log source the permission set can never read exits 2 at once, 
     );
   }
 });
+
+Deno.test("cli: a log path in an allowed directory that links outside it exits 2, naming the target", async () => {
+  const target = await Deno.makeTempFile({ prefix: "kit-cli-target-" });
+  const link = `/var/log/kit-cli-link-${crypto.randomUUID()}.log`;
+  await Deno.symlink(target, link);
+  try {
+    const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+      IPTABLES_LOG_PATH: link,
+      IPTABLES_LOG_PREFIX: "drop:",
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      withoutWarnings(r.stderr)[0],
+      new RegExp(`IPTABLES_LOG_PATH="${link}": this program may not read "${target}"`),
+    );
+  } finally {
+    await Deno.remove(link);
+    await Deno.remove(target);
+  }
+});

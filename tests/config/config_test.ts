@@ -212,6 +212,9 @@ Deno.test("config: a flag wins over the environment and is named in errors", () 
   assert.equal(load({ FROM_START: "true" }, ["--from-start=false"]).fromStart, false);
   assert.equal(load({ FROM_START: "yes" }, ["--from-start=0"]).fromStart, false);
   assert.equal(load({ FROM_START: "false" }, ["--from-start=yes"]).fromStart, true);
+  // The last of them wins, whichever form (a wrapper that appends a flag).
+  assert.equal(load({}, ["--from-start=false", "--from-start"]).fromStart, true);
+  assert.equal(load({}, ["--from-start", "--from-start=false"]).fromStart, false);
   const message = refuse(BASE, ["--metrics-server-port=x"]);
   assert.match(
     message,

@@ -122,6 +122,24 @@ Deno.test("dry-run: a second process on the same source and state directory exit
   }
 });
 
+Deno.test("dry-run: permissions that grant the log file but not its directory: it runs (polling instead of watching)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-file-only-" });
+  const log = `${dir}/kern.log`;
+  try {
+    await append(log, "");
+    const args = dryRunArgs(log, dir).filter((a) => !a.startsWith("--state"));
+    const daemon = new DaemonProcess([...args, "--watch-logs-interval-seconds=1"], {}, {
+      denoArgs: ["--no-prompt", `--allow-read=${log}`, "--allow-env", "--allow-net", "--allow-sys"],
+    });
+    await daemon.waitFor(() => daemon.logged("following log file"), 10_000, "start");
+    await append(log, kernelLine(drop(1)));
+    await daemon.waitFor(() => daemon.json().length >= 1, 5_000, "drop 1 (by polling)");
+    assert.equal((await daemon.stop()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("dry-run: a reader that stops reading does not hold up SIGTERM; what it did not take comes at the next start", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-blocked-" });
   const log = `${dir}/kern.log`;

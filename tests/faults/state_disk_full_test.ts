@@ -127,3 +127,35 @@ systemTest(
     }
   },
 );
+
+systemTest(
+  "a state disk already full at the first start: the daemon starts and works (the lock file cannot be made; no exit 2)",
+  { needs: ["root", "mount", "umount"] },
+  async () => {
+    const api = await startKubeEmulator({});
+    addShop(api);
+    const { dir, log, state } = await logAndStateDirs("kit-faults-diskfull-start-");
+    await run("mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=2,mode=0700", "tmpfs", state);
+    let tailer: Tailer | undefined;
+    try {
+      await fill(`${state}/filler`); // the last inode and every block
+      tailer = await Tailer.start({
+        log,
+        kubeconfig: api.kubeconfigPath,
+        stateDirectory: state,
+        args: ["--repeated-events-interval-minutes=0"],
+        waitFor: "ready",
+      });
+      const t = tailer;
+      await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, 1)), { append: true });
+      await t.until("the Events", () => api.events().length === 2);
+      assert.equal(t.logged("cannot make the checkpoint's lock file"), 1);
+      assert.equal((await t.stop()).code, 0);
+    } finally {
+      await tailer?.kill();
+      await run("umount", state).catch(() => run("umount", "-l", state));
+      await api.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -58,3 +58,12 @@ Deno.test("Go layouts: a year-less December time read in January is last year's"
   const r = compileGoLayout("Jan _2 15:04:05")("Dec 31 23:59:00", 0, jan);
   assert.deepEqual(r?.time, new Date(2026, 11, 31, 23, 59));
 });
+
+Deno.test("Go layouts: a day of the year the year does not have is refused, as Go does", () => {
+  const yday = compileGoLayout("2006 002 15:04:05");
+  assert.deepEqual(yday("2024 366 10:00:00", 0, NOW)?.time, new Date(2024, 11, 31, 10));
+  assert.equal(yday("2025 366 10:00:00", 0, NOW), undefined, "2025 has 365 days");
+  assert.equal(yday("2025 000 10:00:00", 0, NOW), undefined, "day 0");
+  assert.equal(yday("2025 999 10:00:00", 0, NOW), undefined);
+  assert.deepEqual(yday("2025 032 10:00:00", 0, NOW)?.time, new Date(2025, 1, 1, 10));
+});
