@@ -330,7 +330,9 @@ class Tail {
         this.#pending.unshift(...copies.slice(1), file);
         continue;
       }
-      const hit = await this.#compressedCopy(truncation, signal);
+      // The copy was made just now: it is among the newest (gzip keeps the copy's time), and
+      // the tail must not stall looking through old rotations.
+      const hit = await this.#compressedCopy(truncation, signal, COPY_CANDIDATES);
       if (!hit) continue;
       let found: CompressedLog | undefined = hit.found;
       if (truncation.fromStart) {
@@ -660,11 +662,13 @@ class Tail {
 
   /**
    * The gzip rotation whose uncompressed bytes before `at.offset` hash to `at.hash`, opened
-   * there, and the rotations after it (oldest first); undefined when there is none.
+   * there, and the rotations after it (oldest first); undefined when there is none. Only the
+   * `newest` gzip rotations are looked at.
    */
   async #compressedCopy(
     at: { offset: number; hash: string; at?: number },
     signal: AbortSignal,
+    newest = Infinity,
   ): Promise<{ found: CompressedLog; newer: RotatedSibling[] } | undefined> {
     // At offset 0 nothing identifies the file: every file starts with the same no bytes.
     if (at.offset === 0) return undefined;
@@ -672,7 +676,7 @@ class Tail {
     // Newest first, those modified since the position first (ours is one of them, unless the
     // cursor is an old one): each look decompresses up to the offset.
     const since = (s: RotatedSibling) => at.at === undefined || modifiedSince(s, at.at);
-    const candidates = siblings.filter((s) => s.gzip).reverse();
+    const candidates = siblings.filter((s) => s.gzip).reverse().slice(0, newest);
     candidates.sort((a, b) => Number(since(b)) - Number(since(a)));
     for (const candidate of candidates) {
       if (signal.aborted) return undefined;
