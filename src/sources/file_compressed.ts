@@ -15,7 +15,7 @@
  */
 
 import type { SourceBatch } from "./source.ts";
-import { CURSOR_HASH_BYTES, cursorIn, hashBytes } from "./file_cursor.ts";
+import { cursorIn, hashBytes } from "./file_cursor.ts";
 import { type FramedLines, lastBytes, LineFramer, linesBatch } from "./file_lines.ts";
 import { readFull, type TailedFileOptions } from "./file_reader.ts";
 
@@ -151,21 +151,38 @@ export class CompressedLog {
   /** Decompresses up to the offset: whether the bytes before it hash as expected. */
   async #probe(signal?: AbortSignal): Promise<boolean> {
     const reader = this.#uncompressed().getReader();
-    let position = 0;
-    let before: Uint8Array = new Uint8Array(0);
     try {
-      while (!signal?.aborted) {
-        const next = await reader.read();
-        if (next.done) return position === this.#offset && hashBytes(before) === this.#hash;
-        const into = this.#offset - position;
-        before = lastBytes(before, next.value, Math.min(into, next.value.length));
-        position += next.value.length;
-        if (into < next.value.length) return hashBytes(before) === this.#hash;
-      }
-      return false;
+      return await this.#toOffset(reader, signal) !== undefined;
     } finally {
       await reader.cancel().catch(() => {});
     }
+  }
+
+  /**
+   * Reads `reader` (the uncompressed bytes from the start) up to the offset. Returns the rest
+   * of the chunk the offset is in (empty at the end of the file), the bytes before the offset,
+   * and whether the stream ended; undefined when those bytes do not hash as saved, the file
+   * ends before the offset, or `signal` aborts.
+   */
+  async #toOffset(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<{ rest: Uint8Array; before: Uint8Array; done: boolean } | undefined> {
+    let position = 0;
+    let before: Uint8Array = new Uint8Array(0);
+    while (!signal?.aborted) {
+      const next = await reader.read();
+      if (next.done && position < this.#offset) return undefined;
+      const chunk = next.done ? new Uint8Array(0) : next.value;
+      const into = this.#offset - position;
+      before = lastBytes(before, chunk, Math.min(into, chunk.length));
+      position += chunk.length;
+      if (into < chunk.length || (next.done && into === 0)) {
+        if (hashBytes(before) !== this.#hash) return undefined;
+        return { rest: chunk.subarray(into), before, done: next.done ?? false };
+      }
+    }
+    return undefined;
   }
 
   /** The file's uncompressed bytes from its start (the handle stays open for another pass). */
@@ -197,10 +214,6 @@ export class CompressedLog {
    */
   async *batches(signal: AbortSignal): AsyncGenerator<SourceBatch> {
     const framer = new LineFramer(this.#opts.maxLineBytes);
-    /** Uncompressed bytes passed so far. */
-    let position = 0;
-    /** The last bytes before `position`, while the offset is not reached yet. */
-    let before: Uint8Array = new Uint8Array(0);
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const framedPending = (): SourceBatch | undefined => {
@@ -226,36 +239,29 @@ export class CompressedLog {
     let matched = false;
     let done = false;
     let leadingNuls = this.#offset === 0;
+    /** Uncompressed bytes passed so far. */
+    let position = 0;
     try {
-      while (!signal.aborted) {
-        const next = await reader.read();
-        if (next.done) {
-          done = true;
-          break;
-        }
-        let chunk = next.value;
-        if (!matched) {
-          const into = this.#offset - position;
-          before = lastBytes(before, chunk, Math.min(into, chunk.length));
-          position += chunk.length;
-          if (into >= chunk.length) continue;
-          if (hashBytes(before) !== this.#hash) return;
-          matched = true;
-          framer.reset(this.#offset, before);
-          chunk = chunk.subarray(into);
-        } else {
-          position += chunk.length;
-        }
-        if (leadingNuls) {
-          // A copy of a file a writer without O_APPEND went on writing into after a truncation
-          // starts with a hole of NULs (as file_reader.ts skips them): no line.
-          let k = 0;
-          while (k < chunk.length && chunk[k] === 0) k++;
-          if (k > 0) {
-            const at = framer.scanned + k;
-            framer.reset(at, new Uint8Array(Math.min(at, CURSOR_HASH_BYTES)));
-            chunk = chunk.subarray(k);
+      const start = await this.#toOffset(reader, signal);
+      if (!start) return;
+      matched = true;
+      framer.reset(this.#offset, start.before);
+      position = this.#offset;
+      done = start.done;
+      let chunk: Uint8Array | undefined = start.rest;
+      while (!done && !signal.aborted) {
+        if (chunk === undefined) {
+          const next = await reader.read();
+          if (next.done) {
+            done = true;
+            break;
           }
+          chunk = next.value;
+        }
+        position += chunk.length;
+        if (leadingNuls) {
+          // A copy may start with a hole of NULs (as file_reader.ts skips them): no line.
+          chunk = framer.skipNuls(chunk);
           leadingNuls = chunk.length === 0;
         }
         // In pieces: a small compressed read may inflate to megabytes.
@@ -268,11 +274,9 @@ export class CompressedLog {
             if (batch) yield batch;
           }
         }
+        chunk = undefined;
       }
       if (!done) return;
-      // The offset may be the very end of the file (nothing was logged after it).
-      if (!matched && position === this.#offset) matched = hashBytes(before) === this.#hash;
-      if (!matched) return;
       const batch = framedPending();
       if (batch) yield batch;
       const last = lastLine();

@@ -122,6 +122,21 @@ export class LineFramer {
     this.#discarding = false;
   }
 
+  /**
+   * Passes over the NUL bytes that start `data` (a hole of NULs at the start of a file, left by
+   * a writer that does not append after a truncation): the position moves past them, and they
+   * are the bytes before it. Returns the rest of `data`.
+   */
+  skipNuls(data: Uint8Array): Uint8Array {
+    let k = 0;
+    while (k < data.length && data[k] === 0) k++;
+    if (k > 0) {
+      const offset = this.#scanned + k;
+      this.reset(offset, new Uint8Array(Math.min(offset, CURSOR_HASH_BYTES)));
+    }
+    return data.subarray(k);
+  }
+
   /** Drops the line in progress up to its newline without emitting it (starting mid-line). */
   discardCurrentLine(): void {
     this.#heldBytes = 0;

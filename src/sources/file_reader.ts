@@ -259,7 +259,10 @@ export class TailedFile {
         data = data.subarray(check.length);
       }
       if (data.length > 0) this.lastGrowth = performance.now();
-      if (this.#inLeadingNuls && data.length > 0) data = this.#skipLeadingNuls(data);
+      if (this.#inLeadingNuls && data.length > 0) {
+        data = this.#framer.skipNuls(data);
+        this.#inLeadingNuls = data.length === 0;
+      }
       const framed = this.#framer.push(data);
       if (framed) yield this.#batch(framed, this.cursor(framed.end, framed.endTail));
       // A short read means we reached the end as it was; appends after it wake us again.
@@ -292,19 +295,6 @@ export class TailedFile {
     } catch {
       // Already closed.
     }
-  }
-
-  /** Passes over NULs at the start of the file (see {@link #inLeadingNuls}). */
-  #skipLeadingNuls(data: Uint8Array): Uint8Array {
-    let k = 0;
-    while (k < data.length && data[k] === 0) k++;
-    if (k > 0) {
-      const offset = this.#framer.scanned + k;
-      // Everything before the new offset is NUL: so are the bytes its cursor hash covers.
-      this.#framer.reset(offset, new Uint8Array(Math.min(offset, CURSOR_HASH_BYTES)));
-    }
-    if (k < data.length) this.#inLeadingNuls = false;
-    return data.subarray(k);
   }
 
   /** Whether the file still has the bytes `waited.tail` before `waited.offset`. */
