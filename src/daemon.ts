@@ -13,7 +13,8 @@ import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { startServer } from "./server.ts";
-import { type Annotate, DryRunSink, StdoutClosedError } from "./sinks/dry_run.ts";
+import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
+import { OutputClosed } from "./output.ts";
 import { endpointJson, locate } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
@@ -329,7 +330,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   try {
     await pipeline.run(stop.signal);
   } catch (error) {
-    if (error instanceof StdoutClosedError) {
+    if (error instanceof OutputClosed) {
       // Like other filters: `run --dry-run | head` ends when head has its lines. What was not
       // printed is not checkpointed.
       log.info("stdout was closed (its reader went away); stopping");

@@ -10,7 +10,7 @@ import { parseCommandLine } from "./cli.ts";
 import { parseBootTime, runParse } from "./commands/parse.ts";
 import { ConfigError, loadConfig, optionsHelp, readEnvironment } from "./config.ts";
 import { VERSION } from "./version.ts";
-import { OutputError, printLine } from "./output.ts";
+import { OutputClosed, OutputError, printLine } from "./output.ts";
 
 const USAGE = `kube-iptables-tailer ${VERSION}
 Turns packets dropped by iptables/nftables LOG rules into Kubernetes Events on the Pods involved.
@@ -123,7 +123,7 @@ if (import.meta.main) {
       console.error(`kube-iptables-tailer: ${error.message}`);
       Deno.exit(2);
     }
-    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0); // `… --help | head`
+    if (error instanceof OutputClosed) Deno.exit(0); // `… --help | head`
     if (error instanceof OutputError) {
       console.error(`kube-iptables-tailer: ${error.message}`);
       Deno.exit(1);

@@ -19,11 +19,22 @@ export class OutputError extends Error {
   override name = "OutputError";
 }
 
+/**
+ * The reader of stdout went away (`… | head` has its lines): like other filters, the command
+ * stops quietly.
+ */
+export class OutputClosed extends Error {
+  override name = "OutputClosed";
+  constructor() {
+    super("stdout was closed");
+  }
+}
+
 const encoder = new TextEncoder();
 
 /**
  * Writes all of `bytes` to `out`.
- * @throws {Deno.errors.BrokenPipe} when the reader went away (callers stop quietly).
+ * @throws {OutputClosed} when the reader went away.
  * @throws {OutputError} for any other failure.
  */
 export function writeAll(out: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array): void {
@@ -31,7 +42,7 @@ export function writeAll(out: { writeSync(bytes: Uint8Array): number }, bytes: U
   try {
     while (written < bytes.length) written += out.writeSync(bytes.subarray(written));
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) throw error;
+    if (error instanceof Deno.errors.BrokenPipe) throw new OutputClosed();
     throw new OutputError(`cannot write the output: ${(error as Error).message}`);
   }
 }

@@ -11,7 +11,7 @@ import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError } from "../config.ts";
-import { OutputError, writeAll } from "../output.ts";
+import { OutputClosed, OutputError, writeAll } from "../output.ts";
 
 /** Inputs of {@link runParse}. */
 export interface ParseCommandOptions {
@@ -109,13 +109,6 @@ export function parseBootTime(text: string): number {
   return n;
 }
 
-/** The reader of stdout went away (`parse … | head`): there is nothing left to print for. */
-class OutputClosed extends Error {
-  constructor(readonly summary: ParseSummary) {
-    super("stdout was closed");
-  }
-}
-
 /**
  * Runs `parse`; returns the summary (the caller exits 0, or 1 when a compressed file could not
  * be read to its end: its damage is named on stderr). When stdout is closed under it (a
@@ -123,15 +116,19 @@ class OutputClosed extends Error {
  * no summary.
  */
 export async function runParse(options: ParseCommandOptions): Promise<ParseSummary> {
+  const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   try {
-    return await parseAll(options);
+    return await parseAll(options, summary);
   } catch (error) {
-    if (error instanceof OutputClosed) return { ...error.summary, outputClosed: true };
+    if (error instanceof OutputClosed) return { ...summary, outputClosed: true };
     throw error;
   }
 }
 
-async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
+async function parseAll(
+  options: ParseCommandOptions,
+  summary: ParseSummary,
+): Promise<ParseSummary> {
   const parser = new DropParser({
     prefixes: options.prefixes,
     timeLayout: options.timeLayout,
@@ -140,16 +137,8 @@ async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
     // Each drop is printed at once and let go.
     detach: false,
   });
-  const summary: ParseSummary = { lines: 0, drops: 0, errors: {}, truncatedLines: 0 };
   // Drops are written as bytes straight into one buffer, written out after each read chunk.
-  const out = new JsonBytes((bytes) => {
-    try {
-      writeAll(options.stdout, bytes);
-    } catch (error) {
-      if (error instanceof Deno.errors.BrokenPipe) throw new OutputClosed(summary);
-      throw error;
-    }
-  });
+  const out = new JsonBytes((bytes) => writeAll(options.stdout, bytes));
   const table: string[][] = [TABLE_HEADER];
   const handleText = (text: string, cut: number[], bytes?: Uint8Array) => {
     parser.scan(
@@ -236,8 +225,8 @@ async function parseAll(options: ParseCommandOptions): Promise<ParseSummary> {
           }
         }
       } catch (error) {
-        if (error instanceof ConfigError || error instanceof OutputClosed) throw error;
-        if (error instanceof OutputError) throw error;
+        if (error instanceof ConfigError) throw error;
+        if (error instanceof OutputClosed || error instanceof OutputError) throw error;
         // Damaged or cut short: what came before counts; the other files are read on.
         summary.unreadableFiles = (summary.unreadableFiles ?? 0) + 1;
         options.stderr(

@@ -7,6 +7,7 @@
 import type { PacketDrop } from "../netfilter/types.ts";
 import { dropToNdjson } from "../netfilter/format.ts";
 import type { DropSink } from "../pipeline/pipeline.ts";
+import { OutputClosed } from "../output.ts";
 
 /** Something to write bytes to (Deno.stdout). */
 export interface Output {
@@ -25,11 +26,6 @@ export interface GiveUp {
   /** Shutdown: from then on, a write still blocked is waited for only `graceMs`. */
   signal: AbortSignal;
   graceMs: number;
-}
-
-/** The reader of stdout went away (`run --dry-run | head`): the daemon stops quietly. */
-export class StdoutClosedError extends Error {
-  override name = "StdoutClosedError";
 }
 
 /** Stdout did not take the output before the shutdown deadline. */
@@ -75,7 +71,7 @@ export class DryRunSink implements DropSink {
         written += await this.#untilShutdownGrace(this.#out.write(bytes.subarray(written)));
       }
     } catch (error) {
-      if (error instanceof Deno.errors.BrokenPipe) throw new StdoutClosedError("stdout was closed");
+      if (error instanceof Deno.errors.BrokenPipe) throw new OutputClosed(); // `… | head`
       throw error;
     }
   }
