@@ -18,17 +18,11 @@ import {
   inTempDir,
   lines,
   numbered,
+  readNumberedThenStop,
   readThenStop,
   sleep,
   TailRun,
 } from "./file_support.ts";
-
-/** `dir`/kern.log with lines `prefix`1…10, read by a run that then stopped: its path and cursor. */
-async function readTenThenStop(dir: string, prefix: string) {
-  const path = `${dir}/kern.log`;
-  await append(path, numbered(prefix, 1, 10));
-  return { path, saved: await readThenStop(path, 10) };
-}
 
 /** A resumed run from `saved` that delivers `count` lines, then stops. */
 async function resumed(path: string, saved: unknown, count: number): Promise<TailRun> {
@@ -42,7 +36,7 @@ async function resumed(path: string, saved: unknown, count: number): Promise<Tai
 
 Deno.test("compress while stopped: resumes at the saved offset inside kern.log.1.gz, then the new file", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("l", 11, 5)); // only in the compressed file by the restart
     await Deno.rename(path, `${path}.1`);
     await append(path, numbered("l", 16, 5));
@@ -77,7 +71,7 @@ Deno.test("compress with delaycompress, rotated twice while stopped: kern.log.2.
 
 Deno.test("copytruncate and compress while stopped: the rest of the copy from kern.log.1.gz, then the truncated file from 0", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("l", 11, 3));
     await Deno.copyFile(path, `${path}.1`);
     await Deno.truncate(path, 0);
@@ -91,7 +85,7 @@ Deno.test("copytruncate and compress while stopped: the rest of the copy from ke
 
 Deno.test("stopped again while reading a compressed file: the next run goes on from that batch, no line twice or skipped", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     // About 1.3 MB uncompressed: several batches from the compressed file.
     await append(path, numbered("l", 11, 100_000));
     await Deno.rename(path, `${path}.1`);
@@ -116,7 +110,7 @@ Deno.test("stopped again while reading a compressed file: the next run goes on f
 
 Deno.test("a damaged kern.log.1.gz: read up to the damage (counted), then the new file", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("l", 11, 50_000));
     await Deno.rename(path, `${path}.1`);
     const compressed = await Deno.readFile(await gzip(`${path}.1`));
@@ -138,7 +132,7 @@ Deno.test("a damaged kern.log.1.gz: read up to the damage (counted), then the ne
 
 Deno.test("not gzip though named .gz, our file gone: the files written since are read from their start", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await sleep(20);
     await append(path, numbered("l", 11, 5));
     await Deno.rename(path, `${path}.1.gz`); // compressed by something else than gzip
@@ -294,7 +288,7 @@ systemTest(
 
 Deno.test("restart while gzip still writes kern.log.1.gz beside kern.log.1: the whole plain file is read, once", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "a");
+    const { path, saved } = await readNumberedThenStop(dir, "a");
     await append(path, numbered("b", 1, 5));
     await Deno.rename(path, `${path}.2`);
     await gzip(`${path}.2`); // ours
@@ -339,7 +333,7 @@ Deno.test("an empty file's position (offset 0) whose inode a new file got after 
 
 Deno.test("a compressed file inflates in bounded batches, and a hole of NULs at its start is no line", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "a");
+    const { path, saved } = await readNumberedThenStop(dir, "a");
     // 2 M identical lines compress about 500:1: one small read inflates to megabytes.
     await append(path, "x\n".repeat(2_000_000));
     await Deno.rename(path, `${path}.2`);
@@ -358,7 +352,7 @@ Deno.test("a compressed file inflates in bounded batches, and a hole of NULs at 
 
 Deno.test("stopped while a large .gz is looked through for the saved offset: nothing is given up or counted", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     // 64 MB of lines in each of two rotations: decompressing them to the offset takes a while.
     const big = new TextEncoder().encode("x".repeat(63) + "\n");
     const chunk = new Uint8Array(big.length * 16384);
@@ -381,7 +375,7 @@ Deno.test("stopped while a large .gz is looked through for the saved offset: not
 
 Deno.test("the current file, waiting its turn behind a compressed backlog, is copytruncated meanwhile: its lines come from the copy, once", async () => {
   await inTempDir(async (dir) => {
-    const { path, saved } = await readTenThenStop(dir, "l");
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("backlog-", 1, 1_000_000)); // ~17 MB: read for a while
     await Deno.rename(path, `${path}.1`);
     await gzip(`${path}.1`);

@@ -18,6 +18,7 @@ import {
   inTempDir,
   lines,
   numbered,
+  readNumberedThenStop,
   readThenStop,
   sleep,
   TailRun,
@@ -91,9 +92,7 @@ Deno.test("restart after copytruncate while stopped: 5 drops delivered overall (
 
 Deno.test("copytruncate while stopped, then more lines than before: copy, then the file from 0", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const cursor = await readThenStop(path, 10);
+    const { path, saved: cursor } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("l", 11, 5));
     await copyTruncate(path, `${path}.1`);
     // Regrown past the saved offset: the size alone cannot tell, the bytes before it can.
@@ -128,9 +127,7 @@ Deno.test("copytruncate while stopped, then more lines than before: copy, then t
 
 Deno.test("copytruncate while stopped, nothing written since: the copy's rest, then new lines", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 3));
-    const cursor = await readThenStop(path, 3);
+    const { path, saved: cursor } = await readNumberedThenStop(dir, "l", 3);
     await append(path, numbered("l", 4, 2));
     await copyTruncate(path, `${path}.1`);
     const second = new TailRun({ path, start: "end", resumeFrom: cursor, ...EVENTS_ONLY });
@@ -146,9 +143,7 @@ Deno.test("copytruncate while stopped, nothing written since: the copy's rest, t
 
 Deno.test("copytruncate twice while stopped: kern.log.2 from the offset, kern.log.1, then the file", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const cursor = await readThenStop(path, 10);
+    const { path, saved: cursor } = await readNumberedThenStop(dir, "l");
     await append(path, numbered("l", 11, 3));
     await copyTruncate(path, `${path}.1`);
     await sleep(20); // distinct modification times, as real rotations hours apart have
@@ -174,9 +169,7 @@ Deno.test("copytruncate twice while stopped: kern.log.2 from the offset, kern.lo
 
 Deno.test("a changed file without a matching copy: the files written since are read from their start", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const cursor = await readThenStop(path, 10);
+    const { path, saved: cursor } = await readNumberedThenStop(dir, "l");
     await append(`${path}.old`, "before the cursor\n");
     await Deno.utime(`${path}.old`, new Date(2020, 0, 1), new Date(2020, 0, 1));
     // Siblings that are no copy of what we read (other bytes before the offset, or too short),

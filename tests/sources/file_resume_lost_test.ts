@@ -12,6 +12,7 @@ import {
   inTempDir,
   lines,
   numbered,
+  readNumberedThenStop,
   readThenStop,
   sleep,
   TailRun,
@@ -49,9 +50,7 @@ Deno.test("a first run that reads no line still hands out where it started: the 
 
 Deno.test("rotated while stopped and the old file deleted: the new file is read from its start", async () => {
   await inTempDir(async (dir) => {
-    const path = `${dir}/kern.log`;
-    await append(path, numbered("l", 1, 10));
-    const saved = await readThenStop(path, 10);
+    const { path, saved } = await readNumberedThenStop(dir, "l");
     await sleep(20);
     await append(path, numbered("l", 11, 5)); // lost with the file: nobody can read them
     await Deno.rename(path, `${path}.1`);

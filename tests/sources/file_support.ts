@@ -305,6 +305,20 @@ export async function readThenStop(path: string, count: number): Promise<unknown
   return JSON.parse(JSON.stringify(first.lastCursor)); // as a checkpoint would
 }
 
+/**
+ * `dir`/kern.log with lines `prefix`1…`count`, read by a run that then stopped: its path and the
+ * cursor a checkpoint would hold.
+ */
+export async function readNumberedThenStop(
+  dir: string,
+  prefix: string,
+  count = 10,
+): Promise<{ path: string; saved: unknown }> {
+  const path = `${dir}/kern.log`;
+  await append(path, numbered(prefix, 1, count));
+  return { path, saved: await readThenStop(path, count) };
+}
+
 /** `count` lines `prefix1`… joined with newlines, ending in one. */
 export function numbered(prefix: string, from: number, count: number): string {
   let text = "";
