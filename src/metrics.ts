@@ -24,6 +24,7 @@ export type EventResult =
   | "rejected"
   | "suppressed"
   | "shed"
+  | "unsent"
   | "namespace_gone";
 /** Outcome of a reverse-DNS lookup. */
 export type DnsResult = "cache_hit" | "resolved" | "not_found" | "timeout" | "error" | "shed";
@@ -79,7 +80,8 @@ export class Metrics {
     name: `${PREFIX}events_total`,
     help: "Events by result: created, updated (count+1), already_recorded (replayed after a " +
       "restart), failed (gave up after retries), rejected (4xx), suppressed (spam filter), shed " +
-      "(queue full), namespace_gone.",
+      "(queue full), namespace_gone, unsent (left at shutdown; its drop is read again at the next " +
+      "start).",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });

@@ -6,6 +6,10 @@
  * Drops that arrive before the pod index has synced wait for it instead of being resolved as
  * "not a Pod"; at most PACKET_DROP_CHANNEL_BUFFER_SIZE drops wait or resolve at once — beyond
  * that their Events are shed, while the drop itself is still counted.
+ *
+ * A drop is acknowledged (may pass into the checkpoint) once its Events are posted or given up
+ * on purpose. Events still unposted at the shutdown deadline leave their drop unacknowledged:
+ * the next start reads it again, and an Event posted meanwhile is recognised by its 409.
  * @module
  */
 
@@ -21,7 +25,7 @@ import {
   type PodRef,
 } from "../enrich/endpoints.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { EventResult, Metrics } from "../metrics.ts";
 import type { PacketDrop } from "../netfilter/types.ts";
 import { dropIdentity } from "../pipeline/filters.ts";
 import { KubeClient, loadKubeConfig } from "./client.ts";
@@ -58,8 +62,6 @@ export interface KubeEventSinkOptions {
 export class KubeEventSink implements EventSink {
   #o: KubeEventSinkOptions;
   #inFlight = 0;
-  /** Acknowledgements of the drops in flight, settled early when close() gives up on them. */
-  #unfinished = new Set<() => void>();
 
   constructor(options: KubeEventSinkOptions) {
     this.#o = options;
@@ -86,13 +88,15 @@ export class KubeEventSink implements EventSink {
     }
     this.#inFlight++;
     const done = Promise.withResolvers<void>();
-    this.#unfinished.add(done.resolve);
-    const finish = () => {
+    this.#process(drop).then((finished) => {
       this.#inFlight--;
-      this.#unfinished.delete(done.resolve);
+      // A drop whose Events were left unposted at shutdown stays unacknowledged: the checkpoint
+      // stays before it and the next start posts them (those already posted meet their 409).
+      if (finished) done.resolve();
+    }, () => {
+      this.#inFlight--;
       done.resolve();
-    };
-    this.#process(drop).then(finish, finish);
+    });
     return done.promise;
   }
 
@@ -108,12 +112,13 @@ export class KubeEventSink implements EventSink {
     return dnsName ? { ...endpoint, dnsName } : endpoint;
   }
 
-  async #process(drop: PacketDrop): Promise<void> {
+  /** Resolves drop's Events; false when shutdown left one of them unposted. */
+  async #process(drop: PacketDrop): Promise<boolean> {
     const { pods, recorder, metrics, log } = this.#o;
     try {
       if (!pods.ready) await pods.whenReady(this.#o.signal);
     } catch {
-      return; // shutting down before the index was ready
+      return false; // shutting down before the index was ready
     }
     const srcNow = this.#locateNow(drop.src);
     const dstNow = this.#locateNow(drop.dst);
@@ -125,7 +130,7 @@ export class KubeEventSink implements EventSink {
       dstNow.kind === "external" && srcIsPod ? this.#withDnsName(dstNow) : dstNow,
     ]);
     metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
-    const work: Promise<unknown>[] = [];
+    const work: Promise<EventResult>[] = [];
     const dropId = dropIdentity(drop);
     if (src.kind === "pod") {
       work.push(recorder.record({
@@ -148,25 +153,24 @@ export class KubeEventSink implements EventSink {
     if (work.length === 0 && log.enabled("debug")) {
       log.debug("drop involves no Pod", { src: drop.src, dst: drop.dst });
     }
-    await Promise.all(work);
+    const results = await Promise.all(work);
+    return !results.includes("unsent");
   }
 
   async close(deadlineMs: number): Promise<void> {
     const deadline = performance.now() + deadlineMs;
     await this.#o.recorder.close(deadlineMs);
     // Requests still in flight (waiting for the rate limit or an answer) must not hold the exit
-    // past the deadline: their drops count as handled, their Events shed like the queued ones,
-    // so the checkpoint written next covers every line read.
+    // past the deadline. Their drops stay unacknowledged, so the checkpoint written next stays
+    // before them.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
     });
     await Promise.race([Promise.allSettled(this.#o.tasks ?? []), expired]);
     clearTimeout(timer);
-    for (const acknowledge of this.#unfinished) acknowledge();
-    this.#unfinished.clear();
     this.#o.client?.close();
-    // Let the acknowledgements reach the checkpoint before the caller flushes it.
+    // Let the last acknowledgements reach the checkpoint before the caller flushes it.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }

@@ -153,7 +153,7 @@ export class EventRecorder {
 
   /** Queues an Event; the promise settles with what happened to it. Never rejects. */
   record(intent: EventIntent): Promise<EventResult> {
-    if (this.#stopped) return Promise.resolve(this.#count("shed"));
+    if (this.#stopped) return Promise.resolve(this.#count("unsent"));
     if (!this.#spamAllows(intent.pod.uid)) return Promise.resolve(this.#count("suppressed"));
     if (this.#queue.length >= this.#o.queueSize) {
       this.#o.log.debug("event queue full; shedding", {
@@ -215,12 +215,13 @@ export class EventRecorder {
       this.#current = inFlight;
     }
     await Promise.allSettled(inFlight);
-    for (const job of this.#queue.splice(0)) job.resolve(this.#count("shed"));
+    for (const job of this.#queue.splice(0)) job.resolve(this.#count("unsent"));
   }
 
   /**
-   * Stops taking Events and drains the queue for at most `deadlineMs`; what is left is shed.
-   * Call after aborting `run`'s signal.
+   * Stops taking Events and drains the queue for at most `deadlineMs`. What is left settles as
+   * `unsent` (requests still waiting for an answer, when their connections close), so that the
+   * caller leaves those drops out of the checkpoint. Call after aborting `run`'s signal.
    */
   async close(deadlineMs: number): Promise<void> {
     this.#draining = true;
@@ -231,12 +232,15 @@ export class EventRecorder {
     }
     this.#stopped = true;
     this.#wake?.();
-    if (this.#queue.length > 0) {
-      this.#o.log.warn("shutdown deadline reached; dropping queued events", {
-        events: this.#queue.length,
-      });
+    const left = this.#queue.length + this.#current.size;
+    if (left > 0) {
+      this.#o.log.warn(
+        "shutdown deadline reached; Events left unposted (with a state directory, their drops " +
+          "are read again at the next start)",
+        { events: left },
+      );
     }
-    for (const job of this.#queue.splice(0)) job.resolve(this.#count("shed"));
+    for (const job of this.#queue.splice(0)) job.resolve(this.#count("unsent"));
   }
 
   #count(result: EventResult): EventResult {
@@ -294,8 +298,13 @@ export class EventRecorder {
           job.resolve(this.#count(error.result));
           return;
         }
+        if (this.#stopped) {
+          // The connections were closed at shutdown: not this Event's failure.
+          job.resolve(this.#count("unsent"));
+          return;
+        }
         const age = this.#now() - intent.time.getTime();
-        if (!(error instanceof RetryableError) || age > this.#o.maxAgeMs || this.#stopped) {
+        if (!(error instanceof RetryableError) || age > this.#o.maxAgeMs) {
           this.#o.log.error("giving up on an event", {
             pod: `${intent.pod.namespace}/${intent.pod.name}`,
             attempts: attempt,
@@ -317,7 +326,7 @@ export class EventRecorder {
         }
         // While draining for shutdown keep retrying until close() gives up.
         if (!await sleep(wait, this.#draining ? undefined : signal) && !this.#draining) {
-          job.resolve(this.#count("shed"));
+          job.resolve(this.#count("unsent"));
           return;
         }
       }

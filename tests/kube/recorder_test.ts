@@ -9,6 +9,7 @@ import {
 } from "../../src/kube/recorder.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
+import { sleep } from "../../src/timing.ts";
 import type { PodRef } from "../../src/enrich/endpoints.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 
@@ -506,4 +507,40 @@ Deno.test("recorder: another writer updated the Event since we cached it: the co
     await otherLoop;
     await h.stop();
   }
+});
+
+Deno.test("recorder: Events still queued at the shutdown deadline settle as unsent, not shed or failed", async () => {
+  const h = await harness({ concurrency: 1 });
+  h.api.faults.latencyMs = 300;
+  const pending = Array.from(
+    { length: 5 },
+    (_, i) =>
+      h.record({
+        pod: h.pod,
+        reason: "PacketDrop",
+        message: `${MESSAGE} #${i}`,
+        time: new Date(),
+      }),
+  );
+  await sleep(50);
+  await h.stop(); // a deadline of 100 ms: the first Event is still waiting for its answer
+  const results = await Promise.race([
+    Promise.all(pending),
+    sleep(2000).then(() => "still pending"),
+  ]);
+  // The one in flight still gets its answer (the server finishes it before closing).
+  assert.deepEqual(results, ["created", "unsent", "unsent", "unsent", "unsent"]);
+  assert.equal(
+    await h.record({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+    }),
+    "unsent",
+    "closed: nothing more is taken",
+  );
+  assert.equal(await counter(h.metrics, "unsent"), 5);
+  assert.equal(await counter(h.metrics, "shed"), 0);
+  assert.equal(await counter(h.metrics, "failed"), 0);
 });
