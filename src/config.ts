@@ -470,7 +470,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "shutdown-timeout-seconds",
     kind: { type: "number", min: 0.1, max: 300 },
     default: "2",
-    help: "On SIGTERM: time to drain queued Events before exiting.",
+    help:
+      "On SIGTERM: time to drain queued Events before exiting; drops still unposted stay after the checkpoint.",
     group: "runtime",
   },
 ];
