@@ -200,9 +200,12 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   const stop = new AbortController();
   const serverStop = new AbortController();
   let stopping = false;
+  /** When the shutdown began (performance.now): the timeout counts from the signal. */
+  let stoppingSince: number | undefined;
   const unregister = io.onShutdownSignal((signal) => {
     if (stopping) return;
     stopping = true;
+    stoppingSince = performance.now();
     log.info("shutting down", { signal });
     stop.abort();
   });
@@ -341,8 +344,11 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   }
   // However the read loop ended, everything else stops too (pod index, recorder).
   stop.abort();
-  const deadline = config.shutdownTimeoutSeconds * 1000;
-  await eventSink?.close(deadline * 0.8);
+  // 80 % of the timeout for Events; the rest for the checkpoint and the server.
+  const budget = config.shutdownTimeoutSeconds * 1000 * 0.8;
+  await eventSink?.close(
+    Math.max(0, budget - (performance.now() - (stoppingSince ?? performance.now()))),
+  );
   await checkpoint.flush();
   serverStop.abort();
   await server.finished;

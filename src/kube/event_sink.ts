@@ -62,6 +62,8 @@ export interface KubeEventSinkOptions {
 export class KubeEventSink implements EventSink {
   #o: KubeEventSinkOptions;
   #inFlight = 0;
+  /** Drops still finding their Pods or DNS names (not yet handed to the recorder). */
+  #resolving = 0;
 
   constructor(options: KubeEventSinkOptions) {
     this.#o = options;
@@ -114,6 +116,21 @@ export class KubeEventSink implements EventSink {
 
   /** Resolves drop's Events; false when shutdown left one of them unposted. */
   async #process(drop: PacketDrop): Promise<boolean> {
+    this.#resolving++;
+    let resolving = true;
+    const resolved = () => {
+      if (resolving) this.#resolving--;
+      resolving = false;
+    };
+    try {
+      return await this.#record(drop, resolved);
+    } finally {
+      resolved();
+    }
+  }
+
+  /** Resolves both sides of `drop` (then calls `resolved`) and records its Events. */
+  async #record(drop: PacketDrop, resolved: () => void): Promise<boolean> {
     const { pods, recorder, metrics, log } = this.#o;
     try {
       if (!pods.ready) await pods.whenReady(this.#o.signal);
@@ -130,6 +147,7 @@ export class KubeEventSink implements EventSink {
       dstNow.kind === "external" && srcIsPod ? this.#withDnsName(dstNow) : dstNow,
     ]);
     metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
+    resolved();
     const work: Promise<EventResult>[] = [];
     const dropId = dropIdentity(drop);
     if (src.kind === "pod") {
@@ -159,7 +177,12 @@ export class KubeEventSink implements EventSink {
 
   async close(deadlineMs: number): Promise<void> {
     const deadline = performance.now() + deadlineMs;
-    await this.#o.recorder.close(deadlineMs);
+    // Drops still finding their DNS names reach the recorder first, within the deadline.
+    for (let left = deadlineMs; this.#resolving > 0 && left > 0;) {
+      await new Promise((r) => setTimeout(r, Math.min(10, left)));
+      left = deadline - performance.now();
+    }
+    await this.#o.recorder.close(Math.max(0, deadline - performance.now()));
     // Requests still in flight (waiting for the rate limit or an answer) must not hold the exit
     // past the deadline. Their drops stay unacknowledged, so the checkpoint written next stays
     // before them.
@@ -169,6 +192,13 @@ export class KubeEventSink implements EventSink {
     });
     await Promise.race([Promise.allSettled(this.#o.tasks ?? []), expired]);
     clearTimeout(timer);
+    if (this.#resolving > 0) {
+      this.#o.log.warn(
+        "shutdown deadline reached; drops still resolving their Pods or DNS names (with a " +
+          "state directory, they are read again at the next start)",
+        { drops: this.#resolving },
+      );
+    }
     this.#o.client?.close();
     // Let the last acknowledgements reach the checkpoint before the caller flushes it.
     await new Promise((resolve) => setTimeout(resolve, 0));

@@ -94,6 +94,8 @@ interface CacheEntry {
 interface Job {
   intent: EventIntent;
   resolve: (result: EventResult) => void;
+  /** When it was queued (the clock of `now`). */
+  queuedAt: number;
 }
 
 /** The correlation key of an Event: the same key is one Event object. */
@@ -138,6 +140,10 @@ export class EventRecorder {
   #now: () => number;
   #stopped = false;
   #draining = false;
+  /** Aborted when close() gives up: cuts the waits between retries. */
+  #givingUp = new AbortController();
+  /** Whether run()'s loop is running (close() starts one to drain when it is not). */
+  #running = false;
   /** Events being sent (for close()). */
   #current: Set<Promise<void>> = new Set();
 
@@ -162,7 +168,7 @@ export class EventRecorder {
       return Promise.resolve(this.#count("shed"));
     }
     return new Promise((resolve) => {
-      this.#queue.push({ intent, resolve });
+      this.#queue.push({ intent, resolve, queuedAt: this.#now() });
       this.#wake?.();
     });
   }
@@ -176,6 +182,7 @@ export class EventRecorder {
     const concurrency = this.#o.concurrency ?? 8;
     const busy = new Set<string>();
     const inFlight = new Set<Promise<void>>();
+    this.#running = true;
     while (!this.#stopped) {
       // The first queued Event (within a window) whose key is not being sent.
       let index = -1;
@@ -207,15 +214,21 @@ export class EventRecorder {
       const [job] = this.#queue.splice(index, 1);
       const key = jobKey(job.intent);
       busy.add(key);
-      const work: Promise<void> = this.#send(job, signal).finally(() => {
+      const work: Promise<void> = this.#send(job).finally(() => {
         busy.delete(key);
         inFlight.delete(work);
       });
       inFlight.add(work);
       this.#current = inFlight;
     }
+    this.#running = false;
     await Promise.allSettled(inFlight);
-    for (const job of this.#queue.splice(0)) job.resolve(this.#count("unsent"));
+    // Left idle by the signal before close(): close() drains what comes meanwhile.
+    if (this.#stopped) {
+      for (const job of this.#queue.splice(0)) {
+        job.resolve(this.#count("unsent"));
+      }
+    }
   }
 
   /**
@@ -225,12 +238,19 @@ export class EventRecorder {
    */
   async close(deadlineMs: number): Promise<void> {
     this.#draining = true;
+    // Events recorded after run() went idle and returned (a drop still resolving its Pods or
+    // DNS name at the signal) are drained too.
+    if (!this.#running) void this.run(new AbortController().signal);
     this.#wake?.();
-    const deadline = this.#now() + deadlineMs;
-    while ((this.#queue.length > 0 || this.#current.size > 0) && this.#now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
+    // performance.now, not the injectable clock: a step of the wall clock must not hold the exit.
+    const deadline = performance.now() + deadlineMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if ((this.#queue.length === 0 && this.#current.size === 0) || left <= 0) break;
+      await new Promise((r) => setTimeout(r, Math.min(10, left)));
     }
     this.#stopped = true;
+    this.#givingUp.abort();
     this.#wake?.();
     const left = this.#queue.length + this.#current.size;
     if (left > 0) {
@@ -279,7 +299,7 @@ export class EventRecorder {
     while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
-  async #send(job: Job, signal: AbortSignal): Promise<void> {
+  async #send(job: Job): Promise<void> {
     const { intent } = job;
     const minBackoff = this.#o.minBackoffMs ?? 250;
     const maxBackoff = this.#o.maxBackoffMs ?? 30_000;
@@ -303,7 +323,9 @@ export class EventRecorder {
           job.resolve(this.#count("unsent"));
           return;
         }
-        const age = this.#now() - intent.time.getTime();
+        // Measured from the log time, or from when it was queued when that is later (a log
+        // clock ahead of ours must not keep an Event that cannot be posted forever).
+        const age = this.#now() - Math.min(intent.time.getTime(), job.queuedAt);
         if (!(error instanceof RetryableError) || age > this.#o.maxAgeMs) {
           this.#o.log.error("giving up on an event", {
             pod: `${intent.pod.namespace}/${intent.pod.name}`,
@@ -324,8 +346,8 @@ export class EventRecorder {
             attempt,
           });
         }
-        // While draining for shutdown keep retrying until close() gives up.
-        if (!await sleep(wait, this.#draining ? undefined : signal) && !this.#draining) {
+        // Through the shutdown signal too: close() drains, retries included, until its deadline.
+        if (!await sleep(wait, this.#givingUp.signal)) {
           job.resolve(this.#count("unsent"));
           return;
         }

@@ -12,6 +12,7 @@ import { Metrics } from "../../src/metrics.ts";
 import { sleep } from "../../src/timing.ts";
 import type { PodRef } from "../../src/enrich/endpoints.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { until } from "../support/faults/tailer.ts";
 
 /** An intent whose drop identity defaults to its time (one drop per log time, as in most tests). */
 type TestIntent = Omit<EventIntent, "dropId"> & { dropId?: string };
@@ -543,4 +544,79 @@ Deno.test("recorder: Events still queued at the shutdown deadline settle as unse
   assert.equal(await counter(h.metrics, "unsent"), 5);
   assert.equal(await counter(h.metrics, "shed"), 0);
   assert.equal(await counter(h.metrics, "failed"), 0);
+});
+
+/** A recorder and its loop on a fresh emulator, shut down by the test itself. */
+async function manual(options: Partial<RecorderOptions> = {}) {
+  const api = await startKubeEmulator({});
+  const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
+  const pod: PodRef = {
+    namespace: "shop",
+    name: "web-1",
+    uid: created.metadata.uid!,
+    nodeName: "n1",
+    hostNetwork: false,
+  };
+  const metrics = new Metrics({ defaultMetrics: false });
+  const recorder = recorderOn(api, options, metrics);
+  const controller = new AbortController();
+  const loop = recorder.run(controller.signal);
+  const intent = (message: string, time = new Date()) => ({
+    pod,
+    reason: "PacketDrop",
+    message,
+    time,
+  });
+  return { api, recorder, metrics, controller, loop, intent };
+}
+
+Deno.test("recorder: a retry waiting when the shutdown signal comes still goes out while draining", async () => {
+  const m = await manual({ minBackoffMs: 300, maxBackoffMs: 300 });
+  try {
+    m.api.faults.failNext({ count: 1, status: 503, method: "POST" });
+    const result = recordOn(m.recorder, m.intent(MESSAGE));
+    await until("the first try failed", () => m.api.requests.some((r) => r.status === 503));
+    m.controller.abort(); // the signal comes during the wait before the retry
+    await sleep(20); // the daemon stops reading before it closes the recorder
+    await m.recorder.close(2000);
+    assert.equal(await result, "created");
+    assert.equal(m.api.events("shop").length, 1);
+  } finally {
+    await m.recorder.close(0);
+    await m.loop;
+    await m.api.close();
+  }
+});
+
+Deno.test("recorder: an Event recorded after the signal left the loop idle is drained by close()", async () => {
+  const m = await manual();
+  try {
+    m.controller.abort();
+    await m.loop; // idle at the signal: the loop returned
+    const result = recordOn(m.recorder, m.intent(MESSAGE)); // a drop that finished resolving late
+    const start = performance.now();
+    await m.recorder.close(2000);
+    assert.equal(await result, "created");
+    assert.ok(performance.now() - start < 1500, "close() returned once drained");
+  } finally {
+    await m.api.close();
+  }
+});
+
+Deno.test("recorder: an Event whose log time is ahead of our clock still gives up after the maximum age", async () => {
+  const m = await manual({ maxAgeMs: 300, minBackoffMs: 20, maxBackoffMs: 50 });
+  try {
+    m.api.faults.failNext({ count: 1_000_000, status: 500, method: "POST" });
+    const hourAhead = new Date(Date.now() + 3_600_000);
+    const result = await Promise.race([
+      recordOn(m.recorder, m.intent(MESSAGE, hourAhead)),
+      sleep(5000).then(() => "still retrying"),
+    ]);
+    assert.equal(result, "failed");
+  } finally {
+    m.controller.abort();
+    await m.recorder.close(0);
+    await m.loop;
+    await m.api.close();
+  }
 });
