@@ -12,6 +12,7 @@ import { Metrics } from "./metrics.ts";
 import { DropParser } from "./netfilter/parser.ts";
 import { ExpiryFilter, RepeatFilter } from "./pipeline/filters.ts";
 import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
+import { Replay } from "./pipeline/replay.ts";
 import { startServer } from "./server.ts";
 import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
 import { OutputClosed } from "./output.ts";
@@ -20,7 +21,7 @@ import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
 import { JournalSource } from "./sources/journal/source.ts";
 import { KmsgSource, NOT_CAPABLE_HINT } from "./sources/kmsg.ts";
-import type { LogSource, SourceOptions } from "./sources/source.ts";
+import type { LogSource, SourceEvent, SourceOptions } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
 
 /** The Kubernetes half, plugged in by {@link runDaemon} when not in dry-run mode. */
@@ -150,6 +151,19 @@ async function dryRunEndpoints(
       : {};
 }
 
+/**
+ * Source events after which the log does not read as it did before a stop (the saved position
+ * given up, records lost or damaged, the file truncated): the note of drops handled after the
+ * checkpoint no longer matches what is read.
+ */
+const LOG_CHANGED: ReadonlySet<SourceEvent> = new Set<SourceEvent>([
+  "cursor_invalid",
+  "gap",
+  "truncation",
+  "corrupt",
+  "undecodable",
+]);
+
 /** The identity a source's checkpoint is stored under. */
 function sourceIdentity(config: Config): { kind: string; id: string } {
   if (config.logPath) return { kind: "file", id: config.logPath };
@@ -249,10 +263,23 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     checkpoint.unlock();
   };
   const resumeFrom = await checkpoint.load();
+  const parserSettings = JSON.stringify([
+    config.prefixes,
+    config.timeLayout ?? "",
+    config.maxLineBytes,
+  ]);
+  const replay = resumeFrom === undefined
+    ? undefined
+    : Replay.from(checkpoint.savedNote, parserSettings, log);
+  const countSourceEvent = metrics.sourceEventSink(identity.kind);
   const source = createSource(config, {
     resumeFrom,
     start: config.fromStart ? "beginning" : "end",
-    onEvent: metrics.sourceEventSink(identity.kind),
+    onEvent: (event, n) => {
+      countSourceEvent(event, n);
+      // The log no longer reads as it did before the stop: the note of handled drops is void.
+      if (LOG_CHANGED.has(event)) replay?.cancel(event);
+    },
   }, log);
 
   let sink: DropSink;
@@ -288,6 +315,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     metrics,
     log,
     checkpoint,
+    replay,
   });
 
   let server;
@@ -349,6 +377,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   await eventSink?.close(
     Math.max(0, budget - (performance.now() - (stoppingSince ?? performance.now()))),
   );
+  checkpoint.finish(pipeline.shutdownNote(parserSettings));
   await checkpoint.flush();
   serverStop.abort();
   await server.finished;

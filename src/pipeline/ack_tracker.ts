@@ -4,28 +4,50 @@
  * handled (printed, posted, or deliberately shed). A crash therefore re-reads what was not
  * finished, and nothing that was.
  *
+ * At a clean shutdown {@link AckTracker.freeze} also tells which items read after the last
+ * committed cursor are not finished, so that the next start can act on those alone.
+ *
  * @example
  * ```ts
  * const tracker = new AckTracker((cursor) => store.update(cursor));
  * const batch = tracker.begin(cursorAfterBatch);
- * batch.track(postEvents(drop));   // a promise per unit of work
- * batch.seal();                    // no more work for this batch
+ * batch.count(drop);                  // every item read, handled or filtered out
+ * batch.track(postEvents(drop), drop); // a promise per unit of work
+ * batch.seal();                        // no more work for this batch
  * ```
  * @module
  */
 
 /** Work of one batch. */
 export interface BatchAck {
-  /** Adds a unit of work; the batch completes when all settle (rejections count as done). */
-  track(work: Promise<unknown>): void;
+  /** Counts an item read in this batch (in reading order), whether or not it has work. */
+  count(item: unknown): void;
+  /**
+   * Adds a unit of work, for `item` when given; the batch completes when all settle
+   * (rejections count as done).
+   */
+  track(work: Promise<unknown>, item?: unknown): void;
   /** Declares that no more work will be added. */
   seal(): void;
+}
+
+/** What was read after the last committed cursor, when the tracker was frozen. */
+export interface Unfinished {
+  /** Items counted after the committed cursor, in sealed batches. */
+  items: number;
+  /** Those of them whose work has not settled. */
+  unsettled: unknown[];
+  /** The last of them (undefined when there is none). */
+  last: unknown;
 }
 
 interface Entry {
   cursor: unknown;
   pending: number;
   sealed: boolean;
+  items: number;
+  last: unknown;
+  unsettled: Set<unknown>;
 }
 
 /** Commits cursors in batch order once their work is complete. */
@@ -33,6 +55,7 @@ export class AckTracker {
   #queue: Entry[] = [];
   #head = 0;
   #commit: (cursor: unknown) => void;
+  #frozen = false;
 
   constructor(commit: (cursor: unknown) => void) {
     this.#commit = commit;
@@ -45,15 +68,28 @@ export class AckTracker {
 
   /** Starts tracking a batch whose resume position is `cursor`. */
   begin(cursor: unknown): BatchAck {
-    const entry: Entry = { cursor, pending: 0, sealed: false };
-    this.#queue.push(entry);
-    const done = () => {
-      entry.pending--;
-      this.#advance();
+    const entry: Entry = {
+      cursor,
+      pending: 0,
+      sealed: false,
+      items: 0,
+      last: undefined,
+      unsettled: new Set(),
     };
+    this.#queue.push(entry);
     return {
-      track: (work) => {
+      count: (item) => {
+        entry.items++;
+        entry.last = item;
+      },
+      track: (work, item) => {
         entry.pending++;
+        if (item !== undefined) entry.unsettled.add(item);
+        const done = () => {
+          entry.pending--;
+          if (item !== undefined) entry.unsettled.delete(item);
+          this.#advance();
+        };
         work.then(done, done);
       },
       seal: () => {
@@ -63,7 +99,28 @@ export class AckTracker {
     };
   }
 
+  /**
+   * Stops committing (the cursor committed last stays the durable one) and tells what was read
+   * after it: the sealed batches' items and which of them are unfinished. A batch not sealed
+   * (its output undelivered) and everything after it count as not read.
+   */
+  freeze(): Unfinished {
+    this.#frozen = true;
+    let items = 0;
+    let last: unknown;
+    const unsettled: unknown[] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const entry = this.#queue[i];
+      if (!entry.sealed) break;
+      items += entry.items;
+      if (entry.items > 0) last = entry.last;
+      for (const item of entry.unsettled) unsettled.push(item);
+    }
+    return { items, unsettled, last };
+  }
+
   #advance(): void {
+    if (this.#frozen) return;
     let last: Entry | undefined;
     while (this.#head < this.#queue.length) {
       const entry = this.#queue[this.#head];

@@ -15,6 +15,7 @@ import type { CheckpointStore } from "../sources/checkpoint.ts";
 import type { LogSource } from "../sources/source.ts";
 import { AckTracker, type BatchAck } from "./ack_tracker.ts";
 import type { ExpiryFilter, RepeatFilter } from "./filters.ts";
+import { type Replay, type ReplayNote, replayNote } from "./replay.ts";
 
 /** Where drops that pass the filters go. */
 export interface DropSink {
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   metrics: Metrics;
   log: Logger;
   checkpoint?: CheckpointStore;
+  /** After a clean restart: which of the first drops were handled before the stop. */
+  replay?: Replay;
   /** Clock for the "last read" gauge. */
   now?: () => number;
 }
@@ -53,9 +56,11 @@ export class Pipeline {
   #lastWarned = new Map<ParseErrorReason, number>();
   /** When an expired drop was last logged (ms). */
   #lastExpiredNote = -Infinity;
+  #replay: Replay | undefined;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
+    this.#replay = options.replay;
     this.#tracker = new AckTracker((cursor) => options.checkpoint?.update(cursor));
   }
 
@@ -67,6 +72,14 @@ export class Pipeline {
   /** Why the read loop stopped, when it failed. */
   get failure(): unknown {
     return this.#failure;
+  }
+
+  /**
+   * At shutdown, once the sink is closed: stops the checkpoint where it is and returns the note
+   * of what was handled after it (`parser`: the parser settings), to save with it.
+   */
+  shutdownNote(parser: string): ReplayNote | undefined {
+    return replayNote(this.#tracker.freeze(), parser);
   }
 
   /** Reads until `signal` aborts (or the source ends). */
@@ -140,7 +153,14 @@ export class Pipeline {
 
   #onDrop(drop: PacketDrop, ack: BatchAck): void {
     const { metrics } = this.#o;
+    ack.count(drop);
     metrics.dropsParsed.inc({ prefix: drop.prefix });
+    // Asked of every drop, in order; the filters still see the ones passed over.
+    let act = true;
+    if (this.#replay) {
+      act = this.#replay.shouldAct(drop);
+      if (this.#replay.done) this.#replay = undefined;
+    }
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });
       this.#noteExpired(drop);
@@ -150,8 +170,9 @@ export class Pipeline {
       metrics.dropsSkipped.inc({ reason: "repeated" });
       return;
     }
+    if (!act) return; // handled before the stop
     const work = this.#o.sink.handle(drop);
-    if (work) ack.track(work);
+    if (work) ack.track(work, drop);
   }
 
   /**

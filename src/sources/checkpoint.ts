@@ -39,6 +39,8 @@ interface CheckpointFile {
   id: string;
   savedAt: string;
   cursor: unknown;
+  /** At a clean shutdown: which drops after the cursor were already handled (replay.ts). */
+  replay?: unknown;
 }
 
 /** Saves and loads the resume position of one source. */
@@ -52,6 +54,11 @@ export class CheckpointStore {
   #writing: Promise<void> | undefined;
   #failing = false;
   #lock: Deno.FsFile | undefined;
+  /** The cursor load() found, and the note saved with it. */
+  #loaded: unknown = undefined;
+  #loadedNote: unknown = undefined;
+  /** The note the shutdown write carries. */
+  #note: unknown = undefined;
 
   constructor(opts: CheckpointOptions) {
     this.#opts = opts;
@@ -101,7 +108,27 @@ export class CheckpointStore {
       });
       return undefined;
     }
+    this.#loaded = file.cursor;
+    this.#loadedNote = file.cursor === undefined ? undefined : file.replay;
     return file.cursor;
+  }
+
+  /** The note saved with the cursor load() returned (see pipeline/replay.ts), unchecked. */
+  get savedNote(): unknown {
+    return this.#loadedNote;
+  }
+
+  /**
+   * The shutdown write: the position stays the last one given (or the one loaded), and `note`
+   * goes with it. Nothing is written when there is no position. Call {@link flush} next.
+   */
+  finish(note: unknown): void {
+    if (!this.path || note === undefined) return;
+    const cursor = this.#pending ?? this.#loaded;
+    if (cursor === undefined) return;
+    this.#pending = cursor;
+    this.#note = note;
+    this.#dirty = true;
   }
 
   /** Records the newest position; it is written within `minIntervalMs`. */
@@ -198,6 +225,7 @@ export class CheckpointStore {
       id: this.#opts.id,
       savedAt: new Date().toISOString(),
       cursor,
+      ...(this.#note === undefined ? {} : { replay: this.#note }),
     };
     try {
       const data = new TextEncoder().encode(JSON.stringify(file) + "\n");

@@ -46,3 +46,34 @@ Deno.test("ack: an unsealed batch holds back later ones", async () => {
   a.seal();
   assert.deepEqual(committed, [2]);
 });
+
+Deno.test("ack: freeze tells what was read after the committed cursor and which of it is unfinished", async () => {
+  const committed: unknown[] = [];
+  const t = new AckTracker((c) => committed.push(c));
+  const a = t.begin("a");
+  a.count("a1");
+  a.track(Promise.resolve(), "a1");
+  a.seal();
+  await tick();
+  assert.deepEqual(committed, ["a"]);
+  const b = t.begin("b");
+  const held = deferred();
+  b.count("b1");
+  b.track(held.promise, "b1"); // never settles: an Event left unposted
+  b.count("b2"); // filtered out: no work
+  b.count("b3");
+  b.track(Promise.resolve(), "b3");
+  b.seal();
+  const c = t.begin("c");
+  c.count("c1");
+  c.track(Promise.resolve(), "c1");
+  c.seal();
+  const d = t.begin("d"); // not sealed: its output was not delivered
+  d.count("d1");
+  await tick();
+  assert.deepEqual(committed, ["a"], "b holds the checkpoint back");
+  assert.deepEqual(t.freeze(), { items: 4, unsettled: ["b1"], last: "c1" });
+  held.resolve();
+  await tick();
+  assert.deepEqual(committed, ["a"], "frozen: nothing more is committed");
+});

@@ -46,3 +46,35 @@ Deno.test("checkpoint: one holder of the lock at a time; it names its pid; let g
     assert.equal(await store(undefined as unknown as string).lock(), undefined, "no directory");
   });
 });
+
+Deno.test("checkpoint: the shutdown note is written with the last position and read back with it", async () => {
+  await inTempDir(async (dir) => {
+    const s = store(dir);
+    s.finish({ drops: 1 });
+    await s.flush();
+    assert.equal(await store(dir).load(), undefined, "no position: nothing written");
+
+    const cursor = { dev: 1, ino: 2, offset: 3, hash: "0123abcd" };
+    s.update(cursor);
+    await s.flush();
+    s.finish({ drops: 2, pending: ["a"] });
+    await s.flush();
+    const next = store(dir);
+    assert.deepEqual(await next.load(), cursor);
+    assert.deepEqual(next.savedNote, { drops: 2, pending: ["a"] });
+
+    // Nothing committed in the next run: the note goes with the position loaded.
+    next.finish({ drops: 5, pending: [] });
+    await next.flush();
+    const third = store(dir);
+    assert.deepEqual(await third.load(), cursor);
+    assert.deepEqual(third.savedNote, { drops: 5, pending: [] });
+
+    // A position given while running is written without the note.
+    third.update({ ...cursor, offset: 9 });
+    await third.flush();
+    const fourth = store(dir);
+    assert.deepEqual(await fourth.load(), { ...cursor, offset: 9 });
+    assert.equal(fourth.savedNote, undefined);
+  });
+});

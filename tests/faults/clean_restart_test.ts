@@ -1,0 +1,132 @@
+/**
+ * A clean restart (SIGTERM) while one drop's Event is held back by the API server: the
+ * checkpoint stays before that drop, so the next start reads again the drops after it. Those
+ * were handled before the stop, and the note saved with the checkpoint says so: the next start
+ * acts on the held-back drop alone.
+ *
+ * - A drop the repeat filter skipped before the stop is not acted on after it (the filter's
+ *   memory is gone with the process; default settings).
+ * - More drops of one Event than its record of recent drops holds (32): the count is not
+ *   raised again.
+ */
+import assert from "node:assert/strict";
+import { addShop, DB, kernelLine, portOf, tcpDrop, WEB } from "../support/faults/drops.ts";
+import { byLabel } from "../support/faults/metrics.ts";
+import { sleep, Tailer, until } from "../support/faults/tailer.ts";
+import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { logAndStateDirs, savedCheckpoint } from "../support/faults/checkpoint.ts";
+
+/** Count of each Event by namespace and port, e.g. `data:2 → 40`. */
+function counts(api: KubeEmulator): Map<string, number> {
+  const byKey = new Map<string, number>();
+  for (const ns of ["shop", "data"]) {
+    for (const event of api.events(ns)) {
+      const key = `${ns}:${portOf(event.message ?? "")}`;
+      assert.ok(!byKey.has(key), `one Event for ${key}`);
+      byKey.set(key, event.count ?? 0);
+    }
+  }
+  return byKey;
+}
+
+async function append(log: string, dpt: number, id: number): Promise<void> {
+  await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, dpt, id)), { append: true });
+}
+
+/**
+ * Runs `scenario` with a daemon whose drop U (port 1) cannot post its Event on `data/db-0`
+ * (503, Retry-After 60 s), then SIGTERM and a second start; returns the Event counts after each.
+ */
+async function heldBack(
+  args: string[],
+  scenario: (log: string, api: KubeEmulator) => Promise<void>,
+): Promise<{ before: Map<string, number>; after: Map<string, number>; results: object }> {
+  const api = await startKubeEmulator({});
+  addShop(api);
+  const { dir, log, state } = await logAndStateDirs("kit-faults-clean-restart-");
+  const start = () =>
+    Tailer.start({
+      log,
+      kubeconfig: api.kubeconfigPath,
+      stateDirectory: state,
+      args,
+      waitFor: "ready",
+    });
+  let tailer = await start();
+  try {
+    await append(log, 2, 100); // X
+    await until("X's Events", () => api.events().length === 2);
+    await sleep(1200); // the checkpoint passes X
+    api.faults.failNext({
+      status: 503,
+      retryAfterSeconds: 60,
+      method: "POST",
+      pathPattern: "/namespaces/data/events",
+    });
+    await append(log, 1, 101); // U: its Event on db-0 waits a minute for its retry
+    await until("U's Event on web-1", () => api.events("shop").length === 2);
+    await scenario(log, api);
+    await sleep(300); // U's Event on db-0 still waits for its retry: nothing settles
+    const before = counts(api);
+    const stopped = await tailer.stop("SIGTERM");
+    assert.equal(stopped.code, 0, tailer.tail());
+    const saved = await savedCheckpoint(state) as unknown as { replay?: { pending: string[] } };
+    assert.equal(saved.replay?.pending.length, 1, "the note names U alone as unfinished");
+
+    tailer = await start();
+    assert.ok(tailer.logged("acting on the rest"), tailer.tail());
+    await until("U's Event on db-0", () => counts(api).has("data:1"), 20_000);
+    await tailer.settled();
+    const results = byLabel(await tailer.metrics(), "kube_iptables_tailer_events_total", "result");
+    const after = counts(api);
+    assert.equal((await tailer.stop()).code, 0);
+    assert.deepEqual(tailer.stderrLines.filter((l) => / (ERROR|WARN) /.test(l)), []);
+    return { before, after, results };
+  } finally {
+    await tailer.kill();
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("clean restart: a drop skipped as a repeat before SIGTERM is not acted on after it", async () => {
+  const { before, after, results } = await heldBack([], async (log) => {
+    await append(log, 2, 102); // Y: X again within the repeat interval: skipped
+    await sleep(500);
+  });
+  assert.deepEqual([...before].sort(), [["data:2", 1], ["shop:1", 1], ["shop:2", 1]]);
+  assert.deepEqual(
+    [...after].sort(),
+    [["data:1", 1], ["data:2", 1], ["shop:1", 1], ["shop:2", 1]],
+    "U's held-back Event posted once; X's counts stay 1",
+  );
+  // U's drop again: its Event on web-1, posted before the stop, is recognised (409).
+  assert.deepEqual(results, { created: 1, already_recorded: 1 }, "the next start acted on U alone");
+  console.log(
+    `held: repeat skipped before SIGTERM stays skipped; next start: ${JSON.stringify(results)}`,
+  );
+});
+
+Deno.test("clean restart: 40 updates of one Event after the held-back drop are not counted again", async () => {
+  const UPDATES = 40; // more than the 32 recent drops an Event records
+  const { before, after, results } = await heldBack([
+    "--repeated-events-interval-minutes=0",
+    "--event-spam-burst=1000",
+  ], async (log, api) => {
+    for (let k = 0; k < UPDATES; k++) await append(log, 2, 200 + k);
+    await until(
+      `${UPDATES + 1} drops of port 2`,
+      () => counts(api).get("shop:2") === UPDATES + 1 && counts(api).get("data:2") === UPDATES + 1,
+      20_000,
+    );
+  });
+  assert.equal(before.get("shop:2"), UPDATES + 1);
+  assert.equal(after.get("shop:2"), UPDATES + 1, "the count is not raised again");
+  assert.equal(after.get("data:2"), UPDATES + 1);
+  assert.equal(after.get("data:1"), 1, "U's held-back Event posted once");
+  assert.deepEqual(results, { created: 1, already_recorded: 1 }, "the next start acted on U alone");
+  console.log(
+    `held: ${UPDATES} updates after a held-back drop, then SIGTERM: counts stay ${UPDATES + 1}; ` +
+      `next start: ${JSON.stringify(results)}`,
+  );
+});
