@@ -12,8 +12,10 @@
  *   beginning.
  * - Records overwritten before we read them (`EPIPE`) are counted as a `gap` with the number of
  *   sequence numbers missed, and reading goes on with the oldest record left.
- * - Reads are non-blocking (see `kmsg_device.ts`); when nothing is available the source sleeps
- *   `pollIntervalMs`, so an abort ends `read()` at once.
+ * - Reads are non-blocking (see `kmsg_device.ts`); when nothing is available the source sleeps,
+ *   so an abort ends `read()` at once: 5 ms after reading records (a flood must not overrun the
+ *   ring buffer, which holds a few hundred records), doubling while the log is quiet up to
+ *   `pollIntervalMs`.
  * - Only kernel-facility records are delivered (facility 0), as `journalctl -k` and syslog's
  *   `kern.*` would; userspace writes to `/dev/kmsg` (facility 1 and up) are skipped.
  * - Times are boot time (whole ms) + the record's milliseconds (see `kmsg_boot_time.ts`). Each
@@ -92,7 +94,7 @@ export interface KmsgSourceOptions extends SourceOptions {
   /** The device (default `/dev/kmsg`); a regular file or a FIFO of records works too. */
   path?: string;
   log?: Logger;
-  /** How long to sleep when nothing is available, in ms (default 100). */
+  /** Longest sleep when nothing is available, in ms (default 100; shorter while records flow). */
   pollIntervalMs?: number;
   /** Most records in one batch (default 512). */
   maxBatchRecords?: number;
@@ -119,7 +121,14 @@ export interface KmsgSourceOptions extends SourceOptions {
 /** Why Deno refused the device, and what to do about it. */
 export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with --allow-all: " +
   "run with -A, or make the device appear at another path (a hostPath CharDevice volume " +
-  "mounted at e.g. /run/kmsg) and allow reading that path";
+  "mounted at /run/kube-iptables-tailer/kmsg, which the release binary may read; see the README)";
+
+/**
+ * The wait after a read that found records. The kernel's ring buffer (often 128 KiB: some 600
+ * records) is overwritten in tens of milliseconds by a flood; a fixed 100 ms wait lost half of
+ * 50 000 records that journald, reading the same device, kept.
+ */
+const FLOWING_WAIT_MS = 5;
 
 /** Repeated warnings of one kind (gaps, undecodable lines) are logged at most this often. */
 const WARN_INTERVAL_MS = 10_000;
@@ -237,13 +246,18 @@ export class KmsgSource implements LogSource {
       }
       const splitter = new KmsgLineSplitter();
       let ready = false;
+      let waitMs = FLOWING_WAIT_MS;
       let failure: { error: unknown } | undefined;
       try {
         for (;;) {
           let drained = false;
+          const seqBefore = position.lastSeq;
           if (device && !signal.aborted && pending.length < this.#maxBatch) {
             ({ drained, failure } = this.#fill(device, buffer, splitter, position, pending));
           }
+          waitMs = position.lastSeq !== seqBefore
+            ? FLOWING_WAIT_MS
+            : Math.min(this.#pollMs, waitMs * 2);
           if (drained && !ready) {
             ready = true;
             failures = 0;
@@ -265,7 +279,7 @@ export class KmsgSource implements LogSource {
             };
           }
           if (failure || (signal.aborted && pending.length === 0)) break;
-          if (drained && pending.length === 0) await sleep(this.#pollMs, signal);
+          if (drained && pending.length === 0) await sleep(Math.min(waitMs, this.#pollMs), signal);
         }
       } finally {
         // Also when the consumer stops iterating (return() at the yield).

@@ -952,3 +952,47 @@ systemTest("KmsgSource without -A reads the device node mounted elsewhere", {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * A device the kernel writes to at `perSecond` records, in real time, into a ring of `capacity`
+ * records: a reader that falls further behind is told so (EPIPE) and put at the oldest left.
+ */
+class ClockedRing implements KmsgDevice {
+  #start = performance.now();
+  #next = 1;
+  constructor(readonly perSecond: number, readonly capacity: number, readonly total: number) {}
+  read(buffer: Uint8Array): KmsgReadResult {
+    const written = Math.min(
+      this.total,
+      Math.floor(((performance.now() - this.#start) / 1000) * this.perSecond),
+    );
+    if (this.#next > written) return "again";
+    const oldest = Math.max(1, written - this.capacity + 1);
+    if (this.#next < oldest) {
+      this.#next = oldest;
+      return "overrun";
+    }
+    const seq = this.#next++;
+    return encoder.encodeInto(`6,${seq},${seq * 50},-;calico-packet: record ${seq}\n`, buffer)
+      .written;
+  }
+  close() {}
+}
+
+Deno.test("KmsgSource: a flood of 20 000 records/s into a ring of 600 is read without overruns", async () => {
+  const total = 12_000; // 0.6 s of flood
+  const { counts, onEvent } = eventCounter();
+  const { records } = await collect(
+    {
+      openDevice: () => new ClockedRing(20_000, 600, total),
+      start: "beginning",
+      pollIntervalMs: 100, // the default: quiet waits are long, waits in a flood must not be
+      onEvent,
+      bootId: null,
+    },
+    (r) => r.length >= total,
+  );
+  assert.equal(counts.gap, undefined, `lost ${counts.gap} records`);
+  assert.equal(records.length, total);
+  assert.equal(records.at(-1)!.text, `calico-packet: record ${total}`);
+});
