@@ -164,11 +164,35 @@ const LOG_CHANGED: ReadonlySet<SourceEvent> = new Set<SourceEvent>([
   "undecodable",
 ]);
 
+/**
+ * `path` with its spelling made one: no repeated or trailing slashes, no `.` segments, `..`
+ * taken back lexically. Two spellings of one path must share a checkpoint and its lock.
+ *
+ * @example
+ * ```ts
+ * normalPath("/run/log/journal/"); // "/run/log/journal"
+ * normalPath("/var/log/./kern.log"); // "/var/log/kern.log"
+ * ```
+ */
+export function normalPath(path: string): string {
+  const absolute = path.startsWith("/");
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === ".." && parts.length > 0 && parts.at(-1) !== "..") parts.pop();
+    else if (part !== ".." || !absolute) parts.push(part);
+  }
+  const joined = parts.join("/");
+  return absolute ? `/${joined}` : joined === "" ? "." : joined;
+}
+
 /** The identity a source's checkpoint is stored under. */
 function sourceIdentity(config: Config): { kind: string; id: string } {
-  if (config.logPath) return { kind: "file", id: config.logPath };
-  if (config.journalDirectory) return { kind: "journal", id: config.journalDirectory };
-  return { kind: "kmsg", id: config.kmsgPath! };
+  if (config.logPath) return { kind: "file", id: normalPath(config.logPath) };
+  if (config.journalDirectory) {
+    return { kind: "journal", id: normalPath(config.journalDirectory) };
+  }
+  return { kind: "kmsg", id: normalPath(config.kmsgPath!) };
 }
 
 const SOURCE_VARIABLE = {
@@ -192,9 +216,9 @@ function requireReadable(identity: { kind: string; id: string }): void {
   } catch {
     // Not there (yet): the path is all there is to check.
   }
+  const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
   for (const each of paths) {
     if (Deno.permissions.querySync({ name: "read", path: each }).state === "granted") continue;
-    const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
     const hint = identity.kind === "kmsg" && /^\/(dev|proc)\//.test(path)
       ? NOT_CAPABLE_HINT
       : "it is outside the paths its permissions allow; the production set reads logs under " +
@@ -203,6 +227,26 @@ function requireReadable(identity: { kind: string; id: string }): void {
       `${name}=${JSON.stringify(path)}: this program may not read ${
         JSON.stringify(each)
       } (${hint})`,
+    );
+  }
+  // A directory where a device belongs, or a file where the journal's directory belongs, is a
+  // mistake no retry mends. (Missing is not: it may appear.)
+  let isDirectory: boolean | undefined;
+  try {
+    isDirectory = Deno.statSync(path).isDirectory;
+  } catch {
+    return;
+  }
+  if (identity.kind === "journal" && !isDirectory) {
+    throw new ConfigError(
+      `${name}=${
+        JSON.stringify(path)
+      } is a file, not a directory: give the directory that holds the .journal files`,
+    );
+  }
+  if (identity.kind === "kmsg" && isDirectory) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(path)} is a directory, not the kernel log device (/dev/kmsg)`,
     );
   }
 }

@@ -258,6 +258,31 @@ Deno.test("cli: a log source the permission set can never read exits 2 at once, 
   }
 });
 
+Deno.test("cli: a journal directory that is a file, or a kmsg device that is a directory, exits 2 at once", async () => {
+  const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${dir}/system.journal`, "");
+  try {
+    for (
+      const [variable, value, said] of [
+        ["JOURNAL_DIRECTORY", `${dir}/system.journal`, "is a file, not a directory"],
+        ["KMSG_PATH", dir, "is a directory, not the kernel log device"],
+      ]
+    ) {
+      const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+        [variable]: value,
+        IPTABLES_LOG_PREFIX: "drop:",
+      });
+      assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
+      const lines = withoutWarnings(r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`^kube-iptables-tailer: ${variable}="${value}" ${said}`));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: a log path in an allowed directory that links outside it exits 2, naming the target", async () => {
   const target = await Deno.makeTempFile({ prefix: "kit-cli-target-" });
   const link = `/var/log/kit-cli-link-${crypto.randomUUID()}.log`;

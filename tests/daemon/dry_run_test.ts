@@ -1,6 +1,7 @@
 /** `run --dry-run` as a process on a real file: live output, SIGTERM, checkpoint, resume. */
 import assert from "node:assert/strict";
 import { DaemonProcess, followLogFile, kernelLine, repeatedLine } from "../support/daemon.ts";
+import { normalPath } from "../../src/daemon.ts";
 
 function drop(n: number): string {
   return `nft-drop: IN=cali3 OUT=cali2 SRC=10.244.2.20 DST=10.244.1.11 LEN=60 TTL=63 ID=${n} DF PROTO=TCP SPT=40000 DPT=${
@@ -97,9 +98,14 @@ Deno.test("dry-run: a second process on the same source and state directory exit
     await append(log, "");
     const first = new DaemonProcess(dryRunArgs(log, dir));
     await first.waitFor(() => first.logged("following log file"), 10_000, "start");
-    const second = new DaemonProcess(dryRunArgs(log, dir));
-    const refused = await second.stop("SIGCONT"); // (no effect: waits for its own exit)
-    assert.equal(refused.code, 2, second.stderrLines.join("\n"));
+    // The same file spelled another way is the same source.
+    const second = new DaemonProcess(dryRunArgs(`${dir}/./kern.log`, `${dir}/`));
+    const exited = await Promise.race([
+      second.child.status.then((status) => status.code),
+      new Promise<string>((r) => setTimeout(() => r("still running"), 10_000)),
+    ]);
+    if (exited === "still running") await second.kill();
+    assert.equal(exited, 2, second.stderrLines.join("\n"));
     const pid = first.child.pid;
     assert.ok(
       second.logged(`another kube-iptables-tailer (pid ${pid}) follows this source`),
@@ -319,4 +325,20 @@ Deno.test("glog compatibility: --log_dir also writes the log to a file there, -v
     await run.close();
     await Deno.remove(logDir, { recursive: true });
   }
+});
+
+Deno.test("normalPath: one spelling per path, for the checkpoint's name and lock", () => {
+  const cases: [string, string][] = [
+    ["/run/log/journal/", "/run/log/journal"],
+    ["/var/log//kern.log", "/var/log/kern.log"],
+    ["/var/log/./kern.log", "/var/log/kern.log"],
+    ["/var/log/old/../kern.log", "/var/log/kern.log"],
+    ["/..", "/"],
+    ["kern.log", "kern.log"],
+    ["./logs/../kern.log", "kern.log"],
+    ["../kern.log", "../kern.log"],
+    ["./", "."],
+    ["/dev/kmsg", "/dev/kmsg"],
+  ];
+  for (const [path, normal] of cases) assert.equal(normalPath(path), normal, path);
 });
