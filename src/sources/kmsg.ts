@@ -13,9 +13,9 @@
  * - Records overwritten before we read them (`EPIPE`) are counted as a `gap` with the number of
  *   sequence numbers missed, and reading goes on with the oldest record left.
  * - Reads are non-blocking (see `kmsg_device.ts`); when nothing is available the source sleeps,
- *   so an abort ends `read()` at once: 5 ms after reading records (a flood must not overrun the
- *   ring buffer, which holds a few hundred records), doubling while the log is quiet up to
- *   `pollIntervalMs`.
+ *   so an abort ends `read()` at once: not at all after a pass that found many records, 1 ms after
+ *   one that found some (a flood must not overrun the ring buffer, which holds a few hundred
+ *   records), doubling while the log is quiet up to `pollIntervalMs`.
  * - Only kernel-facility records are delivered (facility 0), as `journalctl -k` and syslog's
  *   `kern.*` would; userspace writes to `/dev/kmsg` (facility 1 and up) are skipped.
  * - Times are boot time (whole ms) + the record's milliseconds (see `kmsg_boot_time.ts`). Each
@@ -128,7 +128,10 @@ export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with
  * records) is overwritten in tens of milliseconds by a flood; a fixed 100 ms wait lost half of
  * 50 000 records that journald, reading the same device, kept.
  */
-const FLOWING_WAIT_MS = 5;
+const FLOWING_WAIT_MS = 1;
+
+/** Records one read pass found that make the next pass come at once. */
+const FLOOD_RECORDS = 32;
 
 /** Repeated warnings of one kind (gaps, undecodable lines) are logged at most this often. */
 const WARN_INTERVAL_MS = 10_000;
@@ -251,13 +254,17 @@ export class KmsgSource implements LogSource {
       try {
         for (;;) {
           let drained = false;
-          const seqBefore = position.lastSeq;
+          const seqBefore = position.lastSeq ?? -1;
           if (device && !signal.aborted && pending.length < this.#maxBatch) {
             ({ drained, failure } = this.#fill(device, buffer, splitter, position, pending));
           }
-          waitMs = position.lastSeq !== seqBefore
+          const read = (position.lastSeq ?? -1) - seqBefore;
+          // A flood: read again at once. Some records: soon. None: wait longer each time.
+          waitMs = read >= FLOOD_RECORDS
+            ? 0
+            : read > 0
             ? FLOWING_WAIT_MS
-            : Math.min(this.#pollMs, waitMs * 2);
+            : Math.min(this.#pollMs, Math.max(FLOWING_WAIT_MS, waitMs) * 2);
           if (drained && !ready) {
             ready = true;
             failures = 0;
