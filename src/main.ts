@@ -8,6 +8,7 @@
 
 import { parseCommandLine } from "./cli.ts";
 import { parseBootTime, runParse } from "./commands/parse.ts";
+import { lazyBootTime } from "./commands/boot_time.ts";
 import { ConfigError, loadConfig, optionsHelp, readEnvironment } from "./config.ts";
 import { VERSION } from "./version.ts";
 import { OutputClosed, OutputError, printLine } from "./output.ts";
@@ -28,15 +29,6 @@ Usage:
 Every option is also an environment variable (in brackets); a flag wins over the environment.
 
 `;
-
-/** Boot time from the uptime, for kmsg and dmesg records (1 s precision); undefined without it. */
-function bootTimeFromUptime(): number | undefined {
-  try {
-    return Date.now() - Deno.osUptime() * 1000;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Sets up node:process for the npm libraries the daemon loads (loaded here, not at start: it
@@ -97,7 +89,14 @@ async function main(args: string[]): Promise<number> {
         prefixes: config.prefixes,
         format,
         timeLayout: config.timeLayout,
-        bootTimeMs: line.parse.bootTime ? parseBootTime(line.parse.bootTime) : bootTimeFromUptime(),
+        // Estimated (like the daemon's, to the millisecond) only if a kmsg or dmesg time needs it.
+        bootTimeMs: line.parse.bootTime ? parseBootTime(line.parse.bootTime) : lazyBootTime({
+          onNote: () =>
+            console.error(
+              "kube-iptables-tailer: cannot read the uptime: kmsg and dmesg records are dated " +
+                "with the time they are read (give --boot-time)",
+            ),
+        }),
         maxLineBytes: config.maxLineBytes,
         files: line.parse.files,
         stdout: Deno.stdout,

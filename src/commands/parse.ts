@@ -8,7 +8,7 @@
 import { type FramedLines, LineFramer } from "../sources/file_lines.ts";
 import { dropToTableRow, renderTable, TABLE_HEADER, writeDropNdjson } from "../netfilter/format.ts";
 import { JsonBytes } from "../netfilter/ndjson_writer.ts";
-import { DropParser } from "../netfilter/parser.ts";
+import { DropParser, type ParserOptions } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError } from "../config.ts";
 import { OutputClosed, OutputError, writeAll } from "../output.ts";
@@ -18,7 +18,8 @@ export interface ParseCommandOptions {
   prefixes: readonly string[];
   format: "ndjson" | "table";
   timeLayout?: string;
-  bootTimeMs?: number;
+  /** Boot time for kmsg and dmesg times, or a function asked at the first such time. */
+  bootTimeMs?: ParserOptions["bootTimeMs"];
   maxLineBytes: number;
   /** Files to read; "-" is stdin. */
   files: string[];

@@ -26,8 +26,12 @@ import { parseKmsgHeader } from "./kmsg_record.ts";
 export interface HeaderContext {
   /** Reference time: year inference. */
   now: Date;
-  /** Wall-clock time of boot in ms, for kmsg and dmesg times; unknown when undefined. */
-  bootTimeMs?: number;
+  /**
+   * Wall-clock time of boot in ms, for kmsg and dmesg times; unknown when undefined. A function
+   * is asked only when a line needs it (and should remember its answer): estimating the boot
+   * time precisely can take up to a second, which a log without such lines need not wait for.
+   */
+  bootTimeMs?: number | (() => number | undefined);
   /** A compiled `PACKET_DROP_LOG_TIME_LAYOUT`; when set it replaces automatic detection. */
   layout?: TimeParser;
 }
@@ -92,6 +96,12 @@ function ch(i: number): number {
 
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
+}
+
+/** The boot time of `ctx`, asking its function when it has one. */
+function bootTime(ctx: HeaderContext): number | undefined {
+  const boot = ctx.bootTimeMs;
+  return typeof boot === "function" ? boot() : boot;
 }
 
 function num(at: number, len: number): number {
@@ -337,9 +347,8 @@ function skipKernelDecorations(
   }
   const end = kernelTimeEnd(i);
   if (end >= 0) {
-    if (!header.time && ctx.bootTimeMs !== undefined) {
-      header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
-    }
+    const boot = header.time ? undefined : bootTime(ctx);
+    if (boot !== undefined) header.time = new Date(boot + kernelSeconds(line, i) * 1000);
     i = end;
   }
   header.messageStart = i;
@@ -457,9 +466,8 @@ function readHeader(
     const kmsg = parseKmsgHeader(line, i);
     if (kmsg && kmsg.messageStart <= to) {
       if (kmsg.facility !== 0) return "not_kernel";
-      if (ctx.bootTimeMs !== undefined) {
-        header.time = new Date(ctx.bootTimeMs + Math.floor(kmsg.usec / 1000));
-      }
+      const boot = bootTime(ctx);
+      if (boot !== undefined) header.time = new Date(boot + Math.floor(kmsg.usec / 1000));
       header.messageStart = kmsg.messageStart;
       header.kmsg = true;
       return header;
@@ -494,9 +502,8 @@ function readHeader(
   if (ch(i) === 91) {
     const end = kernelTimeEnd(i);
     if (end >= 0) {
-      if (ctx.bootTimeMs !== undefined) {
-        header.time = new Date(ctx.bootTimeMs + kernelSeconds(line, i) * 1000);
-      }
+      const boot = bootTime(ctx);
+      if (boot !== undefined) header.time = new Date(boot + kernelSeconds(line, i) * 1000);
       // journalctl -o short-monotonic: the kernel time, then `host kernel: `.
       if (ch(end - 1) === 32 && readTag(line, end - 1, to, false, header, ctx)) return header;
       header.messageStart = end;

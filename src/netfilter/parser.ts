@@ -30,8 +30,11 @@ export interface ParserOptions {
   prefixes: readonly string[];
   /** `PACKET_DROP_LOG_TIME_LAYOUT`: a Go layout that replaces header auto-detection. */
   timeLayout?: string;
-  /** Wall-clock boot time (ms) for kmsg and dmesg times. */
-  bootTimeMs?: number;
+  /**
+   * Wall-clock boot time (ms) for kmsg and dmesg times, or a function asked for it when the
+   * first such line is read (see {@link HeaderContext.bootTimeMs}).
+   */
+  bootTimeMs?: HeaderContext["bootTimeMs"];
   /** Clock: year inference and the time of records that carry none. */
   now?: () => Date;
   /** Longer candidate lines are refused as `line_too_long` (default 64 KiB). */
@@ -119,7 +122,7 @@ export class DropParser {
   /** Prefixes with `*` (e.g. `calico-drop *:` for Calico's policy-name prefixes), as regexes. */
   #patterns: RegExp[];
   #layout: TimeParser | undefined;
-  #bootTimeMs: number | undefined;
+  #bootTimeMs: HeaderContext["bootTimeMs"];
   #now: () => Date;
   #maxLineLength: number;
   #detach: boolean;

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { OPTIONS } from "../../src/config.ts";
 import { VERSION } from "../../src/version.ts";
+import { estimateBootTimeMs } from "../../src/sources/kmsg_boot_time.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
@@ -134,6 +135,22 @@ Deno.test("cli: parse of a kmsg dump dates records from --boot-time", async () =
     "2026-11-25T07:58:51.520Z",
     "2026-11-25T07:58:52.539Z",
   ]);
+});
+
+Deno.test("cli: parse dates a kmsg record of this boot to the millisecond, without --boot-time", async () => {
+  // The true boot time, from /proc/uptime (readable here, not under the production permissions
+  // the program runs with: it has only whole-second osUptime).
+  const bootMs = estimateBootTimeMs();
+  for (let run = 0; run < 2; run++) {
+    const usec = Math.round((Date.now() - bootMs) * 1000);
+    const record = `4,100,${usec},-;calico-packet: IN=cali1 OUT=cali2 SRC=10.244.1.10 ` +
+      "DST=10.244.1.11 LEN=60 PROTO=TCP SPT=35588 DPT=8080 SYN\n";
+    const r = await runProgram(["parse", "-p", "calico-packet:", "-"], {}, record);
+    assert.equal(r.code, 0, r.stderr);
+    const printed = Date.parse(JSON.parse(r.stdout).time);
+    const error = printed - (bootMs + Math.floor(usec / 1000));
+    assert.ok(Math.abs(error) <= 50, `run ${run}: record time off by ${error} ms`);
+  }
 });
 
 Deno.test("cli: parse - prints drops while its input is still open (a pipe that is caught up)", async () => {
