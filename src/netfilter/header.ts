@@ -8,7 +8,10 @@
  * - an optional `<PRI>` and RFC 5424 (`<4>1 2026-… host kernel - - - msg`);
  * - `/dev/kmsg` records `prio,seq,usec,flags;message` (time = boot time + usec);
  * - dmesg lines `[ 1234.567890] message` (time = boot time + seconds), `dmesg -T`
- *   (`[Wed Nov 25 07:58:47 2026] message`, local time) and `dmesg -x` (`kern  :warn  : …`);
+ *   (`[Wed Nov 25 07:58:47 2026] message`, local time), `dmesg --time-format=iso`
+ *   (`2026-11-25T07:58:47,511188+00:00 message`: an ISO time, then the message, no host or tag)
+ *   and `dmesg -x` (`kern  :warn  : …`, any of these times; other facilities are not the
+ *   kernel's);
  * - journalctl's other short formats: `-o short-monotonic` (`[ 1234.567890] host kernel: …`),
  *   `-o short-unix` (`1764057527.511188 host kernel: …`) and `-o short-full`
  *   (`Wed 2026-11-25 07:58:47 UTC host kernel: …`; a zone other than UTC/GMT is read as local);
@@ -50,6 +53,11 @@ export interface Header {
   undecorated: { start: number; time?: Date } | undefined;
   /** A `/dev/kmsg` record: its message may hold `\xNN` escapes. */
   kmsg: boolean;
+  /**
+   * No header was recognised: the line is taken for a bare message (journald MESSAGE,
+   * `journalctl -o cat`) — or its header is one we do not know.
+   */
+  unknown: boolean;
 }
 
 /** Why a line's header was not accepted. */
@@ -66,6 +74,33 @@ const SEVERITIES = new Set([
   "notice",
   "info",
   "debug",
+]);
+/** dmesg -x's facility names (`kern` is the kernel's). */
+const FACILITIES = new Set([
+  "kern",
+  "user",
+  "mail",
+  "daemon",
+  "auth",
+  "syslog",
+  "lpr",
+  "news",
+  "uucp",
+  "cron",
+  "authpriv",
+  "ftp",
+  "res0",
+  "res1",
+  "res2",
+  "res3",
+  "local0",
+  "local1",
+  "local2",
+  "local3",
+  "local4",
+  "local5",
+  "local6",
+  "local7",
 ]);
 const MONTH_INDEX: Record<string, number> = {
   Jan: 0,
@@ -299,6 +334,12 @@ export function messageStartGuess(
     const semi = text.indexOf(";", from);
     if (semi > from && semi - from < 64 && semi < to && /^\d+,/.test(text.slice(from, semi))) {
       at = semi + 1;
+    } else {
+      // dmesg -x's `kern  :warn  : `, then dmesg --time-format=iso's time: one word.
+      const level = /^kern +:[a-z]+ *: /.exec(text.slice(from, Math.min(to, from + 32)));
+      if (level) at += level[0].length;
+      const space = text.indexOf(" ", at);
+      if (isDigit(ch(at)) && space > at && space - at <= 40 && space < to) at = space + 1;
     }
   }
   const end = kernelTimeEnd(at);
@@ -447,7 +488,13 @@ function readHeader(
       }
     }
   }
-  const header: Header = { time: undefined, messageStart: i, undecorated: undefined, kmsg: false };
+  const header: Header = {
+    time: undefined,
+    messageStart: i,
+    undecorated: undefined,
+    kmsg: false,
+    unknown: false,
+  };
   if (ctx.layout) {
     // Layouts read freely: give them the line alone.
     const parsed = ctx.layout(line.slice(from, to), i - from, ctx.now);
@@ -461,7 +508,8 @@ function readHeader(
     if (iso === "invalid") return "invalid_time";
     if (iso) {
       header.time = iso.time;
-      return readTag(line, iso.end, to, rfc5424, header, ctx) ? header : "not_kernel";
+      if (readTag(line, iso.end, to, rfc5424, header, ctx)) return header;
+      return rfc5424 || i !== from ? "not_kernel" : dmesgIsoMessage(iso.end, header);
     }
     const kmsg = parseKmsgHeader(line, i);
     if (kmsg && kmsg.messageStart <= to) {
@@ -477,6 +525,7 @@ function readHeader(
       header.time = unix.time;
       return readTag(line, unix.end, to, false, header, ctx) ? header : "not_kernel";
     }
+    header.unknown = true;
     return header;
   }
   if (c >= 65 && c <= 90) {
@@ -492,13 +541,58 @@ function readHeader(
       header.time = full.time;
       return readTag(line, full.end, to, false, header, ctx) ? header : "not_kernel";
     }
+    header.unknown = true;
     return header;
   }
-  // dmesg -x: `kern  :warn  : ` before the kernel time; other facilities are not the kernel's.
-  if (c === 107 && ch(i + 1) === 101 && ch(i + 2) === 114 && ch(i + 3) === 110) { // "kern"
-    const levelEnd = dmesgLevelEnd(i + 4);
-    if (levelEnd > 0) i = header.messageStart = levelEnd;
+  if (c >= 97 && c <= 122) return readDmesgDecorated(line, i, to, header, ctx);
+  return readBracketed(line, i, to, header, ctx, false);
+}
+
+/**
+ * dmesg -x: `kern  :warn  : ` at `at`, then a time (`[ 1234.5]`, `-T`'s, an ISO time) or none;
+ * other facilities are not the kernel's. A line starting with another word has no header.
+ */
+function readDmesgDecorated(
+  line: string,
+  at: number,
+  to: number,
+  header: Header,
+  ctx: HeaderContext,
+): Header | HeaderRejection {
+  let wordEnd = at + 1;
+  while (wordEnd - at < 8 && ((ch(wordEnd) >= 97 && ch(wordEnd) <= 122) || isDigit(ch(wordEnd)))) {
+    wordEnd++;
   }
+  const levelEnd = dmesgLevelEnd(wordEnd);
+  const facility = levelEnd > 0 ? line.slice(at, wordEnd) : "";
+  if (!FACILITIES.has(facility)) return readBracketed(line, at, to, header, ctx, false);
+  if (facility !== "kern") return "not_kernel";
+  header.messageStart = levelEnd;
+  if (!isDigit(ch(levelEnd))) return readBracketed(line, levelEnd, to, header, ctx, true);
+  // `dmesg -x --time-format=iso`
+  const iso = readIsoTime(levelEnd);
+  if (iso === "invalid") return "invalid_time";
+  if (iso && ch(iso.end) === 32) {
+    header.time = iso.time;
+    header.messageStart = iso.end + 1;
+  }
+  return header;
+}
+
+/**
+ * At `at`: a kernel time `[ 1234.5]` (dmesg; journalctl -o short-monotonic when `host kernel:`
+ * follows), dmesg -T's `[Wed Nov 25 07:58:47 2026]`, or nothing known — then the header is
+ * unknown unless a dmesg -x level was `decorated` before.
+ */
+function readBracketed(
+  line: string,
+  at: number,
+  to: number,
+  header: Header,
+  ctx: HeaderContext,
+  decorated: boolean,
+): Header | HeaderRejection {
+  const i = at;
   if (ch(i) === 91) {
     const end = kernelTimeEnd(i);
     if (end >= 0) {
@@ -515,8 +609,21 @@ function readHeader(
     if (wall) {
       header.time = wall.time;
       header.messageStart = wall.end;
+      return header;
     }
   }
+  header.unknown = !decorated;
+  return header;
+}
+
+/**
+ * dmesg --time-format=iso prints the kernel's message right after the time, which ends at `at`
+ * (dmesg prints kernel records only). Another program's syslog line (`<time> host prog: …`)
+ * then has a message that does not start with a prefix, and is ignored as well.
+ */
+function dmesgIsoMessage(at: number, header: Header): Header | HeaderRejection {
+  if (ch(at) !== 32) return "not_kernel";
+  header.messageStart = at + 1;
   return header;
 }
 

@@ -60,10 +60,14 @@ const HEAD_LENGTH = 512;
  * tier name). The regex is sticky and captures the prefix text, followed by `IN=`.
  */
 export function prefixPattern(prefix: string): RegExp {
-  const body = prefix.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(
+  return new RegExp(`(${patternBody(prefix)})[ \t]*IN=`, "y");
+}
+
+/** The regex source of a prefix pattern (see {@link prefixPattern}). */
+function patternBody(prefix: string): string {
+  return prefix.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(
     "\\S+",
   );
-  return new RegExp(`(${body})[ \t]*IN=`, "y");
 }
 
 /** Whether codes[from, to) hold a kmsg `\\x` escape (searched in the line only). */
@@ -121,6 +125,8 @@ export class DropParser {
   #literalFirst: number[];
   /** Prefixes with `*` (e.g. `calico-drop *:` for Calico's policy-name prefixes), as regexes. */
   #patterns: RegExp[];
+  /** The same, matching at the end of a text (see {@link #prefixInside}). */
+  #patternEnds: RegExp[];
   #layout: TimeParser | undefined;
   #bootTimeMs: HeaderContext["bootTimeMs"];
   #now: () => Date;
@@ -134,6 +140,9 @@ export class DropParser {
     this.#literal = this.prefixes.filter((p) => !p.includes("*"));
     this.#literalFirst = this.#literal.map((p) => Math.min(p.charCodeAt(0), OTHER));
     this.#patterns = this.prefixes.filter((p) => p.includes("*")).map(prefixPattern);
+    this.#patternEnds = this.prefixes.filter((p) => p.includes("*")).map((p) =>
+      new RegExp(`(?:^|\\s)(?:${patternBody(p)})$`)
+    );
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());
@@ -212,9 +221,62 @@ export class DropParser {
       return inner.kind === "drop" ? { ...inner, count: repeated.count } : inner;
     }
     const bare = header.undecorated;
-    if (bare === undefined) return result;
-    // What looked like a severity word or a kernel time may begin the prefix.
-    return this.#parseFrom(text, codes, base, lineStart, lineEnd, bare.start, bare.time ?? ctx.now);
+    if (bare !== undefined) {
+      // What looked like a severity word or a kernel time may begin the prefix.
+      return this.#parseFrom(
+        text,
+        codes,
+        base,
+        lineStart,
+        lineEnd,
+        bare.start,
+        bare.time ?? ctx.now,
+      );
+    }
+    return header.unknown ? this.#unrecognised(text, lineStart, headEnd) : result;
+  }
+
+  /**
+   * A line without a header we know, whose message does not start with a prefix: an
+   * `unrecognised_header` error when a prefix and IN= are in it after all, else ignored.
+   */
+  #unrecognised(text: string, lineStart: number, headEnd: number): ParseResult {
+    if (!this.#prefixInside(text, lineStart, headEnd)) return IGNORED;
+    return {
+      kind: "error",
+      reason: "unrecognised_header",
+      detail: text.slice(lineStart, Math.min(headEnd, lineStart + 40)),
+    };
+  }
+
+  /**
+   * Whether a configured prefix (after whitespace), then `IN=`, is anywhere in text[from, to). Only for
+   * lines whose header was not recognised (and whose message did not start with a prefix).
+   */
+  #prefixInside(text: string, from: number, to: number): boolean {
+    for (
+      let at = text.indexOf("IN=", from);
+      at >= 0 && at + 3 <= to;
+      at = text.indexOf("IN=", at + 1)
+    ) {
+      let end = at;
+      while (end > from && isSpace(text.charCodeAt(end - 1))) end--;
+      for (const prefix of this.#literal) {
+        // The prefix as a whole word: not the end of another rule's (`FW-DROP:` for `DROP:`).
+        const start = end - prefix.length;
+        if (
+          start >= from && text.startsWith(prefix, start) &&
+          (start === from || isSpace(text.charCodeAt(start - 1)))
+        ) {
+          return true;
+        }
+      }
+      if (this.#patternEnds.length > 0) {
+        const before = text.slice(from, end);
+        if (this.#patternEnds.some((pattern) => pattern.test(before))) return true;
+      }
+    }
+    return false;
   }
 
   /** Parses a record whose text is the bare kernel message (journald MESSAGE, kmsg record). */

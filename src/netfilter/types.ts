@@ -92,7 +92,12 @@ export interface PacketDrop {
   repeat?: number;
 }
 
-/** Why a matching line could not become a drop. A bounded set: these are metric label values. */
+/**
+ * Why a matching line could not become a drop. A bounded set: these are metric label values.
+ * `unrecognised_header`: a configured prefix and `IN=` are in the line, but in front of them is
+ * no header we know (a log format this version cannot read); lines of other programs (a known
+ * header whose tag is not the kernel's) are ignored, not counted.
+ */
 export type ParseErrorReason =
   | "invalid_utf8"
   | "control_characters"
@@ -103,7 +108,8 @@ export type ParseErrorReason =
   | "not_ip"
   | "invalid_ip"
   | "invalid_number"
-  | "malformed";
+  | "malformed"
+  | "unrecognised_header";
 
 /** All {@link ParseErrorReason}s, for metrics initialisation and summaries. */
 export const PARSE_ERROR_REASONS: readonly ParseErrorReason[] = [
@@ -117,6 +123,7 @@ export const PARSE_ERROR_REASONS: readonly ParseErrorReason[] = [
   "invalid_ip",
   "invalid_number",
   "malformed",
+  "unrecognised_header",
 ];
 
 /**

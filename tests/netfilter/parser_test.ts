@@ -532,6 +532,80 @@ Deno.test("dmesg -T / -x and journalctl short-monotonic / short-unix / short-ful
   assert.equal(invalid.kind === "error" && invalid.reason, "invalid_time");
 });
 
+Deno.test("dmesg --time-format=iso (also with -x): the ISO time, then the kernel's message", () => {
+  const p = new DropParser({ prefixes: ["calico-packet:"], now: () => NOW, bootTimeMs: 0 });
+  // Lines as util-linux 2.39's dmesg prints them (captured on the test VM).
+  const fields = "calico-packet: IN=rvB0 OUT= MAC=5e:45:13:d7:00:49:4e:58:1d:fa:ea:bd:08:00 " +
+    "SRC=10.99.0.1 DST=10.99.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=45154 DF PROTO=TCP " +
+    "SPT=47512 DPT=21863 WINDOW=64240 RES=0x00 SYN URGP=0 ";
+  const at = Date.UTC(2026, 10, 25, 16, 55, 36);
+  const cases: [string, number][] = [
+    [`2026-11-25T16:55:36,099524+00:00 ${fields}`, at + 99],
+    [`2026-11-25T17:55:36,099524+01:00 ${fields}`, at + 99],
+    [`2026-11-25T16:55:36.099524Z ${fields}`, at + 99],
+    [`2026-11-25T16:55:36+00:00 ${fields}`, at],
+    [`kern  :warn  : 2026-11-25T16:55:36,099524+00:00 ${fields}`, at + 99],
+  ];
+  for (const [line, time] of cases) {
+    const d = drop(p.parseLine(line));
+    assert.deepEqual([d.prefix, d.src, d.dpt, d.time.getTime()], [
+      "calico-packet:",
+      "10.99.0.1",
+      21863,
+      time,
+    ], line.slice(0, 50));
+  }
+  // Another program's syslog line, or another facility's record, is still not the kernel's.
+  for (
+    const line of [
+      `2026-11-25T16:55:36.099524+00:00 vm sshd[1]: ${fields}`,
+      `2026-11-25T16:55:36,099524+00:00 vm logger: ${fields}`,
+      `2026-11-25T16:55:36.099524+00:00 myprog: ${fields}`,
+      `<13>1 2026-11-25T16:55:36.099524+00:00 ${fields}`,
+      `user  :warn  : 2026-11-25T16:55:36,099524+00:00 ${fields}`,
+      `daemon:info  : [  270.500000] ${fields}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line.slice(0, 60));
+  }
+  for (
+    const line of [
+      `2026-11-31T16:55:36,099524+00:00 ${fields}`,
+      `kern  :warn  : 2026-11-31T16:55:36,099524+00:00 ${fields}`,
+    ]
+  ) {
+    const r = p.parseLine(line);
+    assert.equal(r.kind === "error" && r.reason, "invalid_time", line.slice(0, 60));
+  }
+});
+
+Deno.test("a prefix and IN= behind a header we do not know is unrecognised_header, not silence", () => {
+  const p = new DropParser({ prefixes: ["calico-packet:", "calico-drop *:"], now: () => NOW });
+  const body = "IN=a OUT=b SRC=10.0.0.1 DST=10.0.0.2 LEN=60 PROTO=TCP SPT=1 DPT=2";
+  for (
+    const line of [
+      `25/11/2026 07:58:47 calico-packet: ${body}`,
+      `@2026-11-25 vm kern.warn calico-packet:  ${body}`,
+      `<4>what is this calico-drop my-policy: ${body}`,
+    ]
+  ) {
+    const r = p.parseLine(line);
+    assert.equal(r.kind === "error" && r.reason, "unrecognised_header", line);
+  }
+  // Other programs' lines (a known header), other rules' prefixes, lines without a prefix.
+  for (
+    const line of [
+      `2026-11-25T07:58:47Z vm sshd[1]: calico-packet: ${body}`,
+      `Nov 25 07:58:47 vm sshd[1]: calico-packet: ${body}`,
+      `25/11/2026 07:58:47 FW-calico-packet: ${body}`,
+      `25/11/2026 07:58:47 other-drop: ${body}`,
+      `25/11/2026 07:58:47 LOGIN=x`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line);
+  }
+});
+
 Deno.test("rsyslog's message repeated N times: [ … ] stands for N more drops of the message", () => {
   const p = new DropParser({ prefixes: ["calico-packet:"], now: () => NOW });
   const message =
