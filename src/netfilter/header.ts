@@ -14,7 +14,8 @@
  *   kernel's);
  * - journalctl's other short formats: `-o short-monotonic` (`[ 1234.567890] host kernel: …`),
  *   `-o short-unix` (`1764057527.511188 host kernel: …`) and `-o short-full`
- *   (`Wed 2026-11-25 07:58:47 UTC host kernel: …`; a zone other than UTC/GMT is read as local);
+ *   (`Wed 2026-11-25 07:58:47 UTC host kernel: …`: UTC, GMT, a numeric zone or the local zone's
+ *   abbreviation at that date; another zone is `invalid_time`, not a wrong time);
  * - a bare message (journald MESSAGE, `journalctl -o cat`): no header at all.
  *
  * After a syslog header the tag must be `kernel` — a prefix in another program's message is not
@@ -640,7 +641,7 @@ function readUnixTime(at: number): { time: Date; end: number } | undefined {
 
 /**
  * `Wed 2026-11-25 07:58:47 UTC` (journalctl -o short-full) at `at`: a weekday, an ISO time and a
- * zone name, UTC or GMT (else the time is local, as journalctl prints it).
+ * zone abbreviation (strftime's `%Z`); see {@link zoneTime}.
  */
 function readFullTime(
   line: string,
@@ -652,20 +653,79 @@ function readFullTime(
   if (ch(iso.end) !== 32) return undefined;
   const zoneEnd = spaceBefore(iso.end + 1, iso.end + 8);
   if (zoneEnd < 0) return undefined;
-  const zone = line.slice(iso.end + 1, zoneEnd);
-  let time = iso.time;
-  if (zone === "UTC" || zone === "GMT") {
-    time = new Date(Date.UTC(
-      time.getFullYear(),
-      time.getMonth(),
-      time.getDate(),
-      time.getHours(),
-      time.getMinutes(),
-      time.getSeconds(),
-      time.getMilliseconds(),
-    ));
+  const time = zoneTime(iso.time, line.slice(iso.end + 1, zoneEnd));
+  return time === undefined ? "invalid" : { time, end: zoneEnd };
+}
+
+/** Locales whose short zone names Intl knows for more zones than en-US's (IST, CET, AEST, JST…). */
+const ZONE_NAME_LOCALES = [
+  "en-US",
+  "en-GB",
+  "en-IE",
+  "en-IN",
+  "en-AU",
+  "en-NZ",
+  "en-CA",
+  "en-ZA",
+  "en-HK",
+  "ja-JP",
+];
+
+/** The local zone's short names by its offset (minutes, as getTimezoneOffset gives it). */
+const localZoneNamesCache = new Map<number, readonly string[]>();
+
+/** The short names Intl knows for the local zone at `time` (`CET`, `GMT+1`, …). */
+function localZoneNames(time: Date): readonly string[] {
+  const offset = time.getTimezoneOffset();
+  let names = localZoneNamesCache.get(offset);
+  if (names === undefined) {
+    const found = new Set<string>();
+    for (const locale of ZONE_NAME_LOCALES) {
+      const part = new Intl.DateTimeFormat(locale, { timeZoneName: "short" }).formatToParts(time)
+        .find((p) => p.type === "timeZoneName");
+      if (part) found.add(part.value);
+    }
+    names = [...found];
+    localZoneNamesCache.set(offset, names);
   }
-  return { time, end: zoneEnd };
+  return names;
+}
+
+/**
+ * The time journalctl printed as `local` wall-clock fields (read as local time) in `zone`:
+ * UTC, GMT; a numeric zone (`+0530`, `-03`: tzdata's names for zones without letters); or the
+ * local zone's abbreviation at that date — in a repeated hour (DST ending) the abbreviation
+ * tells which. A zone that is none of these (the log was written under another TZ, or Intl
+ * does not know the local zone's abbreviation) is undefined: no time rather than a wrong one.
+ */
+export function zoneTime(local: Date, zone: string): Date | undefined {
+  const fieldsAsUtc = () =>
+    Date.UTC(
+      local.getFullYear(),
+      local.getMonth(),
+      local.getDate(),
+      local.getHours(),
+      local.getMinutes(),
+      local.getSeconds(),
+      local.getMilliseconds(),
+    );
+  if (zone === "UTC" || zone === "GMT" || zone === "UCT") return new Date(fieldsAsUtc());
+  const numeric = /^([+-])(\d\d)(?::?(\d\d))?$/.exec(zone);
+  if (numeric) {
+    const minutes = Number(numeric[2]) * 60 + Number(numeric[3] ?? 0);
+    if (minutes >= 24 * 60) return undefined;
+    return new Date(fieldsAsUtc() - (numeric[1] === "-" ? -1 : 1) * minutes * 60_000);
+  }
+  if (localZoneNames(local).includes(zone)) return local;
+  // The same wall-clock time an hour later (the repeated hour), in the other abbreviation.
+  const later = new Date(local.getTime() + 3_600_000);
+  if (
+    later.getHours() === local.getHours() && later.getMinutes() === local.getMinutes() &&
+    localZoneNames(later).includes(zone)
+  ) {
+    return later;
+  }
+  return undefined;
 }
 
 /**

@@ -153,6 +153,40 @@ Deno.test("cli: parse dates a kmsg record of this boot to the millisecond, witho
   }
 });
 
+Deno.test("cli: parse reads journalctl -o short-full's zone abbreviation, never as another zone's time", async () => {
+  const fields = "calico-packet: IN=cali1 OUT=cali2 SRC=10.244.1.10 DST=10.244.1.11 LEN=60 " +
+    "PROTO=TCP SPT=35588 DPT=8080 SYN";
+  const parse = async (tz: string, lines: string[]) => {
+    const r = await runProgram(
+      ["parse", "-p", "calico-packet:", "-"],
+      { TZ: tz },
+      lines.map((l) => `${l} vm kernel: ${fields}\n`).join(""),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const times = r.stdout.split("\n").filter((l) => l).map((l) => JSON.parse(l).time);
+    return { times, summary: withoutWarnings(r.stderr).at(-1) };
+  };
+  // `TZ=Asia/Kolkata journalctl -o short-full -k` read where TZ is Asia/Kolkata, and UTC.
+  const kolkata = ["Wed 2026-11-25 22:07:08 IST"];
+  assert.deepEqual((await parse("Asia/Kolkata", kolkata)).times, ["2026-11-25T16:37:08.000Z"]);
+  const elsewhere = await parse("UTC", kolkata);
+  assert.deepEqual(elsewhere.times, []);
+  assert.match(elsewhere.summary ?? "", /parse errors: 1 \(invalid_time=1\)/);
+  // Central Europe: the hour repeated when summer time ends is told apart by CEST / CET.
+  const berlin = await parse("Europe/Berlin", [
+    "Sun 2026-10-25 02:30:00 CEST",
+    "Sun 2026-10-25 02:30:00 CET",
+    "Wed 2026-07-15 12:00:00 CEST",
+    "Wed 2026-07-15 12:00:00 CET",
+  ]);
+  assert.deepEqual(berlin.times, [
+    "2026-10-25T00:30:00.000Z",
+    "2026-10-25T01:30:00.000Z",
+    "2026-07-15T10:00:00.000Z",
+  ]);
+  assert.match(berlin.summary ?? "", /invalid_time=1/);
+});
+
 Deno.test("cli: parse - prints drops while its input is still open (a pipe that is caught up)", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: [

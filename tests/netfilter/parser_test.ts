@@ -509,8 +509,23 @@ Deno.test("dmesg -T / -x and journalctl short-monotonic / short-unix / short-ful
       Date.UTC(2026, 10, 25, 7, 58, 47),
     ],
     [
-      "journalctl -o short-full, local zone",
-      `Wed 2026-11-25 07:58:47 CET vm kernel: ${fields}`,
+      "journalctl -o short-full, GMT",
+      `Wed 2026-11-25 07:58:47 GMT vm kernel: ${fields}`,
+      Date.UTC(2026, 10, 25, 7, 58, 47),
+    ],
+    [
+      "journalctl -o short-full, numeric zone (tzdata's for zones without letters)",
+      `Wed 2026-11-25 04:58:47 -03 vm kernel: ${fields}`,
+      Date.UTC(2026, 10, 25, 7, 58, 47),
+    ],
+    [
+      "journalctl -o short-full, numeric zone with minutes",
+      `Wed 2026-11-25 13:28:47 +0530 vm kernel: ${fields}`,
+      Date.UTC(2026, 10, 25, 7, 58, 47),
+    ],
+    [
+      "journalctl -o short-full, the local zone's abbreviation",
+      `Wed 2026-11-25 07:58:47 ${localZoneName(new Date(local))} vm kernel: ${fields}`,
       local,
     ],
   ];
@@ -530,7 +545,17 @@ Deno.test("dmesg -T / -x and journalctl short-monotonic / short-unix / short-ful
   }
   const invalid = p.parseLine(`[Mon Feb 30 07:58:47 2026] ${fields}`);
   assert.equal(invalid.kind === "error" && invalid.reason, "invalid_time");
+  // A zone that is not the local one (the log was written under another TZ): no wrong time.
+  const foreign = ["IST", "CET", "EST"].find((z) => z !== localZoneName(new Date(local)))!;
+  const other = p.parseLine(`Wed 2026-11-25 07:58:47 ${foreign} vm kernel: ${fields}`);
+  assert.equal(other.kind === "error" && other.reason, "invalid_time", foreign);
 });
+
+/** The local zone's short name at `time`, as en-US has it (UTC under TZ=UTC). */
+function localZoneName(time: Date): string {
+  return new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(time)
+    .find((p) => p.type === "timeZoneName")!.value;
+}
 
 Deno.test("dmesg --time-format=iso (also with -x): the ISO time, then the kernel's message", () => {
   const p = new DropParser({ prefixes: ["calico-packet:"], now: () => NOW, bootTimeMs: 0 });
