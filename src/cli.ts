@@ -16,6 +16,8 @@ export interface CommandLine {
   command: Command;
   /** Daemon options given as flags: option key → raw value. */
   flags: Partial<Record<OptionSpec["key"], string>>;
+  /** With the `help` command: the help of which command was asked for (`parse --help`). */
+  helpTopic?: "parse";
   /** `parse` options. */
   parse: { prefixes: string[]; format?: string; bootTime?: string; files: string[] };
 }
@@ -97,8 +99,11 @@ export function parseCommandLine(args: string[]): CommandLine {
     throw new ConfigError(`${(error as Error).message.split("\n")[0]} (see --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
-  if (values.help) command = "help";
-  else if (values.version) command = "version";
+  let helpTopic: CommandLine["helpTopic"];
+  if (values.help) {
+    if (command === "parse") helpTopic = "parse";
+    command = "help";
+  } else if (values.version) command = "version";
   const flags: CommandLine["flags"] = {};
   for (const spec of OPTIONS) {
     const v = normalized.bools.get(spec.flag) ?? values[spec.flag];
@@ -107,6 +112,7 @@ export function parseCommandLine(args: string[]): CommandLine {
   }
   return {
     command,
+    ...(helpTopic ? { helpTopic } : {}),
     flags,
     parse: {
       prefixes: (values.prefix as string[] | undefined) ?? [],

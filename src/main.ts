@@ -7,7 +7,7 @@
  */
 
 import { parseCommandLine } from "./cli.ts";
-import { parseBootTime, runParse } from "./commands/parse.ts";
+import { cannotRead, PARSE_USAGE, parseBootTime, parseHelp, runParse } from "./commands/parse.ts";
 import { lazyBootTime } from "./commands/boot_time.ts";
 import { ConfigError, loadConfig, optionsHelp, readEnvironment } from "./config.ts";
 import { VERSION } from "./version.ts";
@@ -19,11 +19,9 @@ Turns packets dropped by iptables/nftables LOG rules into Kubernetes Events on t
 Usage:
   kube-iptables-tailer [run] [OPTIONS]      follow the log and post Events (the daemon)
   kube-iptables-tailer run --dry-run ...    follow the log and print drops as NDJSON, no Kubernetes
-  kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]
-                                            print every drop of a whole log (any header format,
-                                            a /dev/kmsg dump, gzip too); --prefix defaults to
-                                            IPTABLES_LOG_PREFIX; --boot-time (RFC 3339) dates
-                                            kmsg/dmesg records of another boot
+  ${PARSE_USAGE}
+                                            print every drop of whole logs (any header format,
+                                            a /dev/kmsg dump, gzip too): see parse --help
   kube-iptables-tailer version              print the version
 
 Every option is also an environment variable (in brackets); a flag wins over the environment.
@@ -52,7 +50,7 @@ async function main(args: string[]): Promise<number> {
   const line = parseCommandLine(args);
   switch (line.command) {
     case "help":
-      printLine(USAGE + optionsHelp());
+      printLine(line.helpTopic === "parse" ? parseHelp() : USAGE + optionsHelp());
       return 0;
     case "version":
       printLine(VERSION);
@@ -62,6 +60,12 @@ async function main(args: string[]): Promise<number> {
       const prefixes = line.parse.prefixes.length > 0
         ? line.parse.prefixes.flatMap((p) => p.split(","))
         : (line.flags.prefixes ?? env.IPTABLES_LOG_PREFIX ?? "").split(",");
+      if (prefixes.every((p) => p.trim() === "")) {
+        throw new ConfigError(
+          'parse needs the LOG prefix of your drop rules: give --prefix (-p), e.g. "-p calico-drop:", ' +
+            "or set IPTABLES_LOG_PREFIX (see parse --help)",
+        );
+      }
       const config = loadConfig(
         {
           env: { ...env, IPTABLES_LOG_PREFIX: prefixes.join(",") || undefined },
@@ -81,7 +85,7 @@ async function main(args: string[]): Promise<number> {
         try {
           info = await Deno.stat(file);
         } catch (error) {
-          throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+          throw cannotRead(file, error);
         }
         if (info.isDirectory) throw new ConfigError(`cannot read ${file}: it is a directory`);
       }

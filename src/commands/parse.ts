@@ -1,6 +1,6 @@
 /**
- * `kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]`:
- * reads a whole log — any supported header format or a /dev/kmsg dump, detected per line — and
+ * `kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]...`:
+ * reads whole logs — any supported header format or a /dev/kmsg dump, detected per line — and
  * prints every drop. A summary (lines read, drops, parse errors by reason) goes to stderr.
  * @module
  */
@@ -10,8 +10,71 @@ import { dropToTableRow, renderTable, TABLE_HEADER, writeDropNdjson } from "../n
 import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser, type ParserOptions } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
-import { ConfigError } from "../config.ts";
+import { ConfigError, OPTIONS } from "../config.ts";
 import { OutputClosed, OutputError, writeAll } from "../output.ts";
+
+/** The usage line of `parse`. */
+export const PARSE_USAGE =
+  "kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]...";
+
+/** `parse --help`: its own options, and the daemon's that it reads. */
+export function parseHelp(): string {
+  const daemonOption = (key: string) => {
+    const spec = OPTIONS.find((o) => o.key === key)!;
+    const def = spec.defaultText ?? spec.default;
+    return `  --${spec.flag}=VALUE  [${spec.env}]${def !== undefined ? `  (default: ${def})` : ""}
+` +
+      `      ${spec.help}`;
+  };
+  return `Usage: ${PARSE_USAGE}
+
+Prints every packet drop of whole logs, as NDJSON (or a table) on stdout, and a summary (lines
+read, drops, parse errors by reason) on stderr. The header format is detected line by line:
+syslog files (RFC 3339, traditional, RFC 5424), journalctl and dmesg output, /dev/kmsg dumps.
+Files may be gzip-compressed (kern.log.2.gz). Without FILE, or with -, stdin is read.
+
+Options:
+  -p, --prefix=P  [IPTABLES_LOG_PREFIX]
+      LOG prefix of your drop rules; repeat it or separate prefixes with commas; * matches a
+      policy name. Required, here or in the variable (or --iptables-log-prefix).
+  --format=ndjson|table  (default: ndjson)
+      NDJSON, one drop a line, or an aligned table.
+  --boot-time=T  (default: this machine's, to the millisecond)
+      Boot time (RFC 3339 or epoch milliseconds) that kmsg and dmesg times count from: for
+      records of another boot or another machine.
+${daemonOption("timeLayout")}
+${daemonOption("maxLineBytes")}
+  -h, --help
+      This help.
+
+The binary reads only the directories of its permission set (/var/log, the journal, …): give
+other files on stdin, e.g. \`kube-iptables-tailer parse -p calico-drop: - < ./kern.log\`.
+The daemon's options: see \`kube-iptables-tailer run --help\`.
+`;
+}
+
+/**
+ * The error for a file that cannot be opened: one the permission set does not let this binary
+ * read (the production binary reads /var/log and the like only) says so and how to read it
+ * anyway, on stdin; Deno's own text asks for a flag a compiled binary does not take.
+ */
+export function cannotRead(file: string, error: unknown): ConfigError {
+  if (error instanceof Deno.errors.NotCapable) {
+    return new ConfigError(
+      `cannot read ${file}: it is outside what this program may read (its permission set ` +
+        `allows /var/log and a few other directories); give it on stdin instead: ` +
+        `kube-iptables-tailer parse ... - < ${file}`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new ConfigError(
+      `cannot read ${file}: the system does not let this user read it (${
+        (error as Error).message
+      }); run as a user who may, or give it on stdin: kube-iptables-tailer parse ... - < ${file}`,
+    );
+  }
+  return new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+}
 
 /** Inputs of {@link runParse}. */
 export interface ParseCommandOptions {
@@ -168,7 +231,7 @@ async function parseAll(
     try {
       handle = file === "-" ? undefined : Deno.openSync(file);
     } catch (error) {
-      throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+      throw cannotRead(file, error);
     }
     const reader: Reader = handle ?? options.stdin;
     const gzip = handle !== undefined && startsWithGzip(handle);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { runParse } from "../../src/commands/parse.ts";
+import { cannotRead, runParse } from "../../src/commands/parse.ts";
 import { dropToNdjson } from "../../src/netfilter/format.ts";
 import { DropParser } from "../../src/netfilter/parser.ts";
 
@@ -187,4 +187,17 @@ Deno.test("parse: every member of a multi-member gzip file is read; a damaged on
 Deno.test("parse: a tiny input (one or two bytes) is counted too", async () => {
   assert.equal((await parseAll(new TextEncoder().encode("a\n"), [65536])).summary.lines, 1);
   assert.equal((await parseAll(new TextEncoder().encode("\n\n"), [65536])).summary.lines, 2);
+});
+
+Deno.test("parse: a file the system or the permission set refuses is named with what to do", () => {
+  const notCapable = cannotRead("/tmp/k.log", new Deno.errors.NotCapable("Requires read access"));
+  assert.match(
+    notCapable.message,
+    /outside what this program may read.*parse \.\.\. - < \/tmp\/k\.log$/,
+  );
+  assert.doesNotMatch(notCapable.message, /allow-read/);
+  const denied = cannotRead("/var/log/k.log", new Deno.errors.PermissionDenied("os error 13"));
+  assert.match(denied.message, /the system does not let this user read it \(os error 13\)/);
+  const missing = cannotRead("/var/log/k.log", new Deno.errors.NotFound("No such file"));
+  assert.equal(missing.message, "cannot read /var/log/k.log: No such file");
 });

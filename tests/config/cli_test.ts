@@ -110,13 +110,55 @@ Deno.test("cli: parse --prefix defaults to IPTABLES_LOG_PREFIX; table format; er
 Deno.test("cli: parse without any prefix exits 2; a missing file exits 2", async () => {
   const r = await runProgram(["parse", "-"], {}, "");
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /IPTABLES_LOG_PREFIX is required/);
+  assert.deepEqual(withoutWarnings(r.stderr), [
+    'kube-iptables-tailer: parse needs the LOG prefix of your drop rules: give --prefix (-p), e.g. "-p calico-drop:", or set IPTABLES_LOG_PREFIX (see parse --help)',
+  ]);
   const missing = await runProgram(["parse", "--prefix", "x", "/var/log/does-not-exist.log"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /cannot read \/var\/log\/does-not-exist.log/);
   const directory = await runProgram(["parse", "--prefix", "x", "/var/log"]);
   assert.equal(directory.code, 2);
   assert.match(directory.stderr, /cannot read \/var\/log: it is a directory/);
+});
+
+Deno.test("cli: parse --help shows parse's own options, not the daemon's list", async () => {
+  for (const args of [["parse", "--help"], ["parse", "-h"]]) {
+    const help = await runProgram(args);
+    assert.equal(help.code, 0, help.stderr);
+    const text = help.stdout;
+    assert.match(
+      text,
+      /^Usage: kube-iptables-tailer parse \[--prefix P\]\.\.\. \[--format ndjson\|table\] \[--boot-time T\] \[FILE\|-\]\.\.\.\n/,
+    );
+    for (
+      const option of ["-p, --prefix=P", "--format=ndjson|table", "--boot-time=T", "-h, --help"]
+    ) {
+      assert.ok(text.includes(`\n  ${option}`), option);
+    }
+    // The daemon's options parse reads are listed; the others are not, but pointed to.
+    assert.ok(text.includes("--packet-drop-log-time-layout=VALUE  [PACKET_DROP_LOG_TIME_LAYOUT]"));
+    assert.ok(text.includes("--max-line-bytes=VALUE  [MAX_LINE_BYTES]  (default: 65536)"));
+    for (const daemonOnly of ["--kube-api-qps", "--metrics-server-port", "--dry-run"]) {
+      assert.ok(!text.includes(daemonOnly), daemonOnly);
+    }
+    assert.match(text, /see `kube-iptables-tailer run --help`/);
+  }
+  // The general help names several files and points to it.
+  const general = await runProgram(["--help"]);
+  assert.match(general.stdout, /\[FILE\|-\]\.\.\.\n.*see parse --help/s);
+});
+
+Deno.test("cli: parse of a file outside the permission set says so and suggests stdin (no --allow-read hint)", async () => {
+  const file = await Deno.makeTempFile({ prefix: "kit-cli-outside-", suffix: ".log" });
+  try {
+    const r = await runProgram(["parse", "-p", "calico-packet:", file]);
+    assert.equal(r.code, 2);
+    assert.deepEqual(withoutWarnings(r.stderr), [
+      `kube-iptables-tailer: cannot read ${file}: it is outside what this program may read (its permission set allows /var/log and a few other directories); give it on stdin instead: kube-iptables-tailer parse ... - < ${file}`,
+    ]);
+  } finally {
+    await Deno.remove(file);
+  }
 });
 
 Deno.test("cli: parse of a kmsg dump dates records from --boot-time", async () => {
