@@ -60,10 +60,15 @@ The daemon's options: see \`kube-iptables-tailer run --help\`.
  */
 export function cannotRead(file: string, error: unknown): ConfigError {
   if (error instanceof Deno.errors.NotCapable) {
+    // Deno's words, without their advice (a flag this binary does not take).
+    const denied = (error as Error).message.replace(
+      /,? run again with the --allow-[a-z-]+ flag.*$/s,
+      "",
+    );
     return new ConfigError(
-      `cannot read ${file}: it is outside what this program may read (its permission set ` +
-        `allows /var/log and a few other directories); give it on stdin instead: ` +
-        `kube-iptables-tailer parse ... - < ${file}`,
+      `cannot read ${file}: ${denied}: it is outside what this program may read (its ` +
+        `permission set allows /var/log and a few other directories); give it on stdin ` +
+        `instead: kube-iptables-tailer parse ... - < ${file}`,
     );
   }
   if (error instanceof Deno.errors.PermissionDenied) {

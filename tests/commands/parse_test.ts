@@ -190,10 +190,15 @@ Deno.test("parse: a tiny input (one or two bytes) is counted too", async () => {
 });
 
 Deno.test("parse: a file the system or the permission set refuses is named with what to do", () => {
-  const notCapable = cannotRead("/tmp/k.log", new Deno.errors.NotCapable("Requires read access"));
+  const notCapable = cannotRead(
+    "/tmp/k.log",
+    new Deno.errors.NotCapable(
+      'Requires read access to "/tmp/k.log", run again with the --allow-read flag',
+    ),
+  );
   assert.match(
     notCapable.message,
-    /outside what this program may read.*parse \.\.\. - < \/tmp\/k\.log$/,
+    /^cannot read \/tmp\/k\.log: Requires read access to "\/tmp\/k\.log": it is outside what this program may read.*parse \.\.\. - < \/tmp\/k\.log$/,
   );
   assert.doesNotMatch(notCapable.message, /allow-read/);
   const denied = cannotRead("/var/log/k.log", new Deno.errors.PermissionDenied("os error 13"));

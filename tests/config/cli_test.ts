@@ -154,7 +154,7 @@ Deno.test("cli: parse of a file outside the permission set says so and suggests 
     const r = await runProgram(["parse", "-p", "calico-packet:", file]);
     assert.equal(r.code, 2);
     assert.deepEqual(withoutWarnings(r.stderr), [
-      `kube-iptables-tailer: cannot read ${file}: it is outside what this program may read (its permission set allows /var/log and a few other directories); give it on stdin instead: kube-iptables-tailer parse ... - < ${file}`,
+      `kube-iptables-tailer: cannot read ${file}: Requires read access to "${file}": it is outside what this program may read (its permission set allows /var/log and a few other directories); give it on stdin instead: kube-iptables-tailer parse ... - < ${file}`,
     ]);
   } finally {
     await Deno.remove(file);
