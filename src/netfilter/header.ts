@@ -674,6 +674,9 @@ const ZONE_NAME_LOCALES = [
 /** The local zone's short names by its offset (minutes, as getTimezoneOffset gives it). */
 const localZoneNamesCache = new Map<number, readonly string[]>();
 
+/** A zone abbreviation in letters (`CET`, `MSK`), not `GMT+3`. */
+const LETTERS = /^[A-Z]{2,6}$/;
+
 /** The short names Intl knows for the local zone at `time` (`CET`, `GMT+1`, …). */
 function localZoneNames(time: Date): readonly string[] {
   const offset = time.getTimezoneOffset();
@@ -695,8 +698,9 @@ function localZoneNames(time: Date): readonly string[] {
  * The time journalctl printed as `local` wall-clock fields (read as local time) in `zone`:
  * UTC, GMT; a numeric zone (`+0530`, `-03`: tzdata's names for zones without letters); or the
  * local zone's abbreviation at that date — in a repeated hour (DST ending) the abbreviation
- * tells which. A zone that is none of these (the log was written under another TZ, or Intl
- * does not know the local zone's abbreviation) is undefined: no time rather than a wrong one.
+ * tells which. Where Intl knows no letters for the local zone (MSK), any letters are taken as
+ * local. A zone that is none of these (the log was written under another TZ) is undefined: no
+ * time rather than a wrong one.
  */
 export function zoneTime(local: Date, zone: string): Date | undefined {
   const fieldsAsUtc = () =>
@@ -716,7 +720,11 @@ export function zoneTime(local: Date, zone: string): Date | undefined {
     if (minutes >= 24 * 60) return undefined;
     return new Date(fieldsAsUtc() - (numeric[1] === "-" ? -1 : 1) * minutes * 60_000);
   }
-  if (localZoneNames(local).includes(zone)) return local;
+  const names = localZoneNames(local);
+  if (names.includes(zone)) return local;
+  // Intl has no letters for some zones (MSK, China's CST: "GMT+3", "GMT+8"): their abbreviation
+  // cannot be checked, and a log read where it was written is local time.
+  if (LETTERS.test(zone) && !names.some((name) => LETTERS.test(name))) return local;
   // The same wall-clock time an hour later (the repeated hour), in the other abbreviation.
   const later = new Date(local.getTime() + 3_600_000);
   if (
