@@ -104,6 +104,11 @@ class FileStream implements MergeStream {
   lastChangeMarker = "";
   /** The header changed at the last refresh: look at the chain once more at the next. */
   settling = false;
+  /**
+   * Gone from the directory (deleted, e.g. vacuumed) with entries still unread: read on through
+   * the open descriptor (the data of a deleted file stays readable while it is open), then let go.
+   */
+  vanished = false;
 
   constructor(file: JournalFile, key: string, set: JournalSet) {
     this.file = file;
@@ -242,15 +247,35 @@ export class JournalSet {
       this.#add(path, key);
     }
     for (const [key, stream] of this.#streams) {
-      if (seen.has(key)) continue;
-      if (!stream.done && stream.unread) {
-        this.#log.warn("journal file vanished before it was read to the end", {
+      if (seen.has(key) || stream.vanished) continue;
+      if (stream.done) {
+        this.#drop(key, stream);
+        continue;
+      }
+      // The counts seen at the last refresh may be stale (entries appended since, then the file
+      // rotated and vacuumed before we looked): look at the open file once more. If entries are
+      // left, keep reading them from the open descriptor; the file is let go once read.
+      this.#refreshStream(stream);
+      if (stream.unread && !stream.ended) {
+        stream.vanished = true;
+        this.#log.info("journal file removed before it was read to the end; reading the rest", {
           path: stream.file.path,
         });
-        this.#onEvent("gap");
+        continue;
       }
-      this.#drop(key, stream);
+      this.#dropVanished(key, stream);
     }
+  }
+
+  /** Lets go of a file that is gone from the directory; warns when entries were left unread. */
+  #dropVanished(key: string, stream: FileStream): void {
+    if (stream.unread) {
+      this.#log.warn("journal file vanished before it was read to the end", {
+        path: stream.file.path,
+      });
+      this.#onEvent("gap");
+    }
+    this.#drop(key, stream);
   }
 
   #add(path: string, key: string): void {
@@ -457,9 +482,16 @@ export class JournalSet {
     return { entries, stop: "limit" };
   }
 
-  /** Closes archived files read to their end: they will not change any more. */
+  /**
+   * Closes archived files read to their end: they will not change any more. Lets go of files
+   * gone from the directory once read (or unreadable).
+   */
   #closeFinished(): void {
-    for (const stream of this.#streams.values()) {
+    for (const [key, stream] of this.#streams) {
+      if (stream.vanished) {
+        if (!stream.unread || stream.ended) this.#dropVanished(key, stream);
+        continue;
+      }
       if (stream.done || stream.file.header?.state !== FileState.ARCHIVED) continue;
       if (stream.unread && !stream.ended) continue;
       try {

@@ -296,3 +296,56 @@ systemTest(
     });
   },
 );
+
+systemTest(
+  "entries appended to a file that is then rotated and vacuumed before we looked are still read",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const current = `${dir}/system.journal`;
+      const entries = mixedEntries({ count: 1500, seed: 28 });
+      await writeJournal(current, entries.slice(0, 500));
+      const events: SourceEvent[] = [];
+      const source = new JournalSource({
+        directory: dir,
+        start: "beginning",
+        pollIntervalMs: 50,
+        watch: false,
+        onEvent: (e) => events.push(e),
+      });
+      const controller = new AbortController();
+      const reading = source.read(controller.signal)[Symbol.asyncIterator]();
+      const records: LogRecord[] = [];
+      const first = await reading.next();
+      assert(!first.done && first.value.kind === "records");
+      records.push(...first.value.records);
+      assert(records.length > 0);
+      // The reader is held at its yield (as if SIGSTOPped): the file grows, is archived, a new
+      // file is started, and the archive is deleted, all before the reader looks again.
+      await writeJournal(current, entries.slice(500, 1000));
+      const full = await journalctlJson(["--file", current, "_TRANSPORT=kernel"]);
+      assert(full.length > records.length + 100);
+      const archived = `${dir}/system@0123456789abcdef0123456789abcdef-1-1.journal`;
+      await Deno.rename(current, archived);
+      await writeJournal(current, entries.slice(1000));
+      const later = await journalctlJson(["--file", current, "_TRANSPORT=kernel"]);
+      await Deno.remove(archived);
+      const reference = [...full, ...later];
+      // Aborting ends the source's wait, so `next()` returns at the deadline at the latest.
+      const deadline = setTimeout(() => controller.abort(), 5_000);
+      try {
+        while (records.length < reference.length) {
+          const next = await reading.next();
+          if (next.done) break;
+          if (next.value.kind === "records") records.push(...next.value.records);
+        }
+      } finally {
+        clearTimeout(deadline);
+        controller.abort();
+        await reading.return(undefined);
+      }
+      assertRecordsAre(records, reference);
+      assert(!events.includes("gap"), `events: ${events}`);
+    });
+  },
+);
