@@ -191,6 +191,8 @@ export class JournalSet {
   #openFailures = new Map<string, string>();
   /** Once positioned, files found later are read from their start (after the location). */
   #positioned = false;
+  /** A saved cursor whose continuity with the files is still to be checked. */
+  #continuity: EntryLocation | undefined;
 
   constructor(options: JournalSetOptions = {}) {
     this.#cache = options.cache ?? new WindowCache();
@@ -265,6 +267,7 @@ export class JournalSet {
       }
       this.#dropVanished(key, stream);
     }
+    this.#checkContinuity();
   }
 
   /** Lets go of a file that is gone from the directory; warns when entries were left unread. */
@@ -309,6 +312,7 @@ export class JournalSet {
     for (const stream of this.#streams.values()) {
       if (!stream.done) this.#refreshStream(stream);
     }
+    this.#checkContinuity();
   }
 
   #refreshStream(stream: FileStream): void {
@@ -437,11 +441,40 @@ export class JournalSet {
     this.#positioned = true;
   }
 
-  /** Positions just after `location` (a saved cursor) in every file. */
+  /**
+   * Positions just after `location` (a saved cursor) in every file. When the files of the
+   * cursor's writer (same seqnum source) begin after the entry that followed it, the entries in
+   * between were removed (rotated and vacuumed) before we could read them: warned and counted as
+   * a `gap`. Decided as soon as a file of that writer holds entries (now, or at a later
+   * {@link sync} or {@link refresh}: journald's current file may still be empty).
+   */
   seekAfter(location: EntryLocation): void {
     this.#merge.location = location;
     this.#positioned = true;
     for (const stream of this.#streams.values()) this.#skipToLocation(stream);
+    this.#continuity = location;
+    this.#checkContinuity();
+  }
+
+  #checkContinuity(): void {
+    const location = this.#continuity;
+    if (location === undefined) return;
+    let oldest: number | undefined;
+    for (const stream of this.#streams.values()) {
+      const header = stream.file.header;
+      if (header === undefined || header.seqnumId !== location.seqnumId) continue;
+      if (header.nEntries === 0 || header.headEntrySeqnum <= 0) continue;
+      if (oldest === undefined || header.headEntrySeqnum < oldest) oldest = header.headEntrySeqnum;
+    }
+    if (oldest === undefined) return;
+    this.#continuity = undefined;
+    const missing = oldest - location.seqnum - 1;
+    if (missing <= 0) return;
+    this.#log.warn(
+      "journal entries after the saved cursor are missing (removed before they were read)",
+      { missing, after: location.seqnum, oldest },
+    );
+    this.#onEvent("gap", missing);
   }
 
   #skipToLocation(stream: FileStream): void {

@@ -12,10 +12,17 @@ import { systemTest } from "../../support/system.ts";
 import { follow } from "../../support/journal/follow.ts";
 import { JOURNALD, withJournald } from "../../support/journal/journald.ts";
 import { journalctlJson } from "../../support/journal/tools.ts";
+import { createLogger } from "../../../src/log.ts";
 
-const run = crypto.randomUUID().slice(0, 8);
+let run = crypto.randomUUID().slice(0, 8);
 const tag = (n: number) => `kitjournal run=${run} n=${n}`;
-const TAGGED = new RegExp(`^kitjournal run=${run} n=(\\d+)$`);
+let TAGGED = new RegExp(`^kitjournal run=${run} n=(\\d+)$`);
+
+/** Tags the records of the next test apart (journald reads the kernel's whole ring buffer). */
+function newRun(): void {
+  run = crypto.randomUUID().slice(0, 8);
+  TAGGED = new RegExp(`^kitjournal run=${run} n=(\\d+)$`);
+}
 
 /** The numbers of our tagged records, in arrival order (other kernel messages ignored). */
 function numbers(records: LogRecord[]): number[] {
@@ -23,6 +30,17 @@ function numbers(records: LogRecord[]): number[] {
     const m = TAGGED.exec(r.text);
     return m ? [Number(m[1])] : [];
   });
+}
+
+/** Waits until journald has stored the kernel record `message` (it reads /dev/kmsg on its own). */
+async function stored(directory: string, message: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const found = await journalctlJson(["--directory", directory, "_TRANSPORT=kernel", "-n", "50"]);
+    if (found.some((e) => e.MESSAGE === message)) return;
+    if (Date.now() > deadline) throw new Error(`journald did not store "${message}"`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
@@ -90,6 +108,55 @@ systemTest(
       for (const record of afterVacuum.records.filter((r) => TAGGED.test(r.text))) {
         assert.equal(record.time!.getTime(), Math.floor(times.get(record.text)! / 1000));
       }
+    });
+  },
+);
+
+systemTest(
+  "a restart after the saved position was vacuumed away warns and counts the gap",
+  { needs: ["root", JOURNALD, "journalctl"] },
+  async () => {
+    newRun();
+    await withJournald(async (journald) => {
+      const gaps: number[] = [];
+      const lines: string[] = [];
+      const log = createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
+      const options = {
+        directory: journald.directory,
+        pollIntervalMs: 500,
+        log,
+        onEvent: (e: SourceEvent, n = 1) => e === "gap" && gaps.push(n),
+      };
+      const first = follow(new JournalSource(options));
+      for (const n of range(0, 10)) await journald.kmsg(tag(n));
+      const stopped = await first.until((records) => numbers(records).includes(9));
+      assert.deepEqual(numbers(stopped.records), range(0, 10));
+
+      // While stopped: more drops, two rotations, and a vacuum down to the current file.
+      for (const n of range(10, 30)) await journald.kmsg(tag(n));
+      await stored(journald.directory, tag(29));
+      await journald.rotate();
+      for (const n of range(30, 40)) await journald.kmsg(tag(n));
+      await stored(journald.directory, tag(39));
+      await journald.rotate();
+      const vacuum = await new Deno.Command("journalctl", {
+        args: ["--directory", journald.directory, "--vacuum-files=1"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert(vacuum.success);
+      assert.equal(journald.archived().length, 0);
+      for (const n of range(40, 50)) await journald.kmsg(tag(n));
+
+      const second = follow(new JournalSource({ ...options, resumeFrom: stopped.cursor }));
+      const resumed = await second.until((records) => numbers(records).includes(49));
+      assert.deepEqual(numbers(resumed.records), range(40, 50));
+      assert.equal(gaps.length, 1, `gap events: ${gaps}`);
+      // At least our 30 kernel records were lost (journald logs entries of its own too).
+      assert(gaps[0] >= 30, `missing ${gaps[0]}`);
+      const warning = lines.find((l) => l.includes("WARN") && l.includes("missing"));
+      assert(warning, lines.join(""));
+      assert(warning.includes(`missing=${gaps[0]}`), warning);
     });
   },
 );
