@@ -81,10 +81,27 @@ interface ChainBounds {
   total: number;
 }
 
-/** What a shared DATA object means to the message reader: its MESSAGE text, or not a MESSAGE. */
-type CachedMeaning = string | null;
+/**
+ * What a shared DATA object means to the message reader: its MESSAGE text (a string), its
+ * `_SOURCE_MONOTONIC_TIMESTAMP` (a number), or neither (null).
+ */
+type CachedMeaning = string | number | null;
+
+/** The fields of an entry a log source needs. */
+export interface EntryRecord {
+  /** The first MESSAGE that can be decoded, if any. */
+  message: string | undefined;
+  /**
+   * `_SOURCE_MONOTONIC_TIMESTAMP`: for kernel messages, the kernel's own time of the record in
+   * microseconds since boot (journald's receive time can be much later).
+   */
+  sourceMonotonic: number | undefined;
+}
 
 const MESSAGE_PREFIX = new TextEncoder().encode("MESSAGE=");
+const SOURCE_MONOTONIC_PREFIX = new TextEncoder().encode("_SOURCE_MONOTONIC_TIMESTAMP=");
+/** Longest prefix looked for: how much of a DATA payload is read to tell what it is. */
+const PREFIX_BYTES = Math.max(MESSAGE_PREFIX.length, SOURCE_MONOTONIC_PREFIX.length);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const MAX_HASH_CHAIN_STEPS = 1_000_000;
@@ -289,6 +306,18 @@ export class JournalFile {
    * Shared data objects are remembered, so a typical entry costs one new object read.
    */
   message(offset: number): string | undefined {
+    return this.#read(offset, false).message;
+  }
+
+  /**
+   * The first MESSAGE of the entry at `offset` and its `_SOURCE_MONOTONIC_TIMESTAMP` (see
+   * {@link EntryRecord}); each undefined when the entry has none that can be decoded.
+   */
+  record(offset: number): EntryRecord {
+    return this.#read(offset, true);
+  }
+
+  #read(offset: number, wantSourceTime: boolean): EntryRecord {
     const header = this.#requireHeader();
     const { w, size } = this.#entry(offset);
     const compact = header.compact;
@@ -300,45 +329,48 @@ export class JournalFile {
     for (let i = 0, p = w.at + ENTRY_ITEMS_OFFSET; p < end; i++, p += itemSize) {
       items[i] = compact ? w.view.getUint32(p, true) : readU64(w.view, p);
     }
+    const found: EntryRecord = { message: undefined, sourceMonotonic: undefined };
     for (let i = 0; i < count; i++) {
       const dataOffset = items[i];
-      const known = this.#meanings.get(dataOffset);
-      if (known === null) continue;
-      if (known !== undefined) return known;
-      const text = this.#messageOf(dataOffset);
-      if (text !== undefined) return text;
+      let meaning = this.#meanings.get(dataOffset);
+      if (meaning === null) continue;
+      if (meaning === undefined) meaning = this.#meaningOf(dataOffset);
+      if (typeof meaning === "string") found.message ??= meaning;
+      else if (typeof meaning === "number") found.sourceMonotonic ??= meaning;
+      if (found.message !== undefined && (!wantSourceTime || found.sourceMonotonic !== undefined)) {
+        break;
+      }
     }
-    return undefined;
+    return found;
   }
 
-  /** Decodes the DATA object at `offset` if it is a MESSAGE; remembers shared objects. */
-  #messageOf(offset: number): string | undefined {
+  /**
+   * Decodes the DATA object at `offset` if it is a MESSAGE or a `_SOURCE_MONOTONIC_TIMESTAMP`;
+   * remembers shared objects. Undefined when it cannot be decoded.
+   */
+  #meaningOf(offset: number): CachedMeaning | undefined {
     const header = this.#requireHeader();
     const payloadOffset = dataPayloadOffset(header.compact);
-    // First only the fixed fields and the start of the payload: most items are not MESSAGE.
-    const { w, size } = this.#object(
-      offset,
-      ObjectType.DATA,
-      payloadOffset + MESSAGE_PREFIX.length,
-    );
+    // First only the fixed fields and the start of the payload: most items are neither.
+    const { w, size } = this.#object(offset, ObjectType.DATA, payloadOffset + PREFIX_BYTES);
     const flags = w.bytes[w.at + 1] & OBJECT_COMPRESSION_MASK;
     const shared = readU64(w.view, w.at + 56) > 1;
-    let text: string | null = null;
+    let meaning: CachedMeaning = null;
     if (flags === 0) {
-      if (hasPrefix(w.bytes, w.at + payloadOffset, w.at + size, MESSAGE_PREFIX)) {
+      const start = w.at + payloadOffset;
+      const message = hasPrefix(w.bytes, start, w.at + size, MESSAGE_PREFIX);
+      if (message || hasPrefix(w.bytes, start, w.at + size, SOURCE_MONOTONIC_PREFIX)) {
         const payload = this.#payload(offset, size);
         if (payload === undefined) return undefined;
-        text = decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
+        meaning = meaningOf(payload);
       }
     } else {
       const payload = this.#payload(offset, size);
       if (payload === undefined) return undefined;
-      if (hasPrefix(payload, 0, payload.length, MESSAGE_PREFIX)) {
-        text = decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
-      }
+      meaning = meaningOf(payload);
     }
-    if (shared) this.#remember(offset, text);
-    return text ?? undefined;
+    if (shared) this.#remember(offset, meaning);
+    return meaning;
   }
 
   /**
@@ -527,6 +559,19 @@ function changed(a: JournalHeader | undefined, b: JournalHeader): boolean {
   return a === undefined || a.fileId !== b.fileId || a.state !== b.state ||
     a.nObjects !== b.nObjects || a.nEntries !== b.nEntries ||
     a.tailObjectOffset !== b.tailObjectOffset || a.arenaSize !== b.arenaSize;
+}
+
+/** What a decoded DATA payload means to the message reader (see {@link CachedMeaning}). */
+function meaningOf(payload: Uint8Array): CachedMeaning {
+  if (hasPrefix(payload, 0, payload.length, MESSAGE_PREFIX)) {
+    return decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
+  }
+  if (hasPrefix(payload, 0, payload.length, SOURCE_MONOTONIC_PREFIX)) {
+    const text = decoder.decode(payload.subarray(SOURCE_MONOTONIC_PREFIX.length));
+    const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    return Number.isSafeInteger(value) ? value : null;
+  }
+  return null;
 }
 
 function hasPrefix(bytes: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {

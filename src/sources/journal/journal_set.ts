@@ -37,6 +37,11 @@ export interface JournalEntry {
   message: string;
   /** Wall-clock time in microseconds since the epoch (journalctl's `__REALTIME_TIMESTAMP`). */
   realtime: number;
+  /**
+   * `_SOURCE_MONOTONIC_TIMESTAMP` when the entry has one (kernel messages): the kernel's time of
+   * the record, microseconds since the boot `location.bootId`.
+   */
+  sourceMonotonic?: number;
   /** Where the entry sits; `toCursor(location)` resumes after it. */
   location: EntryLocation;
   /** The file it was read from. */
@@ -501,16 +506,24 @@ export class JournalSet {
         this.#closeFinished();
         return { entries, stop: "end" };
       }
-      let message: string | undefined;
+      let record;
       try {
-        message = stream.file.message(stream.taken);
+        record = stream.file.record(stream.taken);
       } catch (error) {
         this.problem(stream, error);
         continue;
       }
+      const { message, sourceMonotonic } = record;
       if (message === undefined) continue;
       const location = stream.takenLocation!;
-      entries.push({ message, realtime: location.realtime, location, path: stream.file.path });
+      const entry: JournalEntry = {
+        message,
+        realtime: location.realtime,
+        location,
+        path: stream.file.path,
+      };
+      if (sourceMonotonic !== undefined) entry.sourceMonotonic = sourceMonotonic;
+      entries.push(entry);
     }
     return { entries, stop: "limit" };
   }

@@ -66,6 +66,11 @@ export interface JournalCursor {
   realtime: number;
   /** 16 hex digits. */
   xorHash: string;
+  /**
+   * The boot time (ms since the epoch) the source timed kernel entries with when it handed this
+   * out; a run resuming in the same boot keeps it (see `entry_time.ts`). Not part of the place.
+   */
+  bootTimeMs?: number;
 }
 
 /** The cursor of the entry at `location`. */

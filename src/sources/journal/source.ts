@@ -7,6 +7,9 @@
  *
  * It wakes on file system events (`Deno.watchFs`) and, as a safety net, every `pollIntervalMs`.
  *
+ * Record times are the kernel's for kernel messages of the running boot (boot time plus the
+ * entry's `_SOURCE_MONOTONIC_TIMESTAMP`), else journald's receive time: see `entry_time.ts`.
+ *
  * @example
  * ```ts
  * const source = new JournalSource({ directory: "/var/log/journal", log, resumeFrom: saved });
@@ -29,9 +32,11 @@ import type {
 } from "../source.ts";
 import { listJournalFiles } from "./directory.ts";
 import { JournalSet, KERNEL_MATCH } from "./journal_set.ts";
-import { parseCursor, toCursor } from "./location.ts";
+import { type JournalCursor, parseCursor, toCursor } from "./location.ts";
 import { WindowCache } from "./window_cache.ts";
+import { EntryTimes } from "./entry_time.ts";
 import { Wakeup } from "../../timing.ts";
+import { BootClock, readBootId } from "../kmsg_boot_time.ts";
 
 /** Options of {@link JournalSource}. */
 export interface JournalSourceOptions extends SourceOptions {
@@ -47,6 +52,13 @@ export interface JournalSourceOptions extends SourceOptions {
   watch?: boolean;
   /** How long an online file may look damaged before it is reported and passed over (5000). */
   damageGraceMs?: number;
+  /** The clock kernel entries of the running boot are timed with (default: one made here). */
+  bootClock?: BootClock;
+  /**
+   * The running boot's id; by default read from /proc. null: unknown (the running boot is then
+   * recognised by its entries' times).
+   */
+  bootId?: string | null;
   log?: Logger;
 }
 
@@ -67,6 +79,8 @@ export class JournalSource implements LogSource {
   #start: StartPosition;
   #onEvent: SourceEventSink;
   #log: Logger;
+  #clock: BootClock;
+  #bootId: string | undefined;
 
   constructor(options: JournalSourceOptions) {
     this.#directory = options.directory.length > 1
@@ -85,6 +99,11 @@ export class JournalSource implements LogSource {
       source: "journal",
       directory: this.#directory,
     });
+    const log = this.#log;
+    this.#clock = options.bootClock ?? new BootClock({
+      onNote: (message, fields) => log.warn(message, fields),
+    });
+    this.#bootId = options.bootId === null ? undefined : options.bootId ?? readBootId();
   }
 
   async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
@@ -99,6 +118,12 @@ export class JournalSource implements LogSource {
     const wake = new Wakeup();
     const watch = new DirectoryWatch(this.#directory, wake, log, this.#watch);
     const scan = new Scanner(this.#directory, set, log, this.#onEvent);
+    const times = new EntryTimes({ clock: this.#clock, bootId: this.#bootId });
+    const cursor = (bootTimeMs: number | undefined) => {
+      const value: JournalCursor = toCursor(set.location!);
+      if (bootTimeMs !== undefined) value.bootTimeMs = bootTimeMs;
+      return value;
+    };
     try {
       watch.ensure();
       scan.run();
@@ -109,17 +134,25 @@ export class JournalSource implements LogSource {
       });
       if (!resumed && set.location) {
         // Where reading starts, handed out at once (a batch without records): a run that stops
-        // before any entry arrives still leaves a checkpoint.
-        yield { kind: "records", records: [], cursor: toCursor(set.location) };
+        // before any entry arrives still leaves a checkpoint. No entry was timed: no boot time.
+        yield { kind: "records", records: [], cursor: cursor(undefined) };
+      }
+      // With only whole-second uptime, wait (up to ~1 s) for a precise boot time; only then is
+      // it compared with the saved one.
+      await this.#clock.calibrate(signal);
+      if (resumed) {
+        const decided = times.resume(this.#resumeFrom);
+        if (decided !== undefined) log.debug("boot time of the saved cursor", { decided });
       }
       while (!signal.aborted) {
         const result = set.read(this.#maxBatch);
         if (result.entries.length > 0) {
+          const bootTimeMs = times.bootTimeMs();
           const records: LogRecord[] = result.entries.map((entry) => ({
             text: entry.message,
-            time: new Date(Math.floor(entry.realtime / 1000)),
+            time: times.timeOf(entry, bootTimeMs),
           }));
-          yield { kind: "records", records, cursor: toCursor(set.location!) };
+          yield { kind: "records", records, cursor: cursor(bootTimeMs) };
           if (result.stop === "limit") continue;
         }
         if (signal.aborted) break;

@@ -5,8 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { JournalSource } from "../../../src/sources/journal/source.ts";
-import { formatJournaldCursor, parseCursor } from "../../../src/sources/journal/location.ts";
+import {
+  formatJournaldCursor,
+  parseCursor,
+  toCursor,
+} from "../../../src/sources/journal/location.ts";
 import type { LogRecord, SourceEvent } from "../../../src/sources/source.ts";
+import { BootClock } from "../../../src/sources/kmsg_boot_time.ts";
 import { systemTest } from "../../support/system.ts";
 import { follow } from "../../support/journal/follow.ts";
 import { rawHeader } from "../../support/journal/objects.ts";
@@ -16,9 +21,11 @@ import {
   JournalRemoteWriter,
   type JsonEntry,
   mixedEntries,
+  TEST_BOOT_ID,
   TEST_MACHINE_ID,
   writeJournal,
 } from "../../support/journal/tools.ts";
+import type { ExportEntry } from "../../support/journal/export_format.ts";
 
 const NEEDS = { needs: [JOURNAL_REMOTE, "journalctl"] };
 
@@ -346,6 +353,92 @@ systemTest(
       }
       assertRecordsAre(records, reference);
       assert(!events.includes("gap"), `events: ${events}`);
+    });
+  },
+);
+
+systemTest(
+  "kernel entries of the running boot are timed by the kernel, not by journald's late receipt",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const bootTimeMs = Date.UTC(2026, 10, 25, 8);
+      const otherBoot = "0badb007000000000000000000000001";
+      // Drops the kernel logged 2 s after boot that journald received only at 40 s (it started
+      // late, or was down), one of another boot, and one without the kernel's time.
+      const entries: ExportEntry[] = [];
+      const kernel = (message: string, sourceUs: number | undefined, receivedUs: number) => ({
+        realtime: bootTimeMs * 1000 + receivedUs,
+        monotonic: receivedUs,
+        bootId: TEST_BOOT_ID,
+        fields: {
+          _TRANSPORT: "kernel",
+          PRIORITY: "4",
+          ...(sourceUs === undefined ? {} : { _SOURCE_MONOTONIC_TIMESTAMP: String(sourceUs) }),
+          MESSAGE: message,
+        },
+      });
+      entries.push(kernel("early 1", 2_000_123, 40_000_000));
+      entries.push(kernel("early 2", 2_500_999, 40_000_100));
+      entries.push(kernel("no kernel time", undefined, 40_000_200));
+      entries.push({
+        ...kernel("other boot", 1_000_000, 9_000_000),
+        bootId: otherBoot,
+        realtime: (bootTimeMs - 3_600_000) * 1000 + 9_000_000,
+      });
+      await writeJournal(`${dir}/system.journal`, entries);
+      const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      const byMessage = new Map(reference.map((e) => [String(e.MESSAGE), e]));
+      const expected = (boot: number) => (message: string) => {
+        const e = byMessage.get(message)!;
+        const source = e._SOURCE_MONOTONIC_TIMESTAMP;
+        return e._BOOT_ID === TEST_BOOT_ID && source !== undefined
+          ? boot + Math.floor(Number(source) / 1000)
+          : Math.floor(Number(e.__REALTIME_TIMESTAMP) / 1000);
+      };
+      const times = (records: LogRecord[]) =>
+        Object.fromEntries(records.map((r) => [r.text, r.time!.getTime()]));
+      const want = (boot: number) =>
+        Object.fromEntries(reference.map((e) => [e.MESSAGE, expected(boot)(String(e.MESSAGE))]));
+
+      // The running boot known by its id, and recognised by its entries' clocks without it.
+      for (const bootId of [TEST_BOOT_ID, null]) {
+        const source = new JournalSource({
+          directory: dir,
+          start: "beginning",
+          bootClock: new BootClock({ bootTimeMs }),
+          bootId,
+        });
+        const seen = await follow(source).until((r) => r.length >= reference.length);
+        assert.deepEqual(times(seen.records), want(bootTimeMs), `boot id ${bootId}`);
+        assert.equal(seen.records[0].time!.toISOString(), "2026-11-25T08:00:02.000Z");
+      }
+
+      // A restart in the same boot keeps the boot time saved with the cursor (estimates differ
+      // by a few ms), so a replayed drop has the same time.
+      const first = await follow(
+        new JournalSource({
+          directory: dir,
+          start: "beginning",
+          bootClock: new BootClock({ bootTimeMs: bootTimeMs + 4 }),
+          bootId: TEST_BOOT_ID,
+        }),
+      ).until((r) => r.length >= 1);
+      const saved = JSON.parse(JSON.stringify(first.cursor));
+      assert.equal(saved.bootTimeMs, bootTimeMs + 4);
+      const firstEntry = parseCursor(reference[0].__CURSOR);
+      assert(typeof firstEntry !== "string");
+      const resumed = await follow(
+        new JournalSource({
+          directory: dir,
+          resumeFrom: { ...toCursor(firstEntry), bootTimeMs: saved.bootTimeMs },
+          bootClock: new BootClock({ bootTimeMs }),
+          bootId: TEST_BOOT_ID,
+        }),
+      ).until((r) => r.length >= reference.length - 1);
+      const later = want(bootTimeMs + 4);
+      delete later["early 1"];
+      assert.deepEqual(times(resumed.records), later);
     });
   },
 );
