@@ -196,9 +196,13 @@ export class JournalSource implements LogSource {
   }
 }
 
-/** Lists the directory into the set; reports a missing or unreadable directory once. */
+/**
+ * Lists the directory into the set; reports a missing or unreadable directory once, and a
+ * directory without journal files once until files appear.
+ */
 class Scanner {
   #lastProblem = "";
+  #warnedEmpty = false;
 
   constructor(
     readonly directory: string,
@@ -210,7 +214,9 @@ class Scanner {
   run(): void {
     let files: string[];
     try {
-      files = listJournalFiles(this.directory).files;
+      const listing = listJournalFiles(this.directory);
+      files = listing.files;
+      this.#noteEmpty(files.length === 0, listing.directories.slice(1));
     } catch (error) {
       const problem = (error as Error).message;
       if (problem !== this.#lastProblem) {
@@ -226,6 +232,32 @@ class Scanner {
       this.log.info("journal directory readable again");
     }
     this.set.sync(files);
+  }
+
+  /** Warns once that the directory holds no journal files (where journald would put them). */
+  #noteEmpty(empty: boolean, subdirectories: string[]): void {
+    if (!empty) {
+      this.#warnedEmpty = false;
+      return;
+    }
+    if (this.#warnedEmpty) return;
+    this.#warnedEmpty = true;
+    const fields: Record<string, unknown> = {};
+    if (subdirectories.length > 0) {
+      fields.machineIdSubdirectories = subdirectories;
+      fields.hint = "journald writes <machine-id>/system.journal; none there yet";
+    } else {
+      let nested = false;
+      try {
+        nested = Deno.statSync(`${this.directory}/journal`).isDirectory;
+      } catch {
+        // no such subdirectory
+      }
+      fields.hint = nested
+        ? `no <machine-id>/ subdirectory here; did you mean ${this.directory}/journal?`
+        : "no <machine-id>/ subdirectory here (journald writes <machine-id>/system.journal)";
+    }
+    this.log.warn("no journal files found in the journal directory; waiting for some", fields);
   }
 }
 

@@ -12,6 +12,7 @@ import {
 } from "../../../src/sources/journal/location.ts";
 import type { LogRecord, SourceEvent } from "../../../src/sources/source.ts";
 import { BootClock } from "../../../src/sources/kmsg_boot_time.ts";
+import { createLogger } from "../../../src/log.ts";
 import { systemTest } from "../../support/system.ts";
 import { follow } from "../../support/journal/follow.ts";
 import { rawHeader } from "../../support/journal/objects.ts";
@@ -439,6 +440,33 @@ systemTest(
       const later = want(bootTimeMs + 4);
       delete later["early 1"];
       assert.deepEqual(times(resumed.records), later);
+    });
+  },
+);
+
+systemTest(
+  "a directory without journal files is warned about once, naming the machine-id subdirectory",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const machine = `${dir}/${TEST_MACHINE_ID}`;
+      await Deno.mkdir(machine);
+      const lines: string[] = [];
+      const log = createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
+      const run = follow(
+        new JournalSource({ directory: dir, start: "beginning", pollIntervalMs: 30, log }),
+      );
+      await sleep(200); // several listings
+      const warnings = () => lines.filter((l) => l.includes("WARN"));
+      assert.equal(warnings().length, 1, lines.join(""));
+      assert(warnings()[0].includes("no journal files found"), warnings()[0]);
+      assert(warnings()[0].includes(TEST_MACHINE_ID), warnings()[0]);
+      // Reading starts once journald writes there; no further warning.
+      await writeJournal(`${machine}/system.journal`, mixedEntries({ count: 100, seed: 29 }));
+      const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      const seen = await run.until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
+      assert.equal(warnings().length, 1, lines.join(""));
     });
   },
 );
