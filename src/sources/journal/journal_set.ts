@@ -128,6 +128,8 @@ class FileStream implements MergeStream {
       return pending;
     }
     this.#pending = undefined;
+    // Nothing read yet after starting at the end: entries logged before the start are passed.
+    const start = after === undefined ? this.#set.startRealtime : undefined;
     try {
       for (;;) {
         const offset = this.chain.peek();
@@ -136,7 +138,11 @@ class FileStream implements MergeStream {
           return undefined;
         }
         const location = this.locationAt(offset);
-        if (after !== undefined && compareLocations(location, after) <= 0) {
+        if (
+          after !== undefined
+            ? compareLocations(location, after) <= 0
+            : start !== undefined && location.realtime < start
+        ) {
           this.chain.advance();
           continue;
         }
@@ -196,6 +202,11 @@ export class JournalSet {
   #openFailures = new Map<string, string>();
   /** Once positioned, files found later are read from their start (after the location). */
   #positioned = false;
+  /**
+   * Started at the end with no entry to place us after (no readable file yet): the wall-clock
+   * time of the start, in µs. Files found later skip the entries logged before it.
+   */
+  #startRealtime: number | undefined;
   /** A saved cursor whose continuity with the files is still to be checked. */
   #continuity: EntryLocation | undefined;
 
@@ -212,6 +223,14 @@ export class JournalSet {
   /** The last entry read (or the position sought): reading continues after it. */
   get location(): EntryLocation | undefined {
     return this.#merge.location;
+  }
+
+  /**
+   * When started at the end with no entry to place us after: the start's wall-clock time (µs);
+   * entries logged before it are not read. Undefined otherwise.
+   */
+  get startRealtime(): number | undefined {
+    return this.#merge.location === undefined ? this.#startRealtime : undefined;
   }
 
   /** Paths of the files currently tracked. */
@@ -424,6 +443,7 @@ export class JournalSet {
   /** Positions at the start of every file: everything will be read. */
   seekHead(): void {
     this.#merge.location = undefined;
+    this.#startRealtime = undefined;
     this.#positioned = true;
   }
 
@@ -443,6 +463,7 @@ export class JournalSet {
       }
     }
     this.#merge.location = newest;
+    this.#startRealtime = newest === undefined ? this.#now() * 1000 : undefined;
     this.#positioned = true;
   }
 
@@ -455,6 +476,7 @@ export class JournalSet {
    */
   seekAfter(location: EntryLocation): void {
     this.#merge.location = location;
+    this.#startRealtime = undefined;
     this.#positioned = true;
     for (const stream of this.#streams.values()) this.#skipToLocation(stream);
     this.#continuity = location;
@@ -484,12 +506,19 @@ export class JournalSet {
 
   #skipToLocation(stream: FileStream): void {
     const location = this.#merge.location;
+    const start = this.#startRealtime;
     stream.resetPending();
-    if (location === undefined || stream.chain === undefined || stream.ended) return;
+    if (stream.chain === undefined || stream.ended) return;
     try {
-      stream.chain.skipWhile((offset) =>
-        compareLocations(stream.locationAt(offset), location) <= 0
-      );
+      if (location !== undefined) {
+        stream.chain.skipWhile((offset) =>
+          compareLocations(stream.locationAt(offset), location) <= 0
+        );
+      } else if (start !== undefined) {
+        // Started at the end before any file could be read: what was logged before the start
+        // is not ours to deliver.
+        stream.chain.skipWhile((offset) => stream.locationAt(offset).realtime < start);
+      }
     } catch (error) {
       this.problem(stream, error);
     }

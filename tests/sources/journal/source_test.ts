@@ -221,22 +221,29 @@ systemTest(
   },
 );
 
-systemTest("a directory that appears later is read from its start", NEEDS, async () => {
-  await withTempDir(async (parent) => {
-    const dir = `${parent}/journal`;
-    const events: SourceEvent[] = [];
-    const run = follow(
-      new JournalSource({ directory: dir, pollIntervalMs: 100, onEvent: (e) => events.push(e) }),
-    );
-    await sleep(150);
-    await Deno.mkdir(`${dir}/${TEST_MACHINE_ID}`, { recursive: true });
-    await writeJournal(`${dir}/${TEST_MACHINE_ID}/system.journal`, mixedEntries({ count: 200 }));
-    const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
-    const seen = await run.until((records) => records.length >= reference.length);
-    assertRecordsAre(seen.records, reference);
-    assert.deepEqual(events, ["read_error"], "the missing directory is reported once");
-  });
-});
+systemTest(
+  "a directory that appears later is read from its start (logged since we started)",
+  NEEDS,
+  async () => {
+    await withTempDir(async (parent) => {
+      const dir = `${parent}/journal`;
+      const events: SourceEvent[] = [];
+      const run = follow(
+        new JournalSource({ directory: dir, pollIntervalMs: 100, onEvent: (e) => events.push(e) }),
+      );
+      await sleep(150);
+      await Deno.mkdir(`${dir}/${TEST_MACHINE_ID}`, { recursive: true });
+      await writeJournal(
+        `${dir}/${TEST_MACHINE_ID}/system.journal`,
+        mixedEntries({ count: 200, startRealtime: Date.now() * 1000 }),
+      );
+      const reference = await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]);
+      const seen = await run.until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
+      assert.deepEqual(events, ["read_error"], "the missing directory is reported once");
+    });
+  },
+);
 
 systemTest("vacuumed files are forgotten; reading goes on", NEEDS, async () => {
   await withTempDir(async (dir) => {
@@ -467,6 +474,35 @@ systemTest(
       const seen = await run.until((records) => records.length >= reference.length);
       assertRecordsAre(seen.records, reference);
       assert.equal(warnings().length, 1, lines.join(""));
+    });
+  },
+);
+
+systemTest(
+  "started at the end before any file was there: a file found later gives only what was logged since",
+  NEEDS,
+  async () => {
+    await withTempDir(async (dir) => {
+      const machine = `${dir}/${TEST_MACHINE_ID}`;
+      await Deno.mkdir(machine);
+      const startedAt = Date.now() * 1000;
+      const run = follow(new JournalSource({ directory: dir, pollIntervalMs: 50 }));
+      await sleep(100);
+      // The file shows up only now (absent, or unreadable, when we started): it holds entries
+      // logged an hour before our start, then entries logged after it.
+      const before = mixedEntries({ count: 300, seed: 30, startRealtime: startedAt - 3600e6 });
+      const after = mixedEntries({
+        count: 300,
+        seed: 31,
+        startRealtime: Date.now() * 1000,
+        startMonotonic: before.at(-1)!.monotonic + 3600e6,
+      });
+      await writeJournal(`${machine}/system.journal`, [...before, ...after]);
+      const reference = (await journalctlJson(["--directory", dir, "_TRANSPORT=kernel"]))
+        .filter((e) => Number(e.__REALTIME_TIMESTAMP) >= startedAt);
+      assert(reference.length > 50);
+      const seen = await run.until((records) => records.length >= reference.length);
+      assertRecordsAre(seen.records, reference);
     });
   },
 );
