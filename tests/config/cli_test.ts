@@ -333,6 +333,18 @@ Deno.test("cli: output to a full disk ends with one line naming it, status 1 (no
   }
 });
 
+/** `run --dry-run` with `variable`=`value` exits 2 at once with one line: the value, then `said`. */
+async function refusedAtStart(variable: string, value: string, said: string): Promise<void> {
+  const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+    [variable]: value,
+    IPTABLES_LOG_PREFIX: "drop:",
+  });
+  assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
+  const lines = withoutWarnings(r.stderr);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], new RegExp(`^kube-iptables-tailer: ${variable}="${value}"${said}`));
+}
+
 Deno.test("cli: a log source the permission set can never read exits 2 at once, naming it", async () => {
   for (
     const [variable, value] of [
@@ -341,17 +353,7 @@ Deno.test("cli: a log source the permission set can never read exits 2 at once, 
       ["KMSG_PATH", "/dev/kmsg"],
     ]
   ) {
-    const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
-      [variable]: value,
-      IPTABLES_LOG_PREFIX: "drop:",
-    });
-    assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
-    const lines = withoutWarnings(r.stderr);
-    assert.equal(lines.length, 1, r.stderr);
-    assert.match(
-      lines[0],
-      new RegExp(`^kube-iptables-tailer: ${variable}="${value}": .*may not read`),
-    );
+    await refusedAtStart(variable, value, ": .*may not read");
   }
 });
 
@@ -366,14 +368,7 @@ Deno.test("cli: a journal directory that is a file, or a kmsg device that is a d
         ["KMSG_PATH", dir, "is a directory, not the kernel log device"],
       ]
     ) {
-      const r = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
-        [variable]: value,
-        IPTABLES_LOG_PREFIX: "drop:",
-      });
-      assert.equal(r.code, 2, `${variable}: ${r.stderr}`);
-      const lines = withoutWarnings(r.stderr);
-      assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], new RegExp(`^kube-iptables-tailer: ${variable}="${value}" ${said}`));
+      await refusedAtStart(variable, value, ` ${said}`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

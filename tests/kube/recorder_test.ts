@@ -59,19 +59,24 @@ function recorderOn(
   });
 }
 
-async function harness(
-  options: Partial<RecorderOptions> = {},
-  emulator: { tls?: boolean; token?: string } = {},
-): Promise<Harness> {
-  const api = await startKubeEmulator(emulator);
+/** Adds `shop/web-1` to `api`; returns it as the recorder names Pods. */
+function addWeb(api: KubeEmulator): PodRef {
   const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
-  const pod: PodRef = {
+  return {
     namespace: "shop",
     name: "web-1",
     uid: created.metadata.uid!,
     nodeName: "n1",
     hostNetwork: false,
   };
+}
+
+async function harness(
+  options: Partial<RecorderOptions> = {},
+  emulator: { tls?: boolean; token?: string } = {},
+): Promise<Harness> {
+  const api = await startKubeEmulator(emulator);
+  const pod = addWeb(api);
   const metrics = new Metrics({ defaultMetrics: false });
   const recorder = recorderOn(api, options, metrics);
   const controller = new AbortController();
@@ -92,6 +97,15 @@ async function harness(
 }
 
 const MESSAGE = "Packet dropped when receiving traffic from shop (10.244.1.11) on port 8080/TCP";
+
+/** Records `n` Events on the harness's Pod, `MESSAGE #0` … `#n-1`, now. */
+function numbered(h: Harness, n: number): ReturnType<Harness["record"]>[] {
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      h.record({ pod: h.pod, reason: "PacketDrop", message: `${MESSAGE} #${i}`, time: new Date() }),
+  );
+}
 
 async function counter(metrics: Metrics, result: string): Promise<number> {
   const values = (await metrics.events.get()).values;
@@ -375,16 +389,7 @@ Deno.test("recorder: a full queue sheds Events instead of growing", async () => 
   const h = await harness({ queueSize: 3 });
   try {
     h.api.faults.latencyMs = 200;
-    const pending = Array.from(
-      { length: 10 },
-      (_, i) =>
-        h.record({
-          pod: h.pod,
-          reason: "PacketDrop",
-          message: `${MESSAGE} #${i}`,
-          time: new Date(),
-        }),
-    );
+    const pending = numbered(h, 10);
     const results = await Promise.all(pending);
     assert.ok(h.recorder.queueDepth === 0);
     const shed = results.filter((r) => r === "shed").length;
@@ -513,16 +518,7 @@ Deno.test("recorder: another writer updated the Event since we cached it: the co
 Deno.test("recorder: Events still queued at the shutdown deadline settle as unsent, not shed or failed", async () => {
   const h = await harness({ concurrency: 1 });
   h.api.faults.latencyMs = 300;
-  const pending = Array.from(
-    { length: 5 },
-    (_, i) =>
-      h.record({
-        pod: h.pod,
-        reason: "PacketDrop",
-        message: `${MESSAGE} #${i}`,
-        time: new Date(),
-      }),
-  );
+  const pending = numbered(h, 5);
   await sleep(50);
   await h.stop(); // a deadline of 100 ms: the first Event is still waiting for its answer
   const results = await Promise.race([
@@ -549,14 +545,7 @@ Deno.test("recorder: Events still queued at the shutdown deadline settle as unse
 /** A recorder and its loop on a fresh emulator, shut down by the test itself. */
 async function manual(options: Partial<RecorderOptions> = {}) {
   const api = await startKubeEmulator({});
-  const created = api.addPod({ namespace: "shop", name: "web-1", podIPs: ["10.244.1.10"] });
-  const pod: PodRef = {
-    namespace: "shop",
-    name: "web-1",
-    uid: created.metadata.uid!,
-    nodeName: "n1",
-    hostNetwork: false,
-  };
+  const pod = addWeb(api);
   const metrics = new Metrics({ defaultMetrics: false });
   const recorder = recorderOn(api, options, metrics);
   const controller = new AbortController();

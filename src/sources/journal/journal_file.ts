@@ -360,7 +360,10 @@ export class JournalFile {
       const start = w.at + payloadOffset;
       const message = hasPrefix(w.bytes, start, w.at + size, MESSAGE_PREFIX);
       if (message || hasPrefix(w.bytes, start, w.at + size, SOURCE_MONOTONIC_PREFIX)) {
-        const payload = this.#payload(offset, size);
+        // Mostly the window read already holds the whole object: no second read.
+        const payload = w.at + size <= w.bytes.length && size - payloadOffset <= this.#maxDataSize
+          ? w.bytes.subarray(start, w.at + size)
+          : this.#payload(offset, size);
         if (payload === undefined) return undefined;
         meaning = meaningOf(payload);
       }
@@ -567,8 +570,16 @@ function meaningOf(payload: Uint8Array): CachedMeaning {
     return decoder.decode(payload.subarray(MESSAGE_PREFIX.length));
   }
   if (hasPrefix(payload, 0, payload.length, SOURCE_MONOTONIC_PREFIX)) {
-    const text = decoder.decode(payload.subarray(SOURCE_MONOTONIC_PREFIX.length));
-    const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    // Digits read in place: one of these per kernel entry, never shared.
+    const from = SOURCE_MONOTONIC_PREFIX.length;
+    const digits = payload.length - from;
+    if (digits < 1 || digits > 16) return null;
+    let value = 0;
+    for (let i = from; i < payload.length; i++) {
+      const d = payload[i] - 48;
+      if (d < 0 || d > 9) return null;
+      value = value * 10 + d;
+    }
     return Number.isSafeInteger(value) ? value : null;
   }
   return null;

@@ -33,6 +33,8 @@ export interface Journald {
   rotate(): Promise<void>;
   /** The archived files now present. */
   archived(): string[];
+  /** Deletes every archived file (`journalctl --vacuum-files=1`), and checks they are gone. */
+  vacuum(): Promise<void>;
 }
 
 function exists(path: string): boolean {
@@ -89,6 +91,15 @@ export function withJournald<T>(fn: (journald: Journald) => Promise<T>): Promise
           await waitFor("rotation", () => archived().length > before && exists(current));
         },
         archived,
+        async vacuum() {
+          const done = await new Deno.Command("journalctl", {
+            args: ["--directory", RUNTIME_JOURNAL, "--vacuum-files=1"],
+            stdout: "null",
+            stderr: "null",
+          }).output();
+          if (!done.success) throw new Error("journalctl --vacuum-files=1 failed");
+          if (archived().length > 0) throw new Error(`archives left: ${archived().join(", ")}`);
+        },
       };
       return await fn(journald);
     } finally {
