@@ -153,8 +153,8 @@ async function dryRunEndpoints(
 
 /**
  * Source events after which the log does not read as it did before a stop (the saved position
- * given up, records lost or damaged, the file truncated): the note of drops handled after the
- * checkpoint no longer matches what is read.
+ * given up, records lost or damaged, the file truncated, the kernel's ring of another boot): the
+ * note of drops handled after the checkpoint no longer matches what is read.
  */
 const LOG_CHANGED: ReadonlySet<SourceEvent> = new Set<SourceEvent>([
   "cursor_invalid",
@@ -162,6 +162,7 @@ const LOG_CHANGED: ReadonlySet<SourceEvent> = new Set<SourceEvent>([
   "truncation",
   "corrupt",
   "undecodable",
+  "new_boot",
 ]);
 
 /**

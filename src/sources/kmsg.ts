@@ -320,6 +320,7 @@ export class KmsgSource implements LogSource {
     }
     if (this.#otherBoot(cursor)) {
       // Everything in the ring buffer was logged after the saved position.
+      this.#onEvent("new_boot");
       this.#log.info("saved cursor is from an earlier boot; reading the whole ring buffer", {
         saved: cursor,
         boot: this.#bootId,

@@ -58,7 +58,9 @@ export type SourceEvent =
   /** A record that could not be decoded (e.g. an unsupported compression) and was skipped. */
   | "undecodable"
   /** A saved cursor could not be used (file gone, hash mismatch); the source started afresh. */
-  | "cursor_invalid";
+  | "cursor_invalid"
+  /** The saved kmsg cursor is of an earlier boot: the ring buffer is read from its start. */
+  | "new_boot";
 
 /** Receives {@link SourceEvent}s; `n` defaults to 1. */
 export type SourceEventSink = (event: SourceEvent, n?: number) => void;

@@ -342,3 +342,67 @@ Deno.test("normalPath: one spelling per path, for the checkpoint's name and lock
   ];
   for (const [path, normal] of cases) assert.equal(normalPath(path), normal, path);
 });
+
+Deno.test("dry-run: the note of drops handled before the stop applies in the same boot, not after a reboot (kmsg)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kit-dry-run-new-boot-" });
+  const kmsg = `${dir}/kmsg`;
+  const fixture = Deno.readTextFileSync(new URL("../fixtures/kernel/kmsg.txt", import.meta.url));
+  await Deno.writeTextFile(kmsg, fixture);
+  const args = [
+    "run",
+    "--dry-run",
+    `--kmsg-path=${kmsg}`,
+    "--iptables-log-prefix=kube-iptables-tailer:",
+    "--metrics-server-port=0",
+    `--state-directory=${dir}`,
+    "--packet-drop-expiration-minutes=525600",
+    "--repeated-events-interval-minutes=0",
+  ];
+  /** Runs the daemon until it has read the whole fixture; returns the drops it printed. */
+  const run = async (extra: string[] = []) => {
+    const daemon = new DaemonProcess([...args, ...extra]);
+    await daemon.waitFor(() => daemon.logged("reading the kernel log"), 10_000, "start");
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await daemon.stop()).code, 0);
+    return daemon;
+  };
+  try {
+    const first = await run(["--from-start"]);
+    const all = first.json().length;
+    assert.ok(all >= 5, first.stderrLines.join("\n"));
+    const path = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("kmsg-"))!.name;
+    const saved = JSON.parse(Deno.readTextFileSync(`${dir}/${path}`));
+    // As if the stop had left nothing unfinished among all the drops after an earlier position.
+    const firstSeq = Number(fixture.split(",")[1]);
+    const note = {
+      drops: all,
+      pending: [],
+      last: "00000000",
+      parser: JSON.stringify([["kube-iptables-tailer:"], "", 65536]),
+    };
+    const rewrite = (boot: string) =>
+      Deno.writeTextFileSync(
+        `${dir}/${path}`,
+        JSON.stringify({
+          ...saved,
+          cursor: { ...saved.cursor, seq: firstSeq - 1, boot },
+          replay: note,
+        }),
+      );
+
+    rewrite(saved.cursor.boot);
+    const sameBoot = await run();
+    assert.ok(
+      sameBoot.logged(`acting on the rest read=${all} unfinished=0`),
+      sameBoot.stderrLines.join("\n"),
+    );
+    assert.equal(sameBoot.json().length, 0, "handled before the stop: passed over");
+
+    rewrite("an-earlier-boot");
+    const afterReboot = await run();
+    assert.ok(afterReboot.logged("reason=new_boot"), afterReboot.stderrLines.join("\n"));
+    assert.equal(afterReboot.json().length, all, "another boot's ring: every drop acted on");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

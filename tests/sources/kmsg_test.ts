@@ -315,7 +315,8 @@ Deno.test("KmsgSource: a cursor of another boot reads the whole ring buffer", as
       (r) => r.length >= 7,
     );
     assert.deepEqual(same.records.map((r) => r.text), FIXTURE_LINES.slice(19).map(messageOf));
-    assert.deepEqual(counts, {});
+    // Said for the other boots (the daemon's note of handled drops is void then), not the same.
+    assert.deepEqual(counts, { new_boot: 2 });
   } finally {
     await Deno.remove(path);
   }
