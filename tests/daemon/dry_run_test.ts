@@ -370,7 +370,9 @@ Deno.test("dry-run: the note of drops handled before the stop applies in the sam
     const first = await run(["--from-start"]);
     const all = first.json().length;
     assert.ok(all >= 5, first.stderrLines.join("\n"));
-    const path = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith("kmsg-"))!.name;
+    const path = [...Deno.readDirSync(dir)].find((e) =>
+      e.name.startsWith("kmsg-") && e.name.endsWith(".json")
+    )!.name;
     const saved = JSON.parse(Deno.readTextFileSync(`${dir}/${path}`));
     // As if the stop had left nothing unfinished among all the drops after an earlier position.
     const firstSeq = Number(fixture.split(",")[1]);
