@@ -5,7 +5,8 @@
  * finished, and nothing that was.
  *
  * At a clean shutdown {@link AckTracker.freeze} also tells which items read after the last
- * committed cursor are not finished, so that the next start can act on those alone.
+ * committed cursor are finished, so that the next start can pass over those. At most
+ * `maxKept` items are kept for that; beyond it nothing is told.
  *
  * @example
  * ```ts
@@ -32,21 +33,19 @@ export interface BatchAck {
 }
 
 /** What was read after the last committed cursor, when the tracker was frozen. */
-export interface Unfinished {
+export interface ReadSince {
   /** Items counted after the committed cursor, in sealed batches. */
   items: number;
-  /** Those of them whose work has not settled. */
-  unsettled: unknown[];
-  /** The last of them (undefined when there is none). */
-  last: unknown;
+  /** Those of them whose work has settled (or that had none), in reading order. */
+  finished: unknown[];
 }
 
 interface Entry {
   cursor: unknown;
   pending: number;
   sealed: boolean;
-  items: number;
-  last: unknown;
+  /** Its items, in order; undefined once more than `maxKept` were kept. */
+  items: unknown[] | undefined;
   unsettled: Set<unknown>;
 }
 
@@ -56,9 +55,13 @@ export class AckTracker {
   #head = 0;
   #commit: (cursor: unknown) => void;
   #frozen = false;
+  #maxKept: number;
+  /** Items kept in uncommitted entries. */
+  #kept = 0;
 
-  constructor(commit: (cursor: unknown) => void) {
+  constructor(commit: (cursor: unknown) => void, maxKept = 20_000) {
     this.#commit = commit;
+    this.#maxKept = maxKept;
   }
 
   /** Batches begun but not yet committed. */
@@ -68,19 +71,19 @@ export class AckTracker {
 
   /** Starts tracking a batch whose resume position is `cursor`. */
   begin(cursor: unknown): BatchAck {
-    const entry: Entry = {
-      cursor,
-      pending: 0,
-      sealed: false,
-      items: 0,
-      last: undefined,
-      unsettled: new Set(),
-    };
+    const entry: Entry = { cursor, pending: 0, sealed: false, items: [], unsettled: new Set() };
     this.#queue.push(entry);
     return {
       count: (item) => {
-        entry.items++;
-        entry.last = item;
+        if (entry.items === undefined) return;
+        if (this.#kept >= this.#maxKept) {
+          // Memory stays bounded while the checkpoint is held back: this batch is not told.
+          this.#kept -= entry.items.length;
+          entry.items = undefined;
+          return;
+        }
+        entry.items.push(item);
+        this.#kept++;
       },
       track: (work, item) => {
         entry.pending++;
@@ -101,22 +104,22 @@ export class AckTracker {
 
   /**
    * Stops committing (the cursor committed last stays the durable one) and tells what was read
-   * after it: the sealed batches' items and which of them are unfinished. A batch not sealed
-   * (its output undelivered) and everything after it count as not read.
+   * after it: the sealed batches' items and which of them are finished. A batch not sealed (its
+   * output undelivered) and everything after it count as not read. Undefined when a batch's
+   * items were not kept.
    */
-  freeze(): Unfinished {
+  freeze(): ReadSince | undefined {
     this.#frozen = true;
     let items = 0;
-    let last: unknown;
-    const unsettled: unknown[] = [];
+    const finished: unknown[] = [];
     for (let i = this.#head; i < this.#queue.length; i++) {
       const entry = this.#queue[i];
       if (!entry.sealed) break;
-      items += entry.items;
-      if (entry.items > 0) last = entry.last;
-      for (const item of entry.unsettled) unsettled.push(item);
+      if (entry.items === undefined) return undefined;
+      items += entry.items.length;
+      for (const item of entry.items) if (!entry.unsettled.has(item)) finished.push(item);
     }
-    return { items, unsettled, last };
+    return { items, finished };
   }
 
   #advance(): void {
@@ -126,6 +129,8 @@ export class AckTracker {
       const entry = this.#queue[this.#head];
       if (!entry.sealed || entry.pending > 0) break;
       last = entry;
+      this.#kept -= entry.items?.length ?? 0;
+      entry.items = undefined;
       this.#head++;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {

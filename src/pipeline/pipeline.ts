@@ -15,7 +15,7 @@ import type { CheckpointStore } from "../sources/checkpoint.ts";
 import type { LogSource } from "../sources/source.ts";
 import { AckTracker, type BatchAck } from "./ack_tracker.ts";
 import type { ExpiryFilter, RepeatFilter } from "./filters.ts";
-import { type Replay, type ReplayNote, replayNote } from "./replay.ts";
+import { type Replay, type ReplayNote, replayNote, type ReplayVerdict } from "./replay.ts";
 
 /** Where drops that pass the filters go. */
 export interface DropSink {
@@ -155,22 +155,24 @@ export class Pipeline {
     const { metrics } = this.#o;
     ack.count(drop);
     metrics.dropsParsed.inc({ prefix: drop.prefix });
-    // Asked of every drop, in order; the filters still see the ones passed over.
-    let act = true;
+    // Asked of every drop, in order.
+    let verdict: ReplayVerdict = "usual";
     if (this.#replay) {
-      act = this.#replay.shouldAct(drop);
+      verdict = this.#replay.verdict(drop);
       if (this.#replay.done) this.#replay = undefined;
     }
+    if (verdict === "pass") return; // handled before the stop
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });
       this.#noteExpired(drop);
       return;
     }
-    if (this.#o.repeat.isRepeat(drop)) {
+    // A drop the stopped process acted on is acted on again whatever the filter (whose memory
+    // of the drops before the checkpoint is gone) says; the filter remembers it all the same.
+    if (this.#o.repeat.isRepeat(drop) && verdict !== "act") {
       metrics.dropsSkipped.inc({ reason: "repeated" });
       return;
     }
-    if (!act) return; // handled before the stop
     const work = this.#o.sink.handle(drop);
     if (work) ack.track(work, drop);
   }

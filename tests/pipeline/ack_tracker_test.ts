@@ -47,7 +47,7 @@ Deno.test("ack: an unsealed batch holds back later ones", async () => {
   assert.deepEqual(committed, [2]);
 });
 
-Deno.test("ack: freeze tells what was read after the committed cursor and which of it is unfinished", async () => {
+Deno.test("ack: freeze tells what was read after the committed cursor and which of it is finished", async () => {
   const committed: unknown[] = [];
   const t = new AckTracker((c) => committed.push(c));
   const a = t.begin("a");
@@ -72,8 +72,33 @@ Deno.test("ack: freeze tells what was read after the committed cursor and which 
   d.count("d1");
   await tick();
   assert.deepEqual(committed, ["a"], "b holds the checkpoint back");
-  assert.deepEqual(t.freeze(), { items: 4, unsettled: ["b1"], last: "c1" });
+  assert.deepEqual(t.freeze(), { items: 4, finished: ["b2", "b3", "c1"] });
   held.resolve();
   await tick();
   assert.deepEqual(committed, ["a"], "frozen: nothing more is committed");
+});
+
+Deno.test("ack: beyond maxKept items held back, freeze tells nothing; committed items are let go", async () => {
+  const t = new AckTracker(() => {}, 3);
+  const held = deferred();
+  const a = t.begin("a");
+  a.count("a1");
+  a.track(held.promise, "a1");
+  a.seal();
+  const b = t.begin("b");
+  for (const item of ["b1", "b2", "b3"]) b.count(item); // the fourth kept item: over
+  b.seal();
+  assert.equal(t.freeze(), undefined);
+
+  const u = new AckTracker(() => {}, 3);
+  for (const name of ["x", "y", "z"]) {
+    const batch = u.begin(name);
+    batch.count(`${name}1`);
+    batch.count(`${name}2`);
+    batch.seal(); // committed at once: its items are let go
+  }
+  await tick();
+  const w = u.begin("w");
+  w.count("w1");
+  assert.deepEqual(u.freeze(), { items: 0, finished: [] }, "w is not sealed");
 });

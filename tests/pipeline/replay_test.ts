@@ -1,4 +1,4 @@
-/** Replay: which drops a clean restart acts on again, from the note saved at the stop. */
+/** Replay: which drops a clean restart passes over, from the note saved at the stop. */
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/log.ts";
 import { DropParser } from "../../src/netfilter/parser.ts";
@@ -21,69 +21,71 @@ function logger(lines: string[]) {
   return createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
 }
 
-Deno.test("replay: of the noted drops only the unfinished are acted on; after them, every drop", () => {
+Deno.test("replay: of the noted drops the handled are passed over, the others acted on; after them, as usual", () => {
   const read = [drop(1), drop(2), drop(3), drop(4)];
-  const note = replayNote({ items: 4, unsettled: [read[1], read[3]], last: read[3] }, "p")!;
+  const note = replayNote({ items: 4, finished: [read[0], read[2]] }, "p")!;
   assert.deepEqual(note, {
     drops: 4,
-    pending: [dropIdentity(read[1]), dropIdentity(read[3])],
-    last: dropIdentity(read[3]),
+    handled: [dropIdentity(read[0]), dropIdentity(read[2])],
     parser: "p",
   });
   const lines: string[] = [];
   const replay = Replay.from(JSON.parse(JSON.stringify(note)), "p", logger(lines))!;
-  assert.match(lines[0], /acting on the rest read=4 unfinished=2/);
-  assert.deepEqual([...read, drop(5)].map((d) => replay.shouldAct(d)), [
-    false,
-    true,
-    false,
-    true,
-    true,
-  ]);
+  assert.match(lines[0], /acting on the rest read=4 handled=2/);
+  assert.deepEqual(
+    [...read, drop(5)].map((d) => replay.verdict(d)),
+    ["pass", "act", "pass", "act", "usual"],
+  );
   assert.ok(replay.done);
-  assert.equal(lines.length, 1, "the log read the same: nothing to warn about");
 });
 
-Deno.test("replay: an unfinished drop is acted on wherever it comes; a different last drop is warned about", () => {
-  const a = drop(1), b = drop(2), c = drop(3);
-  const note = replayNote({ items: 2, unsettled: [b], last: b }, "p")!;
-  const lines: string[] = [];
-  const replay = Replay.from(note, "p", logger(lines))!;
-  // The log reads differently: b comes third.
-  assert.deepEqual([a, c, b].map((d) => replay.shouldAct(d)), [false, false, true]);
-  assert.match(lines[1], /WARN .*read differently/);
-});
-
-Deno.test("replay: identical drops noted twice are both acted on", () => {
-  const twin = drop(7);
-  const note = replayNote({ items: 2, unsettled: [twin, { ...twin }], last: twin }, "p")!;
+Deno.test("replay: a drop that reads differently after the restart is acted on again, never passed over", () => {
+  const before = drop(1);
+  const note = replayNote({ items: 2, finished: [before, drop(2)] }, "p")!;
   const replay = Replay.from(note, "p", logger([]))!;
-  assert.deepEqual([drop(7), drop(7)].map((d) => replay.shouldAct(d)), [true, true]);
+  // Its time now comes out otherwise (taken from the clock, another boot's estimate).
+  const differently = { ...before, time: new Date(before.time.getTime() + 3) };
+  assert.deepEqual([differently, drop(2)].map((d) => replay.verdict(d)), ["act", "pass"]);
 });
 
-Deno.test("replay: cancelled (the log changed while stopped), every drop is acted on", () => {
-  const note = replayNote({ items: 3, unsettled: [], last: drop(3) }, "p")!;
+Deno.test("replay: identical drops are passed over as many times as they were handled", () => {
+  const twin = drop(7);
+  const note = replayNote({ items: 3, finished: [twin, { ...twin }] }, "p")!;
+  const replay = Replay.from(note, "p", logger([]))!;
+  assert.deepEqual([drop(7), drop(7), drop(7)].map((d) => replay.verdict(d)), [
+    "pass",
+    "pass",
+    "act",
+  ]);
+});
+
+Deno.test("replay: cancelled (the log changed while stopped), every drop is as usual", () => {
+  const note = replayNote({ items: 3, finished: [drop(1), drop(2), drop(3)] }, "p")!;
   const lines: string[] = [];
   const replay = Replay.from(note, "p", logger(lines))!;
-  assert.equal(replay.shouldAct(drop(1)), false);
+  assert.equal(replay.verdict(drop(1)), "pass");
   replay.cancel("gap");
-  assert.equal(replay.shouldAct(drop(2)), true);
+  assert.equal(replay.verdict(drop(2)), "usual");
   assert.ok(replay.done);
   assert.match(lines[1], /WARN .*log changed while stopped.* reason=gap stillToRead=2/);
 });
 
-Deno.test("replay: no note, another parser setting, or a damaged note: no replay (every drop acted on)", () => {
-  const note = replayNote({ items: 1, unsettled: [], last: drop(1) }, "p")!;
+Deno.test("replay: no note, another parser setting, a damaged note, or too much read: no replay", () => {
+  const note = replayNote({ items: 1, finished: [drop(1)] }, "p")!;
   const lines: string[] = [];
   assert.equal(Replay.from(undefined, "p", logger(lines)), undefined);
   assert.equal(Replay.from(note, "other prefixes", logger(lines)), undefined);
   assert.match(lines[0], /prefixes or time layout changed/);
   for (
-    const bad of [null, [], { ...note, drops: 0 }, { ...note, pending: [1] }, { ...note, last: 5 }]
+    const bad of [null, [], { ...note, drops: 0 }, { ...note, handled: [1] }, {
+      ...note,
+      parser: 5,
+    }]
   ) {
     assert.ok(replayNoteProblem(bad), JSON.stringify(bad));
     assert.equal(Replay.from(bad, "p", logger(lines)), undefined);
   }
   assert.match(lines.at(-1)!, /note of handled drops is damaged/);
-  assert.equal(replayNote({ items: 0, unsettled: [], last: undefined }, "p"), undefined);
+  assert.equal(replayNote({ items: 0, finished: [] }, "p"), undefined);
+  assert.equal(replayNote(undefined, "p"), undefined);
 });
