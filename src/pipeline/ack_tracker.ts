@@ -12,8 +12,8 @@
  * ```ts
  * const tracker = new AckTracker((cursor) => store.update(cursor));
  * const batch = tracker.begin(cursorAfterBatch);
- * batch.count(drop);                  // every item read, handled or filtered out
- * batch.track(postEvents(drop), drop); // a promise per unit of work
+ * const at = batch.count(() => id(drop)); // every item read, handled or filtered out
+ * batch.track(postEvents(drop), at);     // a promise per unit of work
  * batch.seal();                        // no more work for this batch
  * ```
  * @module
@@ -21,13 +21,16 @@
 
 /** Work of one batch. */
 export interface BatchAck {
-  /** Counts an item read in this batch (in reading order), whether or not it has work. */
-  count(item: unknown): void;
   /**
-   * Adds a unit of work, for `item` when given; the batch completes when all settle
-   * (rejections count as done).
+   * Counts an item read in this batch (in reading order), whether or not it has work; `key`
+   * names it, asked only while items are kept. Returns where it is kept (for `track`), or -1.
    */
-  track(work: Promise<unknown>, item?: unknown): void;
+  count(key: () => string): number;
+  /**
+   * Adds a unit of work, for the item `count` put at `at` when given; the batch completes when
+   * all settle (rejections count as done).
+   */
+  track(work: Promise<unknown>, at?: number): void;
   /** Declares that no more work will be added. */
   seal(): void;
 }
@@ -36,17 +39,22 @@ export interface BatchAck {
 export interface ReadSince {
   /** Items counted after the committed cursor, in sealed batches. */
   items: number;
-  /** Those of them whose work has settled (or that had none), in reading order. */
-  finished: unknown[];
+  /** The keys of those whose work has settled (or that had none), in reading order. */
+  finished: string[];
 }
 
 interface Entry {
   cursor: unknown;
   pending: number;
   sealed: boolean;
-  /** Its items, in order; undefined once more than `maxKept` were kept. */
-  items: unknown[] | undefined;
-  unsettled: Set<unknown>;
+  /**
+   * Its items' keys, in order; undefined once more than `maxKept` were kept. (Keys, not the
+   * items: items kept alive past a garbage collection or two made V8 allocate all of them in
+   * the old generation, and a flood's RSS rose by half.)
+   */
+  items: string[] | undefined;
+  /** Where the items whose work has not settled are kept. */
+  unsettled: Set<number>;
 }
 
 /** Commits cursors in batch order once their work is complete. */
@@ -74,23 +82,23 @@ export class AckTracker {
     const entry: Entry = { cursor, pending: 0, sealed: false, items: [], unsettled: new Set() };
     this.#queue.push(entry);
     return {
-      count: (item) => {
-        if (entry.items === undefined) return;
+      count: (key) => {
+        if (entry.items === undefined) return -1;
         if (this.#kept >= this.#maxKept) {
           // Memory stays bounded while the checkpoint is held back: this batch is not told.
           this.#kept -= entry.items.length;
           entry.items = undefined;
-          return;
+          return -1;
         }
-        entry.items.push(item);
         this.#kept++;
+        return entry.items.push(key()) - 1;
       },
-      track: (work, item) => {
+      track: (work, at = -1) => {
         entry.pending++;
-        if (item !== undefined) entry.unsettled.add(item);
+        if (at >= 0) entry.unsettled.add(at);
         const done = () => {
           entry.pending--;
-          if (item !== undefined) entry.unsettled.delete(item);
+          if (at >= 0) entry.unsettled.delete(at);
           this.#advance();
         };
         work.then(done, done);
@@ -111,13 +119,15 @@ export class AckTracker {
   freeze(): ReadSince | undefined {
     this.#frozen = true;
     let items = 0;
-    const finished: unknown[] = [];
+    const finished: string[] = [];
     for (let i = this.#head; i < this.#queue.length; i++) {
       const entry = this.#queue[i];
       if (!entry.sealed) break;
       if (entry.items === undefined) return undefined;
       items += entry.items.length;
-      for (const item of entry.items) if (!entry.unsettled.has(item)) finished.push(item);
+      entry.items.forEach((key, at) => {
+        if (!entry.unsettled.has(at)) finished.push(key);
+      });
     }
     return { items, finished };
   }

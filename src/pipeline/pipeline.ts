@@ -14,7 +14,7 @@ import type { PacketDrop, ParseErrorReason, ParseResult } from "../netfilter/typ
 import type { CheckpointStore } from "../sources/checkpoint.ts";
 import type { LogSource } from "../sources/source.ts";
 import { AckTracker, type BatchAck } from "./ack_tracker.ts";
-import type { ExpiryFilter, RepeatFilter } from "./filters.ts";
+import { dropIdentity, type ExpiryFilter, type RepeatFilter } from "./filters.ts";
 import { type Replay, type ReplayNote, replayNote, type ReplayVerdict } from "./replay.ts";
 
 /** Where drops that pass the filters go. */
@@ -153,7 +153,7 @@ export class Pipeline {
 
   #onDrop(drop: PacketDrop, ack: BatchAck): void {
     const { metrics } = this.#o;
-    ack.count(drop);
+    const at = ack.count(() => dropIdentity(drop));
     metrics.dropsParsed.inc({ prefix: drop.prefix });
     // Asked of every drop, in order.
     let verdict: ReplayVerdict = "usual";
@@ -174,7 +174,7 @@ export class Pipeline {
       return;
     }
     const work = this.#o.sink.handle(drop);
-    if (work) ack.track(work, drop);
+    if (work) ack.track(work, at);
   }
 
   /**

@@ -55,7 +55,7 @@ export function replayNote(read: ReadSince | undefined, parser: string): ReplayN
   if (read === undefined || read.items === 0 || read.items > MAX_NOTED) return undefined;
   return {
     drops: read.items,
-    handled: read.finished.map((drop) => dropIdentity(drop as PacketDrop)),
+    handled: read.finished,
     parser,
   };
 }

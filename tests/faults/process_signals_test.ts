@@ -127,14 +127,22 @@ Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoi
     const postedBefore = api.events("seq").length;
     assert.ok(tailer.logged("shutting down") === 1 && tailer.logged("stopped") === 1);
 
-    // The note saved with the checkpoint names the drops after it whose Events were unposted.
+    // A note of the handled drops goes with the checkpoint when at most 20 000 were read after
+    // it; here, with the checkpoint held back by the first queued Event, there are more: the next
+    // start acts on every drop after the checkpoint (an Event already posted is recognised).
     const note = (saved as unknown as { replay?: { drops: number; handled: string[] } }).replay;
-    assert.ok(note && note.handled.length < note.drops, "a note of the handled drops was saved");
-    const unfinished = unfinishedSeqs(content.subarray(offset), note.drops, note.handled);
-    assert.equal(unfinished.length, note.drops - note.handled.length, "each handled one is known");
+    const drops = seqsIn(content.subarray(offset)).length;
+    assert.equal(
+      note !== undefined,
+      drops <= 20_000,
+      `note for ${drops} drops after the checkpoint`,
+    );
+    const unfinished = note
+      ? unfinishedSeqs(content.subarray(offset), note.drops, note.handled)
+      : seqsIn(content.subarray(offset)).filter((n) => seqEvent(n, 10));
 
-    // The next start, with room for every Event: the unfinished drops get their Events, the
-    // drops handled before the stop (posted or shed) are passed over, none is posted twice.
+    // The next start, with room for every Event: the unfinished drops get their Events, none
+    // is posted twice.
     tailer = await Tailer.start({
       log,
       kubeconfig: api.kubeconfigPath,
@@ -142,7 +150,7 @@ Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoi
       args: FAST_EVENTS,
       waitFor: "ready",
     });
-    assert.ok(tailer.logged("acting on the rest"), tailer.tail());
+    assert.equal(tailer.logged("acting on the rest") > 0, note !== undefined, tailer.tail());
     await until(
       "an Event for every unfinished drop",
       () => {
@@ -158,7 +166,9 @@ Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoi
       `held: SIGTERM during a flood of 20 000 lines/s (${written} written, ${readBefore} read, ` +
         `${shed} drops' Events shed at the default API rate) — exit 0 after ${
           ms.toFixed(0)
-        } ms, checkpoint at line ${covered} with ${unfinished.length} unfinished drops noted; ` +
+        } ms, checkpoint at line ${covered}, ${
+          note ? "a note" : "no note"
+        }, ${unfinished.length} drops to act on; ` +
         `${postedBefore} Events before, ${
           api.events("seq").length
         } after the next start, each once`,
