@@ -22,8 +22,8 @@
  *   run estimates the boot time anew, and estimates of one boot differ by a few ms; so that a
  *   record delivered again after a restart keeps its exact time (replays are recognised by it),
  *   a run resuming within the same boot times its records with the boot time of the saved
- *   cursor, unless the estimates are further apart than {@link BOOT_TIME_NOISE_MS} (the wall
- *   clock was stepped in between: then the new estimate is right and the old one was not).
+ *   cursor (`RecordBootTime`), unless the estimates are too far apart (the wall clock was
+ *   stepped in between: then the new estimate is right and the old one was not).
  *
  * Permissions. The kernel: reading `/dev/kmsg` needs root (its mode is 0644 root) or
  * CAP_SYSLOG when `kernel.dmesg_restrict=1`. Deno 2: paths under `/dev` and `/proc` open only with
@@ -47,7 +47,7 @@
 import { retryDelay, sleep } from "../timing.ts";
 import { type LogFields, type Logger, silentLogger } from "../log.ts";
 import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
-import { BootClock, readBootId } from "./kmsg_boot_time.ts";
+import { BootClock, readBootId, RecordBootTime, type ResumedBootTime } from "./kmsg_boot_time.ts";
 import { type KmsgDevice, type KmsgDeviceOpener, openKmsgDevice } from "./kmsg_device.ts";
 import { KmsgLineSplitter } from "./kmsg_lines.ts";
 import type {
@@ -74,20 +74,6 @@ export interface KmsgCursor {
    */
   bootTimeMs?: number;
 }
-
-/**
- * Boot times further apart than this belong to different boots. Estimates of one boot agree to
- * a few ms (unless the wall clock is stepped); a reboot moves the boot time by at least the
- * uptime the previous boot had.
- */
-export const SAME_BOOT_TOLERANCE_MS = 5000;
-
-/**
- * Two boot time estimates of one boot further apart than this mean the wall clock was stepped
- * between them (NTP at start-up). Precise estimates agree to a few ms; coarse ones (whole-second
- * uptime, calibration cut short) to about a second. The step tolerance of `BootClock`.
- */
-export const BOOT_TIME_NOISE_MS = 1500;
 
 /** Options of {@link KmsgSource}. */
 export interface KmsgSourceOptions extends SourceOptions {
@@ -189,11 +175,8 @@ export class KmsgSource implements LogSource {
   #resumeFrom: unknown;
   #bootId: string | undefined;
   #clock: BootClock;
-  /**
-   * Set while a run resumed within the boot its cursor was saved in: the cursor's boot time and
-   * the estimate at that moment. Times use the saved one, moved only by the clock's later steps.
-   */
-  #savedBootTime: { savedMs: number; estimateMs: number } | undefined;
+  /** The boot time records are timed with: the saved cursor's, in the boot it was saved in. */
+  #bootTime: RecordBootTime;
   #onEvent: SourceEventSink;
   #onReady: ((lastSeq: number | undefined) => void) | undefined;
   #open: KmsgDeviceOpener;
@@ -219,6 +202,7 @@ export class KmsgSource implements LogSource {
       bootTimeMs: options.bootTimeMs,
       onNote: (message, fields) => log.warn(message, fields),
     });
+    this.#bootTime = new RecordBootTime(this.#clock);
   }
 
   async *read(signal: AbortSignal): AsyncGenerator<SourceBatch> {
@@ -300,7 +284,7 @@ export class KmsgSource implements LogSource {
 
   /** Where to begin, from the saved cursor or the start option. */
   #initialPosition(): Position {
-    this.#savedBootTime = undefined;
+    this.#bootTime.reset();
     const position: Position = {
       lastSeq: undefined,
       toEnd: this.#start === "end",
@@ -318,65 +302,46 @@ export class KmsgSource implements LogSource {
       });
       return position;
     }
-    if (this.#otherBoot(cursor)) {
+    // Records delivered again after the restart keep the times they had (the cursor's boot
+    // time), unless the wall clock was stepped meanwhile.
+    const estimateMs = this.#clock.bootTimeMs();
+    const decided = this.#bootTime.resume(cursor.bootTimeMs);
+    if (this.#otherBoot(cursor, decided)) {
+      this.#bootTime.reset();
       // Everything in the ring buffer was logged after the saved position.
       this.#onEvent("new_boot");
       this.#log.info("saved cursor is from an earlier boot; reading the whole ring buffer", {
         saved: cursor,
         boot: this.#bootId,
-        bootTime: this.#bootTimeMs(),
+        bootTime: this.#bootTime.ms(),
       });
       return { ...position, toEnd: false };
     }
-    this.#reuseBootTime(cursor);
+    if (decided !== undefined) {
+      const fields = {
+        savedBootTimeMs: cursor.bootTimeMs,
+        estimateMs: Math.round(estimateMs!),
+        differenceMs: Math.round(estimateMs! - cursor.bootTimeMs!),
+      };
+      if (decided === "saved") {
+        this.#log.debug("records are timed with the saved cursor's boot time", fields);
+      } else {
+        this.#log.info(
+          "boot time moved since the cursor was saved (wall clock stepped); records are timed " +
+            "with the new estimate",
+          fields,
+        );
+      }
+    }
     return { ...position, toEnd: false, lastSeq: cursor.seq, unconfirmed: cursor.seq };
   }
 
-  /**
-   * Times this run's records with the boot time of `cursor` (saved during this boot), so the
-   * records delivered again after the restart get the times they had; unless the estimates are
-   * so far apart that the wall clock was stepped meanwhile.
-   */
-  #reuseBootTime(cursor: KmsgCursor): void {
-    const estimateMs = this.#clock.bootTimeMs();
-    if (cursor.bootTimeMs === undefined || estimateMs === undefined) return;
-    const fields = {
-      savedBootTimeMs: cursor.bootTimeMs,
-      estimateMs: Math.round(estimateMs),
-      differenceMs: Math.round(estimateMs - cursor.bootTimeMs),
-    };
-    if (Math.abs(estimateMs - cursor.bootTimeMs) > BOOT_TIME_NOISE_MS) {
-      this.#log.info(
-        "boot time moved since the cursor was saved (wall clock stepped); records are timed " +
-          "with the new estimate",
-        fields,
-      );
-      return;
-    }
-    this.#savedBootTime = { savedMs: cursor.bootTimeMs, estimateMs };
-    this.#log.debug("records are timed with the saved cursor's boot time", fields);
-  }
-
   /** Whether `cursor` was saved during another boot (by boot id, else by boot time). */
-  #otherBoot(cursor: KmsgCursor): boolean {
+  #otherBoot(cursor: KmsgCursor, decided: ResumedBootTime | undefined): boolean {
     if (cursor.boot !== undefined && this.#bootId !== undefined) {
       return cursor.boot !== this.#bootId;
     }
-    const bootTimeMs = this.#bootTimeMs();
-    return cursor.bootTimeMs !== undefined && bootTimeMs !== undefined &&
-      Math.abs(cursor.bootTimeMs - bootTimeMs) > SAME_BOOT_TOLERANCE_MS;
-  }
-
-  /**
-   * The boot time records are timed with and cursors carry: whole ms, so that the cursor holds
-   * exactly what the times were computed with.
-   */
-  #bootTimeMs(): number | undefined {
-    const estimateMs = this.#clock.bootTimeMs();
-    if (estimateMs === undefined) return undefined;
-    const saved = this.#savedBootTime;
-    // Unchanged estimate: exactly the saved value. A stepped clock moves it by the step.
-    return Math.round(saved ? saved.savedMs + (estimateMs - saved.estimateMs) : estimateMs);
+    return decided === "other boot";
   }
 
   /** Once the input has been read to its end the first time after an open. */
@@ -398,7 +363,7 @@ export class KmsgSource implements LogSource {
   #cursor(seq: number): KmsgCursor {
     const cursor: KmsgCursor = { seq };
     if (this.#bootId !== undefined) cursor.boot = this.#bootId;
-    const bootTimeMs = this.#bootTimeMs();
+    const bootTimeMs = this.#bootTime.ms();
     if (bootTimeMs !== undefined) cursor.bootTimeMs = bootTimeMs;
     return cursor;
   }
@@ -414,7 +379,7 @@ export class KmsgSource implements LogSource {
     position: Position,
     pending: Entry[],
   ): { drained: boolean; failure?: { error: unknown } } {
-    const bootTimeMs = this.#bootTimeMs();
+    const bootTimeMs = this.#bootTime.ms();
     const onLine = (line: string) => this.#record(line, position, bootTimeMs, pending);
     while (pending.length < this.#maxBatch) {
       let result;

@@ -22,6 +22,20 @@
  * @module
  */
 
+/**
+ * Boot times further apart than this belong to different boots. Estimates of one boot agree to
+ * a few ms (unless the wall clock is stepped); a reboot moves the boot time by at least the
+ * uptime the previous boot had.
+ */
+export const SAME_BOOT_TOLERANCE_MS = 5000;
+
+/**
+ * Two boot time estimates of one boot further apart than this mean the wall clock was stepped
+ * between them (NTP at start-up). Precise estimates agree to a few ms; coarse ones (whole-second
+ * uptime, calibration cut short) to about a second. The step tolerance of `BootClock`.
+ */
+export const BOOT_TIME_NOISE_MS = 1500;
+
 /** Where the uptime is read. */
 export const UPTIME_PATH = "/proc/uptime";
 /** Where the id of the running boot is read (changes at every boot; needs `--allow-all`). */
@@ -205,5 +219,57 @@ export class BootClock {
     }
     this.#mode = "none";
     this.#value = undefined;
+  }
+}
+
+/** What {@link RecordBootTime.resume} made of a saved boot time. */
+export type ResumedBootTime = "saved" | "stepped" | "other boot";
+
+/**
+ * The boot time records are timed with and cursors carry: whole ms, so that a cursor holds
+ * exactly what the times were computed with. Estimates of one boot differ by a few ms between
+ * runs, so a run resuming within the boot a cursor was saved in keeps the cursor's value (a
+ * record delivered again keeps its time, by which replays are recognised), moved only by later
+ * steps of the wall clock.
+ */
+export class RecordBootTime {
+  #clock: BootClock;
+  #saved: { savedMs: number; estimateMs: number } | undefined;
+
+  constructor(clock: BootClock) {
+    this.#clock = clock;
+  }
+
+  /**
+   * Keeps `savedMs` (a saved cursor's boot time) when the estimate agrees with it. Returns what
+   * was decided: "stepped" (further apart than {@link BOOT_TIME_NOISE_MS}: the wall clock was
+   * stepped meanwhile, the estimate is used), "other boot" (further than
+   * {@link SAME_BOOT_TOLERANCE_MS}), or undefined (no saved value, or no estimate).
+   */
+  resume(savedMs: number | undefined): ResumedBootTime | undefined {
+    this.#saved = undefined;
+    const estimateMs = this.#clock.bootTimeMs();
+    if (savedMs === undefined || !Number.isFinite(savedMs) || estimateMs === undefined) {
+      return undefined;
+    }
+    const apart = Math.abs(savedMs - estimateMs);
+    if (apart > SAME_BOOT_TOLERANCE_MS) return "other boot";
+    if (apart > BOOT_TIME_NOISE_MS) return "stepped";
+    this.#saved = { savedMs, estimateMs };
+    return "saved";
+  }
+
+  /** Forgets a kept value: records are timed with the estimate. */
+  reset(): void {
+    this.#saved = undefined;
+  }
+
+  /** The boot time in whole ms, or undefined when no uptime can be read. */
+  ms(): number | undefined {
+    const estimateMs = this.#clock.bootTimeMs();
+    if (estimateMs === undefined) return undefined;
+    const saved = this.#saved;
+    // Unchanged estimate: exactly the saved value. A stepped clock moves it by the step.
+    return Math.round(saved ? saved.savedMs + (estimateMs - saved.estimateMs) : estimateMs);
   }
 }

@@ -9,13 +9,13 @@
  *
  * The running boot is known by its id (`/proc/sys/kernel/random/boot_id`, readable with
  * `--allow-all`); without it, a boot whose entries' receive times (wall clock minus monotonic
- * clock) put its start within {@link SAME_BOOT_TOLERANCE_MS} of our boot time estimate is taken
+ * clock) put its start within `SAME_BOOT_TOLERANCE_MS` of our boot time estimate is taken
  * for the running one.
  *
  * Estimates of the boot time differ by a few ms between runs; so that an entry delivered again
  * after a restart keeps its exact time (replays are recognised by it), the boot time used is
  * saved with the cursor, and a run resuming within the same boot times its entries with it
- * unless the estimates are further apart than {@link BOOT_TIME_NOISE_MS} (the wall clock was
+ * unless the estimates are further apart than `BOOT_TIME_NOISE_MS` (the wall clock was
  * stepped in between).
  *
  * @example
@@ -28,8 +28,12 @@
  * @module
  */
 
-import { BOOT_TIME_NOISE_MS, SAME_BOOT_TOLERANCE_MS } from "../kmsg.ts";
-import type { BootClock } from "../kmsg_boot_time.ts";
+import {
+  type BootClock,
+  RecordBootTime,
+  type ResumedBootTime,
+  SAME_BOOT_TOLERANCE_MS,
+} from "../kmsg_boot_time.ts";
 import type { JournalEntry } from "./journal_set.ts";
 
 /** Options of {@link EntryTimes}. */
@@ -41,14 +45,13 @@ export interface EntryTimesOptions {
 
 /** Times journal entries; see the module documentation. */
 export class EntryTimes {
-  #clock: BootClock;
+  #bootTime: RecordBootTime;
   #bootId: string | undefined;
   /** Boot ids recognised as the running boot by their entries' times. */
   #current = new Set<string>();
-  #saved: { savedMs: number; estimateMs: number } | undefined;
 
   constructor(options: EntryTimesOptions) {
-    this.#clock = options.clock;
+    this.#bootTime = new RecordBootTime(options.clock);
     const id = options.bootId?.replaceAll("-", "").toLowerCase();
     this.#bootId = id !== undefined && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
   }
@@ -57,18 +60,11 @@ export class EntryTimes {
    * Takes the boot time saved with `cursor` (a cursor this source handed out) when it is of the
    * running boot and agrees with our estimate; returns what was decided, for the log.
    */
-  resume(cursor: unknown): "saved" | "stepped" | "other boot" | undefined {
+  resume(cursor: unknown): ResumedBootTime | undefined {
     const savedMs = typeof cursor === "object" && cursor !== null
       ? (cursor as { bootTimeMs?: unknown }).bootTimeMs
       : undefined;
-    if (typeof savedMs !== "number" || !Number.isFinite(savedMs)) return undefined;
-    const estimateMs = this.#clock.bootTimeMs();
-    if (estimateMs === undefined) return undefined;
-    const apart = Math.abs(savedMs - estimateMs);
-    if (apart > SAME_BOOT_TOLERANCE_MS) return "other boot";
-    if (apart > BOOT_TIME_NOISE_MS) return "stepped";
-    this.#saved = { savedMs, estimateMs };
-    return "saved";
+    return this.#bootTime.resume(typeof savedMs === "number" ? savedMs : undefined);
   }
 
   /**
@@ -76,11 +72,7 @@ export class EntryTimes {
    * can be read.
    */
   bootTimeMs(): number | undefined {
-    const estimateMs = this.#clock.bootTimeMs();
-    if (estimateMs === undefined) return undefined;
-    const saved = this.#saved;
-    // Unchanged estimate: exactly the saved value. A stepped clock moves it by the step.
-    return Math.round(saved ? saved.savedMs + (estimateMs - saved.estimateMs) : estimateMs);
+    return this.#bootTime.ms();
   }
 
   /** The time of `entry`: the kernel's when it is of the running boot, else journald's. */
