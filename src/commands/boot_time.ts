@@ -4,9 +4,9 @@
  *
  * With `/proc/uptime` readable (not under the production permissions: Deno 2 refuses `/proc`
  * without `--allow-all`) it is precise at once. With only `Deno.osUptime()` (whole seconds,
- * rounded up) the estimate is taken the moment the uptime ticks, as the daemon's
- * `BootClock.calibrate` does — here synchronously, since the parser asks for it in the middle of
- * a line, and only then: a log without kmsg or dmesg times never waits (up to a second).
+ * rounded up) the estimate is taken the moment the uptime ticks (`BootClock.calibrateSync`:
+ * the parser asks for it in the middle of a line), and only then: a log without kmsg or dmesg
+ * times never waits (up to a second).
  * @module
  */
 
@@ -18,31 +18,11 @@ export interface ParseBootTimeOptions extends BootClockOptions {
   maxWaitMs?: number;
 }
 
-/** Sleeps `ms` milliseconds, blocking (the parser reads synchronously). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /** The boot time in ms since the epoch, or undefined when no uptime can be read. */
 export function estimateBootTimeMs(options: ParseBootTimeOptions = {}): number | undefined {
   const clock = new BootClock(options);
-  const estimate = clock.bootTimeMs();
-  if (clock.mode !== "os") return estimate; // precise (/proc/uptime, fixed), or none at all
-  const osUptime = options.osUptime ?? Deno.osUptime;
-  const now = options.now ?? Date.now;
-  try {
-    const first = osUptime();
-    const until = now() + (options.maxWaitMs ?? 1500);
-    while (now() < until) {
-      sleepSync(1);
-      const value = osUptime();
-      // The kernel rounds up: the value just became `value` as the uptime passed value - 1.
-      if (value !== first) return now() - (value - 1) * 1000;
-    }
-  } catch {
-    // Readable a moment ago: keep the coarse estimate.
-  }
-  return estimate;
+  clock.calibrateSync(options.maxWaitMs);
+  return clock.bootTimeMs();
 }
 
 /**

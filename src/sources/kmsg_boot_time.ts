@@ -160,19 +160,45 @@ export class BootClock {
    */
   async calibrate(signal: AbortSignal): Promise<void> {
     if (this.mode !== "os" || this.#precise) return;
-    const osUptime = this.#options.osUptime ?? Deno.osUptime;
-    const first = osUptime();
+    const first = this.#osUptime();
     const until = this.#now() + 1500;
     while (!signal.aborted && this.#now() < until) {
       await new Promise((resolve) => setTimeout(resolve, 1));
-      const value = osUptime();
-      if (value !== first) {
-        // The kernel rounds up: the value just became `value` as the uptime passed value - 1.
-        this.#value = this.#now() - (value - 1) * 1000;
-        this.#precise = true;
-        return;
-      }
+      if (this.#ticked(first)) return;
     }
+  }
+
+  /**
+   * The same, blocking, for at most `maxWaitMs` (a synchronous reader such as `parse`). When the
+   * uptime cannot be read meanwhile, the coarse estimate stays.
+   */
+  calibrateSync(maxWaitMs = 1500): void {
+    if (this.mode !== "os" || this.#precise) return;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      const first = this.#osUptime();
+      const until = this.#now() + maxWaitMs;
+      while (this.#now() < until) {
+        Atomics.wait(pause, 0, 0, 1);
+        if (this.#ticked(first)) return;
+      }
+    } catch {
+      // Readable a moment ago: keep the coarse estimate.
+    }
+  }
+
+  #osUptime(): number {
+    return (this.#options.osUptime ?? Deno.osUptime)();
+  }
+
+  /** Whether the whole-second uptime moved on from `first`; then the boot time is taken. */
+  #ticked(first: number): boolean {
+    const value = this.#osUptime();
+    if (value === first) return false;
+    // The kernel rounds up: the value just became `value` as the uptime passed value - 1.
+    this.#value = this.#now() - (value - 1) * 1000;
+    this.#precise = true;
+    return true;
   }
 
   #now(): number {
