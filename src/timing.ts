@@ -45,6 +45,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/**
+ * Waits until `done()` holds or the time `deadline` (`performance.now()`, so a step of the wall
+ * clock cannot stretch it) has come, looking every `everyMs`; resolves whether it holds.
+ */
+export async function pollUntil(
+  done: () => boolean,
+  deadline: number,
+  everyMs = 10,
+): Promise<boolean> {
+  for (;;) {
+    if (done()) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    await sleep(Math.min(everyMs, left));
+  }
+}
+
 /** Why {@link Wakeup.wait} returned. */
 export type WakeReason = "notified" | "timeout" | "aborted";
 

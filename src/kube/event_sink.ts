@@ -31,6 +31,7 @@ import { dropIdentity } from "../pipeline/filters.ts";
 import { KubeClient, loadKubeConfig } from "./client.ts";
 import { PodIndex } from "./pods.ts";
 import { EventRecorder } from "./recorder.ts";
+import { pollUntil } from "../timing.ts";
 
 /** What the sink needs from the pod index. */
 export interface PodLookup {
@@ -116,38 +117,17 @@ export class KubeEventSink implements EventSink {
 
   /** Resolves drop's Events; false when shutdown left one of them unposted. */
   async #process(drop: PacketDrop): Promise<boolean> {
+    const { recorder, metrics, log } = this.#o;
     this.#resolving++;
-    let resolving = true;
-    const resolved = () => {
-      if (resolving) this.#resolving--;
-      resolving = false;
-    };
+    let sides: [Endpoint, Endpoint] | undefined;
     try {
-      return await this.#record(drop, resolved);
+      sides = await this.#sides(drop);
     } finally {
-      resolved();
+      this.#resolving--;
     }
-  }
-
-  /** Resolves both sides of `drop` (then calls `resolved`) and records its Events. */
-  async #record(drop: PacketDrop, resolved: () => void): Promise<boolean> {
-    const { pods, recorder, metrics, log } = this.#o;
-    try {
-      if (!pods.ready) await pods.whenReady(this.#o.signal);
-    } catch {
-      return false; // shutting down before the index was ready
-    }
-    const srcNow = this.#locateNow(drop.src);
-    const dstNow = this.#locateNow(drop.dst);
-    const srcIsPod = srcNow.kind === "pod";
-    const dstIsPod = dstNow.kind === "pod";
-    // A name for the other side is only needed when there is a Pod to tell.
-    const [src, dst] = await Promise.all([
-      srcNow.kind === "external" && dstIsPod ? this.#withDnsName(srcNow) : srcNow,
-      dstNow.kind === "external" && srcIsPod ? this.#withDnsName(dstNow) : dstNow,
-    ]);
+    if (!sides) return false; // shutting down before the index was ready
+    const [src, dst] = sides;
     metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
-    resolved();
     const work: Promise<EventResult>[] = [];
     const dropId = dropIdentity(drop);
     if (src.kind === "pod") {
@@ -175,13 +155,31 @@ export class KubeEventSink implements EventSink {
     return !results.includes("unsent");
   }
 
+  /**
+   * Both sides of `drop` (a name for the other side when there is a Pod to tell); undefined when
+   * shutting down before the pod index was ready.
+   */
+  async #sides(drop: PacketDrop): Promise<[Endpoint, Endpoint] | undefined> {
+    const { pods } = this.#o;
+    try {
+      if (!pods.ready) await pods.whenReady(this.#o.signal);
+    } catch {
+      return undefined;
+    }
+    const srcNow = this.#locateNow(drop.src);
+    const dstNow = this.#locateNow(drop.dst);
+    const srcIsPod = srcNow.kind === "pod";
+    const dstIsPod = dstNow.kind === "pod";
+    return await Promise.all([
+      srcNow.kind === "external" && dstIsPod ? this.#withDnsName(srcNow) : srcNow,
+      dstNow.kind === "external" && srcIsPod ? this.#withDnsName(dstNow) : dstNow,
+    ]);
+  }
+
   async close(deadlineMs: number): Promise<void> {
     const deadline = performance.now() + deadlineMs;
     // Drops still finding their DNS names reach the recorder first, within the deadline.
-    for (let left = deadlineMs; this.#resolving > 0 && left > 0;) {
-      await new Promise((r) => setTimeout(r, Math.min(10, left)));
-      left = deadline - performance.now();
-    }
+    await pollUntil(() => this.#resolving === 0, deadline);
     await this.#o.recorder.close(Math.max(0, deadline - performance.now()));
     // Requests still in flight (waiting for the rate limit or an answer) must not hold the exit
     // past the deadline. Their drops stay unacknowledged, so the checkpoint written next stays

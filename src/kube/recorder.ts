@@ -24,7 +24,7 @@ import type { EventResult, Metrics } from "../metrics.ts";
 import type { ApiResponse, KubeClient } from "./client.ts";
 import { retryAfterOf } from "./retry_after.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { retryDelay, sleep } from "../timing.ts";
+import { pollUntil, retryDelay, sleep } from "../timing.ts";
 import type { PodRef } from "../enrich/endpoints.ts";
 
 /** One Event to record. */
@@ -224,11 +224,7 @@ export class EventRecorder {
     this.#running = false;
     await Promise.allSettled(inFlight);
     // Left idle by the signal before close(): close() drains what comes meanwhile.
-    if (this.#stopped) {
-      for (const job of this.#queue.splice(0)) {
-        job.resolve(this.#count("unsent"));
-      }
-    }
+    if (this.#stopped) this.#leaveQueued();
   }
 
   /**
@@ -242,13 +238,10 @@ export class EventRecorder {
     // DNS name at the signal) are drained too.
     if (!this.#running) void this.run(new AbortController().signal);
     this.#wake?.();
-    // performance.now, not the injectable clock: a step of the wall clock must not hold the exit.
-    const deadline = performance.now() + deadlineMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      if ((this.#queue.length === 0 && this.#current.size === 0) || left <= 0) break;
-      await new Promise((r) => setTimeout(r, Math.min(10, left)));
-    }
+    await pollUntil(
+      () => this.#queue.length === 0 && this.#current.size === 0,
+      performance.now() + deadlineMs,
+    );
     this.#stopped = true;
     this.#givingUp.abort();
     this.#wake?.();
@@ -260,6 +253,11 @@ export class EventRecorder {
         { events: left },
       );
     }
+    this.#leaveQueued();
+  }
+
+  /** Settles the Events still queued as `unsent` (their drops stay out of the checkpoint). */
+  #leaveQueued(): void {
     for (const job of this.#queue.splice(0)) job.resolve(this.#count("unsent"));
   }
 
