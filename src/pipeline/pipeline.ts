@@ -153,12 +153,15 @@ export class Pipeline {
 
   #onDrop(drop: PacketDrop, ack: BatchAck): void {
     const { metrics } = this.#o;
-    const at = ack.count(() => dropIdentity(drop));
+    // Its identity, made once when the tracker keeps it or the replay asks for it.
+    let id: string | undefined;
+    const identity = () => (id ??= dropIdentity(drop));
+    const at = ack.count(identity);
     metrics.dropsParsed.inc({ prefix: drop.prefix });
     // Asked of every drop, in order.
     let verdict: ReplayVerdict = "usual";
     if (this.#replay) {
-      verdict = this.#replay.verdict(drop);
+      verdict = this.#replay.verdict(identity());
       if (this.#replay.done) this.#replay = undefined;
     }
     if (verdict === "pass") return; // handled before the stop

@@ -18,21 +18,19 @@
  * ```ts
  * const note = replayNote(tracker.freeze(), fingerprint); // at shutdown, saved with the cursor
  * const replay = Replay.from(savedNote, fingerprint, log);  // at the next start
- * replay?.verdict(drop); // "pass": handled before the stop
+ * replay?.verdict(dropIdentity(drop)); // "pass": handled before the stop
  * ```
  * @module
  */
 
 import type { Logger } from "../log.ts";
-import type { PacketDrop } from "../netfilter/types.ts";
 import type { ReadSince } from "./ack_tracker.ts";
-import { dropIdentity } from "./filters.ts";
 
 /** Saved beside the cursor at a clean shutdown. */
 export interface ReplayNote {
   /** Drops read after the cursor before the shutdown (counted before the filters). */
   drops: number;
-  /** Identities ({@link dropIdentity}) of those whose handling had finished. */
+  /** Identities (`dropIdentity`, filters.ts) of those whose handling had finished. */
   handled: string[];
   /** The parser settings the drops were read with; other settings read other drops. */
   parser: string;
@@ -120,11 +118,10 @@ export class Replay {
     return this.#left <= 0;
   }
 
-  /** What to do with `drop`, the next drop read. */
-  verdict(drop: PacketDrop): ReplayVerdict {
+  /** What to do with the next drop read, whose `dropIdentity` (filters.ts) is `id`. */
+  verdict(id: string): ReplayVerdict {
     if (this.#left <= 0) return "usual";
     this.#left--;
-    const id = dropIdentity(drop);
     const handled = this.#handled.get(id);
     if (handled === undefined) return "act";
     if (handled > 1) this.#handled.set(id, handled - 1);
