@@ -140,6 +140,12 @@ function bootTime(ctx: HeaderContext): number | undefined {
   return typeof boot === "function" ? boot() : boot;
 }
 
+/** The time `ms` after boot (a kmsg or dmesg time), or undefined without a boot time. */
+function sinceBoot(ctx: HeaderContext, ms: number): Date | undefined {
+  const boot = bootTime(ctx);
+  return boot === undefined ? undefined : new Date(boot + ms);
+}
+
 function num(at: number, len: number): number {
   let value = 0;
   for (let i = at; i < at + len; i++) {
@@ -389,8 +395,7 @@ function skipKernelDecorations(
   }
   const end = kernelTimeEnd(i);
   if (end >= 0) {
-    const boot = header.time ? undefined : bootTime(ctx);
-    if (boot !== undefined) header.time = new Date(boot + kernelSeconds(line, i) * 1000);
+    header.time ??= sinceBoot(ctx, kernelSeconds(line, i) * 1000);
     i = end;
   }
   header.messageStart = i;
@@ -515,8 +520,7 @@ function readHeader(
     const kmsg = parseKmsgHeader(line, i);
     if (kmsg && kmsg.messageStart <= to) {
       if (kmsg.facility !== 0) return "not_kernel";
-      const boot = bootTime(ctx);
-      if (boot !== undefined) header.time = new Date(boot + Math.floor(kmsg.usec / 1000));
+      header.time = sinceBoot(ctx, Math.floor(kmsg.usec / 1000));
       header.messageStart = kmsg.messageStart;
       header.kmsg = true;
       return header;
@@ -597,8 +601,7 @@ function readBracketed(
   if (ch(i) === 91) {
     const end = kernelTimeEnd(i);
     if (end >= 0) {
-      const boot = bootTime(ctx);
-      if (boot !== undefined) header.time = new Date(boot + kernelSeconds(line, i) * 1000);
+      header.time = sinceBoot(ctx, kernelSeconds(line, i) * 1000);
       // journalctl -o short-monotonic: the kernel time, then `host kernel: `.
       if (ch(end - 1) === 32 && readTag(line, end - 1, to, false, header, ctx)) return header;
       header.messageStart = end;

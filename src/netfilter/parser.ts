@@ -139,10 +139,9 @@ export class DropParser {
     this.prefixes = trimmed.sort((a, b) => b.length - a.length);
     this.#literal = this.prefixes.filter((p) => !p.includes("*"));
     this.#literalFirst = this.#literal.map((p) => Math.min(p.charCodeAt(0), OTHER));
-    this.#patterns = this.prefixes.filter((p) => p.includes("*")).map(prefixPattern);
-    this.#patternEnds = this.prefixes.filter((p) => p.includes("*")).map((p) =>
-      new RegExp(`(?:^|\\s)(?:${patternBody(p)})$`)
-    );
+    const wildcards = this.prefixes.filter((p) => p.includes("*"));
+    this.#patterns = wildcards.map(prefixPattern);
+    this.#patternEnds = wildcards.map((p) => new RegExp(`(?:^|\\s)(?:${patternBody(p)})$`));
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());

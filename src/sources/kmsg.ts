@@ -270,7 +270,7 @@ export class KmsgSource implements LogSource {
             };
           }
           if (failure || (signal.aborted && pending.length === 0)) break;
-          if (drained && pending.length === 0) await sleep(Math.min(waitMs, this.#pollMs), signal);
+          if (drained && pending.length === 0) await sleep(waitMs, signal);
         }
       } finally {
         // Also when the consumer stops iterating (return() at the yield).

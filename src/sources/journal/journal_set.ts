@@ -84,6 +84,21 @@ function stampOf(stat: Deno.FileInfo): string {
   return `${stat.size}:${stat.mtime?.getTime()}`;
 }
 
+/**
+ * Whether the entry at `location` is behind where reading stands: at or before `after` (the
+ * last entry read), or, with none read yet after starting at the end, logged before `start`
+ * (µs since the epoch).
+ */
+function passed(
+  location: EntryLocation,
+  after: EntryLocation | undefined,
+  start: number | undefined,
+): boolean {
+  return after !== undefined
+    ? compareLocations(location, after) <= 0
+    : start !== undefined && location.realtime < start;
+}
+
 /** One file of the set and its reading position. */
 class FileStream implements MergeStream {
   readonly file: JournalFile;
@@ -138,11 +153,7 @@ class FileStream implements MergeStream {
           return undefined;
         }
         const location = this.locationAt(offset);
-        if (
-          after !== undefined
-            ? compareLocations(location, after) <= 0
-            : start !== undefined && location.realtime < start
-        ) {
+        if (passed(location, after, start)) {
           this.chain.advance();
           continue;
         }
@@ -510,14 +521,10 @@ export class JournalSet {
     stream.resetPending();
     if (stream.chain === undefined || stream.ended) return;
     try {
-      if (location !== undefined) {
-        stream.chain.skipWhile((offset) =>
-          compareLocations(stream.locationAt(offset), location) <= 0
-        );
-      } else if (start !== undefined) {
-        // Started at the end before any file could be read: what was logged before the start
-        // is not ours to deliver.
-        stream.chain.skipWhile((offset) => stream.locationAt(offset).realtime < start);
+      // Started at the end before any file could be read (`start`): what was logged before
+      // the start is not ours to deliver.
+      if (location !== undefined || start !== undefined) {
+        stream.chain.skipWhile((offset) => passed(stream.locationAt(offset), location, start));
       }
     } catch (error) {
       this.problem(stream, error);
