@@ -33,6 +33,37 @@ async function append(log: string, dpt: number, id: number, time = new Date()): 
   await Deno.writeTextFile(log, kernelLine(tcpDrop(WEB, DB, dpt, id), time), { append: true });
 }
 
+/** The shop's API emulator, a log and a state directory, and a start of the daemon on them. */
+interface Shop {
+  api: KubeEmulator;
+  log: string;
+  state: string;
+  start: () => Promise<Tailer>;
+}
+
+/** Runs `body` on a {@link Shop} whose daemon gets `args`; cleans up after (the daemon killed). */
+async function withShop<T>(args: string[], body: (shop: Shop) => Promise<T>): Promise<T> {
+  const api = await startKubeEmulator({});
+  addShop(api);
+  const { dir, log, state } = await logAndStateDirs("kit-faults-clean-restart-");
+  let last: Tailer | undefined;
+  const start = async () =>
+    last = await Tailer.start({
+      log,
+      kubeconfig: api.kubeconfigPath,
+      stateDirectory: state,
+      args,
+      waitFor: "ready",
+    });
+  try {
+    return await body({ api, log, state, start });
+  } finally {
+    await last?.kill();
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /**
  * Runs `scenario` with a daemon whose drop U (port 1) cannot post its Event on `data/db-0`
  * (503, Retry-After 60 s), then SIGTERM and a second start; returns the Event counts after each.
@@ -41,19 +72,8 @@ async function heldBack(
   args: string[],
   scenario: (log: string, api: KubeEmulator) => Promise<void>,
 ): Promise<{ before: Map<string, number>; after: Map<string, number>; results: object }> {
-  const api = await startKubeEmulator({});
-  addShop(api);
-  const { dir, log, state } = await logAndStateDirs("kit-faults-clean-restart-");
-  const start = () =>
-    Tailer.start({
-      log,
-      kubeconfig: api.kubeconfigPath,
-      stateDirectory: state,
-      args,
-      waitFor: "ready",
-    });
-  let tailer = await start();
-  try {
+  return await withShop(args, async ({ api, log, state, start }) => {
+    let tailer = await start();
     await append(log, 2, 100); // X
     await until("X's Events", () => api.events().length === 2);
     await sleep(1200); // the checkpoint passes X
@@ -85,11 +105,7 @@ async function heldBack(
     assert.equal((await tailer.stop()).code, 0);
     assert.deepEqual(tailer.stderrLines.filter((l) => / (ERROR|WARN) /.test(l)), []);
     return { before, after, results };
-  } finally {
-    await tailer.kill();
-    await api.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("clean restart: a drop skipped as a repeat before SIGTERM is not acted on after it", async () => {
@@ -135,19 +151,8 @@ Deno.test("clean restart: 40 updates of one Event after the held-back drop are n
 });
 
 Deno.test("clean restart: a held-back drop is acted on again even where the new repeat filter would skip it", async () => {
-  const api = await startKubeEmulator({});
-  addShop(api);
-  const { dir, log, state } = await logAndStateDirs("kit-faults-clean-restart-repeat-");
-  const start = () =>
-    Tailer.start({
-      log,
-      kubeconfig: api.kubeconfigPath,
-      stateDirectory: state,
-      args: ["--repeated-events-interval-minutes=1"],
-      waitFor: "ready",
-    });
-  let tailer = await start();
-  try {
+  await withShop(["--repeated-events-interval-minutes=1"], async ({ api, log, start }) => {
+    let tailer = await start();
     const now = Date.now();
     await append(log, 7, 1, new Date(now - 150_000)); // Q
     await until("Q's Events", () => api.events().length === 2);
@@ -174,9 +179,5 @@ Deno.test("clean restart: a held-back drop is acted on again even where the new 
     console.log(
       "held: a held-back drop the new repeat filter would skip is acted on: counts 2 and 2",
     );
-  } finally {
-    await tailer.kill();
-    await api.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
