@@ -420,8 +420,10 @@ export class KmsgSource implements LogSource {
       position.overrun = false;
       return;
     }
-    if (!position.toEnd) {
-      const missed = position.lastSeq === undefined ? 0 : seq - position.lastSeq - 1;
+    if (!position.toEnd && position.lastSeq !== undefined) {
+      // (Without a position yet, the first record read is where reading starts: the oldest
+      // left, also when older ones were overwritten between the open and this read.)
+      const missed = seq - position.lastSeq - 1;
       if (missed > 0 || position.overrun) {
         const lost = Math.max(missed, 1);
         this.#onEvent("gap", lost);

@@ -36,7 +36,8 @@ systemTest("e2e kmsg: the ring buffer through the device node, restarts, exact E
     `e2e kmsg: ${summary.drops} drops sent, ${summary.events} Events, counts ${summary.counts} ` +
       `(2 per drop), lines lost: ${summary.linesLost}, runs: ${summary.runs} (SIGTERM, ` +
       `kill -9), replayed after kill -9: ${summary.replayedAfterKill} (already recorded), ` +
-      `kubectl rows: ${summary.kubectlRows}, device node ${
+      `kubectl rows: ${summary.kubectlRows}, gap warnings about older records (other tests ` +
+      `filling the ring): ${summary.olderGapWarnings}, device node ${
         kmsg.created ? "made and removed" : "already there"
       }, ${summary.seconds} s`,
   );

@@ -659,6 +659,28 @@ Deno.test("KmsgSource: EPIPE while passing over records handled before is no gap
   assert.equal(counts.gap, undefined);
 });
 
+Deno.test("KmsgSource: from the beginning, EPIPE before the first record is no gap (reading starts at the oldest left)", async () => {
+  // A full ring moves on between the open and the first read: the kernel answers EPIPE, then
+  // gives the oldest record left. Nothing was read yet, so nothing was skipped. An overrun after
+  // that first record is a gap as usual.
+  const lines = FIXTURE_LINES.filter((l) => seqOf(l) <= 360 || seqOf(l) >= 364);
+  const device = new RingDevice(lines, new Map([[0, "overrun"], [10, "overrun"]]));
+  const { counts, onEvent } = eventCounter();
+  const { log, lines: logged } = memoryLog();
+  const { records } = await collect(
+    { openDevice: () => device, start: "beginning", onEvent, log, bootId: null },
+    (r) => r.length >= lines.length,
+  );
+  assert.deepEqual(records.map((r) => r.text), lines.map(messageOf));
+  assert.equal(counts.gap, 3, "361..363 only");
+  assert.deepEqual(
+    logged.filter((l) => l.includes("overwritten before they were read")).length,
+    1,
+    logged.join("\n"),
+  );
+  assert.ok(logged.some((l) => l.includes("lost=3") && l.includes("after=360")), logged.join("\n"));
+});
+
 Deno.test("KmsgSource: started at the end without a checkpoint, the position is handed out at once; resuming there reads what came after", async () => {
   const first = await collect(
     { openDevice: () => new RingDevice(FIXTURE_LINES.slice(0, 10), new Map()), bootId: null },

@@ -145,6 +145,8 @@ export class E2eWorld {
   readonly records: string[] = [];
   /** The kmsg sequence number of the newest of {@link records} (-1 before the first). */
   lastSeq = -1;
+  /** The kmsg sequence number of the oldest of {@link records} (-1 before the first). */
+  firstSeq = -1;
   /** The configured prefixes (trimmed), for IPTABLES_LOG_PREFIX. */
   readonly prefixes: readonly string[];
   readonly pods: PodDirectory;
@@ -308,6 +310,7 @@ export class E2eWorld {
           );
         }
         if (fresh.length > 0) this.lastSeq = fresh.at(-1)!.seq;
+        if (fresh.length > 0 && this.firstSeq < 0) this.firstSeq = fresh[0].seq;
         return fresh.map((r) => r.text);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
