@@ -111,7 +111,11 @@ export class ReverseDns {
     return promise;
   }
 
-  /** Waits for a lookup slot until `deadline`; false when the deadline came first. */
+  /**
+   * Waits for a lookup slot until `deadline`; false when the deadline came first. A slot is
+   * handed over by {@link #release} (already counted in `#active`), so nobody arriving between
+   * its release and this caller's wake-up can take it.
+   */
   async #slot(deadline: number): Promise<boolean> {
     let resolve!: () => void;
     const turn = new Promise<void>((r) => (resolve = r));
@@ -126,20 +130,28 @@ export class ReverseDns {
     // Out of the queue: whoever frees a slot must not hand it to us.
     const index = this.#queue.indexOf(resolve);
     if (index >= 0) this.#queue.splice(index, 1);
-    else this.#queue.shift()?.(); // our turn came at the same moment: pass it on
+    else this.#release(); // our turn came at the same moment: pass it on
     return false;
+  }
+
+  /** Gives a finished lookup's slot to the first one waiting, or frees it. */
+  #release(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#active--;
   }
 
   async #resolve(ip: string, query: string): Promise<string | undefined> {
     const negativeTtl = this.#o.negativeTtlMs ?? this.#o.ttlMs;
     // The timeout covers the wait for a slot too: a caller waits at most timeoutMs in all.
     const deadline = performance.now() + this.#o.timeoutMs;
-    // Checked and taken synchronously when a slot is free, so concurrent callers cannot all pass.
-    if (this.#active >= this.#o.concurrency && !await this.#slot(deadline)) {
+    // Taken synchronously when a slot is free, so concurrent callers cannot all pass; a slot is
+    // free only while nobody waits (a freed one goes to the first waiter).
+    if (this.#active < this.#o.concurrency) this.#active++;
+    else if (!await this.#slot(deadline)) {
       this.#o.onResult?.("timeout");
       return undefined;
     }
-    this.#active++;
     try {
       const left = Math.max(1, deadline - performance.now());
       const names = await this.#resolver(query, AbortSignal.timeout(left));
@@ -162,8 +174,7 @@ export class ReverseDns {
       }
       return undefined;
     } finally {
-      this.#active--;
-      this.#queue.shift()?.();
+      this.#release();
     }
   }
 

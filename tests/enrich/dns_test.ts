@@ -177,3 +177,38 @@ Deno.test("reverse DNS: a caller waits at most the timeout, queue included", asy
     `queued lookups mostly never reached the server: ${fake.calls.length}`,
   );
 });
+
+Deno.test("reverse DNS: a slot freed goes to the lookup queued first, never to one arriving after", async () => {
+  // A lookup made between one lookup's end and the queued one's wake-up (a few microtasks) must
+  // queue behind it, not run beside it: that would exceed the bound and jump the queue.
+  for (let ticks = 0; ticks < 12; ticks++) {
+    let active = 0;
+    let maxActive = 0;
+    const order: string[] = [];
+    const answers: (() => void)[] = [];
+    const dns = new ReverseDns({
+      timeoutMs: 5000,
+      cacheSize: 100,
+      ttlMs: 60_000,
+      concurrency: 1,
+      resolver: async (query) => {
+        order.push(query.split(".")[0]);
+        maxActive = Math.max(maxActive, ++active);
+        await new Promise<void>((resolve) => answers.push(resolve));
+        active--;
+        return [`${query}.`];
+      },
+    });
+    const first = dns.lookup("10.0.0.1");
+    const queued = dns.lookup("10.0.0.2");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    answers.shift()!();
+    for (let i = 0; i < ticks; i++) await Promise.resolve();
+    const late = dns.lookup("10.0.0.3");
+    const answering = setInterval(() => answers.shift()?.(), 1);
+    await Promise.all([first, queued, late]);
+    clearInterval(answering);
+    assert.equal(maxActive, 1, `lookups in flight at once (new lookup ${ticks} microtasks late)`);
+    assert.deepEqual(order, ["1", "2", "3"], `order (new lookup ${ticks} microtasks late)`);
+  }
+});
