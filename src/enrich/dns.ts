@@ -153,8 +153,7 @@ export class ReverseDns {
       return undefined;
     }
     try {
-      const left = Math.max(1, deadline - performance.now());
-      const names = await this.#resolver(query, AbortSignal.timeout(left));
+      const names = await this.#ask(query, deadline);
       const first = names.find((n) => n.length > 0);
       const name = first?.replace(/\.$/, "");
       this.#store(ip, name, name ? this.#o.ttlMs : negativeTtl);
@@ -165,7 +164,7 @@ export class ReverseDns {
       if (name === "NotFound") {
         this.#store(ip, undefined, negativeTtl);
         this.#o.onResult?.("not_found");
-      } else if (name === "TimeoutError" || name === "AbortError") {
+      } else if (name === "TimeoutError" || name === "AbortError" || name === "TimedOut") {
         this.#store(ip, undefined, negativeTtl / 10);
         this.#o.onResult?.("timeout");
       } else {
@@ -175,6 +174,23 @@ export class ReverseDns {
       return undefined;
     } finally {
       this.#release();
+    }
+  }
+
+  /**
+   * The resolver's answer to `query`, asked until `deadline`. Deno's resolver ends a query to a
+   * silent name server on its own after about 2 s (`TimedOut`) whatever the signal allows, so a
+   * longer timeout asks again with the time left (a slow recursive server has often cached the
+   * answer by then).
+   */
+  async #ask(query: string, deadline: number): Promise<string[]> {
+    for (;;) {
+      const left = Math.max(1, deadline - performance.now());
+      try {
+        return await this.#resolver(query, AbortSignal.timeout(left));
+      } catch (error) {
+        if ((error as Error)?.name !== "TimedOut" || deadline - performance.now() < 1) throw error;
+      }
     }
   }
 

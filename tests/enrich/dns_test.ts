@@ -212,3 +212,36 @@ Deno.test("reverse DNS: a slot freed goes to the lookup queued first, never to o
     assert.deepEqual(order, ["1", "2", "3"], `order (new lookup ${ticks} microtasks late)`);
   }
 });
+
+Deno.test("reverse DNS: Deno's resolver giving up on its own (TimedOut) is a timeout; it is asked again while the timeout lasts", async () => {
+  // Deno.resolveDns ends a query to a silent name server after about 2 s with TimedOut,
+  // whatever its signal says: a longer DNS_TIMEOUT_SECONDS must still be waited out.
+  const timedOut = () => new Deno.errors.TimedOut("proto error: request timed out");
+  let slowCalls = 0;
+  let silentCalls = 0;
+  const results: DnsResult[] = [];
+  const dns = new ReverseDns({
+    timeoutMs: 300,
+    cacheSize: 10,
+    ttlMs: 60_000,
+    concurrency: 4,
+    resolver: async (query) => {
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      if (query.startsWith("1.")) {
+        // A slow server: the first query times out in Deno, the next one is answered.
+        if (++slowCalls === 1) throw timedOut();
+        return ["slow.example."];
+      }
+      silentCalls++;
+      throw timedOut();
+    },
+    onResult: (r) => results.push(r),
+  });
+  assert.equal(await dns.lookup("10.0.0.1"), "slow.example");
+  const start = performance.now();
+  assert.equal(await dns.lookup("10.0.0.2"), undefined);
+  const elapsed = performance.now() - start;
+  assert.deepEqual(results, ["resolved", "timeout"]);
+  assert.ok(silentCalls > 1, `asked ${silentCalls} times within the timeout`);
+  assert.ok(elapsed >= 250 && elapsed < 600, `gave up after ${elapsed.toFixed(0)} ms, timeout 300`);
+});
