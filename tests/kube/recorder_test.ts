@@ -656,3 +656,43 @@ Deno.test("recorder: a 2xx answer that is not an Event (a proxy's page) is retri
     await api.close();
   }
 });
+
+Deno.test("recorder: a Retry-After given as an HTTP-date (by a proxy in front of the API) is honoured", async () => {
+  const api = await startKubeEmulator({});
+  const pod = addWeb(api);
+  await using proxy = startProxy(api.url);
+  const recorder = recorderOn(api, {}, undefined, proxy.url);
+  const controller = new AbortController();
+  const loop = recorder.run(controller.signal);
+  const refusals: number[] = [];
+  proxy.rules.push({
+    match: (url) => url.pathname.endsWith("/events"),
+    respond: () => {
+      refusals.push(Date.now());
+      // Two seconds ahead, to the second: a wait of one to two seconds.
+      const date = new Date(Date.now() + 2000).toUTCString();
+      return new Response("<html>503 Service Unavailable</html>", {
+        status: 503,
+        headers: { "Content-Type": "text/html", "Retry-After": date },
+      });
+    },
+  });
+  try {
+    const result = await recorder.record({
+      pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+      dropId: "a",
+    });
+    assert.equal(result, "created");
+    const [posted] = api.requests.filter((r) => r.method === "POST");
+    const gap = posted.startedAt - refusals[0];
+    assert.ok(gap >= 900, `retried ${gap} ms after the 503 (our own backoff is 20-200 ms)`);
+  } finally {
+    controller.abort();
+    await recorder.close(100);
+    await loop;
+    await api.close();
+  }
+});
