@@ -246,7 +246,9 @@ export class KubeClient {
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      if (v !== undefined) headers[k] = String(v);
+      // Trimmed as client-go trims a token file: one written by `kubectl create token > file`
+      // ends in a newline, which node:http refuses in a header (fetch trims it by itself).
+      if (v !== undefined) headers[k] = String(v).trim();
     }
     if (opts.auth) headers["Authorization"] = `Basic ${btoa(opts.auth)}`;
     this.#headers = { headers, at: performance.now() };

@@ -405,7 +405,7 @@ export class EventRecorder {
       body,
     );
     if (response.status === 201 || response.status === 200) {
-      this.#remember(key, this.#entryOf(response.body));
+      this.#remember(key, this.#eventOf(response));
       return "created";
     }
     if (response.status === 409) {
@@ -418,13 +418,13 @@ export class EventRecorder {
         throw new RetryableError("event vanished between create and read");
       }
       if (existing.status !== 200) return this.#fail(existing, intent);
+      const entry = this.#eventOf(existing);
       const event = existing.body;
       if (event?.involvedObject?.uid !== intent.pod.uid || event?.message !== intent.message) {
         // A hash collision with another Event: never touch it; log and give up on this one.
         this.#o.log.error("event name collision; not recording", { name, namespace: ns });
         return "rejected";
       }
-      const entry = this.#entryOf(event);
       if (entry.recent.includes(intent.dropId)) {
         this.#remember(key, entry);
         return "already_recorded";
@@ -461,7 +461,7 @@ export class EventRecorder {
         count: entry.count + 1,
         lastTimestamp: time > entry.lastTimestamp ? time : entry.lastTimestamp,
       }, "application/strategic-merge-patch+json");
-      if (response.status === 200) return this.#entryOf(response.body);
+      if (response.status === 200) return this.#eventOf(response);
       if (response.status === 404) return "gone";
       if (response.status !== 409) throw new Refused(this.#fail(response, intent));
       // Changed since we read it — by a retry of ours that did apply, or someone else (another
@@ -469,7 +469,7 @@ export class EventRecorder {
       const fresh = await this.#call("GET", path);
       if (fresh.status === 404) return "gone";
       if (fresh.status !== 200) throw new Refused(this.#fail(fresh, intent));
-      const current = this.#entryOf(fresh.body);
+      const current = this.#eventOf(fresh);
       if (current.recent.includes(intent.dropId)) return current;
       this.#remember(key, current);
       if (conflicts >= MAX_CONFLICTS) {
@@ -477,6 +477,25 @@ export class EventRecorder {
       }
       entry = current;
     }
+  }
+
+  /**
+   * The Event a successful answer carries. A 2xx whose body is no Event (a proxy's own page, a
+   * body emptied on the way) proves nothing: it is retried (a create or update that did arrive
+   * then meets its 409), never cached, since an entry without name or resourceVersion would
+   * make every later update of the Event fail (and a create not made would pass for done).
+   */
+  #eventOf(response: ApiResponse): CacheEntry {
+    const entry = this.#entryOf(response.body);
+    if (entry.name === "" || entry.resourceVersion === "") {
+      const body = typeof response.body === "string"
+        ? response.body
+        : JSON.stringify(response.body) ?? "";
+      throw new RetryableError(
+        `HTTP ${response.status} answer is not an Event: ${body.slice(0, 200)}`,
+      );
+    }
+    return entry;
   }
 
   // deno-lint-ignore no-explicit-any

@@ -4,11 +4,29 @@
  * @module
  */
 
-/** Retry-After in milliseconds (delta-seconds form only, as the API server sends it). */
-export function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(header) ? header[0] : header;
-  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
-  return Number(text.trim()) * 1000;
+/**
+ * An HTTP-date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete
+ * RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`. Checked
+ * before `Date.parse`, which reads almost anything (`"1.5"` is 5 January 2001).
+ */
+const HTTP_DATE =
+  /^[A-Za-z]{3,9}, \d{2}[ -][A-Za-z]{3}[ -]\d{2,4} \d{2}:\d{2}:\d{2} GMT$|^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
+/**
+ * Retry-After in milliseconds: delta-seconds, as the API server sends it, or an HTTP-date, as a
+ * proxy or load balancer in front of it may (the time left until then by our clock, 0 when past).
+ */
+export function retryAfterMs(
+  header: string | string[] | undefined,
+  now = Date.now(),
+): number | undefined {
+  const text = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (text === undefined) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!HTTP_DATE.test(text)) return undefined;
+  // asctime carries no zone: it is GMT too.
+  const at = Date.parse(text.endsWith("GMT") ? text : `${text} GMT`);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Retry-After of an error answer, in ms, from the header or the Status details. */

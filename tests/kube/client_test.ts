@@ -309,3 +309,25 @@ Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http 
   }
   await Deno.remove(insecure);
 });
+
+Deno.test("client: a token file ending in a newline (kubectl create token > file) works over node:http too", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const dir = await Deno.makeTempDir({ prefix: "kit-client-token-file-" });
+  try {
+    await Deno.writeTextFile(`${dir}/token`, "t\n");
+    const kubeconfig = `${dir}/kubeconfig`;
+    await Deno.writeTextFile(
+      kubeconfig,
+      (await Deno.readTextFile(api.kubeconfigPath))
+        .replace(/certificate-authority-data: .*/, "insecure-skip-tls-verify: true")
+        .replace(/^( +)token: .*/m, `$1tokenFile: ${JSON.stringify(`${dir}/token`)}`),
+    );
+    const settings = settingsFor(kubeconfig);
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+    const answer = await client.request("GET", "/api/v1/pods");
+    assert.equal(client.transport, "node:http");
+    assert.equal(answer.status, 200);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -13,6 +13,7 @@ import { sleep } from "../../src/timing.ts";
 import type { PodRef } from "../../src/enrich/endpoints.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { until } from "../support/faults/tailer.ts";
+import { startProxy } from "./pods_support.ts";
 
 /** An intent whose drop identity defaults to its time (one drop per log time, as in most tests). */
 type TestIntent = Omit<EventIntent, "dropId"> & { dropId?: string };
@@ -30,14 +31,19 @@ interface Harness {
   stop: () => Promise<void>;
 }
 
-/** A recorder posting to `api` as node-1's program would, with short test backoffs. */
+/**
+ * A recorder posting to `api` (or to `server`, a proxy in front of it) as node-1's program
+ * would, with short test backoffs.
+ */
 function recorderOn(
   api: KubeEmulator,
   options: Partial<RecorderOptions> = {},
   metrics?: Metrics,
+  server?: string,
 ): EventRecorder {
   const settings = {
     kubeconfig: api.kubeconfigPath,
+    kubeApiServer: server,
     kubeApiQps: 1000,
     kubeApiBurst: 1000,
     kubeApiTimeoutSeconds: 1,
@@ -607,5 +613,86 @@ Deno.test("recorder: an Event whose log time is ahead of our clock still gives u
     await m.recorder.close(0);
     await m.loop;
     await m.api.close();
+  }
+});
+
+Deno.test("recorder: a 2xx answer that is not an Event (a proxy's page) is retried, not taken for the Event", async () => {
+  const api = await startKubeEmulator({});
+  const pod = addWeb(api);
+  await using proxy = startProxy(api.url);
+  const recorder = recorderOn(api, {}, undefined, proxy.url);
+  const controller = new AbortController();
+  const loop = recorder.run(controller.signal);
+  const page = () =>
+    new Response("<html><body>Welcome</body></html>", {
+      status: 200,
+      headers: { "Content-Type": "text/html" },
+    });
+  try {
+    const drop = (dropId: string) => ({
+      pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+      dropId,
+    });
+    // The proxy answers the create with its own page: nothing was created.
+    proxy.rules.push({ match: (url) => url.pathname.endsWith("/events"), respond: page });
+    assert.equal(await recorder.record(drop("a")), "created");
+    assert.equal(api.events("shop").length, 1, "the Event exists");
+    // An update that did apply, answered with the page: retried without a second increment.
+    proxy.rules.push({
+      match: (url) => url.pathname.includes("/events/"),
+      respond: async (upstream) => (await (await upstream()).body?.cancel(), page()),
+    });
+    assert.equal(await recorder.record(drop("b")), "updated");
+    assert.equal(await recorder.record(drop("c")), "updated");
+    assert.equal(api.events("shop")[0].count, 3);
+    assert.equal(api.events("shop")[0].metadata.annotations?.[RECENT_DROPS_ANNOTATION], "a,b,c");
+  } finally {
+    controller.abort();
+    await recorder.close(100);
+    await loop;
+    await api.close();
+  }
+});
+
+Deno.test("recorder: a Retry-After given as an HTTP-date (by a proxy in front of the API) is honoured", async () => {
+  const api = await startKubeEmulator({});
+  const pod = addWeb(api);
+  await using proxy = startProxy(api.url);
+  const recorder = recorderOn(api, {}, undefined, proxy.url);
+  const controller = new AbortController();
+  const loop = recorder.run(controller.signal);
+  const refusals: number[] = [];
+  proxy.rules.push({
+    match: (url) => url.pathname.endsWith("/events"),
+    respond: () => {
+      refusals.push(Date.now());
+      // Two seconds ahead, to the second: a wait of one to two seconds.
+      const date = new Date(Date.now() + 2000).toUTCString();
+      return new Response("<html>503 Service Unavailable</html>", {
+        status: 503,
+        headers: { "Content-Type": "text/html", "Retry-After": date },
+      });
+    },
+  });
+  try {
+    const result = await recorder.record({
+      pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+      dropId: "a",
+    });
+    assert.equal(result, "created");
+    const [posted] = api.requests.filter((r) => r.method === "POST");
+    const gap = posted.startedAt - refusals[0];
+    assert.ok(gap >= 900, `retried ${gap} ms after the 503 (our own backoff is 20-200 ms)`);
+  } finally {
+    controller.abort();
+    await recorder.close(100);
+    await loop;
+    await api.close();
   }
 });
