@@ -333,10 +333,10 @@ export class EventRecorder {
           job.resolve(this.#count("failed"));
           return;
         }
-        // Retry-After wins over our own backoff (bounded, in case of a silly value).
+        // Retry-After (bounded by retryAfterOf) wins over our own backoff.
         const jittered = retryDelay(minBackoff, maxBackoff, attempt - 1) *
           (0.8 + 0.4 * Math.random());
-        const wait = Math.max(Math.min(error.retryAfterMs ?? 0, 600_000), jittered);
+        const wait = Math.max(error.retryAfterMs ?? 0, jittered);
         if (attempt === 1 || attempt % 10 === 0) {
           this.#o.log.warn("posting an event failed; retrying", {
             error,

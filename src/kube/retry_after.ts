@@ -29,16 +29,28 @@ export function retryAfterMs(
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Retry-After of an error answer, in ms, from the header or the Status details. */
+/**
+ * The longest wait a Retry-After is taken for: a silly value (a huge number, a date far ahead,
+ * or our clock far behind a proxy's) must not hold Events or the pod index back for hours.
+ */
+export const MAX_RETRY_AFTER_MS = 600_000;
+
+/**
+ * Retry-After of an error answer, in ms, from the header or the Status details; at most
+ * {@link MAX_RETRY_AFTER_MS}.
+ */
 export function retryAfterOf(
   headers: Record<string, string | string[] | undefined>,
   body: unknown,
+  now = Date.now(),
 ): number | undefined {
-  const fromHeader = retryAfterMs(headers["retry-after"]);
-  if (fromHeader !== undefined) return fromHeader;
+  const fromHeader = retryAfterMs(headers["retry-after"], now);
+  if (fromHeader !== undefined) return Math.min(fromHeader, MAX_RETRY_AFTER_MS);
   const details = typeof body === "object" && body !== null
     ? (body as { details?: { retryAfterSeconds?: unknown } }).details
     : undefined;
   const seconds = details?.retryAfterSeconds;
-  return typeof seconds === "number" && seconds > 0 ? seconds * 1000 : undefined;
+  return typeof seconds === "number" && seconds > 0
+    ? Math.min(seconds * 1000, MAX_RETRY_AFTER_MS)
+    : undefined;
 }

@@ -24,3 +24,12 @@ Deno.test("retryAfterOf: the header first, else the Status's details.retryAfterS
   const ms = retryAfterOf({ "retry-after": inAMinute }, undefined)!;
   assert.ok(ms > 58_000 && ms <= 60_000, `${ms} ms until ${inAMinute}`);
 });
+
+Deno.test("retryAfterOf: a silly Retry-After is taken for 10 minutes at most (the pod index and Events both wait on it)", () => {
+  const tenMinutes = 600_000;
+  assert.equal(retryAfterOf({ "retry-after": "86400" }, undefined), tenMinutes);
+  assert.equal(retryAfterOf({}, { details: { retryAfterSeconds: 1e9 } }), tenMinutes);
+  const nextYear = new Date(Date.now() + 365 * 86_400_000).toUTCString();
+  assert.equal(retryAfterOf({ "retry-after": nextYear }, undefined), tenMinutes, nextYear);
+  assert.equal(retryAfterOf({ "retry-after": "599" }, undefined), 599_000);
+});
