@@ -477,8 +477,12 @@ class Tail {
         target = 0;
       } else {
         this.#s.log.info("let go of the deleted log file", { ino: active.ino });
+        // A last line it left without a newline will not be finished: delivered as it is, as
+        // when we move on to a newer file.
+        const unfinished = this.#copies.has(active) ? undefined : active.finishLine();
         active.close();
         this.#active = undefined;
+        if (unfinished) yield unfinished;
         return;
       }
     }

@@ -398,6 +398,22 @@ Deno.test("a deleted file that stays quiet is let go of, and a later file read f
   });
 });
 
+Deno.test("a deleted file let go of: a last line the writer left without a newline is delivered", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "a1\na2 without a newline");
+    const run = new TailRun({ path, start: "beginning", pollIntervalMs: 10 });
+    await run.untilLines(1);
+    await Deno.remove(path);
+    await run.untilLogged("let go of the deleted log file");
+    await append(path, "b1\n");
+    await run.untilLines(3);
+    await run.stop();
+    assert.deepEqual(run.lines, ["a1", "a2 without a newline", "b1"]);
+    assert.deepEqual(run.problems, []);
+  });
+});
+
 Deno.test("resume from a cursor continues exactly after the last delivered line", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
