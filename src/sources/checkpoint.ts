@@ -29,7 +29,10 @@ export interface CheckpointOptions {
   minIntervalMs?: number;
   /** Called with the error of a failed write (metrics). */
   onWriteError?: (error: unknown) => void;
-  /** Clock, for tests. */
+  /**
+   * Clock (ms) for the interval between writes; monotonic by default: a wall clock stepped back
+   * (NTP) would hold every write back by the step. For tests.
+   */
   now?: () => number;
 }
 
@@ -137,7 +140,7 @@ export class CheckpointStore {
     this.#pending = cursor;
     this.#dirty = true;
     if (this.#timer !== undefined || this.#writing) return;
-    const now = (this.#opts.now ?? Date.now)();
+    const now = this.#now();
     const wait = Math.max(0, this.#lastWrite + (this.#opts.minIntervalMs ?? 1000) - now);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -216,6 +219,10 @@ export class CheckpointStore {
     this.#timer = undefined;
   }
 
+  #now(): number {
+    return this.#opts.now ? this.#opts.now() : performance.now();
+  }
+
   async #write(cursor: unknown): Promise<void> {
     const path = this.path!;
     const tmp = `${path}.tmp`;
@@ -238,7 +245,7 @@ export class CheckpointStore {
         handle.close();
       }
       await Deno.rename(tmp, path);
-      this.#lastWrite = (this.#opts.now ?? Date.now)();
+      this.#lastWrite = this.#now();
       if (this.#failing) this.#opts.log.info("checkpoint writes work again", { path });
       this.#failing = false;
     } catch (error) {
@@ -247,7 +254,7 @@ export class CheckpointStore {
         this.#dirty = true;
         this.#pending = cursor;
       }
-      this.#lastWrite = (this.#opts.now ?? Date.now)();
+      this.#lastWrite = this.#now();
       this.#opts.onWriteError?.(error);
       if (!this.#failing) {
         this.#opts.log.error("cannot write checkpoint; will retry", { path, error });

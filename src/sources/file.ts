@@ -20,8 +20,10 @@
  *   inode, then the newer files. When the file was truncated in place while we were stopped
  *   (same inode, shorter or other bytes before the offset), it resumes in the copy whose bytes
  *   before the offset match, then the newer copies, then the truncated file from 0, as when it
- *   sees the truncation live. A file that moved out of the path's name (a retargeted symlink)
- *   is found at the real path the cursor saved. A file compressed with gzip while we were
+ *   sees the truncation live (at offset 0, where no bytes tell, a rotation written since the
+ *   position was taken does: the files written since are read from their start). A file that
+ *   moved out of the path's name (a retargeted symlink) is found at the real path the cursor
+ *   saved. A file compressed with gzip while we were
  *   stopped (`kern.log.1.gz`, also after copytruncate) is decompressed as a stream and read
  *   from the saved offset of its uncompressed bytes, found by the same hash; then the newer
  *   files. When the saved file is gone (deleted, or compressed some other way) or rewritten,
@@ -475,8 +477,12 @@ class Tail {
         target = 0;
       } else {
         this.#s.log.info("let go of the deleted log file", { ino: active.ino });
+        // A last line it left without a newline will not be finished: delivered as it is, as
+        // when we move on to a newer file.
+        const unfinished = this.#copies.has(active) ? undefined : active.finishLine();
         active.close();
         this.#active = undefined;
+        if (unfinished) yield unfinished;
         return;
       }
     }
@@ -573,6 +579,16 @@ class Tail {
             copy: copies[0].path,
             offset: cursor.offset,
             newerCopies: copies.length - 1,
+          });
+          return;
+        }
+        if (cursor.offset === 0 && (await this.#siblingsSince(cursor, true)).length > 0) {
+          // At the start of the file no bytes tell a truncation in place, but a rotation written
+          // since the position was taken does: it is the copy (copytruncate) of lines written
+          // after it, which the file no longer holds.
+          file.close();
+          await this.#readSince(cursor, "rotated by copy and truncation at its start", signal, {
+            truncatedInPlace: true,
           });
           return;
         }
@@ -741,15 +757,7 @@ class Tail {
   ): Promise<void> {
     if (await this.#resumeInCompressed(cursor, signal)) return;
     if (signal.aborted) return; // stopping while we looked: nothing was given up
-    const at = cursor.at;
-    // Truncated in place with no copy holding the offset: we had read past the end of the copy
-    // (lines written between the copy and the truncation). The copy was made before what we
-    // read, so it is older than `at`; only files strictly newer than it hold unread lines.
-    const since = at === undefined
-      ? []
-      : (await this.#rotatedSiblings(true)).filter((s) =>
-        truncatedInPlace ? (s.info.mtime?.getTime() ?? 0) > at : modifiedSince(s, at)
-      );
+    const since = await this.#siblingsSince(cursor, truncatedInPlace);
     const [compressed, files] = await this.#openFrom0(since);
     this.#s.log.warn(
       "saved position cannot be used; reading the files written since from their start",
@@ -757,6 +765,21 @@ class Tail {
     );
     this.#s.onEvent("cursor_invalid");
     await this.#adopt(files, compressed);
+  }
+
+  /**
+   * The rotated siblings (gzip ones too) modified since `cursor` was taken, oldest first: those
+   * that may hold lines logged after it. None when the cursor does not say when it was taken.
+   */
+  async #siblingsSince(cursor: FileCursor, truncatedInPlace: boolean): Promise<RotatedSibling[]> {
+    const at = cursor.at;
+    if (at === undefined) return [];
+    // Truncated in place with no copy holding the offset: we had read past the end of the copy
+    // (lines written between the copy and the truncation). The copy was made before what we
+    // read, so it is older than `at`; only files strictly newer than it hold unread lines.
+    return (await this.#rotatedSiblings(true)).filter((s) =>
+      truncatedInPlace ? (s.info.mtime?.getTime() ?? 0) > at : modifiedSince(s, at)
+    );
   }
 
   /** Rotated siblings of the path and, when it is a symlink, of its target; oldest first. */

@@ -43,15 +43,24 @@ function rotationNumber(name: string, base: string): number | undefined {
 }
 
 /**
- * Orders siblings oldest first: by modification time, then, for equal times, higher numeric
- * suffix first (`.2` is older than `.1`), then by name (dates sort as text).
+ * Orders siblings oldest first: rotations of one file numbered by logrotate by their number
+ * (`.2` is older than `.1`); others by modification time, then, for equal times, higher numeric
+ * suffix first, then by name (dates sort as text).
  */
 export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
+  const nameA = basename(a.path);
+  const nameB = basename(b.path);
+  // logrotate's numbers tell the order whatever the clock said: stepped back (NTP) between two
+  // rotations, it stamps the newer one older, and its lines would be read first or not at all.
+  // (Only `.N`: `-N` may be a date, `dateformat -%Y`.)
+  if (a.base === b.base && dirname(a.path) === dirname(b.path)) {
+    const da = nameA[a.base.length] === "." ? rotationNumber(nameA, a.base) : undefined;
+    const db = nameB[b.base.length] === "." ? rotationNumber(nameB, b.base) : undefined;
+    if (da !== undefined && db !== undefined && da !== db) return db - da;
+  }
   const at = a.info.mtime?.getTime() ?? 0;
   const bt = b.info.mtime?.getTime() ?? 0;
   if (at !== bt) return at - bt;
-  const nameA = basename(a.path);
-  const nameB = basename(b.path);
   const na = rotationNumber(nameA, a.base);
   const nb = rotationNumber(nameB, b.base);
   if (na !== undefined && nb !== undefined) return nb - na;

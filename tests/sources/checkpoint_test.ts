@@ -1,4 +1,4 @@
-/** CheckpointStore: what a saved file that cannot be used is called in the log, and the lock. */
+/** CheckpointStore: what a saved file that cannot be used is called in the log, the lock, the write interval. */
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/log.ts";
 import { CheckpointStore } from "../../src/sources/checkpoint.ts";
@@ -76,5 +76,31 @@ Deno.test("checkpoint: the shutdown note is written with the last position and r
     const fourth = store(dir);
     assert.deepEqual(await fourth.load(), { ...cursor, offset: 9 });
     assert.equal(fourth.savedNote, undefined);
+  });
+});
+
+Deno.test("checkpoint: the wall clock stepping back does not hold writes back", async () => {
+  await inTempDir(async (dir) => {
+    const s = store(dir);
+    const cursor = { dev: 1, ino: 2, offset: 3, hash: "0123abcd" };
+    s.update(cursor);
+    await s.flush();
+    const wallClock = Date.now;
+    const stepped = wallClock() - 3_600_000; // NTP steps the clock an hour back
+    Date.now = () => stepped;
+    try {
+      s.update({ ...cursor, offset: 9 });
+      const deadline = performance.now() + 3000;
+      let saved: unknown;
+      while (performance.now() < deadline) {
+        saved = await store(dir).load();
+        if ((saved as { offset: number }).offset === 9) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(saved, { ...cursor, offset: 9 }, "written within the interval");
+    } finally {
+      Date.now = wallClock;
+      s.close();
+    }
   });
 });

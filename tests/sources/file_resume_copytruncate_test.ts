@@ -5,7 +5,8 @@
  * the restart finishes the copy from the saved offset, then any newer copy, then the truncated
  * file from 0, as the live path does for a truncation it sees while running. A changed file with
  * no matching copy is an unusable cursor (`cursor_invalid`): the files written since are read from
- * their start.
+ * their start, as is a position at the start of the file (no bytes to compare) with a rotation
+ * written since it was taken.
  */
 import assert from "node:assert/strict";
 import { systemTest, which } from "../support/system.ts";
@@ -231,6 +232,48 @@ systemTest("logrotate copytruncate twice while stopped: every line once, in orde
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+systemTest(
+  "an empty file's position (offset 0), logrotate copytruncate while stopped: the copy, then the file, once",
+  {
+    needs: ["root", "logrotate"],
+  },
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "file_resume_ct_" }); // 0700: logrotate insists
+    try {
+      const path = `${dir}/kern.log`;
+      const conf = `${dir}/logrotate.conf`;
+      await Deno.writeTextFile(
+        conf,
+        `${path} {\n  rotate 5\n  copytruncate\n  missingok\n  nocompress\n}\n`,
+      );
+      const logrotate = () => run("logrotate", "-f", "-s", `${dir}/logrotate.state`, conf);
+      await append(path, numbered("old", 1, 3));
+      await logrotate(); // the copy of an earlier rotation; the file is empty
+      await sleep(20);
+      // Started on the empty file: its position is the start, where no bytes tell a truncation.
+      const first = new TailRun({ path, start: "end", ...EVENTS_ONLY });
+      await waitFor(() => first.positions.length > 0, "the position where reading starts");
+      await first.stop();
+      const cursor = JSON.parse(JSON.stringify(first.lastCursor));
+      assert.equal(cursor.offset, 0);
+      await sleep(20);
+      await append(path, numbered("l", 1, 5)); // while stopped: only in the copy by the restart
+      await logrotate();
+      await append(path, numbered("l", 6, 2));
+      const second = new TailRun({ path, start: "end", resumeFrom: cursor, ...EVENTS_ONLY });
+      await second.untilLines(7);
+      await append(path, "l8\n");
+      await second.untilLines(8);
+      await sleep(50); // nothing more may come
+      await second.stop();
+      assert.deepEqual(second.lines, lines(numbered("l", 1, 8)), second.summary());
+      assert.deepEqual(second.problems, []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test("stopped after reading past the copy (the lines between copy and truncation), restarted after the truncation: only the new lines", async () => {
   for (const compressed of [false, true]) {

@@ -3,6 +3,8 @@ import { settlesWithin } from "../support/settles.ts";
 import { silentLogger } from "../../src/log.ts";
 import { FileSource } from "../../src/sources/file.ts";
 import { TailedFile } from "../../src/sources/file_reader.ts";
+import { listRotatedSiblings } from "../../src/sources/file_siblings.ts";
+import { basename } from "node:path";
 import {
   append,
   EVENTS_ONLY,
@@ -396,6 +398,22 @@ Deno.test("a deleted file that stays quiet is let go of, and a later file read f
   });
 });
 
+Deno.test("a deleted file let go of: a last line the writer left without a newline is delivered", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "a1\na2 without a newline");
+    const run = new TailRun({ path, start: "beginning", pollIntervalMs: 10 });
+    await run.untilLines(1);
+    await Deno.remove(path);
+    await run.untilLogged("let go of the deleted log file");
+    await append(path, "b1\n");
+    await run.untilLines(3);
+    await run.stop();
+    assert.deepEqual(run.lines, ["a1", "a2 without a newline", "b1"]);
+    assert.deepEqual(run.problems, []);
+  });
+});
+
 Deno.test("resume from a cursor continues exactly after the last delivered line", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/kern.log`;
@@ -466,6 +484,53 @@ Deno.test("resume after two rotations while stopped: .2 from the offset, then .1
     await second.stop();
     assert.deepEqual(second.lines, ["l4", "l5", "l6"]);
     assert.equal(second.count("rotation"), 2);
+  });
+});
+
+Deno.test("resume after two rotations while stopped, the clock stepped back in between: .2, then .1, then the file", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, numbered("l", 1, 3));
+    const first = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+    await first.untilLines(3);
+    await first.stop();
+    await append(path, "l4\n");
+    await Deno.rename(path, `${path}.1`);
+    await append(path, numbered("l", 5, 2));
+    // Written after the clock was stepped an hour back (NTP): stamped older than kern.log.1.
+    const stepped = new Date(Date.now() - 3_600_000);
+    await Deno.utime(path, stepped, stepped);
+    await Deno.rename(`${path}.1`, `${path}.2`);
+    await Deno.rename(path, `${path}.1`);
+    await append(path, "l7\n");
+    const second = new TailRun({
+      path,
+      start: "end",
+      resumeFrom: first.lastCursor,
+      ...EVENTS_ONLY,
+    });
+    await second.untilLines(4);
+    await sleep(50); // nothing more may come
+    await second.stop();
+    assert.deepEqual(second.lines, lines(numbered("l", 4, 4)));
+    assert.equal(second.count("rotation"), 2);
+  });
+});
+
+Deno.test("rotated siblings: numbered ones by their number, whatever their times; dated ones by time", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    const at = (name: string, ms: number) =>
+      append(`${dir}/${name}`, "x\n").then(() =>
+        Deno.utime(`${dir}/${name}`, new Date(ms), new Date(ms))
+      );
+    const now = Date.now();
+    await at("kern.log.2.gz", now - 3000);
+    await at("kern.log.1", now - 5000); // written after the clock was stepped back
+    await at("kern.log-2025", now - 2000); // `dateformat -%Y`: a year, not a number
+    await at("kern.log-2026", now - 1000);
+    const names = (await listRotatedSiblings([path], { gzip: true })).map((s) => basename(s.path));
+    assert.deepEqual(names, ["kern.log.2.gz", "kern.log.1", "kern.log-2025", "kern.log-2026"]);
   });
 });
 
