@@ -565,7 +565,7 @@ export class PodIndex {
    */
   #reject(reason: string, where: string, object: unknown, detail?: string): void {
     this.#countRejected(reason);
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.#rejectWindowStart >= 60_000) {
       if (this.#rejectSuppressed > 0) {
         this.#log.warn("more unusable pod objects were not logged", {

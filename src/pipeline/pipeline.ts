@@ -133,7 +133,7 @@ export class Pipeline {
     if (result.kind === "error") {
       metrics.parseError(result.reason);
       const last = this.#lastWarned.get(result.reason) ?? -Infinity;
-      const now = Date.now();
+      const now = performance.now();
       if (now - last >= PARSE_ERROR_LOG_INTERVAL_MS) {
         this.#lastWarned.set(result.reason, now);
         log.warn("cannot parse a line with a matching prefix (further ones counted, not logged)", {
@@ -185,7 +185,7 @@ export class Pipeline {
    * `--from-start` on one, otherwise shows nothing at all and looks broken.
    */
   #noteExpired(drop: PacketDrop): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.#lastExpiredNote < PARSE_ERROR_LOG_INTERVAL_MS) return;
     this.#lastExpiredNote = now;
     this.#o.log.info(

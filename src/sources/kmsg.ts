@@ -449,7 +449,7 @@ export class KmsgSource implements LogSource {
 
   /** Logs a warning at most every {@link WARN_INTERVAL_MS} per kind, with the count it held back. */
   #warnLimited(kind: string, message: string, fields: LogFields): void {
-    const now = Date.now();
+    const now = performance.now();
     const last = this.#warned.get(kind);
     if (last && now - last.at < WARN_INTERVAL_MS) {
       last.suppressed++;
