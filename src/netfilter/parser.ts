@@ -175,6 +175,9 @@ export class DropParser {
     bytes: Uint8Array | undefined,
   ): ParseResult {
     if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    // NUL bytes before a line are a hole in the file, not the line's: what a file system leaves
+    // of writes lost in a crash (ext4's delayed allocation) before the syslog daemon goes on.
+    while (lineStart < anchor && text.charCodeAt(lineStart) === 0) lineStart++;
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
     if (anchor < lineStart || anchor + 3 > headEnd) return IGNORED;
     const codes = bytes ?? lineCodes(text, lineStart, lineEnd);

@@ -817,3 +817,20 @@ Deno.test("scanning with the text's bytes: control characters and invalid UTF-8 
   parser().scan(text, (r) => viaText.push(outcome(r)));
   assert.deepEqual(viaText, results);
 });
+
+Deno.test("NUL bytes before a line (a hole a crash left in the file) are not the line's: its drop is read", () => {
+  const good = `2026-11-25T07:58:51Z vm kernel: ${BODY}`;
+  const text = `${"\0".repeat(4096)}${good}\nnext\n\0\0${good}\n`;
+  const bytes = new TextEncoder().encode(text);
+  for (const viaBytes of [false, true]) {
+    const results: ParseResult[] = [];
+    parser().scan(text, (r) => results.push(r), [], viaBytes ? bytes : undefined);
+    assert.deepEqual(results.map((r) => r.kind), ["drop", "drop"], `bytes: ${viaBytes}`);
+    assert.deepEqual(drop(results[0]), drop(parser().parseLine(good)));
+  }
+  // A NUL inside a line is still refused.
+  const inside = good.replace("vm kernel:", "vm\0kernel:");
+  const results: ParseResult[] = [];
+  parser().scan(`${inside}\n`, (r) => results.push(r));
+  assert.notEqual(results[0]?.kind, "drop");
+});
