@@ -106,7 +106,8 @@ export class Metrics {
   });
   readonly watchRestarts = new client.Counter({
     name: `${PREFIX}watch_restarts_total`,
-    help: "Pod watch restarts, by reason (expired = 410 Gone and a new list, error, closed).",
+    help:
+      "Pod watch restarts, by reason (expired = 410 Gone and a new list, error, closed, idle = nothing received, not even a bookmark, for the idle limit).",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });

@@ -11,6 +11,9 @@
  *   every event and BOOKMARK moves the last seen resourceVersion.
  * - A watch that ends (server timeout, cut connection, error) resumes from the last seen
  *   resourceVersion, after a capped, jittered exponential backoff (none after a healthy watch).
+ * - A watch on which nothing arrives for `watchIdleMs` (no event, no BOOKMARK, no byte) sits on
+ *   a connection that died without a FIN or RST: it is ended and resumed the same way, long
+ *   before the request's own deadline would end it.
  * - `410 Gone` (watch ERROR event or HTTP answer) means that version is compacted away: list
  *   again, "not older than" the last seen version (still from the watch cache). A 410 of the
  *   list itself, or a version the server has not reached, lists the latest state (`""`); a
@@ -77,6 +80,11 @@ export interface PodIndexOptions {
    * twice this, like client-go (default 300: 5–10 minutes).
    */
   watchTimeoutSeconds?: number;
+  /**
+   * A watch on which nothing arrives for this long (ms) is ended and resumed from the last seen
+   * resourceVersion (default {@link DEFAULT_WATCH_IDLE_MS}).
+   */
+  watchIdleMs?: number;
   /** A watch that lasted this long was healthy: the backoff starts over (default 60 000). */
   healthyAfterMs?: number;
   /** Timeout of one list request (default 120 000: an unpaginated list can be large). */
@@ -98,7 +106,7 @@ export interface PodIndexStats {
   watches: number;
   /** Watch events applied, BOOKMARKs included. */
   watchEvents: number;
-  /** Restarts of the list/watch cycle, by reason: expired, closed, error. */
+  /** Restarts of the list/watch cycle, by reason: expired, closed, error, idle. */
   restarts: Record<string, number>;
   /**
    * Things from the API that were not usable, by reason (see the log for each; also the
@@ -110,12 +118,20 @@ export interface PodIndexStats {
 
 /** What ended a watch, as the loop sees it. */
 interface WatchOutcome {
-  reason: "expired" | "closed" | "error" | "aborted";
+  reason: RestartReason | "aborted";
   /** Whether to list again before the next watch. */
   relist: boolean;
   message?: string;
   retryAfterMs?: number;
 }
+
+/**
+ * Why the list/watch cycle starts over (the `reason` of `watch_restarts_total`): `expired` (410
+ * Gone, a new list follows), `closed` (the server ended the watch or the connection was cut),
+ * `error` (an error answer or event, an unusable line, the request's deadline), `idle` (nothing
+ * arrived for the idle limit).
+ */
+type RestartReason = "expired" | "closed" | "error" | "idle";
 
 /** State of the list/watch loop. */
 interface LoopState {
@@ -124,6 +140,21 @@ interface LoopState {
   /** The last list failed with 410 (a second one in a row waits for the backoff). */
   expiredBefore: boolean;
 }
+
+/**
+ * Default {@link PodIndexOptions.watchIdleMs}: 150 s. The watch asks for bookmarks, and the API
+ * server's watch cache sends a BOOKMARK to such a watcher about once a minute (and 2 s before the
+ * watch's timeout), besides an event for every change of any Pod. So 150 s of silence means at
+ * least two bookmarks missing: the connection died without a FIN or RST (an API server or load
+ * balancer gone, a NAT or conntrack entry expired), and only the request's deadline
+ * (timeoutSeconds + 30 s: 5.5 to 10.5 minutes) would notice it; meanwhile the index goes stale and
+ * a new Pod reusing an IP is mistaken for the old one. A bookmark that comes late never ends a
+ * healthy watch, and a watch ended by mistake costs one request (resumed from the last version, no
+ * list): e.g. every 150 s on a quiet cluster whose API server runs without a watch cache (no
+ * bookmarks). client-go notices a dead connection within about 45 s (HTTP/2 pings), which a
+ * chunked HTTP/1.1 watch cannot do.
+ */
+export const DEFAULT_WATCH_IDLE_MS = 150_000;
 
 /** Room for `{"type":"MODIFIED","object":…}` around a Pod on a watch line. */
 const WATCH_EVENT_ENVELOPE = 1024;
@@ -141,6 +172,7 @@ export class PodIndex {
   readonly #minBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #watchTimeoutSeconds: number;
+  readonly #watchIdleMs: number;
   readonly #healthyAfterMs: number;
   readonly #listTimeoutMs: number;
   readonly #maxItemBytes?: number;
@@ -178,6 +210,7 @@ export class PodIndex {
     this.#minBackoffMs = options.minBackoffMs ?? 800;
     this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#watchTimeoutSeconds = Math.max(1, options.watchTimeoutSeconds ?? 300);
+    this.#watchIdleMs = options.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
     this.#healthyAfterMs = options.healthyAfterMs ?? 60_000;
     this.#listTimeoutMs = options.listTimeoutMs ?? 120_000;
     this.#maxItemBytes = options.maxItemBytes;
@@ -305,7 +338,7 @@ export class PodIndex {
       : Math.max(loop.backoff.next(), outcome.retryAfterMs ?? 0);
   }
 
-  #restart(reason: "expired" | "closed" | "error"): void {
+  #restart(reason: RestartReason): void {
     this.#stats.restarts[reason] = (this.#stats.restarts[reason] ?? 0) + 1;
     this.#metrics?.watchRestarts.inc({ reason });
   }
@@ -421,16 +454,19 @@ export class PodIndex {
     this.#stats.watches++;
     this.#log.debug("watching pods", { resourceVersion: from, timeoutSeconds });
     const end = await streamWatch({
-      open: () =>
+      open: (requestSignal) =>
         this.#client.stream("GET", PODS_PATH, {
           query: { watch: true, resourceVersion: from, allowWatchBookmarks: true, timeoutSeconds },
-          signal,
+          // The caller's signal, which also aborts at the idle limit.
+          signal: requestSignal,
           // The server ends the watch at timeoutSeconds; far past that, the connection is dead.
           timeoutMs: (timeoutSeconds + 30) * 1000,
           // Paced by the index's backoff, as before the client had a rate limit for it.
           rateLimited: false,
         }),
       signal,
+      // Bookmarks keep a live watch from going silent for long (see DEFAULT_WATCH_IDLE_MS).
+      idleMs: this.#watchIdleMs,
       maxLineLength: (this.#maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES) + WATCH_EVENT_ENVELOPE,
       onOversized: (length) =>
         this.#reject("oversized", "watch event", undefined, `a line of ${length} characters`),
@@ -478,6 +514,15 @@ export class PodIndex {
       case "deadline":
         this.#log.warn("pod watch outlived its timeout (dead connection?); resuming", context);
         return { reason: "error", relist: false, message: "watch outlived its timeout" };
+      case "idle": {
+        // No bookmark for this long: the connection is dead; a new watch needs no new list.
+        const idleSeconds = Math.round(end.silentMs / 100) / 10;
+        this.#log.warn(
+          "pod watch received nothing, not even a bookmark (dead connection?); resuming",
+          { ...context, idleSeconds },
+        );
+        return { reason: "idle", relist: false, message: `nothing received for ${idleSeconds} s` };
+      }
       case "stopped":
         return { reason: "error", relist: false, message: "stopped" };
     }

@@ -13,10 +13,11 @@
  * @example
  * ```ts
  * const end = await streamWatch({
- *   open: () => client.stream("GET", "/api/v1/pods", {
+ *   open: (signal) => client.stream("GET", "/api/v1/pods", {
  *     query: { watch: true, resourceVersion: "123" }, signal, timeoutMs: 660_000,
  *   }),
  *   signal,
+ *   idleMs: 150_000,
  *   onEvent: (type, object) => { apply(type, object); return true; },
  * });
  * ```
@@ -29,13 +30,21 @@ import { readBody, type StreamedResponse, TransportError } from "./client.ts";
 /** Options of {@link streamWatch}. */
 export interface WatchStreamOptions {
   /**
-   * Sends the watch request. Its timeout bounds the whole stream (outcome `deadline`): the
-   * server closes a watch after its `timeoutSeconds`, so a stream that outlives that by far
-   * sits on a dead connection.
+   * Sends the watch request with `signal` (which aborts on the caller's `signal` and at the
+   * idle limit). Its timeout bounds the whole stream (outcome `deadline`): the server closes a
+   * watch after its `timeoutSeconds`, so a stream that outlives that by far sits on a dead
+   * connection.
    */
-  open(): Promise<StreamedResponse>;
-  /** The request's signal: its abort ends the stream (outcome `aborted`). */
+  open(signal: AbortSignal): Promise<StreamedResponse>;
+  /** The caller's signal: its abort ends the stream (outcome `aborted`). */
   signal: AbortSignal;
+  /**
+   * Longest silence, in ms: when neither the answer's headers nor any byte of its body arrive
+   * for this long, the stream is ended (outcome `idle`). Default: no limit. Worth setting only
+   * on a watch that asks for bookmarks, which a live server never leaves silent for long; the
+   * request's own timeout would notice a dead connection only after minutes.
+   */
+  idleMs?: number;
   /** Called for every event line in order; return false to stop reading (outcome `stopped`). */
   onEvent(type: unknown, object: unknown): boolean;
   /**
@@ -63,6 +72,8 @@ export type WatchEnd =
   | { kind: "bad_line"; line: string; message: string }
   | { kind: "stopped" }
   | { kind: "deadline" }
+  /** Nothing arrived for `silentMs` (at least the idle limit): the connection is presumed dead. */
+  | { kind: "idle"; silentMs: number }
   | { kind: "aborted" };
 
 /** Error answers are Statuses of a few hundred bytes; more than this is not worth reading. */
@@ -70,14 +81,26 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 /** Runs one watch request until it ends; never rejects. */
 export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd> {
-  const { signal } = options;
-  if (signal.aborted) return { kind: "aborted" };
+  if (options.signal.aborted) return { kind: "aborted" };
+  const idle = new IdleLimit(options.signal, options.idleMs);
+  try {
+    return await readWatch(options, idle);
+  } finally {
+    idle.stop();
+  }
+}
+
+/** {@link streamWatch}'s work, under an idle limit that is stopped when it returns. */
+async function readWatch(options: WatchStreamOptions, idle: IdleLimit): Promise<WatchEnd> {
+  const ended = (error: unknown, otherwise: (message: string) => WatchEnd) =>
+    endOf(error, options.signal, idle, otherwise);
   let response: StreamedResponse;
   try {
-    response = await options.open();
+    response = await options.open(idle.signal);
   } catch (error) {
-    return endOf(error, signal, (message) => ({ kind: "failed", message }));
+    return ended(error, (message) => ({ kind: "failed", message }));
   }
+  idle.heard();
   if (response.status !== 200) {
     const body = await errorBodyOf(response);
     return {
@@ -96,11 +119,12 @@ export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd
   let end: WatchEnd | undefined;
   try {
     for await (const chunk of response.body) {
+      idle.heard();
       end = lines.take(decoder.decode(chunk, { stream: true }));
       if (end) break; // which closes the connection
     }
   } catch (error) {
-    return endOf(error, signal, (message) => ({ kind: "closed", clean: false, message }));
+    return ended(error, (message) => ({ kind: "closed", clean: false, message }));
   }
   response.cancel(); // a no-op when the body was read to its end
   if (end) return end;
@@ -117,11 +141,63 @@ export async function streamWatch(options: WatchStreamOptions): Promise<WatchEnd
 function endOf(
   error: unknown,
   signal: AbortSignal,
+  idle: IdleLimit,
   otherwise: (message: string) => WatchEnd,
 ): WatchEnd {
   if (signal.aborted) return { kind: "aborted" };
+  if (idle.silentMs !== undefined) return { kind: "idle", silentMs: idle.silentMs };
   if (error instanceof TransportError && error.timeout) return { kind: "deadline" };
   return otherwise((error as Error)?.message ?? String(error));
+}
+
+/**
+ * The idle limit of one watch: its {@link signal} aborts when the caller's does, or when
+ * nothing was {@link heard} for `limitMs` (then {@link silentMs} says for how long). One timer,
+ * re-armed only when it fires early: hearing a chunk costs a clock read, not a timer.
+ */
+class IdleLimit {
+  /** How long nothing had arrived when the limit ended the stream; undefined until it does. */
+  silentMs: number | undefined;
+  readonly #controller = new AbortController();
+  readonly #caller: AbortSignal;
+  readonly #limitMs: number;
+  #last = performance.now();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onAbort = () => this.#controller.abort(this.#caller.reason);
+
+  constructor(caller: AbortSignal, limitMs: number | undefined) {
+    this.#caller = caller;
+    this.#limitMs = limitMs ?? Infinity;
+    caller.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#limitMs > 0 && Number.isFinite(this.#limitMs)) this.#arm(this.#limitMs);
+  }
+
+  /** Aborts on the caller's signal or at the idle limit: the request's signal. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Something arrived: the silence starts over. */
+  heard(): void {
+    this.#last = performance.now();
+  }
+
+  /** The stream is over: no timer, no listener. */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#caller.removeEventListener("abort", this.#onAbort);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), ms);
+  }
+
+  #check(): void {
+    const silent = performance.now() - this.#last;
+    if (silent < this.#limitMs) return this.#arm(this.#limitMs - silent);
+    this.silentMs = Math.round(silent);
+    this.#controller.abort(new TransportError(`nothing received for ${this.silentMs} ms`));
+  }
 }
 
 /** Splits decoded text into event lines and hands each event over. */

@@ -94,6 +94,76 @@ Deno.test("pod index faults: a watch cut mid-stream resumes from the last resour
   await converge(index, api);
 });
 
+Deno.test("pod index faults: a watch gone silent (a connection dead without FIN or RST) ends at the idle limit and resumes from the last version without a new list", async () => {
+  await using h = await startHarness({
+    index: { watchIdleMs: 600 },
+    emulator: { bookmarkIntervalMs: 100 },
+    before: (api) => addMany(api, 10),
+  });
+  const { api, index } = h;
+  await ready(index);
+  await waitFor("the watch", () => watchRequests(api).length === 1);
+  const lastSeen = api.resourceVersion;
+  assert.equal(api.faults.silenceWatches(), 1);
+  const silencedAt = performance.now();
+  // Never delivered on the silent watch: only a new watch brings it.
+  api.addPod({ namespace: "late", name: "new-owner", podIPs: ["10.70.0.1"] });
+  await waitFor(
+    "the Pod added while the watch was silent",
+    () => index.lookup("10.70.0.1")?.name === "new-owner",
+    10_000,
+  );
+  const after = performance.now() - silencedAt;
+  // Bookmarks came every 100 ms until the silence: the limit ran out 500 to 600 ms after it.
+  assert.ok(
+    after >= 450,
+    `the watch ended ${after.toFixed(0)} ms into the silence, not at the limit`,
+  );
+  const watches = watchRequests(api);
+  assert.equal(watches.length, 2);
+  assert.equal(watches[1].query.resourceVersion, lastSeen, "resumed from the last version");
+  assert.equal(listRequests(api).length, 1, "no new list");
+  assert.equal(await restarts(h.metrics, "idle"), 1);
+  assert.deepEqual(index.stats.restarts, { idle: 1 });
+  const logged = h.lines.find((l) => l.includes("pod watch received nothing"));
+  assert.ok(logged?.includes("idleSeconds="), `logged with the idle time: ${logged}`);
+  await waitFor("the silent watch's connection closed", () => watches[0].durationMs >= 0);
+});
+
+Deno.test("pod index faults: a watch that hears bookmarks or events regularly is not ended by the idle limit", async () => {
+  // Bookmarks only (no Pod changes), every 100 ms against a 500 ms limit, for 2 s.
+  {
+    await using h = await startHarness({
+      index: { watchIdleMs: 500 },
+      emulator: { bookmarkIntervalMs: 100 },
+      before: (api) => addMany(api, 10),
+    });
+    await ready(h.index);
+    await delay(2_000);
+    assert.equal(watchRequests(h.api).length, 1, "one watch all along");
+    assert.equal(await restarts(h.metrics, "idle"), 0);
+    assert.ok(h.index.stats.watchEvents >= 10, `bookmarks heard: ${h.index.stats.watchEvents}`);
+  }
+  // Events only (the server sends no bookmarks), one every 100 ms, for 2 s.
+  {
+    await using h = await startHarness({
+      index: { watchIdleMs: 500 },
+      emulator: { bookmarkIntervalMs: 0 },
+      before: (api) => addMany(api, 10),
+    });
+    const { api, index } = h;
+    await ready(index);
+    for (let i = 0; i < 20; i++) {
+      api.updatePod("ns-1", "pod-1", { podIPs: [`10.80.0.${i}`] });
+      await delay(100);
+    }
+    await waitFor("the last change", () => index.lookup("10.80.0.19")?.name === "pod-1");
+    assert.equal(watchRequests(api).length, 1, "one watch all along");
+    assert.equal(await restarts(h.metrics, "idle"), 0);
+    assert.deepEqual(index.stats.restarts, {});
+  }
+});
+
 Deno.test("pod index faults: a watch the server ends (timeoutSeconds) is resumed", async () => {
   await using h = await startHarness({
     index: { watchTimeoutSeconds: 1 },

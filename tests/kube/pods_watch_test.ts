@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { StreamedResponse } from "../../src/kube/client.ts";
+import { type StreamedResponse, TransportError } from "../../src/kube/client.ts";
 import { streamWatch, type WatchEnd } from "../../src/kube/pods_watch.ts";
 
 const encoder = new TextEncoder();
@@ -92,4 +92,81 @@ Deno.test("watch reader: a line that is not a JSON event ends the stream; so doe
   });
   assert.deepEqual(stopped, { kind: "stopped" });
   assert.equal(seen, 1);
+});
+
+/** Resolves after `ms`; rejects as the exchange does (TransportError) when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new TransportError("aborted"));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * An answer, sent with the request's `signal`, that sends `count` events `everyMs` apart and
+ * then stays silent until the signal aborts (a connection that died without a FIN or RST).
+ */
+function goesSilent(signal: AbortSignal, count: number, everyMs: number): StreamedResponse {
+  return {
+    status: 200,
+    headers: { "content-type": "application/json" },
+    body: (async function* () {
+      for (let i = 0; i < count; i++) {
+        await pause(everyMs, signal);
+        yield encoder.encode(
+          `{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"${i}"}}}\n`,
+        );
+      }
+      await pause(3_600_000, signal);
+    })(),
+    cancel() {},
+  };
+}
+
+Deno.test("watch reader: a stream silent for idleMs ends as idle, before or after its headers; anything heard starts the silence over", async () => {
+  const never = (signal: AbortSignal) =>
+    pause(3_600_000, signal).then(() => answerOf(new Uint8Array(), []));
+  let started = performance.now();
+  const noHeaders = await streamWatch({
+    open: never,
+    signal: new AbortController().signal,
+    idleMs: 100,
+    onEvent: () => true,
+  });
+  assert.equal(noHeaders.kind, "idle");
+  assert.ok((noHeaders as { silentMs: number }).silentMs >= 100);
+  assert.ok(performance.now() - started < 2_000, "ended at the idle limit");
+
+  // 10 events 40 ms apart (400 ms in all, four times the limit), then silence.
+  let events = 0;
+  started = performance.now();
+  const silent = await streamWatch({
+    open: (signal) => Promise.resolve(goesSilent(signal, 10, 40)),
+    signal: new AbortController().signal,
+    idleMs: 100,
+    onEvent: () => ++events > 0,
+  });
+  const elapsed = performance.now() - started;
+  assert.equal(silent.kind, "idle");
+  assert.equal(events, 10, "not ended while events came");
+  assert.ok(elapsed >= 500, `ended ${elapsed} ms after the start, not before 400 + 100`);
+
+  // The caller's abort is an abort, not silence.
+  const caller = new AbortController();
+  setTimeout(() => caller.abort(), 50);
+  const aborted = await streamWatch({
+    open: never,
+    signal: caller.signal,
+    idleMs: 10_000,
+    onEvent: () => true,
+  });
+  assert.deepEqual(aborted, { kind: "aborted" });
 });

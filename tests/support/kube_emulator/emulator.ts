@@ -152,10 +152,15 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const openWatches = new Set<http.ServerResponse>();
+  /** Open watches held silent by {@link Faults.silenceWatches}. */
+  const silentWatches = new WeakSet<http.ServerResponse>();
   const faults = new Faults(() => {
     const count = openWatches.size;
     for (const res of openWatches) res.socket?.destroy();
     return count;
+  }, () => {
+    for (const res of openWatches) silentWatches.add(res);
+    return openWatches.size;
   });
   const certificates = options.tls || options.clientCertificates
     ? await testCertificates()
@@ -267,12 +272,13 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
           for (const callback of callbacks) callback();
         };
         res.on("close", finish);
+        // A silent watch writes nothing, not even its end: its connection stays open.
         const sink: StreamSink = {
           write: (chunk) => {
-            if (!closed) res.write(chunk);
+            if (!closed && !silentWatches.has(res)) res.write(chunk);
           },
           end: () => {
-            if (!closed) res.end();
+            if (!closed && !silentWatches.has(res)) res.end();
             finish();
           },
           onClose: (callback) => callbacks.push(callback),

@@ -1,11 +1,13 @@
 /**
  * Fault injection for the emulator: added latency, failed answers (500/503/429 with
- * Retry-After), connections dropped without an answer, and open watches cut mid-stream.
+ * Retry-After), connections dropped without an answer, and open watches cut mid-stream or held
+ * silent.
  *
  * @example
  * ```ts
  * api.faults.failNext({ count: 2, status: 429, retryAfterSeconds: 1, method: "POST" });
  * api.faults.dropNext({ pathPattern: /\/events$/ });
+ * api.faults.silenceWatches(); // open watches go quiet, as on a connection that died
  * ```
  * @module
  */
@@ -118,9 +120,11 @@ export class Faults {
   readonly #failures: Pending<FailSpec>[] = [];
   readonly #drops: Pending<DropSpec>[] = [];
   readonly #closeWatches: () => number;
+  readonly #silenceWatches: () => number;
 
-  constructor(closeWatches: () => number) {
+  constructor(closeWatches: () => number, silenceWatches: () => number) {
     this.#closeWatches = closeWatches;
+    this.#silenceWatches = silenceWatches;
   }
 
   /** Makes the next `count` matching requests fail with `status`. */
@@ -136,6 +140,16 @@ export class Faults {
   /** Cuts every open watch mid-stream (the connection is destroyed); returns how many. */
   closeWatches(): number {
     return this.#closeWatches();
+  }
+
+  /**
+   * Holds every open watch silent from now on; returns how many. The connection stays open but
+   * nothing more is written on it (no event, no BOOKMARK, not the end at `timeoutSeconds`), as
+   * when the server or a load balancer vanishes without a FIN or RST. Watches opened later are
+   * served as usual.
+   */
+  silenceWatches(): number {
+    return this.#silenceWatches();
   }
 
   /** Removes pending failures and drops and sets latency back to 0. */
