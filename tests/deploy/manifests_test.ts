@@ -339,10 +339,26 @@ Deno.test("mounts: host directories at the same paths, covering every configured
   assert.equal(stateVolume.hostPath.type, "DirectoryOrCreate");
   // Log directories are mounted, never single files: rotation replaces the file.
   for (const volume of pod.volumes) {
-    if (volume.hostPath.path !== "/dev/kmsg") {
+    if (!["/dev/kmsg", "/etc/localtime"].includes(volume.hostPath.path)) {
       assert.match(volume.hostPath.type, /^Directory(OrCreate)?$/, volume.name);
     }
   }
+});
+
+Deno.test("the node's time zone: its /etc/localtime, read-only, for log times without a zone", () => {
+  // Traditional syslog headers (`Nov 25 07:58:47`, rsyslog's RSYSLOG_TraditionalFileFormat:
+  // RHEL's /var/log/messages, Ubuntu 22.04's kern.log), zoneless ISO times and `dmesg -T` are
+  // read as local time. Without the node's zone the container's is UTC: on a node at UTC-5
+  // every such drop would look five hours old and be skipped as expired.
+  const mount = container.volumeMounts.find((m: { mountPath: string }) =>
+    m.mountPath === "/etc/localtime"
+  );
+  assert.ok(mount, "the node's /etc/localtime is mounted at /etc/localtime");
+  assert.equal(mount.readOnly, true);
+  const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
+  // File: never DirectoryOrCreate or unchecked, which would make /etc/localtime on a node
+  // without one.
+  assert.deepEqual(volume.hostPath, { path: "/etc/localtime", type: "File" });
 });
 
 Deno.test("the Deno permission set reads the mounted paths and writes only the state directory", () => {
