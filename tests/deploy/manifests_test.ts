@@ -175,6 +175,51 @@ Deno.test("least privilege: no capabilities, no escalation, read-only root, read
   ]);
 });
 
+/**
+ * What the API server's validation of a container's securityContext refuses beyond the schema
+ * (pkg/apis/core/validation: ValidateSecurityContext).
+ */
+// deno-lint-ignore no-explicit-any
+function securityContextProblems(sc: any): string[] {
+  const problems: string[] = [];
+  if (sc.allowPrivilegeEscalation === false) {
+    if (sc.privileged === true) {
+      problems.push("cannot set `allowPrivilegeEscalation` to false and `privileged` to true");
+    }
+    if ((sc.capabilities?.add ?? []).includes("CAP_SYS_ADMIN")) {
+      problems.push(
+        "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+      );
+    }
+  }
+  return problems;
+}
+
+/** The container's securityContext settings shown commented out (`# key: value`) for KMSG_PATH. */
+function commentedSecurityContext(): Record<string, boolean> {
+  const lines = daemonSetText.split("\n");
+  const start = lines.findIndex((l) => /^ {10}securityContext:\s*$/.test(l));
+  assert.ok(start >= 0, "the container's securityContext");
+  const settings: Record<string, boolean> = {};
+  for (const line of lines.slice(start + 1)) {
+    if (!/^ {12}/.test(line)) break;
+    const m = /^ {12}# ([A-Za-z]+): (true|false)\s*$/.exec(line);
+    if (m) settings[m[1]] = m[2] === "true";
+  }
+  return settings;
+}
+
+Deno.test("the kmsg variant, uncommented as shown, is privileged and valid for the API", () => {
+  // /dev/kmsg is refused by the device cgroup of an unprivileged container, so the comments show
+  // the container's settings for KMSG_PATH; uncommented, they must make a privileged container
+  // the API server accepts (it refuses privileged: true beside allowPrivilegeEscalation: false).
+  assert.ok(envEntries().some((e) => e.name === "KMSG_PATH" && e.commented));
+  assert.deepEqual(securityContextProblems(container.securityContext), []);
+  const kmsg = { ...container.securityContext, ...commentedSecurityContext() };
+  assert.equal(kmsg.privileged, true, "the kmsg variant is privileged");
+  assert.deepEqual(securityContextProblems(kmsg), [], "the kmsg variant's securityContext");
+});
+
 Deno.test("resources: requests and limits for CPU and memory, requests within limits", () => {
   const quantity = (q: string): number => {
     const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi)?$/.exec(q);
@@ -294,10 +339,26 @@ Deno.test("mounts: host directories at the same paths, covering every configured
   assert.equal(stateVolume.hostPath.type, "DirectoryOrCreate");
   // Log directories are mounted, never single files: rotation replaces the file.
   for (const volume of pod.volumes) {
-    if (volume.hostPath.path !== "/dev/kmsg") {
+    if (!["/dev/kmsg", "/etc/localtime"].includes(volume.hostPath.path)) {
       assert.match(volume.hostPath.type, /^Directory(OrCreate)?$/, volume.name);
     }
   }
+});
+
+Deno.test("the node's time zone: its /etc/localtime, read-only, for log times without a zone", () => {
+  // Traditional syslog headers (`Nov 25 07:58:47`, rsyslog's RSYSLOG_TraditionalFileFormat:
+  // RHEL's /var/log/messages, Ubuntu 22.04's kern.log), zoneless ISO times and `dmesg -T` are
+  // read as local time. Without the node's zone the container's is UTC: on a node at UTC-5
+  // every such drop would look five hours old and be skipped as expired.
+  const mount = container.volumeMounts.find((m: { mountPath: string }) =>
+    m.mountPath === "/etc/localtime"
+  );
+  assert.ok(mount, "the node's /etc/localtime is mounted at /etc/localtime");
+  assert.equal(mount.readOnly, true);
+  const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
+  // File: never DirectoryOrCreate or unchecked, which would make /etc/localtime on a node
+  // without one.
+  assert.deepEqual(volume.hostPath, { path: "/etc/localtime", type: "File" });
 });
 
 Deno.test("the Deno permission set reads the mounted paths and writes only the state directory", () => {
