@@ -109,7 +109,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "JOURNAL_DIRECTORY",
     flag: "journal-directory",
     kind: { type: "path" },
-    help: "journald directory (e.g. /var/log/journal) to read kernel messages from instead.",
+    help:
+      "journald directory (e.g. /var/log/journal) to read kernel messages from instead; wins over IPTABLES_LOG_PATH.",
     group: "source",
     original: true,
   },
@@ -659,6 +660,11 @@ export function loadConfig(input: ConfigInput, requireSource = true): Config {
     }
   }
 
+  // The original read the journal whenever JOURNAL_DIRECTORY was set, ignoring
+  // IPTABLES_LOG_PATH: a manifest setting both keeps working (KMSG_PATH is ours: no such rule).
+  if (values.journalDirectory !== undefined && values.logPath !== undefined) {
+    delete values.logPath;
+  }
   const sources = (["logPath", "journalDirectory", "kmsgPath"] as const).filter((k) =>
     values[k] !== undefined
   );
