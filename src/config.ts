@@ -218,7 +218,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "kube-api-server",
     kind: { type: "url" },
     defaultText: "in-cluster",
-    help: "API server URL, overriding the in-cluster or kubeconfig address.",
+    help:
+      "API server URL (HOST:PORT means https), overriding the in-cluster or kubeconfig address.",
     group: "kubernetes",
     original: true,
   },
@@ -527,7 +528,7 @@ function accepted(kind: Kind): string {
     case "path":
       return "an absolute or relative path";
     case "url":
-      return "an http(s) URL, e.g. https://10.0.0.1:6443";
+      return "an http(s) URL or HOST:PORT (https), e.g. https://10.0.0.1:6443";
     case "list":
       return "a comma-separated list of non-empty prefixes";
     case "layout":
@@ -582,9 +583,12 @@ function convert(spec: OptionSpec, raw: string, fromFlag: boolean): unknown {
       return text;
     case "url": {
       try {
-        const url = new URL(text);
+        // Without a scheme, https: what client-go (rest.DefaultServerURL) made of the original's
+        // KUBE_API_SERVER=10.0.0.1:6443 in a cluster.
+        const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
+        const url = new URL(full);
         if (url.protocol !== "http:" && url.protocol !== "https:") fail();
-        return text.replace(/\/+$/, "");
+        return full.replace(/\/+$/, "");
       } catch {
         return fail();
       }

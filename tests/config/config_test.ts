@@ -208,6 +208,22 @@ Deno.test("config: JOURNAL_DIRECTORY wins over IPTABLES_LOG_PATH, as in the orig
   }
 });
 
+Deno.test("config: KUBE_API_SERVER without a scheme is https, as client-go read it", () => {
+  // client-go (rest.DefaultServerURL) puts https:// before a host[:port] when TLS is set up, as
+  // it is in a cluster: the original took KUBE_API_SERVER=10.0.0.1:6443.
+  assert.equal(load({ KUBE_API_SERVER: "10.0.0.1:6443" }).kubeApiServer, "https://10.0.0.1:6443");
+  assert.equal(
+    load({ KUBE_API_SERVER: "kubernetes.default.svc:443" }).kubeApiServer,
+    "https://kubernetes.default.svc:443",
+  );
+  assert.equal(load({ KUBE_API_SERVER: "[fd00::1]:6443" }).kubeApiServer, "https://[fd00::1]:6443");
+  assert.equal(
+    load({ KUBE_API_SERVER: "http://127.0.0.1:8080" }).kubeApiServer,
+    "http://127.0.0.1:8080",
+  );
+  assert.match(refuse({ ...BASE, KUBE_API_SERVER: "a b:6443" }), /KUBE_API_SERVER/);
+});
+
 Deno.test("config: required prefix and label", () => {
   assert.match(refuse({ IPTABLES_LOG_PATH: "/a" }), /IPTABLES_LOG_PREFIX is required/);
   assert.match(
