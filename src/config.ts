@@ -195,9 +195,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "repeatIntervalMinutes",
     env: "REPEATED_EVENTS_INTERVAL_MINUTES",
     flag: "repeated-events-interval-minutes",
-    kind: { type: "int", min: 0, max: 525600 },
+    kind: { type: "int", min: -525600, max: 525600 },
     default: "2",
-    help: "A drop repeating (prefix, src, dst, proto, dport) within this interval is skipped.",
+    help:
+      "A drop repeating (prefix, src, dst, proto, dport) within this interval is skipped (0 or less: none).",
     group: "filters",
     original: true,
   },
@@ -205,9 +206,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "bufferSize",
     env: "PACKET_DROP_CHANNEL_BUFFER_SIZE",
     flag: "packet-drop-channel-buffer-size",
-    kind: { type: "int", min: 1, max: 1_000_000 },
+    kind: { type: "int", min: 0, max: 1_000_000 },
     default: "100",
-    help: "Drops waiting for Events; beyond it Event posts are shed (and counted), never reads.",
+    help:
+      "Drops waiting for Events; beyond it Event posts are shed (and counted), never reads. 0 means 1.",
     group: "filters",
     original: true,
   },
@@ -664,6 +666,10 @@ export function loadConfig(input: ConfigInput, requireSource = true): Config {
     }
   }
 
+  // Integers the original ran with: a buffer of 0 (its unbuffered channel: one drop at a time)
+  // and a negative repeat interval (never a repeat).
+  if (values.bufferSize === 0) values.bufferSize = 1;
+  if ((values.repeatIntervalMinutes as number) < 0) values.repeatIntervalMinutes = 0;
   // The original read the journal whenever JOURNAL_DIRECTORY was set, ignoring
   // IPTABLES_LOG_PATH: a manifest setting both keeps working (KMSG_PATH is ours: no such rule).
   if (values.journalDirectory !== undefined && values.logPath !== undefined) {

@@ -61,9 +61,9 @@ const TABLE: [string, keyof Config, unknown, string, unknown, string | undefined
   ],
   ["METRICS_SERVER_PORT", "metricsPort", 9090, "9100", 9100, "65536"],
   ["METRICS_LISTEN_ADDRESS", "metricsAddress", "0.0.0.0", "[::]", "::", "a b"],
-  ["PACKET_DROP_CHANNEL_BUFFER_SIZE", "bufferSize", 100, "1000", 1000, "0"],
+  ["PACKET_DROP_CHANNEL_BUFFER_SIZE", "bufferSize", 100, "1000", 1000, "-1"],
   ["PACKET_DROP_EXPIRATION_MINUTES", "expirationMinutes", 10, "30", 30, "ten"],
-  ["REPEATED_EVENTS_INTERVAL_MINUTES", "repeatIntervalMinutes", 2, "0", 0, "-1"],
+  ["REPEATED_EVENTS_INTERVAL_MINUTES", "repeatIntervalMinutes", 2, "0", 0, "two"],
   ["WATCH_LOGS_INTERVAL_SECONDS", "watchIntervalSeconds", 5, "1", 1, "1.5"],
   ["LOG_LEVEL", "logLevel", "info", "DEBUG", "debug", "verbose"],
   ["LOG_FORMAT", "logFormat", "text", "json", "json", "xml"],
@@ -222,6 +222,13 @@ Deno.test("config: KUBE_API_SERVER without a scheme is https, as client-go read 
     "http://127.0.0.1:8080",
   );
   assert.match(refuse({ ...BASE, KUBE_API_SERVER: "a b:6443" }), /KUBE_API_SERVER/);
+});
+
+Deno.test("config: integers the original ran with are taken, with the original's meaning", () => {
+  // PACKET_DROP_CHANNEL_BUFFER_SIZE=0 was an unbuffered Go channel: one drop handled at a time.
+  assert.equal(load({ PACKET_DROP_CHANNEL_BUFFER_SIZE: "0" }).bufferSize, 1);
+  // A negative REPEATED_EVENTS_INTERVAL_MINUTES never matched a repeat: no repeat filter.
+  assert.equal(load({ REPEATED_EVENTS_INTERVAL_MINUTES: "-1" }).repeatIntervalMinutes, 0);
 });
 
 Deno.test("config: required prefix and label", () => {
