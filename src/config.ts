@@ -417,7 +417,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "log-level",
     kind: { type: "enum", values: LOG_LEVELS },
     default: "info",
-    help: "debug, info, warn or error (case-insensitive).",
+    help: "debug, info, warn or error (case-insensitive); zap's dpanic, panic, fatal mean error.",
     group: "logging",
     original: true,
   },
@@ -570,7 +570,14 @@ function convert(spec: OptionSpec, raw: string, fromFlag: boolean): unknown {
     }
     case "enum": {
       let value = text.toLowerCase();
-      if (spec.key === "logLevel") value = value === "warning" ? "warn" : value;
+      if (spec.key === "logLevel") {
+        // zap's levels above error, which the original took: we log nothing more severe.
+        value = value === "warning"
+          ? "warn"
+          : ["dpanic", "panic", "fatal"].includes(value)
+          ? "error"
+          : value;
+      }
       if (!kind.values.includes(value)) fail();
       return value;
     }

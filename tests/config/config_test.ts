@@ -231,6 +231,13 @@ Deno.test("config: integers the original ran with are taken, with the original's
   assert.equal(load({ REPEATED_EVENTS_INTERVAL_MINUTES: "-1" }).repeatIntervalMinutes, 0);
 });
 
+Deno.test("config: LOG_LEVEL takes zap's dpanic, panic and fatal, as the original did", () => {
+  // Levels above error: only errors are logged then (we log nothing more severe).
+  for (const level of ["dpanic", "PANIC", "fatal"]) {
+    assert.equal(load({ LOG_LEVEL: level }).logLevel, "error", level);
+  }
+});
+
 Deno.test("config: required prefix and label", () => {
   assert.match(refuse({ IPTABLES_LOG_PATH: "/a" }), /IPTABLES_LOG_PREFIX is required/);
   assert.match(
