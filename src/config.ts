@@ -37,7 +37,8 @@ export interface Config {
   eventReason: string;
   eventSourceComponent: string;
   metricsPort: number;
-  metricsAddress: string;
+  /** Unset: every address, IPv6 and IPv4. */
+  metricsAddress?: string;
   bufferSize: number;
   expirationMinutes: number;
   repeatIntervalMinutes: number;
@@ -406,8 +407,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "METRICS_LISTEN_ADDRESS",
     flag: "metrics-listen-address",
     kind: { type: "host" },
-    default: "0.0.0.0",
-    help: "Address the metrics server listens on (:: for dual stack).",
+    defaultText: "every address (IPv6 and IPv4)",
+    help: "Address the metrics server listens on; unset, all of them, as the original.",
     group: "metrics",
   },
   // Logging.

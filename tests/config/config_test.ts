@@ -60,7 +60,7 @@ const TABLE: [string, keyof Config, unknown, string, unknown, string | undefined
     "bad\nname",
   ],
   ["METRICS_SERVER_PORT", "metricsPort", 9090, "9100", 9100, "65536"],
-  ["METRICS_LISTEN_ADDRESS", "metricsAddress", "0.0.0.0", "[::]", "::", "a b"],
+  ["METRICS_LISTEN_ADDRESS", "metricsAddress", undefined, "[::]", "::", "a b"],
   ["PACKET_DROP_CHANNEL_BUFFER_SIZE", "bufferSize", 100, "1000", 1000, "-1"],
   ["PACKET_DROP_EXPIRATION_MINUTES", "expirationMinutes", 10, "30", 30, "ten"],
   ["REPEATED_EVENTS_INTERVAL_MINUTES", "repeatIntervalMinutes", 2, "0", 0, "two"],
