@@ -40,9 +40,11 @@ RUN case "$TARGETARCH" in \
       --output /out/kube-iptables-tailer src/main.ts
 
 # glibc and libgcc (what a deno compile binary links against), CA certificates, time zones; no
-# shell, no package manager. The nonroot variant runs as 65532 by default; the DaemonSet runs
-# it as user 0 with every capability dropped, because the host's logs and the state directory
-# are root's (see deploy/daemonset.yaml).
+# shell, no package manager. It runs as user 0, as the original's image did: the host's logs and
+# the state directory are root's (journal files root:systemd-journal 0640, Debian's kern.log
+# syslog:adm 0640), and the original's manifests set no runAsUser, so as 65532 (the nonroot
+# variant's default) they would read nothing after switching images. deploy/daemonset.yaml also
+# says user 0 and drops every capability.
 FROM gcr.io/distroless/cc-debian12:nonroot
 ARG VERSION
 ARG REVISION=""
@@ -59,6 +61,6 @@ COPY --from=build --chown=0:0 --chmod=0555 /out/kube-iptables-tailer /kube-iptab
 # Lets Deno size V8's heap from the container's memory limit rather than the node's memory (as
 # the official Deno images do).
 ENV DENO_USE_CGROUPS=1
-USER 65532:65532
+USER 0:0
 EXPOSE 9090/tcp
 ENTRYPOINT ["/kube-iptables-tailer"]

@@ -37,7 +37,8 @@ export interface Config {
   eventReason: string;
   eventSourceComponent: string;
   metricsPort: number;
-  metricsAddress: string;
+  /** Unset: every address, IPv6 and IPv4. */
+  metricsAddress?: string;
   bufferSize: number;
   expirationMinutes: number;
   repeatIntervalMinutes: number;
@@ -109,7 +110,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "JOURNAL_DIRECTORY",
     flag: "journal-directory",
     kind: { type: "path" },
-    help: "journald directory (e.g. /var/log/journal) to read kernel messages from instead.",
+    help:
+      "journald directory (e.g. /var/log/journal) to read kernel messages from instead; wins over IPTABLES_LOG_PATH.",
     group: "source",
     original: true,
   },
@@ -194,9 +196,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "repeatIntervalMinutes",
     env: "REPEATED_EVENTS_INTERVAL_MINUTES",
     flag: "repeated-events-interval-minutes",
-    kind: { type: "int", min: 0, max: 525600 },
+    kind: { type: "int", min: -525600, max: 525600 },
     default: "2",
-    help: "A drop repeating (prefix, src, dst, proto, dport) within this interval is skipped.",
+    help:
+      "A drop repeating (prefix, src, dst, proto, dport) within this interval is skipped (0 or less: none).",
     group: "filters",
     original: true,
   },
@@ -204,9 +207,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "bufferSize",
     env: "PACKET_DROP_CHANNEL_BUFFER_SIZE",
     flag: "packet-drop-channel-buffer-size",
-    kind: { type: "int", min: 1, max: 1_000_000 },
+    kind: { type: "int", min: 0, max: 1_000_000 },
     default: "100",
-    help: "Drops waiting for Events; beyond it Event posts are shed (and counted), never reads.",
+    help:
+      "Drops waiting for Events; beyond it Event posts are shed (and counted), never reads. 0 means 1.",
     group: "filters",
     original: true,
   },
@@ -217,7 +221,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "kube-api-server",
     kind: { type: "url" },
     defaultText: "in-cluster",
-    help: "API server URL, overriding the in-cluster or kubeconfig address.",
+    help:
+      "API server URL (HOST:PORT means https), overriding the in-cluster or kubeconfig address.",
     group: "kubernetes",
     original: true,
   },
@@ -402,8 +407,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "METRICS_LISTEN_ADDRESS",
     flag: "metrics-listen-address",
     kind: { type: "host" },
-    default: "0.0.0.0",
-    help: "Address the metrics server listens on (:: for dual stack).",
+    defaultText: "every address (IPv6 and IPv4)",
+    help: "Address the metrics server listens on; unset, all of them, as the original.",
     group: "metrics",
   },
   // Logging.
@@ -413,7 +418,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "log-level",
     kind: { type: "enum", values: LOG_LEVELS },
     default: "info",
-    help: "debug, info, warn or error (case-insensitive).",
+    help: "debug, info, warn or error (case-insensitive); zap's dpanic, panic, fatal mean error.",
     group: "logging",
     original: true,
   },
@@ -526,7 +531,7 @@ function accepted(kind: Kind): string {
     case "path":
       return "an absolute or relative path";
     case "url":
-      return "an http(s) URL, e.g. https://10.0.0.1:6443";
+      return "an http(s) URL or HOST:PORT (https), e.g. https://10.0.0.1:6443";
     case "list":
       return "a comma-separated list of non-empty prefixes";
     case "layout":
@@ -566,7 +571,14 @@ function convert(spec: OptionSpec, raw: string, fromFlag: boolean): unknown {
     }
     case "enum": {
       let value = text.toLowerCase();
-      if (spec.key === "logLevel") value = value === "warning" ? "warn" : value;
+      if (spec.key === "logLevel") {
+        // zap's levels above error, which the original took: we log nothing more severe.
+        value = value === "warning"
+          ? "warn"
+          : ["dpanic", "panic", "fatal"].includes(value)
+          ? "error"
+          : value;
+      }
       if (!kind.values.includes(value)) fail();
       return value;
     }
@@ -581,9 +593,12 @@ function convert(spec: OptionSpec, raw: string, fromFlag: boolean): unknown {
       return text;
     case "url": {
       try {
-        const url = new URL(text);
+        // Without a scheme, https: what client-go (rest.DefaultServerURL) made of the original's
+        // KUBE_API_SERVER=10.0.0.1:6443 in a cluster.
+        const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
+        const url = new URL(full);
         if (url.protocol !== "http:" && url.protocol !== "https:") fail();
-        return text.replace(/\/+$/, "");
+        return full.replace(/\/+$/, "");
       } catch {
         return fail();
       }
@@ -659,6 +674,15 @@ export function loadConfig(input: ConfigInput, requireSource = true): Config {
     }
   }
 
+  // Integers the original ran with: a buffer of 0 (its unbuffered channel: one drop at a time)
+  // and a negative repeat interval (never a repeat).
+  if (values.bufferSize === 0) values.bufferSize = 1;
+  if ((values.repeatIntervalMinutes as number) < 0) values.repeatIntervalMinutes = 0;
+  // The original read the journal whenever JOURNAL_DIRECTORY was set, ignoring
+  // IPTABLES_LOG_PATH: a manifest setting both keeps working (KMSG_PATH is ours: no such rule).
+  if (values.journalDirectory !== undefined && values.logPath !== undefined) {
+    delete values.logPath;
+  }
   const sources = (["logPath", "journalDirectory", "kmsgPath"] as const).filter((k) =>
     values[k] !== undefined
   );

@@ -386,9 +386,9 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     release();
     await eventSink?.close(0);
     throw new ConfigError(
-      `cannot listen on ${config.metricsAddress}:${config.metricsPort} (METRICS_SERVER_PORT): ${
-        (error as Error).message
-      }`,
+      `cannot listen on ${
+        config.metricsAddress ?? ""
+      }:${config.metricsPort} (METRICS_SERVER_PORT): ${(error as Error).message}`,
     );
   }
 

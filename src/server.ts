@@ -16,7 +16,8 @@ export interface Check {
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
-  hostname: string;
+  /** Unset: every address, IPv6 and IPv4 (as Go's `:port`), or IPv4 only without IPv6. */
+  hostname?: string;
   port: number;
   metrics: Metrics;
   liveness: Check[];
@@ -75,14 +76,25 @@ export function startServer(options: ServerOptions): RunningServer {
         return new Response("not found\n", { status: 404 });
     }
   };
-  const server = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
-    signal: options.signal,
-    // Instead of Deno's own "Listening on" line: the log line below says it.
-    onListen: () => {},
-  }, handler);
+  const serve = (hostname: string) =>
+    Deno.serve({
+      hostname,
+      port: options.port,
+      signal: options.signal,
+      // Instead of Deno's own "Listening on" line: the log line below says it.
+      onListen: () => {},
+    }, handler);
+  let hostname = options.hostname ?? "::";
+  let server;
+  try {
+    // "::" takes IPv4 too (IPV6_V6ONLY is off by default), as Go's ":9090" did.
+    server = serve(hostname);
+  } catch (error) {
+    if (options.hostname !== undefined) throw error;
+    hostname = "0.0.0.0"; // a kernel without IPv6
+    server = serve(hostname);
+  }
   const port = (server.addr as Deno.NetAddr).port;
-  options.log.info("serving metrics and health", { address: options.hostname, port });
+  options.log.info("serving metrics and health", { address: hostname, port });
   return { port, finished: server.finished };
 }

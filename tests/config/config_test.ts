@@ -60,10 +60,10 @@ const TABLE: [string, keyof Config, unknown, string, unknown, string | undefined
     "bad\nname",
   ],
   ["METRICS_SERVER_PORT", "metricsPort", 9090, "9100", 9100, "65536"],
-  ["METRICS_LISTEN_ADDRESS", "metricsAddress", "0.0.0.0", "[::]", "::", "a b"],
-  ["PACKET_DROP_CHANNEL_BUFFER_SIZE", "bufferSize", 100, "1000", 1000, "0"],
+  ["METRICS_LISTEN_ADDRESS", "metricsAddress", undefined, "[::]", "::", "a b"],
+  ["PACKET_DROP_CHANNEL_BUFFER_SIZE", "bufferSize", 100, "1000", 1000, "-1"],
   ["PACKET_DROP_EXPIRATION_MINUTES", "expirationMinutes", 10, "30", 30, "ten"],
-  ["REPEATED_EVENTS_INTERVAL_MINUTES", "repeatIntervalMinutes", 2, "0", 0, "-1"],
+  ["REPEATED_EVENTS_INTERVAL_MINUTES", "repeatIntervalMinutes", 2, "0", 0, "two"],
   ["WATCH_LOGS_INTERVAL_SECONDS", "watchIntervalSeconds", 5, "1", 1, "1.5"],
   ["LOG_LEVEL", "logLevel", "info", "DEBUG", "debug", "verbose"],
   ["LOG_FORMAT", "logFormat", "text", "json", "json", "xml"],
@@ -175,8 +175,12 @@ Deno.test("config: exactly one source", () => {
     /no log source: set one of IPTABLES_LOG_PATH, JOURNAL_DIRECTORY or KMSG_PATH/,
   );
   assert.match(
-    refuse({ ...prefix, IPTABLES_LOG_PATH: "/a", JOURNAL_DIRECTORY: "/b" }),
-    /more than one log source \(IPTABLES_LOG_PATH and JOURNAL_DIRECTORY\)/,
+    refuse({ ...prefix, IPTABLES_LOG_PATH: "/a", KMSG_PATH: "/b" }),
+    /more than one log source \(IPTABLES_LOG_PATH and KMSG_PATH\)/,
+  );
+  assert.match(
+    refuse({ ...prefix, JOURNAL_DIRECTORY: "/a", KMSG_PATH: "/b" }),
+    /more than one log source \(JOURNAL_DIRECTORY and KMSG_PATH\)/,
   );
   assert.equal(
     loadConfig({ env: { ...prefix, JOURNAL_DIRECTORY: "/var/log/journal" } }).journalDirectory,
@@ -184,6 +188,54 @@ Deno.test("config: exactly one source", () => {
   );
   assert.equal(loadConfig({ env: { ...prefix, KMSG_PATH: "/dev/kmsg" } }).kmsgPath, "/dev/kmsg");
   assert.equal(loadConfig({ env: prefix }, false).logPath, undefined, "parse needs no source");
+});
+
+Deno.test("config: JOURNAL_DIRECTORY wins over IPTABLES_LOG_PATH, as in the original", () => {
+  // The original read the journal whenever JOURNAL_DIRECTORY was set and ignored
+  // IPTABLES_LOG_PATH; a DaemonSet with both must keep starting.
+  const prefix = { IPTABLES_LOG_PREFIX: "x:" };
+  for (const args of [[], ["--iptables-log-path=/var/log/kern.log"]]) {
+    const c = loadConfig({
+      env: {
+        ...prefix,
+        IPTABLES_LOG_PATH: "/var/log/kern.log",
+        JOURNAL_DIRECTORY: "/var/log/journal",
+      },
+      flags: parseCommandLine(args).flags,
+    });
+    assert.equal(c.journalDirectory, "/var/log/journal");
+    assert.equal(c.logPath, undefined);
+  }
+});
+
+Deno.test("config: KUBE_API_SERVER without a scheme is https, as client-go read it", () => {
+  // client-go (rest.DefaultServerURL) puts https:// before a host[:port] when TLS is set up, as
+  // it is in a cluster: the original took KUBE_API_SERVER=10.0.0.1:6443.
+  assert.equal(load({ KUBE_API_SERVER: "10.0.0.1:6443" }).kubeApiServer, "https://10.0.0.1:6443");
+  assert.equal(
+    load({ KUBE_API_SERVER: "kubernetes.default.svc:443" }).kubeApiServer,
+    "https://kubernetes.default.svc:443",
+  );
+  assert.equal(load({ KUBE_API_SERVER: "[fd00::1]:6443" }).kubeApiServer, "https://[fd00::1]:6443");
+  assert.equal(
+    load({ KUBE_API_SERVER: "http://127.0.0.1:8080" }).kubeApiServer,
+    "http://127.0.0.1:8080",
+  );
+  assert.match(refuse({ ...BASE, KUBE_API_SERVER: "a b:6443" }), /KUBE_API_SERVER/);
+});
+
+Deno.test("config: integers the original ran with are taken, with the original's meaning", () => {
+  // PACKET_DROP_CHANNEL_BUFFER_SIZE=0 was an unbuffered Go channel: one drop handled at a time.
+  assert.equal(load({ PACKET_DROP_CHANNEL_BUFFER_SIZE: "0" }).bufferSize, 1);
+  // A negative REPEATED_EVENTS_INTERVAL_MINUTES never matched a repeat: no repeat filter.
+  assert.equal(load({ REPEATED_EVENTS_INTERVAL_MINUTES: "-1" }).repeatIntervalMinutes, 0);
+});
+
+Deno.test("config: LOG_LEVEL takes zap's dpanic, panic and fatal, as the original did", () => {
+  // Levels above error: only errors are logged then (we log nothing more severe).
+  for (const level of ["dpanic", "PANIC", "fatal"]) {
+    assert.equal(load({ LOG_LEVEL: level }).logLevel, "error", level);
+  }
 });
 
 Deno.test("config: required prefix and label", () => {
