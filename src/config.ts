@@ -110,8 +110,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "JOURNAL_DIRECTORY",
     flag: "journal-directory",
     kind: { type: "path" },
-    help:
-      "journald directory (e.g. /var/log/journal) to read kernel messages from instead; wins over IPTABLES_LOG_PATH.",
+    help: "journald directory (e.g. /var/log/journal) to read kernel messages from instead.",
     group: "source",
     original: true,
   },
@@ -678,11 +677,6 @@ export function loadConfig(input: ConfigInput, requireSource = true): Config {
   // and a negative repeat interval (never a repeat).
   if (values.bufferSize === 0) values.bufferSize = 1;
   if ((values.repeatIntervalMinutes as number) < 0) values.repeatIntervalMinutes = 0;
-  // The original read the journal whenever JOURNAL_DIRECTORY was set, ignoring
-  // IPTABLES_LOG_PATH: a manifest setting both keeps working (KMSG_PATH is ours: no such rule).
-  if (values.journalDirectory !== undefined && values.logPath !== undefined) {
-    delete values.logPath;
-  }
   const sources = (["logPath", "journalDirectory", "kmsgPath"] as const).filter((k) =>
     values[k] !== undefined
   );

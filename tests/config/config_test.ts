@@ -175,6 +175,10 @@ Deno.test("config: exactly one source", () => {
     /no log source: set one of IPTABLES_LOG_PATH, JOURNAL_DIRECTORY or KMSG_PATH/,
   );
   assert.match(
+    refuse({ ...prefix, IPTABLES_LOG_PATH: "/a", JOURNAL_DIRECTORY: "/b" }),
+    /more than one log source \(IPTABLES_LOG_PATH and JOURNAL_DIRECTORY\)/,
+  );
+  assert.match(
     refuse({ ...prefix, IPTABLES_LOG_PATH: "/a", KMSG_PATH: "/b" }),
     /more than one log source \(IPTABLES_LOG_PATH and KMSG_PATH\)/,
   );
@@ -188,24 +192,6 @@ Deno.test("config: exactly one source", () => {
   );
   assert.equal(loadConfig({ env: { ...prefix, KMSG_PATH: "/dev/kmsg" } }).kmsgPath, "/dev/kmsg");
   assert.equal(loadConfig({ env: prefix }, false).logPath, undefined, "parse needs no source");
-});
-
-Deno.test("config: JOURNAL_DIRECTORY wins over IPTABLES_LOG_PATH, as in the original", () => {
-  // The original read the journal whenever JOURNAL_DIRECTORY was set and ignored
-  // IPTABLES_LOG_PATH; a DaemonSet with both must keep starting.
-  const prefix = { IPTABLES_LOG_PREFIX: "x:" };
-  for (const args of [[], ["--iptables-log-path=/var/log/kern.log"]]) {
-    const c = loadConfig({
-      env: {
-        ...prefix,
-        IPTABLES_LOG_PATH: "/var/log/kern.log",
-        JOURNAL_DIRECTORY: "/var/log/journal",
-      },
-      flags: parseCommandLine(args).flags,
-    });
-    assert.equal(c.journalDirectory, "/var/log/journal");
-    assert.equal(c.logPath, undefined);
-  }
 });
 
 Deno.test("config: KUBE_API_SERVER without a scheme is https, as client-go read it", () => {
