@@ -157,7 +157,8 @@ export class Pipeline {
     let id: string | undefined;
     const identity = () => (id ??= dropIdentity(drop));
     const at = ack.count(identity);
-    metrics.dropsParsed.inc({ prefix: drop.prefix });
+    // By the configured prefix: the text a `*` matched is log content, without bound.
+    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) });
     // Asked of every drop, in order.
     let verdict: ReplayVerdict = "usual";
     if (this.#replay) {

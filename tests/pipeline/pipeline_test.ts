@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../../src/log.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { DropParser } from "../../src/netfilter/parser.ts";
+import type { PacketDrop } from "../../src/netfilter/types.ts";
+import { ExpiryFilter, RepeatFilter } from "../../src/pipeline/filters.ts";
+import { type DropSink, Pipeline } from "../../src/pipeline/pipeline.ts";
+import type { LogRecord, LogSource } from "../../src/sources/source.ts";
+
+const MIN = 60_000;
+
+/** Kernel messages (with their times) run through a pipeline; what reached the sink. */
+async function run(
+  prefixes: string[],
+  records: LogRecord[],
+  options: { metrics?: Metrics; repeat?: RepeatFilter } = {},
+): Promise<{ handled: PacketDrop[]; metrics: Metrics }> {
+  const metrics = options.metrics ?? new Metrics({ defaultMetrics: false });
+  const handled: PacketDrop[] = [];
+  const sink: DropSink = { handle: (drop) => void handled.push(drop) };
+  const source: LogSource = {
+    kind: "test",
+    id: "test",
+    async *read() {
+      yield { kind: "records", records, cursor: 1 };
+    },
+  };
+  const newest = Math.max(...records.map((r) => r.time?.getTime() ?? 0));
+  await new Pipeline({
+    source,
+    parser: new DropParser({ prefixes }),
+    expiry: new ExpiryFilter(10 * MIN, () => newest),
+    repeat: options.repeat ?? new RepeatFilter({ intervalMs: 2 * MIN }),
+    sink,
+    metrics,
+    log: createLogger({ level: "error", format: "text", write: () => {} }),
+  }).run(new AbortController().signal);
+  return { handled, metrics };
+}
+
+/** The samples of `name` in the exposition, label text → value. */
+async function samples(metrics: Metrics, name: string): Promise<Map<string, number>> {
+  const { body } = await metrics.render();
+  const found = new Map<string, number>();
+  for (const m of body.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, "gm"))) {
+    found.set(m[1] ?? "", Number(m[2]));
+  }
+  return found;
+}
+
+function message(prefix: string, src: string, dpt = 80): string {
+  return `${prefix} IN=eth0 OUT= SRC=${src} DST=10.0.0.2 LEN=60 TTL=64 ID=1 PROTO=TCP ` +
+    `SPT=40000 DPT=${dpt} WINDOW=1 RES=0x00 SYN URGP=0`;
+}
+
+Deno.test("drops_parsed_total: a * prefix is one label value, not the text it matched", async () => {
+  // The text a pattern matches is log content (a policy name, or any line a local program
+  // sends to syslog as "kernel"): as label values it would be without bound.
+  const records = Array.from({ length: 50 }, (_, i) => ({
+    text: message(`calico-drop policy-${i}:`, "10.0.0.1", 80 + i),
+    time: new Date(0),
+  }));
+  records.push({ text: message("plain:", "10.0.0.1"), time: new Date(0) });
+  const { handled, metrics } = await run(["calico-drop *:", "plain:"], records);
+  assert.equal(handled.length, 51);
+  assert.equal(handled[7].prefix, "calico-drop policy-7:", "the drop keeps the matched text");
+  assert.deepEqual(
+    await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="calico-drop *:"}', 50], ['{prefix="plain:"}', 1]]),
+  );
+});
