@@ -157,15 +157,16 @@ export class Pipeline {
     let id: string | undefined;
     const identity = () => (id ??= dropIdentity(drop));
     const at = ack.count(identity);
-    // By the configured prefix: the text a `*` matched is log content, without bound.
-    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) });
     // Asked of every drop, in order.
     let verdict: ReplayVerdict = "usual";
     if (this.#replay) {
       verdict = this.#replay.verdict(identity());
       if (this.#replay.done) this.#replay = undefined;
     }
-    if (verdict === "pass") return; // handled before the stop
+    // Handled before the stop, and counted then (parsed, and in its outcome): not again.
+    if (verdict === "pass") return;
+    // By the configured prefix: the text a `*` matched is log content, without bound.
+    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) });
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });
       this.#noteExpired(drop);

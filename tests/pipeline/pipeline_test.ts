@@ -3,17 +3,19 @@ import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { DropParser } from "../../src/netfilter/parser.ts";
 import type { PacketDrop } from "../../src/netfilter/types.ts";
-import { ExpiryFilter, RepeatFilter } from "../../src/pipeline/filters.ts";
+import { dropIdentity, ExpiryFilter, RepeatFilter } from "../../src/pipeline/filters.ts";
 import { type DropSink, Pipeline } from "../../src/pipeline/pipeline.ts";
+import { Replay } from "../../src/pipeline/replay.ts";
 import type { LogRecord, LogSource } from "../../src/sources/source.ts";
 
 const MIN = 60_000;
+const quiet = createLogger({ level: "error", format: "text", write: () => {} });
 
 /** Kernel messages (with their times) run through a pipeline; what reached the sink. */
 async function run(
   prefixes: string[],
   records: LogRecord[],
-  options: { metrics?: Metrics; repeat?: RepeatFilter } = {},
+  options: { metrics?: Metrics; repeat?: RepeatFilter; replay?: Replay } = {},
 ): Promise<{ handled: PacketDrop[]; metrics: Metrics }> {
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: false });
   const handled: PacketDrop[] = [];
@@ -33,7 +35,8 @@ async function run(
     repeat: options.repeat ?? new RepeatFilter({ intervalMs: 2 * MIN }),
     sink,
     metrics,
-    log: createLogger({ level: "error", format: "text", write: () => {} }),
+    log: quiet,
+    replay: options.replay,
   }).run(new AbortController().signal);
   return { handled, metrics };
 }
@@ -67,5 +70,19 @@ Deno.test("drops_parsed_total: a * prefix is one label value, not the text it ma
   assert.deepEqual(
     await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
     new Map([['{prefix="calico-drop *:"}', 50], ['{prefix="plain:"}', 1]]),
+  );
+});
+
+Deno.test("counters: a drop passed over after a clean restart is not counted again", async () => {
+  // The stopped process counted it, parsed and in its outcome; counting it as parsed again here,
+  // in no outcome, broke parsed = handled + expired + repeated.
+  const records = [1, 2, 3].map((n) => ({ text: message("p:", "10.0.0.1", n), time: new Date(0) }));
+  const [first] = (await run(["p:"], records.slice(0, 1))).handled;
+  const replay = Replay.from({ drops: 2, handled: [dropIdentity(first)], parser: "" }, "", quiet);
+  const { handled, metrics } = await run(["p:"], records, { replay });
+  assert.deepEqual(handled.map((d) => d.dpt), [2, 3], "the first was handled before the stop");
+  assert.deepEqual(
+    await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="p:"}', 2]]),
   );
 });
