@@ -11,10 +11,13 @@ import type { LogRecord, LogSource } from "../../src/sources/source.ts";
 const MIN = 60_000;
 const quiet = createLogger({ level: "error", format: "text", write: () => {} });
 
-/** Kernel messages (with their times) run through a pipeline; what reached the sink. */
+/**
+ * Kernel messages (with their times), or log lines, run through a pipeline; what reached the
+ * sink.
+ */
 async function run(
   prefixes: string[],
-  records: LogRecord[],
+  records: LogRecord[] | string,
   options: { metrics?: Metrics; repeat?: RepeatFilter; replay?: Replay } = {},
 ): Promise<{ handled: PacketDrop[]; metrics: Metrics }> {
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: false });
@@ -24,10 +27,14 @@ async function run(
     kind: "test",
     id: "test",
     async *read() {
-      yield { kind: "records", records, cursor: 1 };
+      yield typeof records === "string"
+        ? { kind: "lines", text: records, lineCount: records.split("\n").length - 1, cursor: 1 }
+        : { kind: "records", records, cursor: 1 };
     },
   };
-  const newest = Math.max(...records.map((r) => r.time?.getTime() ?? 0));
+  const newest = typeof records === "string"
+    ? Date.UTC(2026, 0, 1)
+    : Math.max(...records.map((r) => r.time?.getTime() ?? 0));
   await new Pipeline({
     source,
     parser: new DropParser({ prefixes }),
@@ -84,5 +91,32 @@ Deno.test("counters: a drop passed over after a clean restart is not counted aga
   assert.deepEqual(
     await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
     new Map([['{prefix="p:"}', 2]]),
+  );
+});
+
+Deno.test("message repeated N times: N identical drops, skipped alike at once after the first skip", async () => {
+  class Counting extends RepeatFilter {
+    asked = 0;
+    override isRepeat(drop: PacketDrop): boolean {
+      this.asked++;
+      return super.isRepeat(drop);
+    }
+  }
+  const repeat = new Counting({ intervalMs: 2 * MIN });
+  const body = message("p:", "10.0.0.1");
+  // The count is the line's: up to 999 999 999 (one by one, minutes of a blocked event loop).
+  const count = 999_999_999;
+  const header = "2026-01-01T00:00:00.000000+00:00 node-1 kernel:";
+  const lines = `${header} ${body}\n${header} message repeated ${count} times: [ ${body}]\n`;
+  const { handled, metrics } = await run(["p:"], lines, { repeat });
+  assert.equal(handled.length, 1);
+  assert.ok(repeat.asked <= 3, `the repeat filter was asked ${repeat.asked} times`);
+  assert.deepEqual(
+    await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="p:"}', count + 1]]),
+  );
+  assert.equal(
+    (await samples(metrics, "kube_iptables_tailer_drops_skipped_total")).get('{reason="repeated"}'),
+    count,
   );
 });
