@@ -16,7 +16,7 @@ import { Replay } from "./pipeline/replay.ts";
 import { startServer } from "./server.ts";
 import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
 import { OutputClosed } from "./output.ts";
-import { endpointJson, locate } from "./enrich/endpoints.ts";
+import { endpointJson, locate, metricLabel } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
 import { JournalSource } from "./sources/journal/source.ts";
@@ -120,6 +120,14 @@ export function createSource(config: Config, options: SourceOptions, log: Logger
   return new KmsgSource({ ...options, path: config.kmsgPath, log });
 }
 
+/** What a dry run knows of a drop's endpoints. */
+interface DryRunEndpoints {
+  /** Fields for its line (none without Kubernetes). */
+  annotate?: Annotate;
+  /** The `packet_drops_count` label of an IP: "unknown" until (or without) the pod index. */
+  label(ip: string): string;
+}
+
 /**
  * In dry-run mode, drops get `srcEndpoint`/`dstEndpoint` fields when Kubernetes credentials are
  * at hand (read-only: the pod index; no Event is posted). Without credentials: no fields.
@@ -129,7 +137,7 @@ async function dryRunEndpoints(
   log: Logger,
   metrics: Metrics,
   signal: AbortSignal,
-): Promise<Annotate | undefined> {
+): Promise<DryRunEndpoints> {
   const { startPodIndex } = await import("./kube/event_sink.ts");
   let pods;
   try {
@@ -139,16 +147,34 @@ async function dryRunEndpoints(
       // (The advice to use --dry-run is for the daemon: this is one.)
       reason: (error as Error).message.replace(/; use --dry-run to run without Kubernetes$/, ""),
     });
-    return undefined;
+    return { label: () => "unknown" };
   }
   const lookup = (ip: string) => pods.lookup(ip);
-  return (drop) =>
-    pods.ready
-      ? {
-        srcEndpoint: endpointJson(locate(drop.src, lookup)),
-        dstEndpoint: endpointJson(locate(drop.dst, lookup)),
-      }
-      : {};
+  return {
+    annotate: (drop) =>
+      pods.ready
+        ? {
+          srcEndpoint: endpointJson(locate(drop.src, lookup)),
+          dstEndpoint: endpointJson(locate(drop.dst, lookup)),
+        }
+        : {},
+    label: (ip) => (pods.ready ? metricLabel(locate(ip, lookup)) : "unknown"),
+  };
+}
+
+/**
+ * The dry run's sink: drops printed are the drops handled, so they are counted in
+ * `packet_drops_count` as the Kubernetes sink counts those it posts for; without it every drop
+ * parsed would be in no outcome at all (neither handled nor skipped).
+ */
+function dryRunSink(printer: DryRunSink, endpoints: DryRunEndpoints, metrics: Metrics): DropSink {
+  return {
+    handle(drop) {
+      metrics.packetDrops.inc({ src: endpoints.label(drop.src), dst: endpoints.label(drop.dst) });
+      return printer.handle(drop);
+    },
+    flush: () => printer.flush(),
+  };
 }
 
 /**
@@ -330,10 +356,12 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   let sink: DropSink;
   let eventSink: EventSink | undefined;
   if (config.dryRun) {
-    sink = new DryRunSink(io.stdout, await dryRunEndpoints(config, log, metrics, stop.signal), {
+    const endpoints = await dryRunEndpoints(config, log, metrics, stop.signal);
+    const printer = new DryRunSink(io.stdout, endpoints.annotate, {
       signal: stop.signal,
       graceMs: config.shutdownTimeoutSeconds * 500,
     });
+    sink = dryRunSink(printer, endpoints, metrics);
   } else {
     const create = io.createEventSink ?? (await import("./kube/event_sink.ts")).createEventSink;
     let created: EventSink;

@@ -59,7 +59,7 @@ export class Metrics {
   });
   readonly dropsParsed = new client.Counter({
     name: `${PREFIX}drops_parsed_total`,
-    help: "Packet drops parsed, by matched prefix.",
+    help: "Packet drops parsed, by configured prefix (a * pattern as configured).",
     labelNames: ["prefix"] as const,
     registers: [this.registry],
   });

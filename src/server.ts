@@ -51,7 +51,11 @@ export function startServer(options: ServerOptions): RunningServer {
   const handler = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return new Response("method not allowed\n", { status: 405 });
+      // A 405 must name the methods that are allowed (RFC 9110, 15.5.6).
+      return new Response("method not allowed\n", {
+        status: 405,
+        headers: { allow: "GET, HEAD" },
+      });
     }
     switch (path) {
       case "/metrics": {

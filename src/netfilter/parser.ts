@@ -127,6 +127,8 @@ export class DropParser {
   #patterns: RegExp[];
   /** The same, matching at the end of a text (see {@link #prefixInside}). */
   #patternEnds: RegExp[];
+  /** The same, each with its prefix, matching a whole text (see {@link ruleOf}). */
+  #patternWholes: [string, RegExp][];
   #layout: TimeParser | undefined;
   #bootTimeMs: HeaderContext["bootTimeMs"];
   #now: () => Date;
@@ -142,11 +144,24 @@ export class DropParser {
     const wildcards = this.prefixes.filter((p) => p.includes("*"));
     this.#patterns = wildcards.map(prefixPattern);
     this.#patternEnds = wildcards.map((p) => new RegExp(`(?:^|\\s)(?:${patternBody(p)})$`));
+    this.#patternWholes = wildcards.map((p) => [p, new RegExp(`^(?:${patternBody(p)})$`)]);
     this.#layout = options.timeLayout ? compileGoLayout(options.timeLayout) : undefined;
     this.#bootTimeMs = options.bootTimeMs;
     this.#now = options.now ?? (() => new Date());
     this.#maxLineLength = options.maxLineLength ?? 65536;
     this.#detach = options.detach ?? true;
+  }
+
+  /**
+   * The configured prefix a drop's `prefix` was matched by: itself, or the `*` pattern it
+   * matched. A bounded set, unlike the matched text (a policy name, or whatever a program that
+   * writes to syslog as "kernel" puts there), so it is what metric labels may carry.
+   */
+  ruleOf(matched: string): string {
+    // Literal prefixes are tried first when a line is parsed, so here too.
+    if (this.#patternWholes.length === 0 || this.#literal.includes(matched)) return matched;
+    for (const [prefix, whole] of this.#patternWholes) if (whole.test(matched)) return prefix;
+    return matched;
   }
 
   /** Parses one log line: syslog (any header), a /dev/kmsg record, a dmesg line, or bare. */

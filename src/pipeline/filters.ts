@@ -58,14 +58,21 @@ export interface RepeatFilterOptions {
 
 /**
  * Remembers, per key, the log time of the last drop that was acted on; memory stays bounded by
- * pruning keys older than the interval (relative to the newest log time seen) and by a size cap.
+ * pruning keys older than the interval (relative to the log times of the latest drops acted on)
+ * and by a size cap.
  */
 export class RepeatFilter {
   #intervalMs: number;
   #maxKeys: number;
   /** key → log time (ms); Map order is "least recently acted on" first. */
   #last = new Map<string, number>();
-  #newest = -Infinity;
+  /**
+   * Log times of the latest two drops acted on: the filter's clock is the earlier of them. Not
+   * the newest time ever seen: one line from a clock that was ahead for a moment would have
+   * made every key look stale from then on, and each prune forget them all.
+   */
+  #latest = -Infinity;
+  #before = -Infinity;
   #sincePrune = 0;
 
   constructor(options: RepeatFilterOptions) {
@@ -90,14 +97,15 @@ export class RepeatFilter {
     if (last !== undefined && Math.abs(time - last) <= this.#intervalMs) return true;
     this.#last.delete(key);
     this.#last.set(key, time);
-    if (time > this.#newest) this.#newest = time;
+    this.#before = this.#latest;
+    this.#latest = time;
     if (++this.#sincePrune >= 1024 || this.#last.size > this.#maxKeys) this.#prune();
     return false;
   }
 
   #prune(): void {
     this.#sincePrune = 0;
-    const horizon = this.#newest - this.#intervalMs;
+    const horizon = Math.min(this.#before, this.#latest) - this.#intervalMs;
     for (const [key, time] of this.#last) {
       // Later entries were acted on later (mostly), so stop at the first one still needed;
       // out-of-order ones behind it go in a later prune or by the size cap.

@@ -146,38 +146,76 @@ export class Pipeline {
       return;
     }
     if (result.kind !== "drop") return;
-    if (result.count === undefined) return this.#onDrop(result.drop, ack);
+    if (result.count === undefined) {
+      this.#onDrop(result.drop, ack);
+      return;
+    }
     // A line that stands for several identical drops (rsyslog's "message repeated N times").
-    for (let k = 1; k <= result.count; k++) this.#onDrop({ ...result.drop, repeat: k }, ack);
+    for (let k = 1; k <= result.count; k++) {
+      const outcome = this.#onDrop({ ...result.drop, repeat: k }, ack);
+      if ((outcome === "expired" || outcome === "repeated") && !this.#replay) {
+        this.#skipRest(result.drop, k, result.count, outcome, ack);
+        return;
+      }
+    }
   }
 
-  #onDrop(drop: PacketDrop, ack: BatchAck): void {
+  /**
+   * Drops k+1…count of a repeated line, once drop k was skipped (and no replay decides drop by
+   * drop): they share its log time and key, so they are skipped alike and counted at once. One
+   * by one, the count in the line (up to 999 999 999, and anything that writes to syslog as
+   * "kernel" can write one) held the event loop for minutes: no health answers, no reading.
+   */
+  #skipRest(
+    drop: PacketDrop,
+    k: number,
+    count: number,
+    reason: "expired" | "repeated",
+    ack: BatchAck,
+  ): void {
+    const rest = count - k;
+    // The tracker still wants each one's identity while it keeps them (20 000 at most).
+    for (let j = k + 1; j <= count; j++) {
+      if (ack.count(() => dropIdentity({ ...drop, repeat: j })) < 0) break;
+    }
+    this.#o.metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) }, rest);
+    this.#o.metrics.dropsSkipped.inc({ reason }, rest);
+  }
+
+  /** Runs one drop through replay, filters and sink; says what became of it. */
+  #onDrop(
+    drop: PacketDrop,
+    ack: BatchAck,
+  ): "passed" | "expired" | "repeated" | "handled" {
     const { metrics } = this.#o;
     // Its identity, made once when the tracker keeps it or the replay asks for it.
     let id: string | undefined;
     const identity = () => (id ??= dropIdentity(drop));
     const at = ack.count(identity);
-    metrics.dropsParsed.inc({ prefix: drop.prefix });
     // Asked of every drop, in order.
     let verdict: ReplayVerdict = "usual";
     if (this.#replay) {
       verdict = this.#replay.verdict(identity());
       if (this.#replay.done) this.#replay = undefined;
     }
-    if (verdict === "pass") return; // handled before the stop
+    // Handled before the stop, and counted then (parsed, and in its outcome): not again.
+    if (verdict === "pass") return "passed";
+    // By the configured prefix: the text a `*` matched is log content, without bound.
+    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) });
     if (this.#o.expiry.expired(drop)) {
       metrics.dropsSkipped.inc({ reason: "expired" });
       this.#noteExpired(drop);
-      return;
+      return "expired";
     }
     // A drop the stopped process acted on is acted on again whatever the filter (whose memory
     // of the drops before the checkpoint is gone) says; the filter remembers it all the same.
     if (this.#o.repeat.isRepeat(drop) && verdict !== "act") {
       metrics.dropsSkipped.inc({ reason: "repeated" });
-      return;
+      return "repeated";
     }
     const work = this.#o.sink.handle(drop);
     if (work) ack.track(work, at);
+    return "handled";
   }
 
   /**

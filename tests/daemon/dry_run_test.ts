@@ -11,6 +11,22 @@ function drop(n: number): string {
   } WINDOW=64240 RES=0x00 SYN URGP=0 `;
 }
 
+/** The drop counters on /metrics: parsed, handled (packet_drops_count by labels), skipped. */
+async function countsOf(port: number): Promise<Record<string, unknown>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const one = (pattern: RegExp) => Number(pattern.exec(text)?.[1]);
+  const handled: Record<string, number> = {};
+  for (const m of text.matchAll(/^packet_drops_count(\{[^}]*\}) (\d+)$/gm)) {
+    handled[m[1]] = Number(m[2]);
+  }
+  return {
+    parsed: one(/^kube_iptables_tailer_drops_parsed_total\{[^}]*\} (\d+)$/m),
+    handled,
+    expired: one(/^kube_iptables_tailer_drops_skipped_total\{reason="expired"\} (\d+)$/m),
+    repeated: one(/^kube_iptables_tailer_drops_skipped_total\{reason="repeated"\} (\d+)$/m),
+  };
+}
+
 async function append(path: string, text: string): Promise<void> {
   await Deno.writeTextFile(path, text, { append: true });
 }
@@ -257,6 +273,14 @@ Deno.test("dry-run: expired and repeated drops are filtered", async () => {
     const said = run.daemon.stderrLines.filter((l) => l.includes("PACKET_DROP_EXPIRATION_MINUTES"));
     assert.equal(said.length, 1, run.daemon.stderrLines.join("\n"));
     assert.match(said[0], /time=\S+ src=10\.244\.2\.20/);
+    // Each drop counted once, in one outcome: printed drops are the handled ones.
+    const counts = await countsOf(run.daemon.metricsPort());
+    assert.deepEqual(counts, {
+      parsed: 4,
+      handled: { '{src="unknown",dst="unknown"}': 2 },
+      expired: 1,
+      repeated: 1,
+    });
     assert.equal((await run.daemon.stop()).code, 0);
   } finally {
     await run.close();
@@ -293,6 +317,10 @@ Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no
       node: "node-2",
     });
     assert.deepEqual(second.dstEndpoint, { kind: "external" });
+    assert.deepEqual((await countsOf(run.daemon.metricsPort())).handled, {
+      '{src="host",dst="data"}': 1,
+      '{src="host",dst="external"}': 1,
+    });
     assert.equal(
       api.requests.filter((r) => r.method === "POST").length,
       0,

@@ -99,3 +99,20 @@ Deno.test("drop identity: the same record always, another packet never", () => {
   const v6 = drop(1000, { src: "fd00::1", dst: "fd00::2", family: 6, flowLabel: 1 });
   assert.notEqual(dropIdentity(v6), dropIdentity({ ...v6, flowLabel: 2 }), "another flow label");
 });
+
+Deno.test("repeats: one drop from the future (clock skew) does not wipe the filter's memory", () => {
+  const f = new RepeatFilter({ intervalMs: 2 * MIN });
+  assert.equal(f.isRepeat(drop(0)), false);
+  // A node whose clock was a year ahead for a moment (expiry keeps future times).
+  assert.equal(f.isRepeat(drop(365 * 24 * 60 * MIN, { src: "10.9.9.9" })), false);
+  // Enough other keys after it for a prune.
+  for (let i = 0; i < 2000; i++) f.isRepeat(drop(MIN / 2 + i, { dpt: 1000 + i }));
+  assert.equal(f.isRepeat(drop(MIN)), true, "still within 2 minutes of the acted-on drop");
+  assert.equal(f.isRepeat(drop(MIN, { dpt: 1500 })), true, "…and so are the ones after it");
+  // The same when the future drop is the one that makes the filter prune.
+  const g = new RepeatFilter({ intervalMs: 2 * MIN });
+  assert.equal(g.isRepeat(drop(0)), false);
+  for (let i = 1; i < 1023; i++) g.isRepeat(drop(i, { dpt: 1000 + i }));
+  assert.equal(g.isRepeat(drop(365 * 24 * 60 * MIN, { src: "10.9.9.9" })), false);
+  assert.equal(g.isRepeat(drop(MIN)), true, "not forgotten by the prune at the future drop");
+});
