@@ -549,11 +549,16 @@ Deno.test("recorder: Events still queued at the shutdown deadline settle as unse
 });
 
 /** A recorder and its loop on a fresh emulator, shut down by the test itself. */
-async function manual(options: Partial<RecorderOptions> = {}) {
+/**
+ * A recorder running on the emulator (through a rewriting proxy when `proxied`), driven by hand;
+ * `stop(ms)` aborts its loop, closes it with that drain deadline and the rest.
+ */
+async function manual(options: Partial<RecorderOptions> = {}, proxied = false) {
   const api = await startKubeEmulator({});
   const pod = addWeb(api);
   const metrics = new Metrics({ defaultMetrics: false });
-  const recorder = recorderOn(api, options, metrics);
+  const proxy = proxied ? startProxy(api.url) : undefined;
+  const recorder = recorderOn(api, options, metrics, proxy?.url);
   const controller = new AbortController();
   const loop = recorder.run(controller.signal);
   const intent = (message: string, time = new Date()) => ({
@@ -562,7 +567,14 @@ async function manual(options: Partial<RecorderOptions> = {}) {
     message,
     time,
   });
-  return { api, recorder, metrics, controller, loop, intent };
+  const stop = async (drainMs: number) => {
+    controller.abort();
+    await recorder.close(drainMs);
+    await loop;
+    await proxy?.[Symbol.asyncDispose]();
+    await api.close();
+  };
+  return { api, pod, proxy, recorder, metrics, controller, loop, intent, stop };
 }
 
 Deno.test("recorder: a retry waiting when the shutdown signal comes still goes out while draining", async () => {
@@ -609,39 +621,25 @@ Deno.test("recorder: an Event whose log time is ahead of our clock still gives u
     ]);
     assert.equal(result, "failed");
   } finally {
-    m.controller.abort();
-    await m.recorder.close(0);
-    await m.loop;
-    await m.api.close();
+    await m.stop(0);
   }
 });
 
 Deno.test("recorder: a 2xx answer that is not an Event (a proxy's page) is retried, not taken for the Event", async () => {
-  const api = await startKubeEmulator({});
-  const pod = addWeb(api);
-  await using proxy = startProxy(api.url);
-  const recorder = recorderOn(api, {}, undefined, proxy.url);
-  const controller = new AbortController();
-  const loop = recorder.run(controller.signal);
+  const { api, proxy, recorder, intent, stop } = await manual({}, true);
   const page = () =>
     new Response("<html><body>Welcome</body></html>", {
       status: 200,
       headers: { "Content-Type": "text/html" },
     });
   try {
-    const drop = (dropId: string) => ({
-      pod,
-      reason: "PacketDrop",
-      message: MESSAGE,
-      time: new Date(),
-      dropId,
-    });
+    const drop = (dropId: string) => ({ ...intent(MESSAGE), dropId });
     // The proxy answers the create with its own page: nothing was created.
-    proxy.rules.push({ match: (url) => url.pathname.endsWith("/events"), respond: page });
+    proxy!.rules.push({ match: (url) => url.pathname.endsWith("/events"), respond: page });
     assert.equal(await recorder.record(drop("a")), "created");
     assert.equal(api.events("shop").length, 1, "the Event exists");
     // An update that did apply, answered with the page: retried without a second increment.
-    proxy.rules.push({
+    proxy!.rules.push({
       match: (url) => url.pathname.includes("/events/"),
       respond: async (upstream) => (await (await upstream()).body?.cancel(), page()),
     });
@@ -650,22 +648,14 @@ Deno.test("recorder: a 2xx answer that is not an Event (a proxy's page) is retri
     assert.equal(api.events("shop")[0].count, 3);
     assert.equal(api.events("shop")[0].metadata.annotations?.[RECENT_DROPS_ANNOTATION], "a,b,c");
   } finally {
-    controller.abort();
-    await recorder.close(100);
-    await loop;
-    await api.close();
+    await stop(100);
   }
 });
 
 Deno.test("recorder: a Retry-After given as an HTTP-date (by a proxy in front of the API) is honoured", async () => {
-  const api = await startKubeEmulator({});
-  const pod = addWeb(api);
-  await using proxy = startProxy(api.url);
-  const recorder = recorderOn(api, {}, undefined, proxy.url);
-  const controller = new AbortController();
-  const loop = recorder.run(controller.signal);
+  const { api, proxy, recorder, intent, stop } = await manual({}, true);
   const refusals: number[] = [];
-  proxy.rules.push({
+  proxy!.rules.push({
     match: (url) => url.pathname.endsWith("/events"),
     respond: () => {
       refusals.push(Date.now());
@@ -678,21 +668,12 @@ Deno.test("recorder: a Retry-After given as an HTTP-date (by a proxy in front of
     },
   });
   try {
-    const result = await recorder.record({
-      pod,
-      reason: "PacketDrop",
-      message: MESSAGE,
-      time: new Date(),
-      dropId: "a",
-    });
+    const result = await recorder.record({ ...intent(MESSAGE), dropId: "a" });
     assert.equal(result, "created");
     const [posted] = api.requests.filter((r) => r.method === "POST");
     const gap = posted.startedAt - refusals[0];
     assert.ok(gap >= 900, `retried ${gap} ms after the 503 (our own backoff is 20-200 ms)`);
   } finally {
-    controller.abort();
-    await recorder.close(100);
-    await loop;
-    await api.close();
+    await stop(100);
   }
 });

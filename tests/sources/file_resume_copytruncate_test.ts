@@ -197,9 +197,10 @@ Deno.test("a changed file without a matching copy: the files written since are r
   });
 });
 
-systemTest("logrotate copytruncate twice while stopped: every line once, in order", {
-  needs: ["root", "logrotate"],
-}, async () => {
+/** Runs `body` with a log file in a new directory and the real logrotate set to copytruncate it. */
+async function withCopytruncate(
+  body: (path: string, logrotate: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "file_resume_ct_" }); // 0700: logrotate insists
   try {
     const path = `${dir}/kern.log`;
@@ -208,7 +209,16 @@ systemTest("logrotate copytruncate twice while stopped: every line once, in orde
       conf,
       `${path} {\n  rotate 5\n  copytruncate\n  missingok\n  nocompress\n}\n`,
     );
-    const logrotate = () => run("logrotate", "-f", "-s", `${dir}/logrotate.state`, conf);
+    await body(path, () => run("logrotate", "-f", "-s", `${dir}/logrotate.state`, conf));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+systemTest("logrotate copytruncate twice while stopped: every line once, in order", {
+  needs: ["root", "logrotate"],
+}, async () => {
+  await withCopytruncate(async (path, logrotate) => {
     await append(path, numbered("l", 1, 20));
     const cursor = await readThenStop(path, 20);
     await append(path, numbered("l", 21, 5));
@@ -228,9 +238,7 @@ systemTest("logrotate copytruncate twice while stopped: every line once, in orde
     assert.deepEqual(second.lines, lines(numbered("l", 21, 15)));
     assert.equal(second.count("cursor_invalid"), 0);
     assert.equal(second.count("truncation"), 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 systemTest(
@@ -239,15 +247,7 @@ systemTest(
     needs: ["root", "logrotate"],
   },
   async () => {
-    const dir = await Deno.makeTempDir({ prefix: "file_resume_ct_" }); // 0700: logrotate insists
-    try {
-      const path = `${dir}/kern.log`;
-      const conf = `${dir}/logrotate.conf`;
-      await Deno.writeTextFile(
-        conf,
-        `${path} {\n  rotate 5\n  copytruncate\n  missingok\n  nocompress\n}\n`,
-      );
-      const logrotate = () => run("logrotate", "-f", "-s", `${dir}/logrotate.state`, conf);
+    await withCopytruncate(async (path, logrotate) => {
       await append(path, numbered("old", 1, 3));
       await logrotate(); // the copy of an earlier rotation; the file is empty
       await sleep(20);
@@ -269,9 +269,7 @@ systemTest(
       await second.stop();
       assert.deepEqual(second.lines, lines(numbered("l", 1, 8)), second.summary());
       assert.deepEqual(second.problems, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );
 
