@@ -423,9 +423,12 @@ export class KmsgSource implements LogSource {
     if (!position.toEnd && position.lastSeq !== undefined) {
       // (Without a position yet, the first record read is where reading starts: the oldest
       // left, also when older ones were overwritten between the open and this read.)
+      // The sequence numbers alone say what was lost. After an EPIPE the kernel gives the oldest
+      // record left: when that is the one right after our position (the ring wrapped only over
+      // records we were passing over), nothing was.
       const missed = seq - position.lastSeq - 1;
-      if (missed > 0 || position.overrun) {
-        const lost = Math.max(missed, 1);
+      if (missed > 0) {
+        const lost = missed;
         this.#onEvent("gap", lost);
         this.#warnLimited(
           "gap",

@@ -659,6 +659,28 @@ Deno.test("KmsgSource: EPIPE while passing over records handled before is no gap
   assert.equal(counts.gap, undefined);
 });
 
+Deno.test("KmsgSource: EPIPE while passing over handled records, then the very next new one, is no gap", async () => {
+  // Resumed after 360: while we pass over 352..354 the ring wraps past every record we had
+  // handled (355..360 gone). The kernel answers EPIPE and puts us at the oldest left, 361: the
+  // record right after our position, so nothing we needed was lost.
+  const device = new RingDevice(
+    FIXTURE_LINES.filter((l) => seqOf(l) < 355 || seqOf(l) > 360),
+    new Map([[3, "overrun"]]),
+  );
+  const { counts, onEvent } = eventCounter();
+  const { log, lines: logged } = memoryLog();
+  const { records } = await collect(
+    { openDevice: () => device, resumeFrom: { seq: 360 }, onEvent, log, bootId: null },
+    (r) => r.length >= FIXTURE_LINES.filter((l) => seqOf(l) > 360).length,
+  );
+  assert.deepEqual(
+    records.map((r) => r.text),
+    FIXTURE_LINES.filter((l) => seqOf(l) > 360).map(messageOf),
+  );
+  assert.equal(counts.gap, undefined);
+  assert.ok(!logged.some((l) => l.includes("overwritten")), logged.join("\n"));
+});
+
 Deno.test("KmsgSource: from the beginning, EPIPE before the first record is no gap (reading starts at the oldest left)", async () => {
   // A full ring moves on between the open and the first read: the kernel answers EPIPE, then
   // gives the oldest record left. Nothing was read yet, so nothing was skipped. An overrun after
