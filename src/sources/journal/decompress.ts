@@ -1,6 +1,7 @@
 /**
- * Decompression of DATA object payloads. systemd 252 writes zstd (payloads over 512 bytes), which
- * `node:zlib` decodes; XZ and LZ4 (older systemd) have no decoder here, so such fields are
+ * Decompression of DATA object payloads (systemd compresses those over 512 bytes). zstd (systemd
+ * 246 and later) is decoded by `node:zlib`, LZ4 (earlier systemd built with lz4, as on RHEL 8 and
+ * Ubuntu 20.04) by lz4_block.ts; XZ (older still) has no decoder here, so such fields are
  * reported as undecodable and skipped.
  *
  * @example
@@ -13,6 +14,7 @@
 
 import { zstdDecompressSync } from "node:zlib";
 import { ObjectFlag } from "./format.ts";
+import { decodeJournalLz4 } from "./lz4_block.ts";
 
 /** Name of the compression of an object with these flags. */
 export function compressionName(flags: number): string {
@@ -31,6 +33,13 @@ export function decompressPayload(
   payload: Uint8Array,
   maxSize: number,
 ): Uint8Array | string {
+  if (flags === ObjectFlag.COMPRESSED_LZ4) {
+    try {
+      return decodeJournalLz4(payload, maxSize);
+    } catch (error) {
+      return `lz4: ${(error as Error).message}`;
+    }
+  }
   if (flags !== ObjectFlag.COMPRESSED_ZSTD) {
     return `unsupported compression ${compressionName(flags)} (flags 0x${flags.toString(16)})`;
   }
