@@ -917,12 +917,13 @@ Deno.test({
       "one failure only",
     );
 
+    // 429 as API Priority and Fairness answers it: Go's http.Error, plain text, no Status.
     api.faults.failNext({ status: 429, pathPattern: /\/pods$/ });
-    const throttled = await failureOf(core.listNamespacedPod({ namespace: "f" }));
-    assert.equal(throttled.code, 429);
-    assert.equal(throttled.headers["retry-after"], "1");
-    assert.equal(throttled.status.reason, "TooManyRequests");
-    assert.equal(throttled.status.message, "Too many requests, please try again later.");
+    const throttled = await fetch(`${api.url}/api/v1/namespaces/f/pods`);
+    assert.equal(throttled.status, 429);
+    assert.equal(throttled.headers.get("retry-after"), "1");
+    assert.equal(throttled.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await throttled.text(), "Too many requests, please try again later.\n");
 
     api.faults.failNext({ status: 403 });
     const refused = await failureOf(core.listNamespace());
