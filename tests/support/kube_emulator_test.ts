@@ -276,6 +276,17 @@ Deno.test({
     const bookmark = watch.events.find((e) => e.type === "BOOKMARK")!;
     assert.equal(bookmark.object.kind, "Pod");
     assert.ok(Number(bookmark.object.metadata.resourceVersion) >= rvs[2]);
+    // The cacher's bookmark: a zero Pod with a resourceVersion, written as Go writes it.
+    assert.deepEqual(bookmark.object, {
+      kind: "Pod",
+      apiVersion: "v1",
+      metadata: {
+        resourceVersion: bookmark.object.metadata.resourceVersion,
+        creationTimestamp: null,
+      },
+      spec: { containers: null },
+      status: {},
+    });
     assert.ok(watch.events.every((e) => e.object.metadata?.namespace !== "other"));
   },
 });
