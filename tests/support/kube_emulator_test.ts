@@ -798,6 +798,37 @@ Deno.test({
     assert.equal(warned.status, 201);
     assert.equal(warned.headers.get("warning"), '299 - "unknown field \\"colour\\""');
     await warned.body?.cancel();
+
+    // Content types as the real handlers read them: a body's media type must name a
+    // serializer (`*/*` does not); a patch's is compared exactly (case and spaces count).
+    const anyType = await fetch(`${api.url}/api/v1/namespaces/shop/events`, {
+      method: "POST",
+      headers: { "content-type": "*/*" },
+      body: JSON.stringify({ metadata: { name: "any" }, involvedObject: { namespace: "shop" } }),
+    });
+    assert.equal(anyType.status, 415);
+    await anyType.body?.cancel();
+    for (
+      const type of [
+        "Application/Strategic-Merge-Patch+Json",
+        "application/merge-patch+json ; charset=utf-8",
+      ]
+    ) {
+      const patched = await fetch(`${api.url}/api/v1/namespaces/shop/events/w`, {
+        method: "PATCH",
+        headers: { "content-type": type },
+        body: JSON.stringify({ count: 2 }),
+      });
+      assert.equal(patched.status, 415, type);
+      await patched.body?.cancel();
+    }
+    const charset = await fetch(`${api.url}/api/v1/namespaces/shop/events/w`, {
+      method: "PATCH",
+      headers: { "content-type": "application/strategic-merge-patch+json; charset=utf-8" },
+      body: JSON.stringify({ count: 2 }),
+    });
+    assert.equal(charset.status, 200);
+    await charset.body?.cancel();
   },
 });
 
