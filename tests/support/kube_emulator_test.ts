@@ -701,9 +701,9 @@ Deno.test({
     assert.deepEqual(
       series.status.details?.causes?.map((c) => `${c.field}: ${c.reason}`),
       [
-        "reportingController: FieldValueRequired",
-        "reportingController: FieldValueInvalid",
-        "reportingController: FieldValueInvalid",
+        "reportingComponent: FieldValueRequired",
+        "reportingComponent: FieldValueInvalid",
+        "reportingComponent: FieldValueInvalid",
         "reportingInstance: FieldValueRequired",
         "action: FieldValueRequired",
       ],
