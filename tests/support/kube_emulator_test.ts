@@ -276,6 +276,17 @@ Deno.test({
     const bookmark = watch.events.find((e) => e.type === "BOOKMARK")!;
     assert.equal(bookmark.object.kind, "Pod");
     assert.ok(Number(bookmark.object.metadata.resourceVersion) >= rvs[2]);
+    // The cacher's bookmark: a zero Pod with a resourceVersion, written as Go writes it.
+    assert.deepEqual(bookmark.object, {
+      kind: "Pod",
+      apiVersion: "v1",
+      metadata: {
+        resourceVersion: bookmark.object.metadata.resourceVersion,
+        creationTimestamp: null,
+      },
+      spec: { containers: null },
+      status: {},
+    });
     assert.ok(watch.events.every((e) => e.object.metadata?.namespace !== "other"));
   },
 });
@@ -690,9 +701,9 @@ Deno.test({
     assert.deepEqual(
       series.status.details?.causes?.map((c) => `${c.field}: ${c.reason}`),
       [
-        "reportingController: FieldValueRequired",
-        "reportingController: FieldValueInvalid",
-        "reportingController: FieldValueInvalid",
+        "reportingComponent: FieldValueRequired",
+        "reportingComponent: FieldValueInvalid",
+        "reportingComponent: FieldValueInvalid",
         "reportingInstance: FieldValueRequired",
         "action: FieldValueRequired",
       ],
@@ -787,6 +798,37 @@ Deno.test({
     assert.equal(warned.status, 201);
     assert.equal(warned.headers.get("warning"), '299 - "unknown field \\"colour\\""');
     await warned.body?.cancel();
+
+    // Content types as the real handlers read them: a body's media type must name a
+    // serializer (`*/*` does not); a patch's is compared exactly (case and spaces count).
+    const anyType = await fetch(`${api.url}/api/v1/namespaces/shop/events`, {
+      method: "POST",
+      headers: { "content-type": "*/*" },
+      body: JSON.stringify({ metadata: { name: "any" }, involvedObject: { namespace: "shop" } }),
+    });
+    assert.equal(anyType.status, 415);
+    await anyType.body?.cancel();
+    for (
+      const type of [
+        "Application/Strategic-Merge-Patch+Json",
+        "application/merge-patch+json ; charset=utf-8",
+      ]
+    ) {
+      const patched = await fetch(`${api.url}/api/v1/namespaces/shop/events/w`, {
+        method: "PATCH",
+        headers: { "content-type": type },
+        body: JSON.stringify({ count: 2 }),
+      });
+      assert.equal(patched.status, 415, type);
+      await patched.body?.cancel();
+    }
+    const charset = await fetch(`${api.url}/api/v1/namespaces/shop/events/w`, {
+      method: "PATCH",
+      headers: { "content-type": "application/strategic-merge-patch+json; charset=utf-8" },
+      body: JSON.stringify({ count: 2 }),
+    });
+    assert.equal(charset.status, 200);
+    await charset.body?.cancel();
   },
 });
 
@@ -917,12 +959,13 @@ Deno.test({
       "one failure only",
     );
 
+    // 429 as API Priority and Fairness answers it: Go's http.Error, plain text, no Status.
     api.faults.failNext({ status: 429, pathPattern: /\/pods$/ });
-    const throttled = await failureOf(core.listNamespacedPod({ namespace: "f" }));
-    assert.equal(throttled.code, 429);
-    assert.equal(throttled.headers["retry-after"], "1");
-    assert.equal(throttled.status.reason, "TooManyRequests");
-    assert.equal(throttled.status.message, "Too many requests, please try again later.");
+    const throttled = await fetch(`${api.url}/api/v1/namespaces/f/pods`);
+    assert.equal(throttled.status, 429);
+    assert.equal(throttled.headers.get("retry-after"), "1");
+    assert.equal(throttled.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await throttled.text(), "Too many requests, please try again later.\n");
 
     api.faults.failNext({ status: 403 });
     const refused = await failureOf(core.listNamespace());

@@ -499,7 +499,10 @@ export class Cluster {
     rawBody: string,
     options: WriteOptions,
   ): WriteResult<KubeEvent> {
-    const type = contentType.split(";")[0].trim().toLowerCase();
+    // As the patch handler reads it (apiserver endpoints/handlers/patch.go): everything before
+    // the first ";", compared exactly, so no trimming and no case folding.
+    const semicolon = contentType.indexOf(";");
+    const type = semicolon > 0 ? contentType.slice(0, semicolon) : contentType;
     if (
       !(PATCH_TYPES as readonly string[]).includes(type) || type === "application/apply-patch+yaml"
     ) {

@@ -229,9 +229,8 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
       const injected = faults.takeFailure(method, url.pathname);
       if (injected) {
-        const { status, headers: extra } = failureAnswer(injected);
-        const reply = statusReply(status, extra);
-        return send(reply.status, reply.headers, reply.body);
+        const answer = failureAnswer(injected);
+        return send(answer.code, answer.headers, answer.body);
       }
       const bearer = token !== undefined && headers["authorization"] === `Bearer ${token}`;
       if ((token !== undefined || clientCertificates) && !bearer && !certified(req)) {

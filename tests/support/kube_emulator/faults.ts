@@ -12,13 +12,7 @@
  * @module
  */
 
-import {
-  failure,
-  internalError,
-  serviceUnavailable,
-  type Status,
-  tooManyRequests,
-} from "./status.ts";
+import { failure, internalError, serviceUnavailable, type Status } from "./status.ts";
 
 /** Which requests a fault applies to (all when omitted). */
 export interface FaultMatch {
@@ -33,11 +27,15 @@ export interface FailSpec extends FaultMatch {
   /** How many matching requests fail (default 1). */
   count?: number;
   /**
-   * 500 (InternalError), 503 (ServiceUnavailable), 429 (TooManyRequests), or another code with
-   * the reason the real server gives it (400 BadRequest, 403 Forbidden, 409 Conflict, …).
+   * 500 (InternalError), 503 (ServiceUnavailable), 429 (as API Priority and Fairness answers:
+   * plain text, no Status), or another code with the reason the real server gives it (400
+   * BadRequest, 403 Forbidden, 409 Conflict, …).
    */
   status: number;
-  /** Sets the Retry-After header and `details.retryAfterSeconds`. 429 defaults to 1. */
+  /**
+   * Sets the Retry-After header and, on a Status, `details.retryAfterSeconds`. 429 defaults
+   * to 1.
+   */
   retryAfterSeconds?: number;
 }
 
@@ -87,16 +85,36 @@ const REASONS: Record<number, string> = {
   504: "Timeout",
 };
 
-/** The Status and headers of an injected failure. */
-export function failureAnswer(spec: FailSpec): { status: Status; headers: Record<string, string> } {
-  const headers: Record<string, string> = {};
-  let status: Status;
+/** An injected failure as it goes on the wire. */
+export interface FailureAnswer {
+  code: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * The text kube-apiserver's overload filters answer 429 with. API Priority and Fairness and the
+ * max-in-flight filter (k8s.io/apiserver pkg/server/filters: priority-and-fairness.go and
+ * maxinflight.go, `tooManyRequests`) reject with Go's `http.Error`: a `text/plain` body, the
+ * Retry-After header, and no Status object (so no `details.retryAfterSeconds`).
+ */
+export const TOO_MANY_REQUESTS_TEXT = "Too many requests, please try again later.";
+
+/** The answer of an injected failure. */
+export function failureAnswer(spec: FailSpec): FailureAnswer {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
   if (spec.status === 429) {
-    const seconds = spec.retryAfterSeconds ?? 1;
-    status = tooManyRequests(seconds);
-    headers["Retry-After"] = String(seconds);
-    return { status, headers };
+    return {
+      code: 429,
+      headers: {
+        "Content-Type": "text/plain; charset=utf-8",
+        "X-Content-Type-Options": "nosniff",
+        "Retry-After": String(spec.retryAfterSeconds ?? 1),
+      },
+      body: `${TOO_MANY_REQUESTS_TEXT}\n`,
+    };
   }
+  let status: Status;
   if (spec.status === 503) status = serviceUnavailable();
   else if (spec.status === 500) status = internalError("injected fault");
   else {
@@ -110,7 +128,7 @@ export function failureAnswer(spec: FailSpec): { status: Status; headers: Record
     headers["Retry-After"] = String(spec.retryAfterSeconds);
     status.details = { ...status.details, retryAfterSeconds: spec.retryAfterSeconds };
   }
-  return { status, headers };
+  return { code: status.code, headers, body: JSON.stringify(status) };
 }
 
 /** The fault switches of one emulator. */

@@ -433,8 +433,10 @@ function getOne<T extends KubeObject>(
 }
 
 function parseBody(req: ApiRequest): unknown {
-  const type = (req.headers["content-type"] ?? JSON_TYPE).split(";")[0].trim().toLowerCase();
-  if (type !== JSON_TYPE && type !== "*/*") {
+  // NegotiateInputSerializer: no Content-Type means JSON (the first serializer); otherwise the
+  // parsed media type (case-insensitive) must name a serializer exactly, so `*/*` is a 415.
+  const type = (req.headers["content-type"] || JSON_TYPE).split(";")[0].trim().toLowerCase();
+  if (type !== JSON_TYPE) {
     throw new ApiError(
       unsupportedMediaType([
         "application/json",

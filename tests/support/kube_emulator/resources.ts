@@ -26,6 +26,12 @@ export interface ResourceDef<T extends KubeObject> {
   /** The value of one selectable field of an object ("" when unset). */
   field(obj: T, name: string): string;
   table: TablePrinter<T>;
+  /**
+   * The JSON fields, after `metadata`, of the type's zero value: a BOOKMARK's object is one
+   * (the cacher's `newFunc()` with only resourceVersion set), and Go writes the fields that have
+   * no `omitempty`, e.g. a Pod's `"spec":{"containers":null},"status":{}`.
+   */
+  zeroFields: string;
 }
 
 function metaField(obj: KubeObject, name: string): string {
@@ -46,6 +52,7 @@ export const PODS: ResourceDef<Pod> = {
   shortNames: ["po"],
   verbs: ["delete", "get", "list", "watch"],
   categories: ["all"],
+  zeroFields: `"spec":{"containers":null},"status":{}`,
   fieldLabels: new Set([
     "metadata.name",
     "metadata.namespace",
@@ -96,6 +103,8 @@ export const EVENTS: ResourceDef<KubeEvent> = {
   namespaced: true,
   shortNames: ["ev"],
   verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+  zeroFields:
+    `"involvedObject":{},"source":{},"firstTimestamp":null,"lastTimestamp":null,"eventTime":null,"reportingComponent":"","reportingInstance":""`,
   fieldLabels: new Set([
     "metadata.name",
     "metadata.namespace",
@@ -143,6 +152,7 @@ export const NAMESPACES: ResourceDef<Namespace> = {
   namespaced: false,
   shortNames: ["ns"],
   verbs: ["create", "delete", "get", "list", "watch"],
+  zeroFields: `"spec":{},"status":{}`,
   fieldLabels: new Set(["metadata.name", "status.phase"]),
   field(ns, name) {
     return name === "status.phase" ? ns.status.phase : metaField(ns, name);

@@ -177,13 +177,6 @@ export function expired(message: string): Status {
   return failure(410, "Expired", message);
 }
 
-/** 429 TooManyRequests, as API Priority and Fairness answers. */
-export function tooManyRequests(retryAfterSeconds: number): Status {
-  return failure(429, "TooManyRequests", "Too many requests, please try again later.", {
-    retryAfterSeconds,
-  });
-}
-
 /** 500 InternalError. */
 export function internalError(cause: string): Status {
   return failure(500, "InternalError", `Internal error occurred: ${cause}`, {

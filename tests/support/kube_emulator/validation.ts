@@ -311,7 +311,7 @@ export type EventApi = "v1" | "events.k8s.io/v1";
  * with involvedObject, and for Events with an eventTime the reporting fields and length limits.
  */
 export function validateEvent(event: KubeEvent, api: EventApi): FieldError[] {
-  const errors = legacyValidateEvent(event);
+  const errors = legacyValidateEvent(event, api);
   if (api === "v1") return errors;
   errors.push(...validateObjectMeta(event.metadata, true, nameIsDNSSubdomain));
   errors.push(...validateSeries(event));
@@ -330,7 +330,7 @@ export function validateEvent(event: KubeEvent, api: EventApi): FieldError[] {
 
 /** ValidateEventUpdate: for events.k8s.io/v1 most fields become immutable. */
 export function validateEventUpdate(next: KubeEvent, old: KubeEvent, api: EventApi): FieldError[] {
-  const errors = legacyValidateEvent(next);
+  const errors = legacyValidateEvent(next, api);
   if (api === "v1") return errors;
   errors.push(...validateObjectMetaUpdate(next.metadata, old.metadata));
   if (JSON.stringify(next.series ?? null) !== JSON.stringify(old.series ?? null)) {
@@ -370,8 +370,10 @@ function validateSeries(event: KubeEvent): FieldError[] {
   return errors;
 }
 
-function legacyValidateEvent(event: KubeEvent): FieldError[] {
+function legacyValidateEvent(event: KubeEvent, api: EventApi): FieldError[] {
   const errors: FieldError[] = [];
+  // The field is named as the request's API names it: core/v1 calls it reportingComponent.
+  const controllerField = api === "v1" ? "reportingComponent" : "reportingController";
   const namespace = event.metadata.namespace ?? "";
   const involvedNamespace = event.involvedObject?.namespace ?? "";
   const mismatch = () =>
@@ -388,9 +390,9 @@ function legacyValidateEvent(event: KubeEvent): FieldError[] {
       errors.push(mismatch());
     }
     const controller = event.reportingComponent ?? "";
-    if (controller === "") errors.push(required("reportingController"));
+    if (controller === "") errors.push(required(controllerField));
     for (const message of isQualifiedName(controller)) {
-      errors.push(invalid("reportingController", controller, message));
+      errors.push(invalid(controllerField, controller, message));
     }
     const instance = event.reportingInstance ?? "";
     if (instance === "") errors.push(required("reportingInstance"));

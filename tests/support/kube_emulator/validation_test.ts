@@ -70,9 +70,9 @@ Deno.test("core/v1 Event with eventTime: reporting fields required, limits, qual
     eventTime: "2024-05-01T10:00:00.000000Z",
   };
   assert.deepEqual(validateEvent(event(base), "v1").map(String), [
-    "reportingController: Required value",
-    'reportingController: Invalid value: "": name part must be non-empty',
-    "reportingController: Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+    "reportingComponent: Required value",
+    'reportingComponent: Invalid value: "": name part must be non-empty',
+    "reportingComponent: Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
     "reportingInstance: Required value",
     "action: Required value",
     "reason: Required value",

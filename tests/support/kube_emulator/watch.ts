@@ -85,12 +85,16 @@ export async function runWatch<T extends KubeObject>(
     sink.write(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`);
     sink.end();
   };
+  // The cacher's bookmark is the type's zero value with a resourceVersion (and the
+  // initial-events-end annotation only after sendInitialEvents), written whole: for a Pod,
+  // `{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"N","creationTimestamp":null},
+  // "spec":{"containers":null},"status":{}}`.
   const bookmark = (rv: number, initialEventsEnd = false) => {
     const annotations = initialEventsEnd
       ? `,"annotations":{"k8s.io/initial-events-end":"true"}`
       : "";
     buffer.push(
-      `{"type":"BOOKMARK","object":${head}"metadata":{"resourceVersion":"${rv}","creationTimestamp":null${annotations}}}}\n`,
+      `{"type":"BOOKMARK","object":${head}"metadata":{"resourceVersion":"${rv}","creationTimestamp":null${annotations}},${def.zeroFields}}}\n`,
     );
   };
   const deliver = (event: StoreEvent<T>) => {
