@@ -349,7 +349,9 @@ export function daysIn(month: number, year: number): number {
 /**
  * The time of a date logged without a year (`month` 1-12, `day` valid in some year): this
  * year's, or the latest earlier year's that does not put it in the future (December lines
- * read in January; February 29 only in a leap year, not rolled over into March 1).
+ * read in January; February 29 only in a leap year, not rolled over into March 1). "The future"
+ * allows for clock skew: a January line read on December 31 is next year's when it is at most
+ * that far ahead.
  */
 export function inferYear(
   month: number,
@@ -357,7 +359,9 @@ export function inferYear(
   now: Date,
   build: (year: number) => Date,
 ): Date {
-  let year = now.getFullYear();
+  // Next year is only within the skew of now across New Year: try it then, and only then (one
+  // more date to build would cost every line).
+  let year = month === 1 && now.getMonth() === 11 ? now.getFullYear() + 1 : now.getFullYear();
   // At most eight years back (February 29 around a century not divisible by 400).
   for (let k = 0;; k++, year--) {
     if (day > daysIn(month, year) && k < 8) continue;

@@ -156,6 +156,27 @@ Deno.test("traditional header: December lines read in January belong to last yea
   );
 });
 
+Deno.test("traditional header: a January line read a little before midnight on December 31 (the writer's clock ahead) is next year's", () => {
+  const p = parser({ now: () => new Date(2026, 11, 31, 23, 59, 30) });
+  assert.deepEqual(
+    drop(p.parseLine(`Jan  1 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2027, 0, 1, 0, 0, 5),
+  );
+  // Further ahead than the allowed skew: last January.
+  assert.deepEqual(
+    drop(p.parseLine(`Jan  5 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2026, 0, 5, 0, 0, 5),
+  );
+  const layout = parser({
+    timeLayout: "Jan _2 15:04:05",
+    now: () => new Date(2026, 11, 31, 23, 59, 30),
+  });
+  assert.deepEqual(
+    drop(layout.parseLine(`Jan  1 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2027, 0, 1, 0, 0, 5),
+  );
+});
+
 Deno.test("a date without a year: February 29 is in the latest leap year, never March 1; February 30 is invalid", () => {
   const p = parser({ now: () => new Date(2026, 10, 25, 10, 0, 0) });
   assert.deepEqual(
