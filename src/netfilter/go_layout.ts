@@ -4,7 +4,8 @@
  *
  * Differences from Go's `time.Parse`, chosen for log headers: a layout without a year takes the
  * year that puts the time closest before `now` (syslog's December-read-in-January case); a
- * layout without a zone reads local time, like the syslog daemon that wrote it.
+ * layout without a zone reads local time, like the syslog daemon that wrote it — unless a literal
+ * `Z` follows the time (`2006-01-02T15:04:05.000Z`), which says UTC.
  *
  * @example
  * ```ts
@@ -142,6 +143,29 @@ function word(text: string, at: number, names: string[]): [number, number] | und
   return undefined;
 }
 
+const TIME_OF_DAY = new Set<Chunk["kind"]>([
+  "hour24",
+  "hour12",
+  "hour12pad",
+  "minute",
+  "minute2",
+  "second",
+  "second2",
+  "frac",
+]);
+
+/**
+ * Whether a layout without a zone field says UTC with a literal `Z` right after the time of day
+ * (`2006-01-02T15:04:05.000Z`: Go reads "Z" as a zone only in `Z07…`). Go gives such times UTC
+ * as it gives every zone-less time; here zone-less times are local, which a `Z` contradicts.
+ */
+function hasZuluLiteral(chunks: Chunk[]): boolean {
+  if (chunks.some((c) => c.kind === "offset" || c.kind === "zoneName")) return false;
+  return chunks.some((c, k) =>
+    c.kind === "literal" && c.text.startsWith("Z") && k > 0 && TIME_OF_DAY.has(chunks[k - 1].kind)
+  );
+}
+
 /** Compiles `layout`; throws a readable Error when the layout has no time fields at all. */
 export function compileGoLayout(layout: string): TimeParser {
   const chunks = tokenizeGoLayout(layout);
@@ -151,12 +175,13 @@ export function compileGoLayout(layout: string): TimeParser {
   const hasDate = chunks.some((c) =>
     ["month", "month2", "monthName", "monthLong"].includes(c.kind)
   );
+  const zulu = hasZuluLiteral(chunks);
 
   return (text, start, now) => {
     let year = now.getFullYear(), month = 1, day = 1, yday = -1;
     let hour = 0, minute = 0, second = 0, millis = 0;
     let pm: boolean | undefined;
-    let offsetMinutes: number | undefined;
+    let offsetMinutes: number | undefined = zulu ? 0 : undefined;
     let i = start;
     for (let k = 0; k < chunks.length; k++) {
       const chunk = chunks[k];
