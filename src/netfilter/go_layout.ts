@@ -5,7 +5,8 @@
  * Differences from Go's `time.Parse`, chosen for log headers: a layout without a year takes the
  * year that puts the time closest before `now` (syslog's December-read-in-January case); a
  * layout without a zone reads local time, like the syslog daemon that wrote it — unless a literal
- * `Z` follows the time (`2006-01-02T15:04:05.000Z`), which says UTC.
+ * `Z` follows the time (`2006-01-02T15:04:05.000Z`), which says UTC — and in the hour repeated
+ * when summer time ends takes the occurrence closest before `now` ({@link latestOccurrence}).
  *
  * @example
  * ```ts
@@ -356,11 +357,41 @@ export function compileGoLayout(layout: string): TimeParser {
         );
     // Without a year, the day must exist in a leap year (February 29 does, February 30 never).
     if (day > daysIn(month, hasYear ? year : 2000)) return undefined;
-    const time = hasYear ? build(year) : inferYear(month, day, now, build);
+    let time = hasYear ? build(year) : inferYear(month, day, now, build);
     if (Number.isNaN(time.getTime())) return undefined;
+    if (offsetMinutes === undefined) time = latestOccurrence(time, now);
     return { time, end: i };
   };
 }
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * A local time as `new Date(y, m, d, h, …)` made it — or, when its wall-clock fields come again an
+ * hour later (the hour repeated when summer time ends, whose first occurrence JavaScript takes),
+ * that second occurrence if it is not after `now`: read live, a line of the second pass is a
+ * minute old, not an hour (and expired). A time in the hour skipped when summer time starts,
+ * which a writer in the same zone never logs, is read as the hour after (JavaScript's rule).
+ */
+export function latestOccurrence(time: Date, now: Date): Date {
+  const ms = time.getTime();
+  // Most lines are read within the hour they were written: no zone look-ups for them.
+  if (ms + HOUR_MS > now.getTime()) return time;
+  // Older lines (a log read later) mostly share their minute with the line before.
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== checkedMinute) {
+    checkedMinute = minute;
+    checkedRepeats = new Date(ms + HOUR_MS).getTimezoneOffset() - time.getTimezoneOffset() === 60;
+  }
+  return checkedRepeats ? new Date(ms + HOUR_MS) : time;
+}
+
+/**
+ * The minute (since the epoch) {@link latestOccurrence} last looked up, and whether its
+ * wall-clock time comes again an hour later (zone changes fall on whole minutes).
+ */
+let checkedMinute = NaN;
+let checkedRepeats = false;
 
 /** Allowed clock skew before a year-less time counts as "last year". */
 const FUTURE_SLACK_MS = 2 * 24 * 3600 * 1000;

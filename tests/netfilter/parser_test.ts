@@ -855,3 +855,64 @@ Deno.test("NUL bytes before a line (a hole a crash left in the file) are not the
   parser().scan(`${inside}\n`, (r) => results.push(r));
   assert.notEqual(results[0]?.kind, "drop");
 });
+
+/** The drop times (ISO, or the result's kind) the parser gives `lines` at `now` where TZ is `tz`. */
+async function timesInZone(
+  tz: string,
+  now: string,
+  lines: string[],
+  timeLayout?: string,
+): Promise<string[]> {
+  const module = new URL("../../src/netfilter/parser.ts", import.meta.url).href;
+  const code = `import { DropParser } from ${JSON.stringify(module)};
+    const p = new DropParser({ prefixes: ["calico-packet:"], now: () => new Date(${
+    JSON.stringify(now)
+  }), timeLayout: ${JSON.stringify(timeLayout)} });
+    console.log(JSON.stringify(${JSON.stringify(lines)}.map((l) => {
+      const r = p.parseLine(l);
+      return r.kind === "drop" ? r.drop.time.toISOString() : r.kind;
+    })));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    env: { TZ: tz },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("local times in the hour repeated when summer time ends: the latest occurrence not in the future", async () => {
+  // New York, 2026-11-01: 01:00-01:59 EDT (05:00Z-05:59Z), then 01:00-01:59 EST (06:00Z-06:59Z).
+  const headers = [
+    "Nov  1 01:30:00 vm kernel:",
+    "2026-11-01 01:30:00 vm kernel:",
+    "2026-11-01T01:30:00 vm kernel:",
+    "[Sun Nov  1 01:30:00 2026]",
+  ];
+  const lines = headers.map((h) => `${h} ${BODY}`);
+  // Read at 01:31 EST: written in the second pass, a minute ago (not 61 minutes, expired).
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T06:31:00Z", lines),
+    headers.map(() => "2026-11-01T06:30:00.000Z"),
+  );
+  // Read at 01:31 EDT: the second pass is still to come.
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T05:31:00Z", lines),
+    headers.map(() => "2026-11-01T05:30:00.000Z"),
+  );
+  // Outside the repeated hour, nothing changes; a Go layout without a zone reads alike.
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T08:00:00Z", [
+      `Nov  1 00:59:59 vm kernel: ${BODY}`,
+      `Nov  1 02:00:00 vm kernel: ${BODY}`,
+    ]),
+    ["2026-11-01T04:59:59.000Z", "2026-11-01T07:00:00.000Z"],
+  );
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T06:31:00Z", [
+      `Nov  1 01:30:00 vm kernel: ${BODY}`,
+    ], "Jan _2 15:04:05"),
+    ["2026-11-01T06:30:00.000Z"],
+  );
+});
