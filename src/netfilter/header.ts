@@ -22,7 +22,7 @@
  * occurrence closest before now (see {@link latestOccurrence}).
  *
  * After a syslog header the tag must be `kernel` — a prefix in another program's message is not
- * a packet drop. An optional severity word and the kernel's `[ 1234.567890]` follow.
+ * a packet drop — and a `<PRI>` must be of the kernel's facility. An optional severity word and the kernel's `[ 1234.567890]` follow.
  * @module
  */
 
@@ -494,6 +494,9 @@ function readHeader(
   if (ch(from) === 60) {
     const close = line.indexOf(">", from);
     if (close > from + 1 && close <= from + 4 && /^\d+$/.test(line.slice(from + 1, close))) {
+      // The facility is the kernel's (0: PRI 0-7) for kernel messages; `logger -t kernel`
+      // writes as another (user: PRI 13), as kmsg records and dmesg -x tell apart too.
+      if (Number(line.slice(from + 1, close)) >= 8) return "not_kernel";
       i = close + 1;
       if (ch(i) === 49 && ch(i + 1) === 32) { // "1 "
         rfc5424 = true;

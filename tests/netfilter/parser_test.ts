@@ -916,3 +916,31 @@ Deno.test("local times in the hour repeated when summer time ends: the latest oc
     ["2026-11-01T06:30:00.000Z"],
   );
 });
+
+Deno.test("a syslog PRI of another facility than the kernel's is not the kernel's line, whatever its tag says", () => {
+  const p = parser();
+  // `logger -t kernel` (facility user): PRI 13.
+  for (
+    const line of [
+      `<13>1 2026-11-25T07:58:47.511Z vm kernel - - - ${BODY}`,
+      `<13>Nov 25 07:58:47 vm kernel: ${BODY}`,
+      `<30>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line.slice(0, 40));
+  }
+  for (
+    const line of [
+      `<4>1 2026-11-25T07:58:47.511Z vm kernel - - - ${BODY}`,
+      `<6>Nov 25 07:58:47 vm kernel: ${BODY}`,
+      `<0>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "drop", line.slice(0, 40));
+  }
+  const layout = parser({ timeLayout: "2006-01-02T15:04:05.000000-07:00" });
+  assert.equal(
+    layout.parseLine(`<13>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`).kind,
+    "ignored",
+  );
+});
