@@ -108,6 +108,12 @@ export function tokenizeGoLayout(layout: string): Chunk[] {
         continue;
       }
     }
+    // Go reads "_2006" as a literal "_" and the year, not "_2" (a padded day) and "006".
+    if (layout.startsWith("_2006", i)) {
+      literal += c;
+      i++;
+      continue;
+    }
     for (const [token, chunk] of TOKENS) {
       if (!layout.startsWith(token, i)) continue;
       // Go reads "Jan"/"Mon" only when not followed by a lower-case letter ("Janet" is literal).

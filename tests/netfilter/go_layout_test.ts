@@ -101,3 +101,12 @@ Deno.test("Go layouts: a literal Z after the time (2006-01-02T15:04:05.000Z) is 
     "2026-11-25T02:28:47.000Z", // no zone: local (Kolkata) time
   ]);
 });
+
+Deno.test("Go layouts: _2006 is a literal _ and the year, as Go reads it, not _2 then 006", () => {
+  const r = compileGoLayout("kern_2006-01-02 15:04:05Z07:00")(
+    "kern_2026-11-25 07:58:47Z vm",
+    0,
+    NOW,
+  );
+  assert.deepEqual(r?.time, new Date("2026-11-25T07:58:47Z"));
+});
