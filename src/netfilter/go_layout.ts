@@ -4,7 +4,9 @@
  *
  * Differences from Go's `time.Parse`, chosen for log headers: a layout without a year takes the
  * year that puts the time closest before `now` (syslog's December-read-in-January case); a
- * layout without a zone reads local time, like the syslog daemon that wrote it.
+ * layout without a zone reads local time, like the syslog daemon that wrote it — unless a literal
+ * `Z` follows the time (`2006-01-02T15:04:05.000Z`), which says UTC — and in the hour repeated
+ * when summer time ends takes the occurrence closest before `now` ({@link latestOccurrence}).
  *
  * @example
  * ```ts
@@ -106,6 +108,12 @@ export function tokenizeGoLayout(layout: string): Chunk[] {
         continue;
       }
     }
+    // Go reads "_2006" as a literal "_" and the year, not "_2" (a padded day) and "006".
+    if (layout.startsWith("_2006", i)) {
+      literal += c;
+      i++;
+      continue;
+    }
     for (const [token, chunk] of TOKENS) {
       if (!layout.startsWith(token, i)) continue;
       // Go reads "Jan"/"Mon" only when not followed by a lower-case letter ("Janet" is literal).
@@ -142,6 +150,29 @@ function word(text: string, at: number, names: string[]): [number, number] | und
   return undefined;
 }
 
+const TIME_OF_DAY = new Set<Chunk["kind"]>([
+  "hour24",
+  "hour12",
+  "hour12pad",
+  "minute",
+  "minute2",
+  "second",
+  "second2",
+  "frac",
+]);
+
+/**
+ * Whether a layout without a zone field says UTC with a literal `Z` right after the time of day
+ * (`2006-01-02T15:04:05.000Z`: Go reads "Z" as a zone only in `Z07…`). Go gives such times UTC
+ * as it gives every zone-less time; here zone-less times are local, which a `Z` contradicts.
+ */
+function hasZuluLiteral(chunks: Chunk[]): boolean {
+  if (chunks.some((c) => c.kind === "offset" || c.kind === "zoneName")) return false;
+  return chunks.some((c, k) =>
+    c.kind === "literal" && c.text.startsWith("Z") && k > 0 && TIME_OF_DAY.has(chunks[k - 1].kind)
+  );
+}
+
 /** Compiles `layout`; throws a readable Error when the layout has no time fields at all. */
 export function compileGoLayout(layout: string): TimeParser {
   const chunks = tokenizeGoLayout(layout);
@@ -151,12 +182,13 @@ export function compileGoLayout(layout: string): TimeParser {
   const hasDate = chunks.some((c) =>
     ["month", "month2", "monthName", "monthLong"].includes(c.kind)
   );
+  const zulu = hasZuluLiteral(chunks);
 
   return (text, start, now) => {
     let year = now.getFullYear(), month = 1, day = 1, yday = -1;
     let hour = 0, minute = 0, second = 0, millis = 0;
     let pm: boolean | undefined;
-    let offsetMinutes: number | undefined;
+    let offsetMinutes: number | undefined = zulu ? 0 : undefined;
     let i = start;
     for (let k = 0; k < chunks.length; k++) {
       const chunk = chunks[k];
@@ -331,11 +363,41 @@ export function compileGoLayout(layout: string): TimeParser {
         );
     // Without a year, the day must exist in a leap year (February 29 does, February 30 never).
     if (day > daysIn(month, hasYear ? year : 2000)) return undefined;
-    const time = hasYear ? build(year) : inferYear(month, day, now, build);
+    let time = hasYear ? build(year) : inferYear(month, day, now, build);
     if (Number.isNaN(time.getTime())) return undefined;
+    if (offsetMinutes === undefined) time = latestOccurrence(time, now);
     return { time, end: i };
   };
 }
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * A local time as `new Date(y, m, d, h, …)` made it — or, when its wall-clock fields come again an
+ * hour later (the hour repeated when summer time ends, whose first occurrence JavaScript takes),
+ * that second occurrence if it is not after `now`: read live, a line of the second pass is a
+ * minute old, not an hour (and expired). A time in the hour skipped when summer time starts,
+ * which a writer in the same zone never logs, is read as the hour after (JavaScript's rule).
+ */
+export function latestOccurrence(time: Date, now: Date): Date {
+  const ms = time.getTime();
+  // Most lines are read within the hour they were written: no zone look-ups for them.
+  if (ms + HOUR_MS > now.getTime()) return time;
+  // Older lines (a log read later) mostly share their minute with the line before.
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== checkedMinute) {
+    checkedMinute = minute;
+    checkedRepeats = new Date(ms + HOUR_MS).getTimezoneOffset() - time.getTimezoneOffset() === 60;
+  }
+  return checkedRepeats ? new Date(ms + HOUR_MS) : time;
+}
+
+/**
+ * The minute (since the epoch) {@link latestOccurrence} last looked up, and whether its
+ * wall-clock time comes again an hour later (zone changes fall on whole minutes).
+ */
+let checkedMinute = NaN;
+let checkedRepeats = false;
 
 /** Allowed clock skew before a year-less time counts as "last year". */
 const FUTURE_SLACK_MS = 2 * 24 * 3600 * 1000;
@@ -349,7 +411,9 @@ export function daysIn(month: number, year: number): number {
 /**
  * The time of a date logged without a year (`month` 1-12, `day` valid in some year): this
  * year's, or the latest earlier year's that does not put it in the future (December lines
- * read in January; February 29 only in a leap year, not rolled over into March 1).
+ * read in January; February 29 only in a leap year, not rolled over into March 1). "The future"
+ * allows for clock skew: a January line read on December 31 is next year's when it is at most
+ * that far ahead.
  */
 export function inferYear(
   month: number,
@@ -357,7 +421,9 @@ export function inferYear(
   now: Date,
   build: (year: number) => Date,
 ): Date {
-  let year = now.getFullYear();
+  // Next year is only within the skew of now across New Year: try it then, and only then (one
+  // more date to build would cost every line).
+  let year = month === 1 && now.getMonth() === 11 ? now.getFullYear() + 1 : now.getFullYear();
   // At most eight years back (February 29 around a century not divisible by 400).
   for (let k = 0;; k++, year--) {
     if (day > daysIn(month, year) && k < 8) continue;

@@ -18,12 +18,15 @@
  *   abbreviation at that date; another zone is `invalid_time`, not a wrong time);
  * - a bare message (journald MESSAGE, `journalctl -o cat`): no header at all.
  *
+ * Times without a zone are local; in the hour repeated when summer time ends they are the
+ * occurrence closest before now (see {@link latestOccurrence}).
+ *
  * After a syslog header the tag must be `kernel` — a prefix in another program's message is not
- * a packet drop. An optional severity word and the kernel's `[ 1234.567890]` follow.
+ * a packet drop — and a `<PRI>` must be of the kernel's facility. An optional severity word and the kernel's `[ 1234.567890]` follow.
  * @module
  */
 
-import { daysIn, inferYear, type TimeParser } from "./go_layout.ts";
+import { daysIn, inferYear, latestOccurrence, type TimeParser } from "./go_layout.ts";
 import { parseKmsgHeader } from "./kmsg_record.ts";
 
 /** What header parsing needs to know besides the line. */
@@ -191,10 +194,13 @@ function sameSecond(at: number): boolean {
   return true;
 }
 
-/** Reads `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` at `at`. */
+/**
+ * Reads `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH:MM|±HHMM]` at `at`; `local` when it has no zone (its
+ * time is the first occurrence of those fields: see {@link latestOccurrence}).
+ */
 function readIsoTime(
   at: number,
-): { time: Date; end: number } | "invalid" | undefined {
+): { time: Date; end: number; local: boolean } | "invalid" | undefined {
   if (!sameSecond(at)) {
     if (ch(at + 4) !== 45 || ch(at + 7) !== 45 || ch(at + 13) !== 58 || ch(at + 16) !== 58) {
       return undefined;
@@ -252,12 +258,12 @@ function readIsoTime(
   const time = offset === undefined
     ? new Date(lastYear, lastMonth - 1, lastDay, lastHour, lastMinute, lastSecond, millis)
     : new Date(lastUtc + millis - offset * 60_000);
-  return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i };
+  return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i, local: offset === undefined };
 }
 
 /**
  * Reads `Mmm dd HH:MM:SS` (day space-padded or not) at `at`, in `year` when known (else the
- * year is inferred from `now`).
+ * year is inferred from `now`), local time (in the repeated hour: see {@link latestOccurrence}).
  */
 function readTraditionalTime(
   line: string,
@@ -292,9 +298,10 @@ function readTraditionalTime(
   }
   const build = (y: number) => new Date(y, month, day, hour, minute, second, millis);
   if (year !== undefined) {
-    return day > daysIn(month + 1, year) ? "invalid" : { time: build(year), end: i };
+    if (day > daysIn(month + 1, year)) return "invalid";
+    return { time: latestOccurrence(build(year), now), end: i };
   }
-  return { time: inferYear(month + 1, day, now, build), end: i };
+  return { time: latestOccurrence(inferYear(month + 1, day, now, build), now), end: i };
 }
 
 /**
@@ -487,6 +494,9 @@ function readHeader(
   if (ch(from) === 60) {
     const close = line.indexOf(">", from);
     if (close > from + 1 && close <= from + 4 && /^\d+$/.test(line.slice(from + 1, close))) {
+      // The facility is the kernel's (0: PRI 0-7) for kernel messages; `logger -t kernel`
+      // writes as another (user: PRI 13), as kmsg records and dmesg -x tell apart too.
+      if (Number(line.slice(from + 1, close)) >= 8) return "not_kernel";
       i = close + 1;
       if (ch(i) === 49 && ch(i + 1) === 32) { // "1 "
         rfc5424 = true;
@@ -513,7 +523,7 @@ function readHeader(
     const iso = readIsoTime(i);
     if (iso === "invalid") return "invalid_time";
     if (iso) {
-      header.time = iso.time;
+      header.time = iso.local ? latestOccurrence(iso.time, ctx.now) : iso.time;
       if (readTag(line, iso.end, to, rfc5424, header, ctx)) return header;
       return rfc5424 || i !== from ? "not_kernel" : dmesgIsoMessage(iso.end, header);
     }

@@ -67,3 +67,46 @@ Deno.test("Go layouts: a day of the year the year does not have is refused, as G
   assert.equal(yday("2025 999 10:00:00", 0, NOW), undefined);
   assert.deepEqual(yday("2025 032 10:00:00", 0, NOW)?.time, new Date(2025, 1, 1, 10));
 });
+
+/** Runs `code` (which prints JSON) in a Deno subprocess whose local zone is `tz`. */
+async function inZone(tz: string, code: string): Promise<unknown> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    env: { TZ: tz },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("Go layouts: a literal Z after the time (2006-01-02T15:04:05.000Z) is UTC, not local time", async () => {
+  const module = new URL("../../src/netfilter/go_layout.ts", import.meta.url).href;
+  const times = await inZone(
+    "Asia/Kolkata",
+    `import { compileGoLayout } from ${JSON.stringify(module)};
+    const now = new Date("2026-11-25T08:00:00Z");
+    const parse = (layout, text) => compileGoLayout(layout)(text, 0, now)?.time.toISOString();
+    console.log(JSON.stringify([
+      parse("2006-01-02T15:04:05.000Z", "2026-11-25T07:58:47.511Z vm"),
+      parse("2006-01-02T15:04:05Z", "2026-11-25T07:58:47Z vm"),
+      parse("Jan _2 15:04:05Z", "Nov 25 07:58:47Z vm"),
+      parse("2006-01-02T15:04:05", "2026-11-25T07:58:47 vm"),
+    ]));`,
+  );
+  assert.deepEqual(times, [
+    "2026-11-25T07:58:47.511Z",
+    "2026-11-25T07:58:47.000Z",
+    "2026-11-25T07:58:47.000Z",
+    "2026-11-25T02:28:47.000Z", // no zone: local (Kolkata) time
+  ]);
+});
+
+Deno.test("Go layouts: _2006 is a literal _ and the year, as Go reads it, not _2 then 006", () => {
+  const r = compileGoLayout("kern_2006-01-02 15:04:05Z07:00")(
+    "kern_2026-11-25 07:58:47Z vm",
+    0,
+    NOW,
+  );
+  assert.deepEqual(r?.time, new Date("2026-11-25T07:58:47Z"));
+});

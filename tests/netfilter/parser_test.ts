@@ -156,6 +156,27 @@ Deno.test("traditional header: December lines read in January belong to last yea
   );
 });
 
+Deno.test("traditional header: a January line read a little before midnight on December 31 (the writer's clock ahead) is next year's", () => {
+  const p = parser({ now: () => new Date(2026, 11, 31, 23, 59, 30) });
+  assert.deepEqual(
+    drop(p.parseLine(`Jan  1 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2027, 0, 1, 0, 0, 5),
+  );
+  // Further ahead than the allowed skew: last January.
+  assert.deepEqual(
+    drop(p.parseLine(`Jan  5 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2026, 0, 5, 0, 0, 5),
+  );
+  const layout = parser({
+    timeLayout: "Jan _2 15:04:05",
+    now: () => new Date(2026, 11, 31, 23, 59, 30),
+  });
+  assert.deepEqual(
+    drop(layout.parseLine(`Jan  1 00:00:05 vm kernel: ${BODY}`)).time,
+    new Date(2027, 0, 1, 0, 0, 5),
+  );
+});
+
 Deno.test("a date without a year: February 29 is in the latest leap year, never March 1; February 30 is invalid", () => {
   const p = parser({ now: () => new Date(2026, 10, 25, 10, 0, 0) });
   assert.deepEqual(
@@ -833,4 +854,93 @@ Deno.test("NUL bytes before a line (a hole a crash left in the file) are not the
   const results: ParseResult[] = [];
   parser().scan(`${inside}\n`, (r) => results.push(r));
   assert.notEqual(results[0]?.kind, "drop");
+});
+
+/** The drop times (ISO, or the result's kind) the parser gives `lines` at `now` where TZ is `tz`. */
+async function timesInZone(
+  tz: string,
+  now: string,
+  lines: string[],
+  timeLayout?: string,
+): Promise<string[]> {
+  const module = new URL("../../src/netfilter/parser.ts", import.meta.url).href;
+  const code = `import { DropParser } from ${JSON.stringify(module)};
+    const p = new DropParser({ prefixes: ["calico-packet:"], now: () => new Date(${
+    JSON.stringify(now)
+  }), timeLayout: ${JSON.stringify(timeLayout)} });
+    console.log(JSON.stringify(${JSON.stringify(lines)}.map((l) => {
+      const r = p.parseLine(l);
+      return r.kind === "drop" ? r.drop.time.toISOString() : r.kind;
+    })));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    env: { TZ: tz },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("local times in the hour repeated when summer time ends: the latest occurrence not in the future", async () => {
+  // New York, 2026-11-01: 01:00-01:59 EDT (05:00Z-05:59Z), then 01:00-01:59 EST (06:00Z-06:59Z).
+  const headers = [
+    "Nov  1 01:30:00 vm kernel:",
+    "2026-11-01 01:30:00 vm kernel:",
+    "2026-11-01T01:30:00 vm kernel:",
+    "[Sun Nov  1 01:30:00 2026]",
+  ];
+  const lines = headers.map((h) => `${h} ${BODY}`);
+  // Read at 01:31 EST: written in the second pass, a minute ago (not 61 minutes, expired).
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T06:31:00Z", lines),
+    headers.map(() => "2026-11-01T06:30:00.000Z"),
+  );
+  // Read at 01:31 EDT: the second pass is still to come.
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T05:31:00Z", lines),
+    headers.map(() => "2026-11-01T05:30:00.000Z"),
+  );
+  // Outside the repeated hour, nothing changes; a Go layout without a zone reads alike.
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T08:00:00Z", [
+      `Nov  1 00:59:59 vm kernel: ${BODY}`,
+      `Nov  1 02:00:00 vm kernel: ${BODY}`,
+    ]),
+    ["2026-11-01T04:59:59.000Z", "2026-11-01T07:00:00.000Z"],
+  );
+  assert.deepEqual(
+    await timesInZone("America/New_York", "2026-11-01T06:31:00Z", [
+      `Nov  1 01:30:00 vm kernel: ${BODY}`,
+    ], "Jan _2 15:04:05"),
+    ["2026-11-01T06:30:00.000Z"],
+  );
+});
+
+Deno.test("a syslog PRI of another facility than the kernel's is not the kernel's line, whatever its tag says", () => {
+  const p = parser();
+  // `logger -t kernel` (facility user): PRI 13.
+  for (
+    const line of [
+      `<13>1 2026-11-25T07:58:47.511Z vm kernel - - - ${BODY}`,
+      `<13>Nov 25 07:58:47 vm kernel: ${BODY}`,
+      `<30>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "ignored", line.slice(0, 40));
+  }
+  for (
+    const line of [
+      `<4>1 2026-11-25T07:58:47.511Z vm kernel - - - ${BODY}`,
+      `<6>Nov 25 07:58:47 vm kernel: ${BODY}`,
+      `<0>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`,
+    ]
+  ) {
+    assert.equal(p.parseLine(line).kind, "drop", line.slice(0, 40));
+  }
+  const layout = parser({ timeLayout: "2006-01-02T15:04:05.000000-07:00" });
+  assert.equal(
+    layout.parseLine(`<13>2026-11-25T07:58:47.511188+00:00 vm kernel: ${BODY}`).kind,
+    "ignored",
+  );
 });
