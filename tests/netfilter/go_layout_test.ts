@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { compileGoLayout } from "../../src/netfilter/go_layout.ts";
+import { evalInZone } from "../support/in_zone.ts";
 
 const NOW = new Date("2026-11-25T08:00:00Z");
 
@@ -68,21 +69,9 @@ Deno.test("Go layouts: a day of the year the year does not have is refused, as G
   assert.deepEqual(yday("2025 032 10:00:00", 0, NOW)?.time, new Date(2025, 1, 1, 10));
 });
 
-/** Runs `code` (which prints JSON) in a Deno subprocess whose local zone is `tz`. */
-async function inZone(tz: string, code: string): Promise<unknown> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", code],
-    env: { TZ: tz },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
 Deno.test("Go layouts: a literal Z after the time (2006-01-02T15:04:05.000Z) is UTC, not local time", async () => {
   const module = new URL("../../src/netfilter/go_layout.ts", import.meta.url).href;
-  const times = await inZone(
+  const times = await evalInZone(
     "Asia/Kolkata",
     `import { compileGoLayout } from ${JSON.stringify(module)};
     const now = new Date("2026-11-25T08:00:00Z");

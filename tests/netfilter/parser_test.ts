@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DropParser } from "../../src/netfilter/parser.ts";
 import type { PacketDrop, ParseResult } from "../../src/netfilter/types.ts";
 import { KMSG, KMSG_BOOT_TIME_MS, RFC3339, TRADITIONAL } from "./fixture_drops.ts";
+import { evalInZone } from "../support/in_zone.ts";
 
 const FIXTURES = new URL("../fixtures/kernel/", import.meta.url);
 const PREFIXES = ["kube-iptables-tailer: ", "calico-packet: ", "nft-drop: "];
@@ -872,14 +873,7 @@ async function timesInZone(
       const r = p.parseLine(l);
       return r.kind === "drop" ? r.drop.time.toISOString() : r.kind;
     })));`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", code],
-    env: { TZ: tz },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  return await evalInZone(tz, code) as string[];
 }
 
 Deno.test("local times in the hour repeated when summer time ends: the latest occurrence not in the future", async () => {
