@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createLogger, silentLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { startServer } from "../../src/server.ts";
+import { IN_CI } from "../support/system.ts";
 /** Runs `body` against a server on a free port of 127.0.0.1. */
 async function withServer(body: (base: string) => Promise<void>): Promise<void> {
   const stop = new AbortController();
@@ -76,6 +77,10 @@ Deno.test("server: without METRICS_LISTEN_ADDRESS, every address, IPv4 and IPv6 
     assert.equal(await status(`http://127.0.0.1:${server.port}/metrics`), 200);
     if (hasIpv6Loopback()) {
       assert.equal(await status(`http://[::1]:${server.port}/metrics`), 200);
+    } else if (IN_CI) {
+      assert.fail("CI=true but this host has no IPv6 loopback (::1): the IPv6 half cannot run");
+    } else {
+      console.error("skipping the IPv6 half of the listen test: this host has no ::1");
     }
   } finally {
     stop.abort();

@@ -320,10 +320,11 @@ Deno.test("an empty file's position (offset 0) whose inode a new file got after 
     await Deno.rename(path, `${path}.1`);
     await gzip(`${path}.1`);
     await append(path, numbered("c", 1, 3));
-    // The file system gave the freed inode number to the new kern.log (ext4 often does): only
-    // the birth time tells them apart.
+    // The file system gave the freed inode number to the new kern.log (ext4 often does). Where
+    // it keeps birth times they tell the files apart; where it does not (ramfs, for one),
+    // the rotation written since the position was taken does (at offset 0 no bytes tell a
+    // truncation): either way the .gz and the new file are read.
     const info = await Deno.stat(path);
-    if (info.birthtime === null) return; // no birth times here: nothing tells them apart
     const reused = { ...old, dev: info.dev, ino: info.ino };
     const run = await resumed(path, reused, 6);
     assert.deepEqual(run.lines, lines(numbered("b", 1, 3) + numbered("c", 1, 3)));
