@@ -170,16 +170,18 @@ export class JournalFile {
    * a file being created may still be empty). Throws only file system errors.
    */
   refresh(): JournalHeader | string {
-    const size = this.#file.handle.statSync().size;
-    const want = Math.min(HEADER_MAX_SIZE, size);
-    const buffer = this.#headerBuffer.subarray(0, want);
+    const buffer = this.#headerBuffer;
     this.#file.handle.seekSync(0, Deno.SeekMode.Start);
     let filled = 0;
-    while (filled < want) {
+    while (filled < buffer.length) {
       const n = this.#file.handle.readSync(buffer.subarray(filled));
       if (n === null || n === 0) break;
       filled += n;
     }
+    // The size is taken after the header: journald writes an object before the header counts
+    // it, so all this header refers to lies within it. (Taken before, an entry appended in
+    // between could straddle the end and be taken for damage.)
+    const size = this.#file.handle.statSync().size;
     const parsed = parseHeader(buffer.subarray(0, filled));
     const previous = this.#header;
     if (size !== this.#file.size || typeof parsed === "string" || changed(previous, parsed)) {
