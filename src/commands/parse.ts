@@ -165,9 +165,15 @@ export interface ParseSummary {
   unreadableFiles?: number;
 }
 
-/** Interprets `--boot-time` (RFC 3339 or epoch ms). */
+/** An RFC 3339 time: date, time, optional fraction, and a zone (`Z` or an offset). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Interprets `--boot-time`: RFC 3339 or epoch ms, nothing else (`Date.parse` alone takes times
+ * without a zone, read as local, and legacy forms such as `1.5`).
+ */
 export function parseBootTime(text: string): number {
-  const n = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  const n = /^\d+$/.test(text) ? Number(text) : RFC3339.test(text) ? Date.parse(text) : NaN;
   if (!Number.isFinite(n) || Number.isNaN(new Date(n).getTime())) {
     throw new ConfigError(
       `invalid --boot-time=${

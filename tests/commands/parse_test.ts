@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { cannotRead, runParse } from "../../src/commands/parse.ts";
+import { cannotRead, parseBootTime, runParse } from "../../src/commands/parse.ts";
 import { dropToNdjson } from "../../src/netfilter/format.ts";
 import { DropParser } from "../../src/netfilter/parser.ts";
 
@@ -205,4 +205,17 @@ Deno.test("parse: a file the system or the permission set refuses is named with 
   assert.match(denied.message, /the system does not let this user read it \(os error 13\)/);
   const missing = cannotRead("/var/log/k.log", new Deno.errors.NotFound("No such file"));
   assert.equal(missing.message, "cannot read /var/log/k.log: No such file");
+});
+
+Deno.test("parse: --boot-time takes RFC 3339 with a zone or epoch milliseconds, nothing else", () => {
+  const at = Date.UTC(2026, 10, 25, 7, 54, 16, 830);
+  assert.equal(parseBootTime("2026-11-25T07:54:16.830Z"), at);
+  assert.equal(parseBootTime("2026-11-25T08:54:16.830+01:00"), at);
+  assert.equal(parseBootTime("2026-11-25 07:54:16.83Z"), at);
+  assert.equal(parseBootTime(String(at)), at);
+  // Date.parse takes these (local time; a legacy date) and would give a time the help never
+  // promised.
+  for (const bad of ["2026-11-25T07:54:16", "1.5", "Nov 25 2026", "2026-11-25", "yesterday"]) {
+    assert.throws(() => parseBootTime(bad), /invalid --boot-time/, bad);
+  }
 });
