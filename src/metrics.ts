@@ -27,7 +27,15 @@ export type EventResult =
   | "unsent"
   | "namespace_gone";
 /** Outcome of a reverse-DNS lookup. */
-export type DnsResult = "cache_hit" | "resolved" | "not_found" | "timeout" | "error" | "shed";
+export type DnsResult =
+  | "cache_hit"
+  | "resolved"
+  | "not_found"
+  /** The PTR answer is no host name (see isHostName): not shown. */
+  | "invalid_name"
+  | "timeout"
+  | "error"
+  | "shed";
 
 const PREFIX = "kube_iptables_tailer_";
 

@@ -64,6 +64,13 @@ interface CacheEntry {
   expires: number;
 }
 
+/** A DNS host name: dot-separated labels of letters, digits, `-` and `_`, 253 characters at most. */
+export function isHostName(name: string): boolean {
+  return name.length <= 253 &&
+    /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
+      .test(name);
+}
+
 /** Reverse DNS with cache, timeout and bounded concurrency. */
 export class ReverseDns {
   #o: ReverseDnsOptions;
@@ -154,10 +161,13 @@ export class ReverseDns {
     }
     try {
       const names = await this.#ask(query, deadline);
-      const first = names.find((n) => n.length > 0);
-      const name = first?.replace(/\.$/, "");
+      const first = names.find((n) => n.length > 0)?.replace(/\.$/, "");
+      // The owner of the address's reverse zone writes its PTR record: anything but a host name
+      // (spaces, parentheses, a fake "(10.0.0.1) on port 22/TCP") would make the Event's
+      // message say what it likes. Such an answer names nothing; the IP is shown instead.
+      const name = first !== undefined && isHostName(first) ? first : undefined;
       this.#store(ip, name, name ? this.#o.ttlMs : negativeTtl);
-      this.#o.onResult?.(name ? "resolved" : "not_found");
+      this.#o.onResult?.(name ? "resolved" : first !== undefined ? "invalid_name" : "not_found");
       return name;
     } catch (error) {
       const name = (error as Error)?.name;

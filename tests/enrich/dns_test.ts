@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ptrName, ReverseDns } from "../../src/enrich/dns.ts";
+import { isHostName, ptrName, ReverseDns } from "../../src/enrich/dns.ts";
 import type { DnsResult } from "../../src/metrics.ts";
 import { startDnsmasq } from "../support/dnsmasq.ts";
 import { systemTest } from "../support/system.ts";
@@ -244,4 +244,34 @@ Deno.test("reverse DNS: Deno's resolver giving up on its own (TimedOut) is a tim
   assert.deepEqual(results, ["resolved", "timeout"]);
   assert.ok(silentCalls > 1, `asked ${silentCalls} times within the timeout`);
   assert.ok(elapsed >= 250 && elapsed < 600, `gave up after ${elapsed.toFixed(0)} ms, timeout 300`);
+});
+
+Deno.test("reverse DNS: a PTR answer that is no host name (whoever owns the reverse zone writes it) names nothing", async () => {
+  const results: DnsResult[] = [];
+  const fake = fakeResolver({
+    "1.2.0.192.in-addr.arpa": ["evil (10.0.0.1) on port 22/TCP."],
+    "2.2.0.192.in-addr.arpa": ["kube-system/coredns."],
+    "3.2.0.192.in-addr.arpa": [`${"a".repeat(64)}.example.`],
+    "4.2.0.192.in-addr.arpa": ["_dmarc.mail-1.example.org."],
+  });
+  const dns = new ReverseDns({
+    timeoutMs: 1000,
+    cacheSize: 10,
+    ttlMs: 60_000,
+    concurrency: 4,
+    resolver: fake.resolver,
+    onResult: (r) => results.push(r),
+  });
+  for (const ip of ["192.0.2.1", "192.0.2.2", "192.0.2.3"]) {
+    assert.equal(await dns.lookup(ip), undefined, ip);
+  }
+  assert.equal(await dns.lookup("192.0.2.4"), "_dmarc.mail-1.example.org");
+  assert.deepEqual(results, ["invalid_name", "invalid_name", "invalid_name", "resolved"]);
+  // Remembered like an absent name: not asked again within the TTL.
+  assert.equal(await dns.lookup("192.0.2.1"), undefined);
+  assert.equal(fake.calls.length, 4);
+  assert.ok(
+    isHostName("a.b-c.d1") && isHostName("x") && !isHostName("-a.b") && !isHostName("a..b"),
+  );
+  assert.ok(!isHostName(`${"a.".repeat(127)}ab`), "longer than 253");
 });
