@@ -66,6 +66,17 @@ function jsonValue(value: unknown): unknown {
   return value;
 }
 
+/** The keys of a JSON line that the logger writes itself. */
+const RESERVED_KEYS = new Set(["time", "level", "msg"]);
+
+/**
+ * The JSON key of field `key`: a field named like the line's own keys (the pipeline logs a
+ * drop's `time`) becomes `fields.<key>`, as logrus does, instead of replacing the line's.
+ */
+function jsonKey(key: string): string {
+  return RESERVED_KEYS.has(key) ? `fields.${key}` : key;
+}
+
 /** Creates a {@link Logger}. */
 export function createLogger(options: LoggerOptions, base: LogFields = {}): Logger {
   const min = RANK[options.level];
@@ -77,7 +88,7 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
     let line: string;
     if (options.format === "json") {
       const record: Record<string, unknown> = { time: now().toISOString(), level, msg: message };
-      for (const [k, v] of Object.entries(all)) record[k] = jsonValue(v);
+      for (const [k, v] of Object.entries(all)) record[jsonKey(k)] = jsonValue(v);
       line = JSON.stringify(record);
     } else {
       line = `${now().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
