@@ -278,6 +278,20 @@ function requireReadable(identity: { kind: string; id: string }): void {
   }
 }
 
+/**
+ * Why the metrics server could not start. A given address is named with the port: the error
+ * may be the address's ("Cannot assign requested address": not one of this host's), and an
+ * IPv6 address is bracketed so that its port stays readable.
+ */
+function listenError(config: Config, error: unknown): ConfigError {
+  const address = config.metricsAddress;
+  const where = address === undefined
+    ? `:${config.metricsPort} (METRICS_SERVER_PORT)`
+    : `${address.includes(":") ? `[${address}]` : address}:${config.metricsPort} ` +
+      "(METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT)";
+  return new ConfigError(`cannot listen on ${where}: ${(error as Error).message}`);
+}
+
 /** Runs the daemon until a shutdown signal; returns the exit code. */
 export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<number> {
   const log = daemonLogger(config);
@@ -413,11 +427,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   } catch (error) {
     release();
     await eventSink?.close(0);
-    throw new ConfigError(
-      `cannot listen on ${
-        config.metricsAddress ?? ""
-      }:${config.metricsPort} (METRICS_SERVER_PORT): ${(error as Error).message}`,
-    );
+    throw listenError(config, error);
   }
 
   log.info("kube-iptables-tailer started", {

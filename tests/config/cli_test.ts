@@ -394,3 +394,30 @@ Deno.test("cli: a log path in an allowed directory that links outside it exits 2
     await Deno.remove(target);
   }
 });
+
+Deno.test("cli: a metrics address that is not this host's exits 2, naming METRICS_LISTEN_ADDRESS", async () => {
+  const log = `/var/log/kit-cli-${crypto.randomUUID()}.log`;
+  await Deno.writeTextFile(log, "");
+  try {
+    for (
+      const [address, shown] of [["192.0.2.1", "192.0.2.1:9"], ["2001:db8::1", "[2001:db8::1]:9"]]
+    ) {
+      const r = await runProgram(["run", "--dry-run", "--metrics-server-port=9"], {
+        IPTABLES_LOG_PATH: log,
+        IPTABLES_LOG_PREFIX: "drop:",
+        METRICS_LISTEN_ADDRESS: address,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      const said = withoutWarnings(r.stderr).filter((l) => l.startsWith("kube-iptables-tailer:"));
+      assert.equal(said.length, 1, r.stderr);
+      assert.ok(
+        said[0].startsWith(
+          `kube-iptables-tailer: cannot listen on ${shown} (METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT): `,
+        ),
+        said[0],
+      );
+    }
+  } finally {
+    await Deno.remove(log);
+  }
+});
