@@ -58,12 +58,26 @@ function formatValue(value: unknown): string {
     return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
   }
   if (value instanceof Date) return value.toISOString();
-  return JSON.stringify(value) ?? String(value);
+  return JSON.stringify(jsonSafe(value)) ?? String(value);
+}
+
+/**
+ * `value`, or its text when JSON cannot write it (a cycle, a bigint): logging is done in catch
+ * blocks with whatever was thrown, and must not throw in turn.
+ */
+function jsonSafe(value: unknown): unknown {
+  if (typeof value !== "object" && typeof value !== "bigint") return value;
+  try {
+    JSON.stringify(value);
+    return value;
+  } catch {
+    return String(value);
+  }
 }
 
 function jsonValue(value: unknown): unknown {
   if (value instanceof Error) return value.message;
-  return value;
+  return jsonSafe(value);
 }
 
 /** The keys of a JSON line that the logger writes itself. */

@@ -42,3 +42,13 @@ Deno.test("log: hostile values stay one line and one field (text and JSON)", () 
   assert.equal(record.v, hostile);
   assert.equal(record.e, hostile);
 });
+
+Deno.test("log: a value JSON cannot write (a cycle, a bigint) is written as text, never thrown", () => {
+  const cycle: Record<string, unknown> = { name: "x" };
+  cycle.self = cycle;
+  for (const format of ["text", "json"] as const) {
+    const lines = linesOf(format, (log) => log.error("failed", { error: cycle, n: 10n }));
+    assert.equal(lines.length, 1, format);
+    assert.match(lines[0], /failed/);
+  }
+});
