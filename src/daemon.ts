@@ -15,7 +15,7 @@ import { type DropSink, Pipeline } from "./pipeline/pipeline.ts";
 import { Replay } from "./pipeline/replay.ts";
 import { startServer } from "./server.ts";
 import { type Annotate, DryRunSink } from "./sinks/dry_run.ts";
-import { OutputClosed } from "./output.ts";
+import { OutputClosed, writeAll } from "./output.ts";
 import { endpointJson, locate, metricLabel } from "./enrich/endpoints.ts";
 import { CheckpointStore } from "./sources/checkpoint.ts";
 import { FileSource } from "./sources/file.ts";
@@ -82,7 +82,7 @@ export function daemonLogger(config: Config): Logger {
     const f = file;
     sinks.push((line) => {
       try {
-        f.writeSync(encoder.encode(line));
+        writeAll(f, encoder.encode(line));
       } catch {
         // disk full or the like: the log line still went to stderr
       }

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { writeAll } from "./output.ts";
+
 /** Log levels, from most to least verbose. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One of {@link LOG_LEVELS}. */
@@ -43,10 +45,13 @@ export interface LoggerOptions {
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const encoder = new TextEncoder();
 
-/** Writes a log line to stderr; a closed stderr is ignored (the default sink of loggers). */
+/**
+ * Writes a log line to stderr, all of it (a write may take part of a long line); a closed stderr
+ * is ignored (the default sink of loggers).
+ */
 export function writeStderr(line: string): void {
   try {
-    Deno.stderr.writeSync(encoder.encode(line));
+    writeAll(Deno.stderr, encoder.encode(line));
   } catch {
     // stderr closed: nothing sensible left to do with a log line.
   }
