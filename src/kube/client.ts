@@ -91,13 +91,41 @@ function fileExists(path: string): boolean {
 
 /**
  * Loads a kubeconfig file. client-node 1.4 knows a user's token file only as `token-file`, while
- * kubectl and client-go write `tokenFile`: both spellings work here.
+ * kubectl and client-go write `tokenFile`: both spellings work here. A relative path is taken
+ * from the kubeconfig's directory, as kubectl does (client-node does so for certificate and key
+ * files, but reads a token file from the working directory).
  */
 function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
   const text = Deno.readTextFileSync(path);
-  kc.loadFromString(text.replace(/^(\s*)tokenFile:/gm, "$1token-file:"));
   const slash = path.lastIndexOf("/");
-  kc.makePathsAbsolute(slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".");
+  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+  kc.loadFromString(text.replace(
+    /^(\s*)(?:tokenFile|token-file):([^\n]*)/gm,
+    (_, indent: string, value: string) => {
+      const file = yamlScalar(value);
+      if (file === undefined) return `${indent}token-file:${value}`;
+      return `${indent}token-file: ${
+        JSON.stringify(file.startsWith("/") ? file : `${dir}/${file}`)
+      }`;
+    },
+  ));
+  kc.makePathsAbsolute(dir);
+}
+
+/** The string a one-line YAML scalar says (quoted or plain); undefined for anything else. */
+function yamlScalar(raw: string): string | undefined {
+  const text = raw.trim();
+  try {
+    if (text.startsWith('"')) return JSON.parse(text.replace(/"\s+#.*$/, '"'));
+    if (text.startsWith("'")) {
+      const quoted = /^'((?:[^']|'')*)'(\s+#.*)?$/.exec(text);
+      return quoted ? quoted[1].replaceAll("''", "'") : undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  const plain = text.replace(/\s+#.*$/, "");
+  return plain === "" || /^[[{&*!|>]/.test(plain) ? undefined : plain;
 }
 
 /** Loads a KubeConfig per settings; throws ConfigError when there are no credentials. */

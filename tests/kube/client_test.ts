@@ -331,3 +331,27 @@ Deno.test("client: a token file ending in a newline (kubectl create token > file
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("client: a kubeconfig's relative token file is read from the kubeconfig's directory, as kubectl does", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const dir = await Deno.makeTempDir({ prefix: "kit-client-relative-token-" });
+  try {
+    await Deno.mkdir(`${dir}/creds`);
+    await Deno.writeTextFile(`${dir}/creds/token`, "t\n");
+    const text = await Deno.readTextFile(api.kubeconfigPath);
+    // The working directory is not the kubeconfig's: the path is the kubeconfig's to resolve.
+    for (const value of ["creds/token", '"creds/token"', "'creds/token'  # rotated"]) {
+      const kubeconfig = `${dir}/kubeconfig`;
+      await Deno.writeTextFile(
+        kubeconfig,
+        text.replace(/^( +)token: .*/m, `$1tokenFile: ${value}`),
+      );
+      const settings = settingsFor(kubeconfig);
+      using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+      const answer = await client.request("GET", "/api/v1/pods");
+      assert.equal(answer.status, 200, value);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
