@@ -12,6 +12,7 @@ import {
   type StreamedResponse,
   TransportError,
 } from "../../src/kube/client.ts";
+import { ConfigError } from "../../src/config.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
@@ -353,5 +354,28 @@ Deno.test("client: a kubeconfig's relative token file is read from the kubeconfi
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadKubeConfig: a user with an exec credential plugin (EKS, GKE) is a ConfigError at start naming the command", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const kubeconfig = `${api.kubeconfigPath}.exec`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    (await Deno.readTextFile(api.kubeconfigPath)).replace(
+      /^( +)token: .*/m,
+      "$1exec:\n$1  apiVersion: client.authentication.k8s.io/v1beta1\n$1  command: aws\n" +
+        "$1  args: [eks, get-token, --cluster-name, c]",
+    ),
+  );
+  try {
+    assert.throws(
+      () => loadKubeConfig(settingsFor(kubeconfig), {}),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /user "kube-emulator".* exec plugin \("aws"\)/.test(error.message),
+    );
+  } finally {
+    await Deno.remove(kubeconfig);
   }
 });
