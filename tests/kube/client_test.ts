@@ -379,3 +379,25 @@ Deno.test("loadKubeConfig: a user with an exec credential plugin (EKS, GKE) is a
     await Deno.remove(kubeconfig);
   }
 });
+
+Deno.test("loadKubeConfig: a context naming a user the kubeconfig does not define is a ConfigError naming both", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const kubeconfig = `${api.kubeconfigPath}.typo`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    (await Deno.readTextFile(api.kubeconfigPath)).replace(
+      /^ {4}user: kube-emulator/m,
+      "    user: nobody",
+    ),
+  );
+  try {
+    assert.throws(
+      () => loadKubeConfig(settingsFor(kubeconfig), {}),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /context "kube-emulator" names user "nobody", which it does not define/.test(error.message),
+    );
+  } finally {
+    await Deno.remove(kubeconfig);
+  }
+});
