@@ -91,13 +91,41 @@ function fileExists(path: string): boolean {
 
 /**
  * Loads a kubeconfig file. client-node 1.4 knows a user's token file only as `token-file`, while
- * kubectl and client-go write `tokenFile`: both spellings work here.
+ * kubectl and client-go write `tokenFile`: both spellings work here. A relative path is taken
+ * from the kubeconfig's directory, as kubectl does (client-node does so for certificate and key
+ * files, but reads a token file from the working directory).
  */
 function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
   const text = Deno.readTextFileSync(path);
-  kc.loadFromString(text.replace(/^(\s*)tokenFile:/gm, "$1token-file:"));
   const slash = path.lastIndexOf("/");
-  kc.makePathsAbsolute(slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".");
+  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+  kc.loadFromString(text.replace(
+    /^(\s*)(?:tokenFile|token-file):([^\n]*)/gm,
+    (_, indent: string, value: string) => {
+      const file = yamlScalar(value);
+      if (file === undefined) return `${indent}token-file:${value}`;
+      return `${indent}token-file: ${
+        JSON.stringify(file.startsWith("/") ? file : `${dir}/${file}`)
+      }`;
+    },
+  ));
+  kc.makePathsAbsolute(dir);
+}
+
+/** The string a one-line YAML scalar says (quoted or plain); undefined for anything else. */
+function yamlScalar(raw: string): string | undefined {
+  const text = raw.trim();
+  try {
+    if (text.startsWith('"')) return JSON.parse(text.replace(/"\s+#.*$/, '"'));
+    if (text.startsWith("'")) {
+      const quoted = /^'((?:[^']|'')*)'(\s+#.*)?$/.exec(text);
+      return quoted ? quoted[1].replaceAll("''", "'") : undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  const plain = text.replace(/\s+#.*$/, "");
+  return plain === "" || /^[[{&*!|>]/.test(plain) ? undefined : plain;
 }
 
 /** Loads a KubeConfig per settings; throws ConfigError when there are no credentials. */
@@ -156,6 +184,26 @@ export function loadKubeConfig(
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new ConfigError("the kubeconfig has no current cluster");
+  const user = kc.getCurrentUser();
+  if (!user) {
+    // client-node would then leave out the cluster's CA too; client-go refuses such a context.
+    const context = kc.getContextObject(kc.currentContext)!;
+    throw new ConfigError(
+      `the kubeconfig's context "${context.name}" names user "${
+        context.user ?? ""
+      }", which it does not define`,
+    );
+  }
+  const plugin = user.exec ?? user.authProvider?.config?.exec;
+  if (plugin) {
+    // client-node would spawn it at every request and fail there: Deno's permissions for the
+    // daemon grant no --allow-run.
+    throw new ConfigError(
+      `the kubeconfig's user "${user.name}" gets its credentials from an exec plugin (${
+        JSON.stringify(plugin.command)
+      }), which kube-iptables-tailer does not run: give it a token, a tokenFile or a client certificate`,
+    );
+  }
   if (settings.kubeApiServer && cluster.server !== settings.kubeApiServer) {
     // KUBE_API_SERVER overrides the address, keeping credentials.
     kc.loadFromOptions({

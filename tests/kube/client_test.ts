@@ -12,6 +12,7 @@ import {
   type StreamedResponse,
   TransportError,
 } from "../../src/kube/client.ts";
+import { ConfigError } from "../../src/config.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
@@ -329,5 +330,74 @@ Deno.test("client: a token file ending in a newline (kubectl create token > file
     assert.equal(answer.status, 200);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client: a kubeconfig's relative token file is read from the kubeconfig's directory, as kubectl does", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const dir = await Deno.makeTempDir({ prefix: "kit-client-relative-token-" });
+  try {
+    await Deno.mkdir(`${dir}/creds`);
+    await Deno.writeTextFile(`${dir}/creds/token`, "t\n");
+    const text = await Deno.readTextFile(api.kubeconfigPath);
+    // The working directory is not the kubeconfig's: the path is the kubeconfig's to resolve.
+    for (const value of ["creds/token", '"creds/token"', "'creds/token'  # rotated"]) {
+      const kubeconfig = `${dir}/kubeconfig`;
+      await Deno.writeTextFile(
+        kubeconfig,
+        text.replace(/^( +)token: .*/m, `$1tokenFile: ${value}`),
+      );
+      const settings = settingsFor(kubeconfig);
+      using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+      const answer = await client.request("GET", "/api/v1/pods");
+      assert.equal(answer.status, 200, value);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadKubeConfig: a user with an exec credential plugin (EKS, GKE) is a ConfigError at start naming the command", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const kubeconfig = `${api.kubeconfigPath}.exec`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    (await Deno.readTextFile(api.kubeconfigPath)).replace(
+      /^( +)token: .*/m,
+      "$1exec:\n$1  apiVersion: client.authentication.k8s.io/v1beta1\n$1  command: aws\n" +
+        "$1  args: [eks, get-token, --cluster-name, c]",
+    ),
+  );
+  try {
+    assert.throws(
+      () => loadKubeConfig(settingsFor(kubeconfig), {}),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /user "kube-emulator".* exec plugin \("aws"\)/.test(error.message),
+    );
+  } finally {
+    await Deno.remove(kubeconfig);
+  }
+});
+
+Deno.test("loadKubeConfig: a context naming a user the kubeconfig does not define is a ConfigError naming both", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const kubeconfig = `${api.kubeconfigPath}.typo`;
+  await Deno.writeTextFile(
+    kubeconfig,
+    (await Deno.readTextFile(api.kubeconfigPath)).replace(
+      /^ {4}user: kube-emulator/m,
+      "    user: nobody",
+    ),
+  );
+  try {
+    assert.throws(
+      () => loadKubeConfig(settingsFor(kubeconfig), {}),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /context "kube-emulator" names user "nobody", which it does not define/.test(error.message),
+    );
+  } finally {
+    await Deno.remove(kubeconfig);
   }
 });
