@@ -185,21 +185,20 @@ export function loadKubeConfig(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new ConfigError("the kubeconfig has no current cluster");
   const user = kc.getCurrentUser();
-  if (!user) {
+  const context = kc.getContextObject(kc.currentContext);
+  if (!user && context?.user) {
     // client-node would then leave out the cluster's CA too; client-go refuses such a context.
-    const context = kc.getContextObject(kc.currentContext)!;
+    // (A context naming no user at all is anonymous, e.g. behind `kubectl proxy`.)
     throw new ConfigError(
-      `the kubeconfig's context "${context.name}" names user "${
-        context.user ?? ""
-      }", which it does not define`,
+      `the kubeconfig's context "${context.name}" names user "${context.user}", which it does not define`,
     );
   }
-  const plugin = user.exec ?? user.authProvider?.config?.exec;
+  const plugin = user?.exec ?? user?.authProvider?.config?.exec;
   if (plugin) {
     // client-node would spawn it at every request and fail there: Deno's permissions for the
     // daemon grant no --allow-run.
     throw new ConfigError(
-      `the kubeconfig's user "${user.name}" gets its credentials from an exec plugin (${
+      `the kubeconfig's user "${user!.name}" gets its credentials from an exec plugin (${
         JSON.stringify(plugin.command)
       }), which kube-iptables-tailer does not run: give it a token, a tokenFile or a client certificate`,
     );

@@ -397,6 +397,13 @@ Deno.test("loadKubeConfig: a context naming a user the kubeconfig does not defin
         error instanceof ConfigError &&
         /context "kube-emulator" names user "nobody", which it does not define/.test(error.message),
     );
+    // A context naming no user at all is anonymous (a server behind `kubectl proxy`): it loads.
+    await Deno.writeTextFile(
+      kubeconfig,
+      (await Deno.readTextFile(api.kubeconfigPath)).replace(/^ {4}user: kube-emulator\n/m, ""),
+    );
+    const kc = loadKubeConfig(settingsFor(kubeconfig), {});
+    assert.equal(kc.getCurrentUser(), null);
   } finally {
     await Deno.remove(kubeconfig);
   }
