@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ipFamily, parseIpv4, parseIpv6 } from "../netfilter/ip.ts";
+import { ipFamily, parseIpv4, parseIpv6, unmapIpv4 } from "../netfilter/ip.ts";
 import type { DnsResult } from "../metrics.ts";
 
 /** A PTR resolver: returns the names for a PTR query name. */
@@ -42,10 +42,15 @@ export interface ReverseDnsOptions {
   now?: () => number;
 }
 
-/** The PTR query name of an IP: `7.2.0.192.in-addr.arpa` or the IPv6 nibble form. */
+/**
+ * The PTR query name of an IP: `7.2.0.192.in-addr.arpa` or the IPv6 nibble form. An IPv4-mapped
+ * IPv6 address asks for its IPv4 address's name (as Go's resolver does): no ip6.arpa zone holds
+ * it.
+ */
 export function ptrName(ip: string): string | undefined {
-  if (ipFamily(ip) === 4) {
-    const bytes = parseIpv4(ip);
+  const v4 = unmapIpv4(ip);
+  if (v4 !== undefined || ipFamily(ip) === 4) {
+    const bytes = parseIpv4(v4 ?? ip);
     return bytes ? `${bytes.reverse().join(".")}.in-addr.arpa` : undefined;
   }
   const groups = parseIpv6(ip);

@@ -13,6 +13,10 @@ Deno.test("PTR names for IPv4 and IPv6", () => {
   assert.equal(ptrName("not-an-ip"), undefined);
 });
 
+Deno.test("PTR name of an IPv4-mapped IPv6 address: the IPv4 address's (as Go's resolver asks)", () => {
+  assert.equal(ptrName("::ffff:192.0.2.7"), "7.2.0.192.in-addr.arpa");
+});
+
 function fakeResolver(answers: Record<string, string[] | Error | "hang">) {
   const calls: string[] = [];
   let active = 0;
