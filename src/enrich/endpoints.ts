@@ -79,7 +79,8 @@ export function endpointName(endpoint: Endpoint, naming: NamingOptions): string 
         case "name":
           return pod.name;
         case "label":
-          return pod.label ?? pod.name;
+          // An empty value (a valid label value) would leave the message naming nothing.
+          return pod.label || pod.name;
         case "name_with_namespace":
           return `${pod.namespace}/${pod.name}`;
         case "namespace":

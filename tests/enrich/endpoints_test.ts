@@ -59,6 +59,18 @@ Deno.test("names: per POD_IDENTIFIER, host-network by node, others by DNS name o
   }
 });
 
+Deno.test("label: a Pod whose label value is empty is named by its name, not by nothing", () => {
+  const emptyLabel: PodRef = { ...web, label: "" };
+  assert.equal(endpointName(podEp(emptyLabel), { podIdentifier: "label" }), "web-1");
+  assert.equal(
+    eventMessage(drop({}), "receive", podEp(emptyLabel), {
+      podIdentifier: "label",
+      showPrefix: false,
+    }),
+    "Packet dropped when receiving traffic from web-1 (10.244.1.10) on port 8080/TCP",
+  );
+});
+
 Deno.test("metric labels come from a bounded set: namespace, host, external", () => {
   assert.equal(metricLabel(podEp(web)), "shop");
   assert.equal(metricLabel({ kind: "host", ip: "1.1.1.1", nodeName: "n" }), "host");
