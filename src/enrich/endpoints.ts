@@ -39,12 +39,14 @@ export type PodLookupFn = (ip: string) => PodRef | undefined;
 
 /**
  * The endpoint of `ip` without DNS: the Pod owning it, its node for a host-network Pod, or
- * external.
+ * external (also a host-network Pod that names no node: its IP is not its own).
  */
 export function locate(ip: string, lookup: PodLookupFn): Endpoint {
   const pod = lookup(ip);
   if (!pod) return { kind: "external", ip };
-  if (pod.hostNetwork) return { kind: "host", ip, nodeName: pod.nodeName || pod.name };
+  if (pod.hostNetwork) {
+    return pod.nodeName ? { kind: "host", ip, nodeName: pod.nodeName } : { kind: "external", ip };
+  }
   return { kind: "pod", ip, pod };
 }
 

@@ -4,6 +4,7 @@ import {
   type Endpoint,
   endpointName,
   eventMessage,
+  locate,
   MAX_MESSAGE_LENGTH,
   metricLabel,
   type PodRef,
@@ -69,6 +70,23 @@ Deno.test("label: a Pod whose label value is empty is named by its name, not by 
     }),
     "Packet dropped when receiving traffic from web-1 (10.244.1.10) on port 8080/TCP",
   );
+});
+
+Deno.test("locate: a host-network Pod is its node; one without a node is not named as a node", () => {
+  const proxy: PodRef = { ...web, name: "kube-proxy-x", nodeName: "node-5", hostNetwork: true };
+  assert.deepEqual(locate("192.168.0.5", () => proxy), {
+    kind: "host",
+    ip: "192.168.0.5",
+    nodeName: "node-5",
+  });
+  // The IP is shared by every host-network Pod there: the Pod's name would name one of them
+  // (the original falls back to reverse DNS).
+  assert.deepEqual(locate("192.168.0.5", () => ({ ...proxy, nodeName: "" })), {
+    kind: "external",
+    ip: "192.168.0.5",
+  });
+  assert.deepEqual(locate("10.244.1.10", () => web), { kind: "pod", ip: "10.244.1.10", pod: web });
+  assert.deepEqual(locate("192.0.2.7", () => undefined), { kind: "external", ip: "192.0.2.7" });
 });
 
 Deno.test("metric labels come from a bounded set: namespace, host, external", () => {
