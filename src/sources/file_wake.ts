@@ -105,7 +105,9 @@ export class DirectoryWakeup {
   }
 
   #relevant(event: Deno.FsEvent): boolean {
-    if (event.kind === "other" || event.paths.length === 0) return true;
+    // A `rescan` event stands for events that were dropped (the queue overflowed while we were
+    // busy): it names the watched directory, not the files, and any of them may have been ours.
+    if (event.flag === "rescan" || event.kind === "other" || event.paths.length === 0) return true;
     return event.paths.some((path) => {
       const name = basename(path);
       return this.#prefixes.some((prefix) => name.startsWith(prefix));
