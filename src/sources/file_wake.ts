@@ -122,8 +122,16 @@ export class DirectoryWakeup {
     } catch (error) {
       if (!this.#closed) this.#log.warn("directory watch failed; relying on polling", { error });
     }
-    // Ended without close(): forget it, so the next watch() starts a new one.
-    if (this.#watch?.watcher === watcher) this.#watch = undefined;
+    // Ended without close(): close it (its resource and its share of the inotify watch stay
+    // taken until then) and forget it, so the next watch() starts a new one.
+    if (this.#watch?.watcher === watcher) {
+      this.#watch = undefined;
+      try {
+        watcher.close();
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   async #stop(): Promise<void> {
