@@ -105,7 +105,9 @@ export class DirectoryWakeup {
   }
 
   #relevant(event: Deno.FsEvent): boolean {
-    if (event.kind === "other" || event.paths.length === 0) return true;
+    // A `rescan` event stands for events that were dropped (the queue overflowed while we were
+    // busy): it names the watched directory, not the files, and any of them may have been ours.
+    if (event.flag === "rescan" || event.kind === "other" || event.paths.length === 0) return true;
     return event.paths.some((path) => {
       const name = basename(path);
       return this.#prefixes.some((prefix) => name.startsWith(prefix));
@@ -120,8 +122,16 @@ export class DirectoryWakeup {
     } catch (error) {
       if (!this.#closed) this.#log.warn("directory watch failed; relying on polling", { error });
     }
-    // Ended without close(): forget it, so the next watch() starts a new one.
-    if (this.#watch?.watcher === watcher) this.#watch = undefined;
+    // Ended without close(): close it (its resource and its share of the inotify watch stay
+    // taken until then) and forget it, so the next watch() starts a new one.
+    if (this.#watch?.watcher === watcher) {
+      this.#watch = undefined;
+      try {
+        watcher.close();
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   async #stop(): Promise<void> {

@@ -1,6 +1,9 @@
 /** The wake-up signal the file and journal followers sleep on. */
 import assert from "node:assert/strict";
 import { Wakeup } from "../../src/timing.ts";
+import { DirectoryWakeup } from "../../src/sources/file_wake.ts";
+import { silentLogger } from "../../src/log.ts";
+import { append, EVENTS_ONLY, inTempDir, sleep, TailRun } from "./file_support.ts";
 
 Deno.test("Wakeup: a notification while nobody waits is kept; a burst wakes once", async () => {
   const wake = new Wakeup();
@@ -24,4 +27,66 @@ Deno.test("Wakeup: a waiter is woken by notify, by its timer, or by abort", asyn
   controller.abort();
   assert.equal(await aborted, "aborted");
   assert.equal(await wake.wait(5_000, controller.signal), "aborted", "already aborted");
+});
+
+Deno.test("FileSource: events dropped while it was busy (Deno's 'rescan' event) still wake it", async () => {
+  await inTempDir(async (dir) => {
+    const path = `${dir}/kern.log`;
+    await append(path, "");
+    const run = new TailRun({ path, start: "beginning", ...EVENTS_ONLY });
+    await run.untilLogged("following log file");
+    await sleep(50); // idle, waiting for an event
+    // While this thread does not poll the watcher, other logs in the directory make more events
+    // than Deno queues (1024); the append to kern.log comes after, and its events are dropped.
+    // Deno then reports one `rescan` event naming the directory instead.
+    const line = new TextEncoder().encode("x\n");
+    const others = ["syslog", "auth.log"].map((name) =>
+      Deno.openSync(`${dir}/${name}`, { append: true, create: true })
+    );
+    for (let i = 0; i < 1500; i++) for (const other of others) other.writeSync(line);
+    for (const other of others) other.close();
+    Deno.writeTextFileSync(path, "dropped event\n", { append: true });
+    // Still not polling: the watcher thread fills the queue meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    await run.untilLines(1, 3_000);
+    await run.stop();
+    assert.deepEqual(run.lines, ["dropped event"]);
+  });
+});
+
+Deno.test("DirectoryWakeup: a watch that fails is closed (its inotify watch released) and re-armed", async () => {
+  await inTempDir(async (dir) => {
+    const real = Deno.watchFs;
+    const watchers: { closed: boolean }[] = [];
+    // A watcher whose events end in an error, as Deno's do on an error of the shared inotify
+    // backend (which it hands to every watcher).
+    Object.defineProperty(Deno, "watchFs", {
+      configurable: true,
+      writable: true,
+      value: () => {
+        const state = { closed: false };
+        watchers.push(state);
+        return {
+          close: () => state.closed = true,
+          [Symbol.asyncIterator]: () => ({
+            next: async () => {
+              await sleep(10);
+              throw new Error("inotify read failed");
+            },
+          }),
+        } as unknown as Deno.FsWatcher;
+      },
+    });
+    const wake = new DirectoryWakeup(silentLogger);
+    try {
+      await wake.watch([dir], ["kern.log"]);
+      await sleep(50);
+      await wake.watch([dir], ["kern.log"]);
+      assert.equal(watchers.length, 2, "re-armed after the failure");
+      assert.ok(watchers[0].closed, "the failed watcher is closed");
+    } finally {
+      await wake.close();
+      Object.defineProperty(Deno, "watchFs", { configurable: true, writable: true, value: real });
+    }
+  });
 });
