@@ -302,7 +302,17 @@ class DirectoryWatch {
     } catch (error) {
       this.log.debug("journal directory watch ended", { error });
     } finally {
-      if (this.#watcher === watcher) this.#watcher = undefined;
+      // Ended without close() (a watch error): closed too, not only forgotten. An open one keeps
+      // its share of the shared inotify watch, and a watch made later on a directory that was
+      // replaced meanwhile would hear nothing.
+      if (this.#watcher === watcher) {
+        this.#watcher = undefined;
+        try {
+          watcher.close();
+        } catch {
+          // already closed
+        }
+      }
       this.#structural = true;
     }
   }
