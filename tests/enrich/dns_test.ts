@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isHostName, ptrName, ReverseDns } from "../../src/enrich/dns.ts";
+import { isHostName, ptrName, ReverseDns, type ReverseDnsOptions } from "../../src/enrich/dns.ts";
 import type { DnsResult } from "../../src/metrics.ts";
 import { startDnsmasq } from "../support/dnsmasq.ts";
 import { systemTest } from "../support/system.ts";
@@ -16,6 +16,17 @@ Deno.test("PTR names for IPv4 and IPv6", () => {
 Deno.test("PTR name of an IPv4-mapped IPv6 address: the IPv4 address's (as Go's resolver asks)", () => {
   assert.equal(ptrName("::ffff:192.0.2.7"), "7.2.0.192.in-addr.arpa");
 });
+
+/** A ReverseDns with the tests' usual settings (10 names, 60 s TTL, 4 at once, 1 s timeout). */
+function reverseDns(options: Partial<ReverseDnsOptions> & Pick<ReverseDnsOptions, "resolver">) {
+  return new ReverseDns({
+    timeoutMs: 1000,
+    cacheSize: 10,
+    ttlMs: 60_000,
+    concurrency: 4,
+    ...options,
+  });
+}
 
 function fakeResolver(answers: Record<string, string[] | Error | "hang">) {
   const calls: string[] = [];
@@ -50,11 +61,7 @@ Deno.test("reverse DNS: first name without the dot, cached, negative answers cac
   const fake = fakeResolver({
     "7.2.0.192.in-addr.arpa": ["api.partner.example.", "other.example."],
   });
-  const dns = new ReverseDns({
-    timeoutMs: 1000,
-    cacheSize: 10,
-    ttlMs: 60_000,
-    concurrency: 4,
+  const dns = reverseDns({
     resolver: fake.resolver,
     now: () => now,
     onResult: (r) => results.push(r),
@@ -75,11 +82,8 @@ Deno.test("reverse DNS: a hanging server costs one timeout, and never blocks oth
     "1.0.0.10.in-addr.arpa": "hang",
     "2.0.0.10.in-addr.arpa": ["fast.example."],
   });
-  const dns = new ReverseDns({
+  const dns = reverseDns({
     timeoutMs: 200,
-    cacheSize: 10,
-    ttlMs: 60_000,
-    concurrency: 4,
     resolver: fake.resolver,
   });
   const start = performance.now();
@@ -224,11 +228,8 @@ Deno.test("reverse DNS: Deno's resolver giving up on its own (TimedOut) is a tim
   let slowCalls = 0;
   let silentCalls = 0;
   const results: DnsResult[] = [];
-  const dns = new ReverseDns({
+  const dns = reverseDns({
     timeoutMs: 300,
-    cacheSize: 10,
-    ttlMs: 60_000,
-    concurrency: 4,
     resolver: async (query) => {
       await new Promise((resolve) => setTimeout(resolve, 40));
       if (query.startsWith("1.")) {
@@ -258,11 +259,7 @@ Deno.test("reverse DNS: a PTR answer that is no host name (whoever owns the reve
     "3.2.0.192.in-addr.arpa": [`${"a".repeat(64)}.example.`],
     "4.2.0.192.in-addr.arpa": ["_dmarc.mail-1.example.org."],
   });
-  const dns = new ReverseDns({
-    timeoutMs: 1000,
-    cacheSize: 10,
-    ttlMs: 60_000,
-    concurrency: 4,
+  const dns = reverseDns({
     resolver: fake.resolver,
     onResult: (r) => results.push(r),
   });

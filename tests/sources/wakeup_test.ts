@@ -4,6 +4,7 @@ import { Wakeup } from "../../src/timing.ts";
 import { DirectoryWakeup } from "../../src/sources/file_wake.ts";
 import { silentLogger } from "../../src/log.ts";
 import { append, EVENTS_ONLY, inTempDir, sleep, TailRun } from "./file_support.ts";
+import { withFailingWatches } from "../support/failing_watch.ts";
 
 Deno.test("Wakeup: a notification while nobody waits is kept; a burst wakes once", async () => {
   const wake = new Wakeup();
@@ -56,37 +57,17 @@ Deno.test("FileSource: events dropped while it was busy (Deno's 'rescan' event) 
 
 Deno.test("DirectoryWakeup: a watch that fails is closed (its inotify watch released) and re-armed", async () => {
   await inTempDir(async (dir) => {
-    const real = Deno.watchFs;
-    const watchers: { closed: boolean }[] = [];
-    // A watcher whose events end in an error, as Deno's do on an error of the shared inotify
-    // backend (which it hands to every watcher).
-    Object.defineProperty(Deno, "watchFs", {
-      configurable: true,
-      writable: true,
-      value: () => {
-        const state = { closed: false };
-        watchers.push(state);
-        return {
-          close: () => state.closed = true,
-          [Symbol.asyncIterator]: () => ({
-            next: async () => {
-              await sleep(10);
-              throw new Error("inotify read failed");
-            },
-          }),
-        } as unknown as Deno.FsWatcher;
-      },
+    await withFailingWatches(async (watchers) => {
+      const wake = new DirectoryWakeup(silentLogger);
+      try {
+        await wake.watch([dir], ["kern.log"]);
+        await sleep(50);
+        await wake.watch([dir], ["kern.log"]);
+        assert.equal(watchers.length, 2, "re-armed after the failure");
+        assert.ok(watchers[0].closed, "the failed watcher is closed");
+      } finally {
+        await wake.close();
+      }
     });
-    const wake = new DirectoryWakeup(silentLogger);
-    try {
-      await wake.watch([dir], ["kern.log"]);
-      await sleep(50);
-      await wake.watch([dir], ["kern.log"]);
-      assert.equal(watchers.length, 2, "re-armed after the failure");
-      assert.ok(watchers[0].closed, "the failed watcher is closed");
-    } finally {
-      await wake.close();
-      Object.defineProperty(Deno, "watchFs", { configurable: true, writable: true, value: real });
-    }
   });
 });

@@ -15,6 +15,7 @@ import { BootClock } from "../../../src/sources/kmsg_boot_time.ts";
 import { createLogger } from "../../../src/log.ts";
 import { systemTest } from "../../support/system.ts";
 import { follow } from "../../support/journal/follow.ts";
+import { withFailingWatches } from "../../support/failing_watch.ts";
 import { rawHeader } from "../../support/journal/objects.ts";
 import {
   JOURNAL_REMOTE,
@@ -509,35 +510,12 @@ systemTest(
 
 Deno.test("JournalSource: a directory watch that fails is closed (its inotify watch released), not only forgotten", async () => {
   await withTempDir(async (dir) => {
-    const real = Deno.watchFs;
-    const watchers: { closed: boolean }[] = [];
-    // A watcher whose events end in an error, as Deno's do on an error of the shared inotify
-    // backend.
-    Object.defineProperty(Deno, "watchFs", {
-      configurable: true,
-      writable: true,
-      value: () => {
-        const state = { closed: false };
-        watchers.push(state);
-        return {
-          close: () => state.closed = true,
-          [Symbol.asyncIterator]: () => ({
-            next: async () => {
-              await new Promise((r) => setTimeout(r, 10));
-              throw new Error("inotify read failed");
-            },
-          }),
-        } as unknown as Deno.FsWatcher;
-      },
-    });
-    try {
+    await withFailingWatches(async (watchers) => {
       const run = follow(new JournalSource({ directory: dir, pollIntervalMs: 30 }));
       await new Promise((r) => setTimeout(r, 200));
       await run.stop();
       assert.ok(watchers.length >= 2, `re-armed after the failure (${watchers.length} watches)`);
       assert.ok(watchers.every((w) => w.closed), "every watch that failed is closed");
-    } finally {
-      Object.defineProperty(Deno, "watchFs", { configurable: true, writable: true, value: real });
-    }
+    });
   });
 });
