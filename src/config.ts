@@ -119,7 +119,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "KMSG_PATH",
     flag: "kmsg-path",
     kind: { type: "path" },
-    help: "Read kernel records from this /dev/kmsg device instead (usually /dev/kmsg).",
+    help:
+      "Read kernel records from this /dev/kmsg device instead (the host's, mounted at /run/kube-iptables-tailer/kmsg).",
     group: "source",
   },
   {
