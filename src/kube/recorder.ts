@@ -160,13 +160,14 @@ export class EventRecorder {
   /** Queues an Event; the promise settles with what happened to it. Never rejects. */
   record(intent: EventIntent): Promise<EventResult> {
     if (this.#stopped) return Promise.resolve(this.#count("unsent"));
-    if (!this.#spamAllows(intent.pod.uid)) return Promise.resolve(this.#count("suppressed"));
+    // A full queue first: an Event shed there must not use up its Pod's spam allowance.
     if (this.#queue.length >= this.#o.queueSize) {
       this.#o.log.debug("event queue full; shedding", {
         pod: `${intent.pod.namespace}/${intent.pod.name}`,
       });
       return Promise.resolve(this.#count("shed"));
     }
+    if (!this.#spamAllows(intent.pod.uid)) return Promise.resolve(this.#count("suppressed"));
     return new Promise((resolve) => {
       this.#queue.push({ intent, resolve, queuedAt: this.#now() });
       this.#wake?.();
@@ -309,6 +310,9 @@ export class EventRecorder {
             Math.max(0, (this.#now() - intent.time.getTime()) / 1000),
           );
         }
+        // A drop read again after a restart and found recorded posted nothing: its spam token
+        // goes back, or the replays after a kill -9 would suppress the Pod's new drops.
+        if (result === "already_recorded") this.#buckets.get(intent.pod.uid)?.giveBack();
         job.resolve(this.#count(result));
         return;
       } catch (error) {

@@ -68,6 +68,12 @@ export class TokenBucket {
     return false;
   }
 
+  /** Puts back a token taken for work that turned out not to need one (up to the burst). */
+  giveBack(): void {
+    this.#refill();
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+  }
+
   /** Milliseconds until a token is available (0 when one is). */
   waitMs(): number {
     this.#refill();

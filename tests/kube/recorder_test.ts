@@ -338,6 +338,29 @@ Deno.test("recorder: 4xx other than conflicts are not retried; a deleted namespa
   }
 });
 
+Deno.test("recorder: drops found already recorded (replays after a restart) give their spam token back", async () => {
+  const h = await harness({ spamBurst: 3, spamRefillMs: 3_600_000 });
+  try {
+    const drop = (dropId: string) => ({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+      dropId,
+    });
+    assert.equal(await h.record(drop("d1")), "created");
+    // Read again after a kill -9: already in the Event, nothing posted.
+    for (let i = 0; i < 3; i++) assert.equal(await h.record(drop("d1")), "already_recorded");
+    // The Pod's new drops still have the two tokens d1 left.
+    assert.equal(await h.record(drop("d2")), "updated");
+    assert.equal(await h.record(drop("d3")), "updated");
+    assert.equal(await h.record(drop("d4")), "suppressed", "the burst still holds");
+    assert.equal(h.api.events("shop")[0].count, 3);
+  } finally {
+    await h.stop();
+  }
+});
+
 Deno.test("recorder: the per-Pod spam filter (burst, then one per refill interval)", async () => {
   let now = Date.parse("2026-11-25T08:00:00Z");
   const h = await harness({ spamBurst: 3, spamRefillMs: 60_000, now: () => now });
