@@ -39,6 +39,8 @@ export interface DaemonIo {
   stdout: { write(bytes: Uint8Array): Promise<number> };
   /** Registers shutdown signals; returns an unregister function. */
   onShutdownSignal(handler: (signal: string) => void): () => void;
+  /** Ends the process at once (a second signal while shutting down); default: Deno.exit. */
+  exitNow?(code: number): void;
   /** Builds the Kubernetes sink (tests inject one; default: the real client). */
   createEventSink?(
     config: Config,
@@ -47,6 +49,9 @@ export interface DaemonIo {
     signal: AbortSignal,
   ): Promise<EventSink>;
 }
+
+/** Numbers of the shutdown signals (Linux), for the exit code of a forced exit (128 + n). */
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 const realIo: DaemonIo = {
   stdout: Deno.stdout,
@@ -302,7 +307,13 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   /** When the shutdown began (performance.now): the timeout counts from the signal. */
   let stoppingSince: number | undefined;
   const unregister = io.onShutdownSignal((signal) => {
-    if (stopping) return;
+    if (stopping) {
+      // Run by hand, a second Ctrl-C means "now". Nothing is lost: the checkpoint is only ever
+      // written up to handled drops, and what comes after it is read again at the next start.
+      log.warn("second signal while shutting down; exiting at once", { signal });
+      (io.exitNow ?? Deno.exit)(128 + (SIGNAL_NUMBERS[signal] ?? 15));
+      return;
+    }
     stopping = true;
     stoppingSince = performance.now();
     log.info("shutting down", { signal });

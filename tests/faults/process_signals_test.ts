@@ -241,6 +241,50 @@ Deno.test("SIGTERM while a slow API server holds Events back: the checkpoint sta
   }
 });
 
+Deno.test("a second SIGINT while shutting down (Ctrl-C twice, run by hand) exits at once with 130", async () => {
+  const api = await startKubeEmulator({});
+  addSeqPods(api);
+  const { dir, log, state } = await logAndStateDirs("kit-faults-twice-");
+  const start = (args: string[] = []) =>
+    Tailer.start({
+      log,
+      kubeconfig: api.kubeconfigPath,
+      stateDirectory: state,
+      args: [...FAST_EVENTS, ...args],
+      waitFor: "ready",
+    });
+  const COUNT = 200;
+  let tailer = await start(["--shutdown-timeout-seconds=30"]);
+  let writer: DropWriter | undefined;
+  try {
+    // Events held back by a slow API: the first signal's drain would wait for them.
+    api.faults.latencyMs = 2000;
+    writer = await DropWriter.start({ path: log, rate: 2000, count: COUNT, podEvery: 1 });
+    await writer.finished();
+    writer = undefined;
+    await until("Events in flight", () => api.requests.length > 0, 10_000);
+    tailer.child.kill("SIGINT");
+    await until("shutting down", () => tailer.logged("shutting down") > 0, 5000);
+    const { code } = await tailer.stop("SIGINT");
+    assert.equal(code, 130, tailer.tail());
+    assert.equal(tailer.logged("second signal while shutting down; exiting at once"), 1);
+    // Nothing lost: the next start reads again what was after the checkpoint, and every drop
+    // ends up with its one Event (those still in flight at the exit are stored meanwhile).
+    api.faults.latencyMs = 0;
+    await sleep(2500);
+    tailer = await start();
+    await until(`${COUNT} Events`, () => api.events("seq").length >= COUNT, 30_000);
+    await tailer.settled();
+    assert.equal(eventsOnce(api, 1, COUNT).size, COUNT, "every drop has its one Event");
+    assert.equal((await tailer.stop()).code, 0);
+  } finally {
+    await writer?.stop();
+    await tailer.kill();
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("restarts mid-stream (kill -9, then SIGTERM) with a state directory: every drop's Event exactly once", async () => {
   const api = await startKubeEmulator({});
   addSeqPods(api);
