@@ -181,10 +181,14 @@ Deno.test("SIGTERM during a flood of 20 000 lines/s: exit 0 within 2 s, checkpoi
   }
 });
 
-Deno.test("SIGTERM while a slow API server holds Events back: the checkpoint stays before them, the next start posts each once", async () => {
+/**
+ * An API emulator with the seq Pods, a log and a state directory, and `start` for a tailer on
+ * them (fast Event settings, ready before it returns); `cleanup` removes them all.
+ */
+async function shopWithState(prefix: string) {
   const api = await startKubeEmulator({});
   addSeqPods(api);
-  const { dir, log, state } = await logAndStateDirs("kit-faults-unposted-");
+  const { dir, log, state } = await logAndStateDirs(prefix);
   const start = (args: string[] = []) =>
     Tailer.start({
       log,
@@ -193,6 +197,15 @@ Deno.test("SIGTERM while a slow API server holds Events back: the checkpoint sta
       args: [...FAST_EVENTS, ...args],
       waitFor: "ready",
     });
+  const cleanup = async () => {
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { api, log, state, start, cleanup };
+}
+
+Deno.test("SIGTERM while a slow API server holds Events back: the checkpoint stays before them, the next start posts each once", async () => {
+  const { api, log, state, start, cleanup } = await shopWithState("kit-faults-unposted-");
   const COUNT = 400;
   let tailer = await start(["--shutdown-timeout-seconds=1"]);
   let writer: DropWriter | undefined;
@@ -236,23 +249,12 @@ Deno.test("SIGTERM while a slow API server holds Events back: the checkpoint sta
   } finally {
     await writer?.stop();
     await tailer.kill();
-    await api.close();
-    await Deno.remove(dir, { recursive: true });
+    await cleanup();
   }
 });
 
 Deno.test("a second SIGINT while shutting down (Ctrl-C twice, run by hand) exits at once with 130", async () => {
-  const api = await startKubeEmulator({});
-  addSeqPods(api);
-  const { dir, log, state } = await logAndStateDirs("kit-faults-twice-");
-  const start = (args: string[] = []) =>
-    Tailer.start({
-      log,
-      kubeconfig: api.kubeconfigPath,
-      stateDirectory: state,
-      args: [...FAST_EVENTS, ...args],
-      waitFor: "ready",
-    });
+  const { api, log, start, cleanup } = await shopWithState("kit-faults-twice-");
   const COUNT = 200;
   let tailer = await start(["--shutdown-timeout-seconds=30"]);
   let writer: DropWriter | undefined;
@@ -280,8 +282,7 @@ Deno.test("a second SIGINT while shutting down (Ctrl-C twice, run by hand) exits
   } finally {
     await writer?.stop();
     await tailer.kill();
-    await api.close();
-    await Deno.remove(dir, { recursive: true });
+    await cleanup();
   }
 });
 
