@@ -42,9 +42,8 @@ export const MAX_RETRY_AFTER_MS = 600_000;
 export function retryAfterOf(
   headers: Record<string, string | string[] | undefined>,
   body: unknown,
-  now = Date.now(),
 ): number | undefined {
-  const fromHeader = retryAfterMs(headers["retry-after"], now);
+  const fromHeader = retryAfterMs(headers["retry-after"]);
   if (fromHeader !== undefined) return Math.min(fromHeader, MAX_RETRY_AFTER_MS);
   const details = typeof body === "object" && body !== null
     ? (body as { details?: { retryAfterSeconds?: unknown } }).details
