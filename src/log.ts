@@ -63,7 +63,11 @@ function formatValue(value: unknown): string {
     return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
   }
   if (value instanceof Date) return value.toISOString();
-  return JSON.stringify(jsonSafe(value)) ?? String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return JSON.stringify(String(value)); // a cycle, a bigint: its text, as jsonSafe gives
+  }
 }
 
 /**
@@ -71,7 +75,6 @@ function formatValue(value: unknown): string {
  * blocks with whatever was thrown, and must not throw in turn.
  */
 function jsonSafe(value: unknown): unknown {
-  if (typeof value !== "object" && typeof value !== "bigint") return value;
   try {
     JSON.stringify(value);
     return value;
@@ -81,8 +84,7 @@ function jsonSafe(value: unknown): unknown {
 }
 
 function jsonValue(value: unknown): unknown {
-  if (value instanceof Error) return value.message;
-  return jsonSafe(value);
+  return value instanceof Error ? value.message : value;
 }
 
 /** The keys of a JSON line that the logger writes itself. */
@@ -108,7 +110,13 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
     if (options.format === "json") {
       const record: Record<string, unknown> = { time: now().toISOString(), level, msg: message };
       for (const [k, v] of Object.entries(all)) record[jsonKey(k)] = jsonValue(v);
-      line = JSON.stringify(record);
+      try {
+        line = JSON.stringify(record);
+      } catch {
+        // Rare: only then is each value tried on its own.
+        for (const k of Object.keys(record)) record[k] = jsonSafe(record[k]);
+        line = JSON.stringify(record);
+      }
     } else {
       line = `${now().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
       for (const [k, v] of Object.entries(all)) line += ` ${k}=${formatValue(v)}`;
