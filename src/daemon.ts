@@ -39,8 +39,6 @@ export interface DaemonIo {
   stdout: { write(bytes: Uint8Array): Promise<number> };
   /** Registers shutdown signals; returns an unregister function. */
   onShutdownSignal(handler: (signal: string) => void): () => void;
-  /** Ends the process at once (a second signal while shutting down); default: Deno.exit. */
-  exitNow?(code: number): void;
   /** Builds the Kubernetes sink (tests inject one; default: the real client). */
   createEventSink?(
     config: Config,
@@ -311,8 +309,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
       // Run by hand, a second Ctrl-C means "now". Nothing is lost: the checkpoint is only ever
       // written up to handled drops, and what comes after it is read again at the next start.
       log.warn("second signal while shutting down; exiting at once", { signal });
-      (io.exitNow ?? Deno.exit)(128 + (SIGNAL_NUMBERS[signal] ?? 15));
-      return;
+      Deno.exit(128 + (SIGNAL_NUMBERS[signal] ?? 15));
     }
     stopping = true;
     stoppingSince = performance.now();
