@@ -50,20 +50,22 @@ function rotationNumber(name: string, base: string): number | undefined {
 export function compareRotations(a: RotatedSibling, b: RotatedSibling): number {
   const nameA = basename(a.path);
   const nameB = basename(b.path);
+  const na = rotationNumber(nameA, a.base);
+  const nb = rotationNumber(nameB, b.base);
+  const numbered = na !== undefined && nb !== undefined;
   // logrotate's numbers tell the order whatever the clock said: stepped back (NTP) between two
   // rotations, it stamps the newer one older, and its lines would be read first or not at all.
   // (Only `.N`: `-N` may be a date, `dateformat -%Y`.)
-  if (a.base === b.base && dirname(a.path) === dirname(b.path)) {
-    const da = nameA[a.base.length] === "." ? rotationNumber(nameA, a.base) : undefined;
-    const db = nameB[b.base.length] === "." ? rotationNumber(nameB, b.base) : undefined;
-    if (da !== undefined && db !== undefined && da !== db) return db - da;
+  if (
+    numbered && na !== nb && a.base === b.base && dirname(a.path) === dirname(b.path) &&
+    nameA[a.base.length] === "." && nameB[b.base.length] === "."
+  ) {
+    return nb - na;
   }
   const at = a.info.mtime?.getTime() ?? 0;
   const bt = b.info.mtime?.getTime() ?? 0;
   if (at !== bt) return at - bt;
-  const na = rotationNumber(nameA, a.base);
-  const nb = rotationNumber(nameB, b.base);
-  if (na !== undefined && nb !== undefined) return nb - na;
+  if (numbered) return nb - na;
   return nameA < nameB ? -1 : nameA > nameB ? 1 : 0;
 }
 
