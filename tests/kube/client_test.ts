@@ -81,6 +81,17 @@ function settingsFor(kubeconfig: string) {
 }
 
 /** 300 pods in namespace ns: a list answer of several chunks. */
+/** A copy of the emulator's kubeconfig as `edit` makes it, beside it; removed when disposed. */
+async function editedKubeconfig(
+  api: KubeEmulator,
+  name: string,
+  edit: (text: string) => string,
+): Promise<{ path: string } & AsyncDisposable> {
+  const path = `${api.kubeconfigPath}.${name}`;
+  await Deno.writeTextFile(path, edit(await Deno.readTextFile(api.kubeconfigPath)));
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path) };
+}
+
 function addListPods(api: KubeEmulator): void {
   api.addPods(Array.from({ length: 300 }, (_, i) => ({
     namespace: "ns",
@@ -256,37 +267,34 @@ Deno.test("client: a client certificate (mutual TLS, as kubeadm's admin.conf) go
   }
   // Without the certificate the connection is not authenticated: the same requests are refused,
   // which shows that the certificate, not something else, was what the emulator accepted.
-  const text = await Deno.readTextFile(api.kubeconfigPath);
-  const anonymous = `${api.kubeconfigPath}.anonymous`;
-  await Deno.writeTextFile(
-    anonymous,
-    text.replace(/^ {4}client-(certificate|key)-data: .*\n/gm, "").replace(
-      "  user:\n",
-      "  user: {}\n",
-    ),
+  await using anonymous = await editedKubeconfig(
+    api,
+    "anonymous",
+    (text) =>
+      text.replace(/^ {4}client-(certificate|key)-data: .*\n/gm, "").replace(
+        "  user:\n",
+        "  user: {}\n",
+      ),
   );
-  try {
-    const bare = { ...settings, kubeconfig: anonymous };
-    using client = new KubeClient(loadKubeConfig(bare, {}), bare, memoryLogger().log);
-    const refused = await client.request("GET", "/api/v1/pods");
-    assert.equal(client.transport, "fetch");
-    assert.equal(refused.status, 401);
-  } finally {
-    await Deno.remove(anonymous);
-  }
+  const bare = { ...settings, kubeconfig: anonymous.path };
+  using client = new KubeClient(loadKubeConfig(bare, {}), bare, memoryLogger().log);
+  const refused = await client.request("GET", "/api/v1/pods");
+  assert.equal(client.transport, "fetch");
+  assert.equal(refused.status, 401);
 });
 
 Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http where they do not (skip verification); both stream", async () => {
   await using api = await startKubeEmulator({ tls: true, token: "t" });
   addListPods(api);
-  const insecure = `${api.kubeconfigPath}.insecure`;
-  const text = await Deno.readTextFile(api.kubeconfigPath);
-  assert.match(text, /certificate-authority-data: /);
-  await Deno.writeTextFile(
-    insecure,
-    text.replace(/certificate-authority-data: .*/, "insecure-skip-tls-verify: true"),
+  assert.match(await Deno.readTextFile(api.kubeconfigPath), /certificate-authority-data: /);
+  await using insecure = await editedKubeconfig(
+    api,
+    "insecure",
+    (text) => text.replace(/certificate-authority-data: .*/, "insecure-skip-tls-verify: true"),
   );
-  for (const [kubeconfig, transport] of [[api.kubeconfigPath, "fetch"], [insecure, "node:http"]]) {
+  for (
+    const [kubeconfig, transport] of [[api.kubeconfigPath, "fetch"], [insecure.path, "node:http"]]
+  ) {
     const settings = settingsFor(kubeconfig);
     using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
     assert.equal(client.transport, undefined, "chosen at the first request");
@@ -308,7 +316,6 @@ Deno.test("client: fetch where TLS settings allow (the cluster's CA), node:http 
     assert.equal(missing.status, 404);
     assert.equal(missing.body.reason, "NotFound");
   }
-  await Deno.remove(insecure);
 });
 
 Deno.test("client: a token file ending in a newline (kubectl create token > file) works over node:http too", async () => {
@@ -359,52 +366,39 @@ Deno.test("client: a kubeconfig's relative token file is read from the kubeconfi
 
 Deno.test("loadKubeConfig: a user with an exec credential plugin (EKS, GKE) is a ConfigError at start naming the command", async () => {
   await using api = await startKubeEmulator({ tls: true, token: "t" });
-  const kubeconfig = `${api.kubeconfigPath}.exec`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    (await Deno.readTextFile(api.kubeconfigPath)).replace(
+  await using kubeconfig = await editedKubeconfig(api, "exec", (text) =>
+    text.replace(
       /^( +)token: .*/m,
       "$1exec:\n$1  apiVersion: client.authentication.k8s.io/v1beta1\n$1  command: aws\n" +
         "$1  args: [eks, get-token, --cluster-name, c]",
-    ),
+    ));
+  assert.throws(
+    () => loadKubeConfig(settingsFor(kubeconfig.path), {}),
+    (error: Error) =>
+      error instanceof ConfigError &&
+      /user "kube-emulator".* exec plugin \("aws"\)/.test(error.message),
   );
-  try {
-    assert.throws(
-      () => loadKubeConfig(settingsFor(kubeconfig), {}),
-      (error: Error) =>
-        error instanceof ConfigError &&
-        /user "kube-emulator".* exec plugin \("aws"\)/.test(error.message),
-    );
-  } finally {
-    await Deno.remove(kubeconfig);
-  }
 });
 
 Deno.test("loadKubeConfig: a context naming a user the kubeconfig does not define is a ConfigError naming both", async () => {
   await using api = await startKubeEmulator({ tls: true, token: "t" });
-  const kubeconfig = `${api.kubeconfigPath}.typo`;
-  await Deno.writeTextFile(
-    kubeconfig,
-    (await Deno.readTextFile(api.kubeconfigPath)).replace(
-      /^ {4}user: kube-emulator/m,
-      "    user: nobody",
-    ),
+  await using typo = await editedKubeconfig(
+    api,
+    "typo",
+    (text) => text.replace(/^ {4}user: kube-emulator/m, "    user: nobody"),
   );
-  try {
-    assert.throws(
-      () => loadKubeConfig(settingsFor(kubeconfig), {}),
-      (error: Error) =>
-        error instanceof ConfigError &&
-        /context "kube-emulator" names user "nobody", which it does not define/.test(error.message),
-    );
-    // A context naming no user at all is anonymous (a server behind `kubectl proxy`): it loads.
-    await Deno.writeTextFile(
-      kubeconfig,
-      (await Deno.readTextFile(api.kubeconfigPath)).replace(/^ {4}user: kube-emulator\n/m, ""),
-    );
-    const kc = loadKubeConfig(settingsFor(kubeconfig), {});
-    assert.equal(kc.getCurrentUser(), null);
-  } finally {
-    await Deno.remove(kubeconfig);
-  }
+  assert.throws(
+    () => loadKubeConfig(settingsFor(typo.path), {}),
+    (error: Error) =>
+      error instanceof ConfigError &&
+      /context "kube-emulator" names user "nobody", which it does not define/.test(error.message),
+  );
+  // A context naming no user at all is anonymous (a server behind `kubectl proxy`): it loads.
+  await using userless = await editedKubeconfig(
+    api,
+    "userless",
+    (text) => text.replace(/^ {4}user: kube-emulator\n/m, ""),
+  );
+  const kc = loadKubeConfig(settingsFor(userless.path), {});
+  assert.equal(kc.getCurrentUser(), null);
 });
