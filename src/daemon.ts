@@ -172,9 +172,12 @@ async function dryRunEndpoints(
  */
 function dryRunSink(printer: DryRunSink, endpoints: DryRunEndpoints, metrics: Metrics): DropSink {
   return {
-    handle(drop) {
-      metrics.packetDrops.inc({ src: endpoints.label(drop.src), dst: endpoints.label(drop.dst) });
-      return printer.handle(drop);
+    handle(drop, count) {
+      metrics.packetDrops.inc(
+        { src: endpoints.label(drop.src), dst: endpoints.label(drop.dst) },
+        count,
+      );
+      return printer.handle(drop, count);
     },
     flush: () => printer.flush(),
   };

@@ -86,7 +86,7 @@ export class Metrics {
   });
   readonly events = new client.Counter({
     name: `${PREFIX}events_total`,
-    help: "Events by result: created, updated (count+1), already_recorded (replayed after a " +
+    help: "Events by result: created, updated (count raised), already_recorded (replayed after a " +
       "restart), failed (gave up after retries), rejected (4xx), suppressed (spam filter), shed " +
       "(queue full), namespace_gone, unsent (left at shutdown; its drop is read again at the next " +
       "start).",

@@ -79,19 +79,19 @@ export class KubeEventSink implements EventSink {
     return this.#o.pods.readyDetail();
   }
 
-  handle(drop: PacketDrop): Promise<void> | void {
+  handle(drop: PacketDrop, count: number): Promise<void> | void {
     if (this.#inFlight >= this.#o.maxInFlight) {
       // Shed the Events, keep the count (labels from the index when it can answer now).
       const label = (
         ip: string,
       ) => (this.#o.pods.ready ? metricLabel(this.#locateNow(ip)) : "unknown");
-      this.#o.metrics.packetDrops.inc({ src: label(drop.src), dst: label(drop.dst) });
-      this.#o.metrics.dropsSkipped.inc({ reason: "shed" });
+      this.#o.metrics.packetDrops.inc({ src: label(drop.src), dst: label(drop.dst) }, count);
+      this.#o.metrics.dropsSkipped.inc({ reason: "shed" }, count);
       return;
     }
     this.#inFlight++;
     const done = Promise.withResolvers<void>();
-    this.#process(drop).then((finished) => {
+    this.#process(drop, count).then((finished) => {
       this.#inFlight--;
       // A drop whose Events were left unposted at shutdown stays unacknowledged: the checkpoint
       // stays before it and the next start posts them (those already posted meet their 409).
@@ -115,8 +115,11 @@ export class KubeEventSink implements EventSink {
     return dnsName ? { ...endpoint, dnsName } : endpoint;
   }
 
-  /** Resolves drop's Events; false when shutdown left one of them unposted. */
-  async #process(drop: PacketDrop): Promise<boolean> {
+  /**
+   * Resolves the Events of `count` identical drops (one update each, by `count`); false when
+   * shutdown left one of them unposted.
+   */
+  async #process(drop: PacketDrop, count: number): Promise<boolean> {
     const { recorder, metrics, log } = this.#o;
     this.#resolving++;
     let sides: [Endpoint, Endpoint] | undefined;
@@ -127,7 +130,7 @@ export class KubeEventSink implements EventSink {
     }
     if (!sides) return false; // shutting down before the index was ready
     const [src, dst] = sides;
-    metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) });
+    metrics.packetDrops.inc({ src: metricLabel(src), dst: metricLabel(dst) }, count);
     const work: Promise<EventResult>[] = [];
     const dropId = dropIdentity(drop);
     if (src.kind === "pod") {
@@ -137,6 +140,7 @@ export class KubeEventSink implements EventSink {
         message: eventMessage(drop, "send", dst, this.#o.naming),
         time: drop.time,
         dropId,
+        count,
       }));
     }
     if (dst.kind === "pod") {
@@ -146,6 +150,7 @@ export class KubeEventSink implements EventSink {
         message: eventMessage(drop, "receive", src, this.#o.naming),
         time: drop.time,
         dropId,
+        count,
       }));
     }
     if (work.length === 0 && log.enabled("debug")) {

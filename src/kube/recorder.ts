@@ -2,7 +2,8 @@
  * Posts Events the way client-go's EventRecorder does, and makes every write idempotent:
  *
  * - Correlation: the same Event (same Pod, reason, message) again updates `count` and
- *   `lastTimestamp` with a PATCH instead of creating an object.
+ *   `lastTimestamp` with a PATCH instead of creating an object. N identical drops at once (an
+ *   rsyslog `message repeated N times` line) are one write, by N.
  * - Spam filter: a token bucket per Pod (burst 25, one more every 5 minutes by default); what it
  *   refuses is counted as suppressed.
  * - One bounded queue and one sender; the API client adds the QPS limit and timeouts. A full
@@ -36,6 +37,11 @@ export interface EventIntent {
   time: Date;
   /** The drop's identity (same drop, same id, across restarts): how replays are recognised. */
   dropId: string;
+  /**
+   * How many identical drops it stands for (an rsyslog `message repeated N times` line): the
+   * Event's count goes up by that much, in one write (one spam token). Default 1.
+   */
+  count?: number;
 }
 
 /** Options of {@link EventRecorder}. */
@@ -125,6 +131,14 @@ class Refused extends Error {
   constructor(readonly result: EventResult) {
     super(result);
   }
+}
+
+/** Event.count is an int32: the API refuses more, so the count stops there. */
+export const MAX_EVENT_COUNT = 2 ** 31 - 1;
+
+/** `count` raised by the drops `intent` stands for, within {@link MAX_EVENT_COUNT}. */
+function countWith(count: number, intent: EventIntent): number {
+  return Math.min(count + (intent.count ?? 1), MAX_EVENT_COUNT);
 }
 
 /** Conflicting updates of one Event taken in a row before backing off. */
@@ -399,7 +413,7 @@ export class EventRecorder {
       source: { component: this.#o.component, host: this.#o.host },
       firstTimestamp: time,
       lastTimestamp: time,
-      count: 1,
+      count: countWith(0, intent),
       reportingComponent: this.#o.component,
       reportingInstance: `${this.#o.component}-${this.#o.host}`.slice(0, 128),
     };
@@ -442,9 +456,9 @@ export class EventRecorder {
   }
 
   /**
-   * Counts one more drop: PATCHes count, lastTimestamp (never backwards: drops can arrive out of
-   * order) and the recent drops, with the resourceVersion as a precondition. On a conflict the
-   * Event is read again and the update made on what it is now (the cache learns it too, so a
+   * Counts the intent's drops: PATCHes count, lastTimestamp (never backwards: drops can arrive
+   * out of order) and the recent drops, with the resourceVersion as a precondition. On a conflict
+   * the Event is read again and the update made on what it is now (the cache learns it too, so a
    * later retry does not start from the outdated copy).
    */
   async #patchCount(
@@ -462,7 +476,7 @@ export class EventRecorder {
           resourceVersion: entry.resourceVersion,
           annotations: { [RECENT_DROPS_ANNOTATION]: withDrop(entry.recent, intent.dropId) },
         },
-        count: entry.count + 1,
+        count: countWith(entry.count, intent),
         lastTimestamp: time > entry.lastTimestamp ? time : entry.lastTimestamp,
       }, "application/strategic-merge-patch+json");
       if (response.status === 200) return this.#eventOf(response);

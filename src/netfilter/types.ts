@@ -86,10 +86,10 @@ export interface PacketDrop {
   /** The packet embedded in an ICMP error. */
   embedded?: EmbeddedPacket;
   /**
-   * Which of the N drops of an rsyslog `message repeated N times` line this is (1…N): identical
-   * packets, told apart by it. Absent for other lines.
+   * N for the drops of an rsyslog `message repeated N times` line, which are handled as one (N
+   * identical packets): it tells them apart from the line they repeat. Absent for other lines.
    */
-  repeat?: number;
+  repeated?: number;
 }
 
 /**

@@ -34,8 +34,8 @@ export function repeatKey(drop: PacketDrop): string {
  * The identity of one logged packet: its log time and the fields that tell two packets apart
  * (ports, IP id or flow label, lengths, sequence numbers). The same log record gives the same
  * identity in every run, so a drop replayed after a restart is recognised; two packets logged
- * in the same millisecond still differ, and so do the identical drops of an rsyslog `message
- * repeated N times` line (by their `repeat`).
+ * in the same millisecond still differ, and so does an rsyslog `message repeated N times` line
+ * from the line it repeats (by its `repeated`).
  */
 export function dropIdentity(drop: PacketDrop): string {
   return fnv1a32(
@@ -44,7 +44,7 @@ export function dropIdentity(drop: PacketDrop): string {
         drop.ttl ?? drop.hopLimit
       }|${drop.seq}|` +
       `${drop.icmpType}|${drop.icmpCode}|${drop.icmpId}|${drop.icmpSeq}` +
-      (drop.repeat === undefined ? "" : `|${drop.repeat}`),
+      (drop.repeated === undefined ? "" : `|${drop.repeated}`),
   );
 }
 
@@ -80,6 +80,11 @@ export class RepeatFilter {
     this.#maxKeys = options.maxKeys ?? 100_000;
   }
 
+  /** Whether the filter is on (an interval above 0). */
+  get enabled(): boolean {
+    return this.#intervalMs > 0;
+  }
+
   /** Keys remembered now. */
   get size(): number {
     return this.#last.size;
@@ -90,7 +95,7 @@ export class RepeatFilter {
    * acted on. An interval of 0 disables the filter.
    */
   isRepeat(drop: PacketDrop): boolean {
-    if (this.#intervalMs <= 0) return false;
+    if (!this.enabled) return false;
     const time = drop.time.getTime();
     const key = repeatKey(drop);
     const last = this.#last.get(key);

@@ -20,10 +20,12 @@ import { type Replay, type ReplayNote, replayNote, type ReplayVerdict } from "./
 /** Where drops that pass the filters go. */
 export interface DropSink {
   /**
-   * Handles one drop. The returned promise (if any) settles when the drop is fully handled
-   * (printed, its Events posted, or deliberately shed); the checkpoint waits for it.
+   * Handles `count` identical drops (more than 1 only for an rsyslog `message repeated N times`
+   * line with the repeat filter off): counted as that many, acted on as one (one Event update
+   * by `count`). The returned promise (if any) settles when they are fully handled (printed,
+   * their Events posted, or deliberately shed); the checkpoint waits for it.
    */
-  handle(drop: PacketDrop): Promise<void> | void;
+  handle(drop: PacketDrop, count: number): Promise<void> | void;
   /** Called after each batch (e.g. to flush buffered output). */
   flush?(): Promise<void> | void;
 }
@@ -146,47 +148,19 @@ export class Pipeline {
       return;
     }
     if (result.kind !== "drop") return;
-    if (result.count === undefined) {
-      this.#onDrop(result.drop, ack);
-      return;
-    }
-    // A line that stands for several identical drops (rsyslog's "message repeated N times").
-    for (let k = 1; k <= result.count; k++) {
-      const outcome = this.#onDrop({ ...result.drop, repeat: k }, ack);
-      if ((outcome === "expired" || outcome === "repeated") && !this.#replay) {
-        this.#skipRest(result.drop, k, result.count, outcome, ack);
-        return;
-      }
-    }
+    // A line that stands for several identical drops (rsyslog's "message repeated N times") goes
+    // through as one drop with that count: one by one, the count in the line (up to 999 999 999,
+    // and anything that writes to syslog as "kernel" can write one) held the event loop for
+    // minutes, with the repeat filter off (no health answers, no reading).
+    if (result.count === undefined) this.#onDrop(result.drop, 1, ack);
+    else this.#onDrop({ ...result.drop, repeated: result.count }, result.count, ack);
   }
 
   /**
-   * Drops k+1…count of a repeated line, once drop k was skipped (and no replay decides drop by
-   * drop): they share its log time and key, so they are skipped alike and counted at once. One
-   * by one, the count in the line (up to 999 999 999, and anything that writes to syslog as
-   * "kernel" can write one) held the event loop for minutes: no health answers, no reading.
+   * Runs `count` identical drops, logged at once, through replay, filters and sink: one item for
+   * the checkpoint and the replay, counted `count` times.
    */
-  #skipRest(
-    drop: PacketDrop,
-    k: number,
-    count: number,
-    reason: "expired" | "repeated",
-    ack: BatchAck,
-  ): void {
-    const rest = count - k;
-    // The tracker still wants each one's identity while it keeps them (20 000 at most).
-    for (let j = k + 1; j <= count; j++) {
-      if (ack.count(() => dropIdentity({ ...drop, repeat: j })) < 0) break;
-    }
-    this.#o.metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) }, rest);
-    this.#o.metrics.dropsSkipped.inc({ reason }, rest);
-  }
-
-  /** Runs one drop through replay, filters and sink; says what became of it. */
-  #onDrop(
-    drop: PacketDrop,
-    ack: BatchAck,
-  ): "passed" | "expired" | "repeated" | "handled" {
+  #onDrop(drop: PacketDrop, count: number, ack: BatchAck): void {
     const { metrics } = this.#o;
     // Its identity, made once when the tracker keeps it or the replay asks for it.
     let id: string | undefined;
@@ -199,23 +173,27 @@ export class Pipeline {
       if (this.#replay.done) this.#replay = undefined;
     }
     // Handled before the stop, and counted then (parsed, and in its outcome): not again.
-    if (verdict === "pass") return "passed";
+    if (verdict === "pass") return;
     // By the configured prefix: the text a `*` matched is log content, without bound.
-    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) });
+    metrics.dropsParsed.inc({ prefix: this.#o.parser.ruleOf(drop.prefix) }, count);
     if (this.#o.expiry.expired(drop)) {
-      metrics.dropsSkipped.inc({ reason: "expired" });
+      metrics.dropsSkipped.inc({ reason: "expired" }, count);
       this.#noteExpired(drop);
-      return "expired";
+      return;
     }
     // A drop the stopped process acted on is acted on again whatever the filter (whose memory
     // of the drops before the checkpoint is gone) says; the filter remembers it all the same.
-    if (this.#o.repeat.isRepeat(drop) && verdict !== "act") {
-      metrics.dropsSkipped.inc({ reason: "repeated" });
-      return "repeated";
+    const repeat = this.#o.repeat;
+    if (repeat.isRepeat(drop) && verdict !== "act") {
+      metrics.dropsSkipped.inc({ reason: "repeated" }, count);
+      return;
     }
-    const work = this.#o.sink.handle(drop);
+    // Of identical drops logged at once, the filter (when on) acts on the first: the rest
+    // repeat it.
+    const acted = repeat.enabled ? 1 : count;
+    if (acted < count) metrics.dropsSkipped.inc({ reason: "repeated" }, count - acted);
+    const work = this.#o.sink.handle(drop, acted);
     if (work) ack.track(work, at);
-    return "handled";
   }
 
   /**

@@ -28,7 +28,10 @@ import type { ReadSince } from "./ack_tracker.ts";
 
 /** Saved beside the cursor at a clean shutdown. */
 export interface ReplayNote {
-  /** Drops read after the cursor before the shutdown (counted before the filters). */
+  /**
+   * Drops read after the cursor before the shutdown (counted before the filters); an rsyslog
+   * `message repeated N times` line is one.
+   */
   drops: number;
   /** Identities (`dropIdentity`, filters.ts) of those whose handling had finished. */
   handled: string[];

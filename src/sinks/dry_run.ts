@@ -1,6 +1,8 @@
 /**
  * `run --dry-run`: each drop that passes the filters is printed to stdout as NDJSON (the `parse`
- * schema, plus endpoint fields when a locator is given) as soon as its batch has been read.
+ * schema, plus endpoint fields when a locator is given) as soon as its batch has been read. The
+ * identical drops of an rsyslog `message repeated N times` line, when the repeat filter lets them
+ * all through, are one line with `"count": N`.
  * @module
  */
 
@@ -51,13 +53,11 @@ export class DryRunSink implements DropSink {
     this.#giveUp = giveUp;
   }
 
-  handle(drop: PacketDrop): void {
+  handle(drop: PacketDrop, count: number): void {
+    const line = (extra?: Record<string, unknown>) =>
+      dropToNdjson(drop, count > 1 ? { count, ...extra } : extra);
     const extra = this.#annotate?.(drop);
-    this.#pending.push(
-      extra instanceof Promise
-        ? extra.then((e) => dropToNdjson(drop, e))
-        : dropToNdjson(drop, extra),
-    );
+    this.#pending.push(extra instanceof Promise ? extra.then(line) : line(extra));
   }
 
   async flush(): Promise<void> {

@@ -4,6 +4,7 @@ import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import {
   type EventIntent,
   EventRecorder,
+  MAX_EVENT_COUNT,
   RECENT_DROPS_ANNOTATION,
   type RecorderOptions,
 } from "../../src/kube/recorder.ts";
@@ -227,6 +228,68 @@ Deno.test("recorder: after a restart, replayed drops are not counted twice and n
     controller.abort();
     await restarted.close(100);
     await loop;
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: identical drops at once (message repeated N times) are one write raising the count by N, recognised when replayed, one spam token", async () => {
+  const h = await harness({ spamBurst: 2, spamRefillMs: 3_600_000 });
+  try {
+    const n = 999_999_999;
+    const drop = (dropId: string, count: number) => ({
+      pod: h.pod,
+      reason: "PacketDrop",
+      message: MESSAGE,
+      time: new Date(),
+      dropId,
+      count,
+    });
+    assert.equal(await h.record(drop("line", n)), "created");
+    assert.equal(h.api.events("shop")[0].count, n);
+    // Read again (after a kill -9, the checkpoint before it): already in the Event.
+    assert.equal(await h.record(drop("line", n)), "already_recorded");
+    assert.equal(await h.record(drop("next", 3)), "updated");
+    assert.equal(h.api.events("shop")[0].count, n + 3);
+    assert.equal(
+      h.api.requests.filter((r) => r.method === "POST" || r.method === "PATCH").length,
+      2,
+      "one write each",
+    );
+    // Two writes took the burst of 2, however many drops they counted.
+    assert.equal(await h.record(drop("more", 1)), "suppressed");
+    // A restarted process (no cache) recognises the line too.
+    const restarted = recorderOn(h.api);
+    const controller = new AbortController();
+    const loop = restarted.run(controller.signal);
+    assert.equal(await restarted.record(drop("line", n)), "already_recorded");
+    controller.abort();
+    await restarted.close(100);
+    await loop;
+    assert.equal(h.api.events("shop")[0].count, n + 3);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("recorder: an Event's count stops at the int32 maximum the API takes", async () => {
+  const h = await harness();
+  try {
+    const results = [];
+    for (const dropId of ["a", "b", "c", "d"]) {
+      results.push(
+        await h.record({
+          pod: h.pod,
+          reason: "PacketDrop",
+          message: MESSAGE,
+          time: new Date(),
+          dropId,
+          count: 999_999_999,
+        }),
+      );
+    }
+    assert.deepEqual(results, ["created", "updated", "updated", "updated"]);
+    assert.equal(h.api.events("shop")[0].count, MAX_EVENT_COUNT);
   } finally {
     await h.stop();
   }

@@ -5,7 +5,7 @@ import { DropParser } from "../../src/netfilter/parser.ts";
 import type { PacketDrop } from "../../src/netfilter/types.ts";
 import { dropIdentity, ExpiryFilter, RepeatFilter } from "../../src/pipeline/filters.ts";
 import { type DropSink, Pipeline } from "../../src/pipeline/pipeline.ts";
-import { Replay } from "../../src/pipeline/replay.ts";
+import { Replay, type ReplayNote } from "../../src/pipeline/replay.ts";
 import type { LogRecord, LogSource } from "../../src/sources/source.ts";
 
 const MIN = 60_000;
@@ -13,16 +13,29 @@ const quiet = createLogger({ level: "error", format: "text", write: () => {} });
 
 /**
  * Kernel messages (with their times), or log lines, run through a pipeline; what reached the
- * sink.
+ * sink (`counts`: the count of each call), and the note a shutdown after it would save. `work`
+ * gives the sink's work for a drop (default: none, handled at once).
  */
 async function run(
   prefixes: string[],
   records: LogRecord[] | string,
-  options: { metrics?: Metrics; repeat?: RepeatFilter; replay?: Replay } = {},
-): Promise<{ handled: PacketDrop[]; metrics: Metrics }> {
+  options: {
+    metrics?: Metrics;
+    repeat?: RepeatFilter;
+    replay?: Replay;
+    work?: (drop: PacketDrop, count: number) => Promise<void> | void;
+  } = {},
+): Promise<{ handled: PacketDrop[]; counts: number[]; metrics: Metrics; note?: ReplayNote }> {
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: false });
   const handled: PacketDrop[] = [];
-  const sink: DropSink = { handle: (drop) => void handled.push(drop) };
+  const counts: number[] = [];
+  const sink: DropSink = {
+    handle: (drop, count) => {
+      handled.push(drop);
+      counts.push(count);
+      return options.work?.(drop, count);
+    },
+  };
   const source: LogSource = {
     kind: "test",
     id: "test",
@@ -35,7 +48,7 @@ async function run(
   const newest = typeof records === "string"
     ? Date.UTC(2026, 0, 1)
     : Math.max(...records.map((r) => r.time?.getTime() ?? 0));
-  await new Pipeline({
+  const pipeline = new Pipeline({
     source,
     parser: new DropParser({ prefixes }),
     expiry: new ExpiryFilter(10 * MIN, () => newest),
@@ -44,8 +57,9 @@ async function run(
     metrics,
     log: quiet,
     replay: options.replay,
-  }).run(new AbortController().signal);
-  return { handled, metrics };
+  });
+  await pipeline.run(new AbortController().signal);
+  return { handled, counts, metrics, note: pipeline.shutdownNote("") };
 }
 
 /** The samples of `name` in the exposition, label text → value. */
@@ -118,5 +132,84 @@ Deno.test("message repeated N times: N identical drops, skipped alike at once af
   assert.equal(
     (await samples(metrics, "kube_iptables_tailer_drops_skipped_total")).get('{reason="repeated"}'),
     count,
+  );
+});
+
+/** A drop's line and rsyslog's line for `count` more of it, at the same time. */
+function repeatedLines(body: string, count: number): string {
+  const header = "2026-01-01T00:00:00.000000+00:00 node-1 kernel:";
+  return `${header} ${body}\n${header} message repeated ${count} times: [ ${body}]\n`;
+}
+
+/** Sink work that never settles: Events left unposted at a shutdown. */
+const unposted = () => new Promise<void>(() => {});
+
+Deno.test("message repeated N times, repeat filter off: one sink call counts all N", async () => {
+  // REPEATED_EVENTS_INTERVAL_MINUTES=0 skips none of them: one by one, a count of 999 999 999
+  // held the event loop for minutes (no health answers, no reading).
+  const count = 999_999_999;
+  const { handled, counts, metrics, note } = await run(
+    ["p:"],
+    repeatedLines(message("p:", "10.0.0.1"), count),
+    // Unsettled work holds the checkpoint, so the note tells what the tracker kept.
+    { repeat: new RepeatFilter({ intervalMs: 0 }), work: unposted },
+  );
+  assert.deepEqual(counts, [1, count], "the line, then its repeats at once");
+  assert.equal(handled[1].repeated, count, "told apart from the line it repeats");
+  assert.deepEqual(
+    await samples(metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="p:"}', count + 1]]),
+  );
+  assert.equal(
+    [...(await samples(metrics, "kube_iptables_tailer_drops_skipped_total")).values()]
+      .reduce((a, b) => a + b, 0),
+    0,
+  );
+  assert.deepEqual(note, { drops: 2, handled: [], parser: "" }, "one item for N drops");
+});
+
+Deno.test("message repeated N times, repeat filter on: the line's first drop acted on once, the rest repeats", async () => {
+  const count = 999_999_999;
+  const body = message("p:", "10.0.0.1");
+  const later = "2026-01-01T00:05:00.000000+00:00 node-1 kernel:";
+  // Five minutes on, the repeat filter (2 min) acts on the repeated line again, once.
+  const lines = repeatedLines(body, count) +
+    `${later} message repeated ${count} times: [ ${body}]\n`;
+  const { counts, metrics } = await run(["p:"], lines);
+  assert.deepEqual(counts, [1, 1]);
+  assert.equal(
+    (await samples(metrics, "kube_iptables_tailer_drops_skipped_total")).get('{reason="repeated"}'),
+    2 * count - 1,
+  );
+});
+
+Deno.test("message repeated N times: a clean restart acts on the line again, whole, only when its work was unfinished", async () => {
+  const count = 999_999_999;
+  const at = (second: number, dpt: number) =>
+    `2026-01-01T00:00:0${second}.000000+00:00 node-1 kernel: ${message("p:", "10.0.0.1", dpt)}\n`;
+  const lines = at(0, 79) + repeatedLines(message("p:", "10.0.0.1"), count) + at(1, 81);
+  const options = () => ({ repeat: new RepeatFilter({ intervalMs: 0 }) });
+  /** Runs the lines until a stop, with `unfinished(count)` left unposted; then again, restarted. */
+  async function restart(unfinished: (count: number) => boolean) {
+    const before = await run(["p:"], lines, {
+      ...options(),
+      work: (_, n) => unfinished(n) ? unposted() : undefined,
+    });
+    assert.deepEqual(before.counts, [1, 1, count, 1]);
+    return await run(["p:"], lines, { ...options(), replay: Replay.from(before.note, "", quiet) });
+  }
+  // The repeated line's Events unposted at the stop: acted on again, with its whole count.
+  const after = await restart((n) => n > 1);
+  assert.deepEqual(after.counts, [count], "only the unfinished line");
+  assert.deepEqual(
+    await samples(after.metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="p:"}', count]]),
+  );
+  // Finished, while the single drops' Events were unposted: passed over, not counted again.
+  const passed = await restart((n) => n === 1);
+  assert.deepEqual(passed.counts, [1, 1, 1]);
+  assert.deepEqual(
+    await samples(passed.metrics, "kube_iptables_tailer_drops_parsed_total"),
+    new Map([['{prefix="p:"}', 3]]),
   );
 });
