@@ -50,22 +50,30 @@ export function dropIdentity(drop: PacketDrop): string {
 
 /** Options of {@link RepeatFilter}. */
 export interface RepeatFilterOptions {
-  /** A drop within this many ms (log time) of the last acted-on drop with its key is a repeat. */
+  /**
+   * A drop within this many ms (log time) of one of the last two acted-on drops with its key is a
+   * repeat.
+   */
   intervalMs: number;
   /** Most keys remembered; the least recently acted-on are forgotten first (default 100 000). */
   maxKeys?: number;
 }
 
 /**
- * Remembers, per key, the log time of the last drop that was acted on; memory stays bounded by
- * pruning keys older than the interval (relative to the log times of the latest drops acted on)
- * and by a size cap.
+ * Remembers, per key, the log times of the last two drops that were acted on; memory stays
+ * bounded by pruning keys older than the interval (relative to the log times of the latest drops
+ * acted on) and by a size cap.
  */
 export class RepeatFilter {
   #intervalMs: number;
   #maxKeys: number;
-  /** key → log time (ms); Map order is "least recently acted on" first. */
-  #last = new Map<string, number>();
+  /**
+   * key → log times (ms) of its last two drops acted on, the last first; Map order is "least
+   * recently acted on" first. Two, not one: drops of a key from two clocks that interleave (a
+   * writer's clock stepped back, lines from before the step written after it) each looked new
+   * against the other clock's time, and every one of them was acted on.
+   */
+  #acted = new Map<string, [last: number, previous: number]>();
   /**
    * Log times of the latest two drops acted on: the filter's clock is the earlier of them. Not
    * the newest time ever seen: one line from a clock that was ahead for a moment would have
@@ -87,35 +95,37 @@ export class RepeatFilter {
 
   /** Keys remembered now. */
   get size(): number {
-    return this.#last.size;
+    return this.#acted.size;
   }
 
   /**
-   * Whether `drop` repeats one acted on within the interval. When it does not, it is recorded as
-   * acted on. An interval of 0 disables the filter.
+   * Whether `drop` repeats one of the last two acted on with its key within the interval. When it
+   * does not, it is recorded as acted on. An interval of 0 disables the filter.
    */
   isRepeat(drop: PacketDrop): boolean {
     if (!this.enabled) return false;
     const time = drop.time.getTime();
     const key = repeatKey(drop);
-    const last = this.#last.get(key);
-    if (last !== undefined && Math.abs(time - last) <= this.#intervalMs) return true;
-    this.#last.delete(key);
-    this.#last.set(key, time);
+    const acted = this.#acted.get(key);
+    const near = (other: number) => Math.abs(time - other) <= this.#intervalMs;
+    if (acted !== undefined && (near(acted[0]) || near(acted[1]))) return true;
+    this.#acted.delete(key);
+    this.#acted.set(key, [time, acted?.[0] ?? -Infinity]);
     this.#before = this.#latest;
     this.#latest = time;
-    if (++this.#sincePrune >= 1024 || this.#last.size > this.#maxKeys) this.#prune();
+    if (++this.#sincePrune >= 1024 || this.#acted.size > this.#maxKeys) this.#prune();
     return false;
   }
 
   #prune(): void {
     this.#sincePrune = 0;
     const horizon = Math.min(this.#before, this.#latest) - this.#intervalMs;
-    for (const [key, time] of this.#last) {
+    for (const [key, [last, previous]] of this.#acted) {
       // Later entries were acted on later (mostly), so stop at the first one still needed;
       // out-of-order ones behind it go in a later prune or by the size cap.
-      if (this.#last.size > this.#maxKeys || time < horizon) this.#last.delete(key);
-      else break;
+      if (this.#acted.size > this.#maxKeys || Math.max(last, previous) < horizon) {
+        this.#acted.delete(key);
+      } else break;
     }
   }
 }

@@ -116,3 +116,27 @@ Deno.test("repeats: one drop from the future (clock skew) does not wipe the filt
   assert.equal(g.isRepeat(drop(365 * 24 * 60 * MIN, { src: "10.9.9.9" })), false);
   assert.equal(g.isRepeat(drop(MIN)), true, "not forgotten by the prune at the future drop");
 });
+
+Deno.test("repeats: drops of one key from two interleaved clocks are acted on once an interval on each", () => {
+  // Lines of one flow from a writer whose clock was stepped back an hour, interleaved with lines
+  // written on the old time (or by a second writer): against one remembered time, each looked
+  // new to the other clock and every drop was acted on.
+  const f = new RepeatFilter({ intervalMs: 2 * MIN });
+  const acted: number[] = [];
+  for (let s = 0; s < 600; s += 10) {
+    for (const time of [60 * MIN + s * 1000, s * 1000]) {
+      if (!f.isRepeat(drop(time))) acted.push(time);
+    }
+  }
+  // Ten minutes of each clock: acted on at 0, 2:10, 4:20, 6:30, 8:40 of each.
+  const marks = [0, 130, 260, 390, 520].map((s) => s * 1000);
+  assert.deepEqual(acted, marks.flatMap((t) => [60 * MIN + t, t]));
+  // A clock stepped back once, alone: the first drop after the step is acted on, as before.
+  const g = new RepeatFilter({ intervalMs: 2 * MIN });
+  assert.deepEqual([60 * MIN, 0, 1000, 2 * MIN + 1].map((t) => g.isRepeat(drop(t))), [
+    false,
+    false,
+    true,
+    false,
+  ]);
+});
