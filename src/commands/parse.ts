@@ -38,7 +38,8 @@ Options:
       LOG prefix of your drop rules; repeat it or separate prefixes with commas; * matches a
       policy name. Required, here or in the variable (or --iptables-log-prefix).
   --format=ndjson|table  (default: ndjson)
-      NDJSON, one drop a line, or an aligned table.
+      NDJSON, one drop a line, or an aligned table. An rsyslog "message repeated N times" line
+      is one line (row) with its count ("count": N; a COUNT column).
   --boot-time=T  (default: this machine's, to the millisecond)
       Boot time (RFC 3339 or epoch milliseconds) that kmsg and dmesg times count from: for
       records of another boot or another machine.
@@ -214,18 +215,23 @@ async function parseAll(
   });
   // Drops are written as bytes straight into one buffer, written out after each read chunk.
   const out = new JsonBytes((bytes) => writeAll(options.stdout, bytes));
-  const table: string[][] = [TABLE_HEADER];
+  const table: string[][] = [[...TABLE_HEADER, "COUNT"]];
+  /** Whether a row stands for several drops: the COUNT column is shown only then. */
+  let counted = false;
   const handleText = (text: string, cut: number[], bytes?: Uint8Array) => {
     parser.scan(
       text,
       (result) => {
         if (result.kind === "drop") {
-          // A line may stand for several identical drops (rsyslog's "message repeated N times").
-          for (let k = result.count ?? 1; k > 0; k--) {
-            summary.drops++;
-            if (options.format === "table") table.push(dropToTableRow(result.drop));
-            else writeDropNdjson(out, result.drop);
-          }
+          // A line may stand for several identical drops (rsyslog's "message repeated N times"):
+          // printed once with their count, as `run --dry-run` prints them. N lines each would
+          // take minutes, or all memory in a table, for the N of up to 999 999 999 a line allows.
+          const count = result.count ?? 1;
+          summary.drops += count;
+          if (options.format === "table") {
+            table.push([...dropToTableRow(result.drop), String(count)]);
+            counted ||= count > 1;
+          } else writeDropNdjson(out, result.drop, count > 1 ? { count } : undefined);
         } else if (result.kind === "error") {
           summary.errors[result.reason] = (summary.errors[result.reason] ?? 0) + 1;
         }
@@ -327,7 +333,9 @@ async function parseAll(
     }
     take(framer.finish(), undefined);
   }
-  if (options.format === "table") out.text(renderTable(table));
+  if (options.format === "table") {
+    out.text(renderTable(counted ? table : table.map((row) => row.slice(0, -1))));
+  }
   out.flush();
   const errors = Object.entries(summary.errors).map(([r, n]) => `${r}=${n}`).join(" ");
   const errorCount = Object.values(summary.errors).reduce((a, b) => a + (b ?? 0), 0);

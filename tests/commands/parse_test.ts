@@ -43,11 +43,15 @@ function pieces(bytes: Uint8Array, sizes: number[]) {
   };
 }
 
-async function parseAll(input: Uint8Array, sizes: number[]) {
+async function parseAll(
+  input: Uint8Array,
+  sizes: number[],
+  format: "ndjson" | "table" = "ndjson",
+) {
   const out: Uint8Array[] = [];
   const summary = await runParse({
     prefixes: PREFIXES,
-    format: "ndjson",
+    format,
     maxLineBytes: CAP,
     bootTimeMs: 0,
     files: ["-"],
@@ -182,6 +186,28 @@ Deno.test("parse: every member of a multi-member gzip file is read; a damaged on
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parse: a 'message repeated N times' line is printed once with its count, whatever N", async () => {
+  const [drop] = DROPS;
+  const message = drop.indexOf("kube-iptables-tailer:");
+  const repeated = `${drop.slice(0, drop.indexOf("kernel:"))}kernel: message repeated 999999999 ` +
+    `times: [${drop.slice(message)}]`;
+  const input = new TextEncoder().encode(`${drop}\n${repeated}\n${DROPS[1]}\n`);
+  const { summary, text } = await parseAll(input, [65536]);
+  assert.equal(summary.drops, 1_000_000_001);
+  const printed = text.trimEnd().split("\n").map((line) => JSON.parse(line));
+  assert.equal(printed.length, 3);
+  assert.deepEqual(printed.map((d) => d.count), [undefined, 999_999_999, undefined]);
+  assert.deepEqual({ ...printed[1], count: undefined }, { ...printed[0], count: undefined });
+
+  const table = (await parseAll(input, [65536], "table")).text.trimEnd().split("\n");
+  assert.equal(table.length, 4);
+  assert.match(table[0], /\bCOUNT$/);
+  assert.deepEqual(table.slice(1).map((row) => row.split(/\s+/).at(-1)), ["1", "999999999", "1"]);
+  // Without such a line, no COUNT column.
+  const plain = (await parseAll(new TextEncoder().encode(`${drop}\n`), [65536], "table")).text;
+  assert.doesNotMatch(plain, /COUNT|\s1\n/);
 });
 
 Deno.test("parse: a tiny input (one or two bytes) is counted too", async () => {
