@@ -3,7 +3,9 @@
  * watches: in-cluster (service-account token and CA, KUBERNETES_SERVICE_HOST/PORT), a kubeconfig
  * (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`), and the original's `KUBE_API_SERVER`
  * override. A rotated service-account token is read again (client-node re-reads the token file
- * every minute; we also re-read it at once after a 401).
+ * every minute; we also re-read it at once after a 401). The CA, client certificate and key
+ * files are followed (see tls_files.ts): looked at every {@link TLS_FILE_CHECK_MS} ms and after
+ * a failed request, and once they changed into something whole, new connections use them.
  *
  * Requests carry a timeout and pass a client-side rate limit (QPS/burst, client-go's 5/10).
  * {@link KubeClient.stream} hands an answer's body over as it arrives (a list of every Pod is
@@ -26,6 +28,14 @@ import {
   type StreamedResponse,
   TransportError,
 } from "./http_exchange.ts";
+import {
+  FileChanges,
+  readTlsMaterial,
+  tlsFiles,
+  type TlsSources,
+  tlsSources,
+  withTlsMaterial,
+} from "./tls_files.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 export { type StreamedResponse, TransportError } from "./http_exchange.ts";
@@ -37,6 +47,8 @@ export interface ClientSettings {
   kubeApiQps: number;
   kubeApiBurst: number;
   kubeApiTimeoutSeconds: number;
+  /** Least time between two looks at the TLS files, in ms (default {@link TLS_FILE_CHECK_MS}). */
+  tlsFileCheckMs?: number;
 }
 
 /** An API answer, read whole. `body` is parsed JSON when the answer is JSON, else text. */
@@ -78,6 +90,12 @@ export class AnswerError extends Error {
 
 /** How long prepared credentials (headers) are reused. */
 const HEADERS_TTL_MS = 1000;
+
+/**
+ * How often, at most, the CA, client certificate and key files are looked at (stat) for a
+ * rotation; a failed request or a 401 has them looked at by the next request.
+ */
+export const TLS_FILE_CHECK_MS = 5000;
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -235,8 +253,8 @@ export function loadKubeConfig(
 
 /**
  * A small REST client over client-node's credentials. Every request passes {@link stream}: the
- * rate limit, credentials (read again after a 401), the timeout and the request metrics live
- * in one place; {@link request} reads the answer whole, with a size cap.
+ * rate limit, credentials (read again after a 401; TLS files followed), the timeout and the
+ * request metrics live in one place; {@link request} reads the answer whole, with a size cap.
  *
  * @example
  * ```ts
@@ -250,11 +268,23 @@ export class KubeClient {
   readonly server: string;
   #limiter: TokenBucket;
   #timeoutMs: number;
+  #tlsFileCheckMs: number;
   #log: Logger;
   #metrics?: Metrics;
-  #exchange: Exchange | undefined;
   #reload: (() => k8s.KubeConfig) | undefined;
+  /** The kubeconfig without TLS settings: headers come from it without reading TLS files. */
+  #headerSource!: k8s.KubeConfig;
   #headers: { headers: Record<string, string>; at: number } | undefined;
+  /** Where the TLS settings come from, and their files' changes. */
+  #tlsSources!: TlsSources;
+  #tlsFiles!: FileChanges;
+  /** The TLS settings may differ from those in use, files or not (a reloaded kubeconfig). */
+  #tlsReloaded = false;
+  /** Sends requests with the TLS settings read last ({@link #tlsInUse}). */
+  #exchange: Exchange | undefined;
+  #tlsInUse: string | undefined;
+  /** Since changed TLS files were refused (logged once until some are taken). */
+  #tlsRefused = false;
   /** In a streak of 401 answers (logged once per streak). */
   #unauthorized = false;
 
@@ -270,27 +300,86 @@ export class KubeClient {
     this.server = kubeConfig.getCurrentCluster()!.server.replace(/\/+$/, "");
     this.#limiter = new TokenBucket({ rate: settings.kubeApiQps, burst: settings.kubeApiBurst });
     this.#timeoutMs = settings.kubeApiTimeoutSeconds * 1000;
+    this.#tlsFileCheckMs = settings.tlsFileCheckMs ?? TLS_FILE_CHECK_MS;
     this.#log = log;
     this.#metrics = metrics;
+    this.#useKubeConfig();
+  }
+
+  /** Derives what requests need from {@link kubeConfig} (at start and after each reload). */
+  #useKubeConfig(): void {
+    this.#headerSource = withTlsMaterial(this.kubeConfig, {});
+    this.#headers = undefined;
+    this.#tlsSources = tlsSources(this.kubeConfig);
+    this.#tlsFiles = new FileChanges(tlsFiles(this.#tlsSources), {
+      intervalMs: this.#tlsFileCheckMs,
+    });
+    // Its files or inline data may differ from those in use: compared at the next request.
+    this.#tlsReloaded = true;
   }
 
   /**
-   * The request's headers, and the exchange that sends it, made once from the first agent
-   * client-node gives (its TLS settings), so connections are reused.
+   * The exchange for the next request: made at the first one from the TLS settings, and again
+   * when their files changed into something whole (a file caught missing or half-written keeps
+   * the exchange in use, logged once). Requests under way keep their connections: client-go
+   * closes them, but a watch the server accepted stays accepted until it ends.
    */
-  async #prepare(): Promise<{ headers: Record<string, string>; exchange: Exchange }> {
+  async #followTls(): Promise<void> {
+    const first = this.#exchange === undefined;
+    const files = this.#tlsFiles;
+    const stamps = first || this.#tlsReloaded ? files.look() : files.poll();
+    if (stamps === undefined) return;
+    this.#tlsReloaded = false;
+    let exchange: Exchange;
+    let material: string;
+    try {
+      const tls = readTlsMaterial(this.#tlsSources);
+      material = JSON.stringify(tls);
+      if (!first && material === this.#tlsInUse) {
+        files.settle(stamps);
+        this.#tlsRefused = false;
+        return;
+      }
+      const opts: https.RequestOptions = { headers: {} };
+      await withTlsMaterial(this.kubeConfig, tls).applyToHTTPSOptions(opts);
+      exchange = exchangeFor(this.server, opts.agent as http.Agent | undefined);
+    } catch (error) {
+      if (first) throw error;
+      files.settle(stamps);
+      if (!this.#tlsRefused) {
+        this.#log.warn(
+          "the TLS files changed but cannot be used (yet); keeping the TLS credentials in use",
+          { error },
+        );
+      }
+      this.#tlsRefused = true;
+      return;
+    }
+    files.settle(stamps);
+    const previous = this.#exchange;
+    this.#exchange = exchange;
+    this.#tlsInUse = material;
+    // A closed fetch client lets its answers under way finish; it only takes no new requests,
+    // and requests pick the exchange up synchronously as they start (see stream).
+    previous?.[Symbol.dispose]();
+    if (first) {
+      this.#log.debug("Kubernetes API requests", { via: exchange.name, server: this.server });
+    } else {
+      this.#log.info("the TLS credentials changed; new connections use them", {
+        files: files.paths.join(", "),
+      });
+    }
+    this.#tlsRefused = false;
+  }
+
+  /** The request's headers (client-node's, read again at most every {@link HEADERS_TTL_MS}). */
+  async #prepareHeaders(): Promise<Record<string, string>> {
     // client-node builds a TLS agent on every call; under a burst of Events that costs more
     // than the request. Credentials are cached for a second (and dropped after a 401).
     const cached = this.#headers;
-    if (cached && this.#exchange && performance.now() - cached.at < HEADERS_TTL_MS) {
-      return { headers: { ...cached.headers }, exchange: this.#exchange };
-    }
+    if (cached && performance.now() - cached.at < HEADERS_TTL_MS) return { ...cached.headers };
     const opts: https.RequestOptions = { headers: {} };
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    if (this.#exchange === undefined) {
-      this.#exchange = exchangeFor(this.server, opts.agent as http.Agent | undefined);
-      this.#log.debug("Kubernetes API requests", { via: this.#exchange.name, server: this.server });
-    }
+    await this.#headerSource.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) {
       // Trimmed as client-go trims a token file: one written by `kubectl create token > file`
@@ -299,7 +388,7 @@ export class KubeClient {
     }
     if (opts.auth) headers["Authorization"] = `Basic ${btoa(opts.auth)}`;
     this.#headers = { headers, at: performance.now() };
-    return { headers: { ...headers }, exchange: this.#exchange };
+    return { ...headers };
   }
 
   /** How requests are sent ("fetch" or "node:http"); undefined before the first one. */
@@ -311,6 +400,7 @@ export class KubeClient {
   close(): void {
     this.#exchange?.[Symbol.dispose]();
     this.#exchange = undefined;
+    this.#tlsInUse = undefined;
   }
 
   [Symbol.dispose](): void {
@@ -318,13 +408,13 @@ export class KubeClient {
   }
 
   /**
-   * Forces credentials to be read again (after a 401: the token file may have rotated). With
-   * `reload` the configuration is loaded from its files again (a kubeconfig's `token-file` is
-   * read only when the kubeconfig is); otherwise a fresh KubeConfig forgets client-node's cached
-   * in-cluster token. The exchange (TLS) stays.
+   * Forces credentials to be read again (after a 401: the token file may have rotated, or the
+   * client certificate expired). With `reload` the configuration is loaded from its files again
+   * (a kubeconfig's `token-file` is read only when the kubeconfig is); otherwise a fresh
+   * KubeConfig forgets client-node's cached in-cluster token. The TLS settings are compared with
+   * those in use at the next request.
    */
   refreshCredentials(): void {
-    this.#headers = undefined;
     let fresh: k8s.KubeConfig | undefined;
     try {
       fresh = this.#reload?.();
@@ -332,7 +422,6 @@ export class KubeClient {
       this.#log.warn("cannot load the Kubernetes credentials again", { error });
     }
     if (!fresh) {
-      if (!this.kubeConfig.getCurrentUser()) return;
       fresh = new k8s.KubeConfig();
       fresh.loadFromOptions({
         clusters: this.kubeConfig.clusters,
@@ -342,6 +431,7 @@ export class KubeClient {
       });
     }
     Object.assign(this.kubeConfig, fresh);
+    this.#useKubeConfig();
   }
 
   /**
@@ -363,13 +453,13 @@ export class KubeClient {
     let response: StreamedResponse;
     try {
       if (options.signal?.aborted) throw new TransportError("aborted");
-      let prepared;
+      let headers: Record<string, string>;
       try {
-        prepared = await this.#prepare();
+        await this.#followTls();
+        headers = await this.#prepareHeaders();
       } catch (error) {
         throw new TransportError(`credentials: ${(error as Error)?.message ?? error}`);
       }
-      const { headers, exchange } = prepared;
       headers["Accept"] = "application/json";
       headers["User-Agent"] = "kube-iptables-tailer";
       let payload: Uint8Array<ArrayBuffer> | undefined;
@@ -377,6 +467,10 @@ export class KubeClient {
         payload = new TextEncoder().encode(JSON.stringify(options.body));
         headers["Content-Type"] = options.contentType ?? "application/json";
       }
+      // Read here, after the awaits above: a rotation meanwhile closed the exchange it replaced,
+      // which takes no new request (and this one starts its fetch before yielding).
+      const exchange = this.#exchange;
+      if (exchange === undefined) throw new TransportError("the client was closed");
       response = await exchange.request(method, url, {
         headers,
         payload,
@@ -384,6 +478,8 @@ export class KubeClient {
         signal: options.signal,
       });
     } catch (error) {
+      // No answer: rotated TLS files may be the cure (an expired certificate, a new CA).
+      this.#tlsFiles.lookSoon();
       this.#metrics?.apiRequests.inc({
         verb,
         code: (error as TransportError).timeout ? "timeout" : "error",

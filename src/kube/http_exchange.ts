@@ -141,8 +141,11 @@ class Deadline {
   }
 }
 
-function messageOf(error: unknown): string {
-  return (error as Error)?.message ?? String(error);
+/** An error's message with its causes': fetch says only "fetch failed", its cause says why. */
+function messageOf(error: unknown, depth = 0): string {
+  const message = (error as Error)?.message ?? String(error);
+  const cause = (error as Error)?.cause;
+  return cause === undefined || depth > 3 ? message : `${message}: ${messageOf(cause, depth + 1)}`;
 }
 
 /** Requests with Deno's `fetch`; `client` holds the cluster's CA when it has its own. */

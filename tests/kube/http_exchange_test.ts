@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import https from "node:https";
 import { Buffer } from "node:buffer";
-import { exchangeFor } from "../../src/kube/http_exchange.ts";
+import { exchangeFor, FetchExchange, TransportError } from "../../src/kube/http_exchange.ts";
+import { startKubeEmulator } from "../support/kube_emulator/mod.ts";
 import { testCertificates } from "../support/kube_emulator/tls.ts";
 
 Deno.test("exchangeFor: fetch for a CA and a PEM client certificate, node:https for what fetch cannot say", async () => {
@@ -53,4 +54,19 @@ Deno.test("exchangeFor: fetch for a CA and a PEM client certificate, node:https 
   }
   using plain = exchangeFor("http://127.0.0.1:8080", new https.Agent({ pfx: bytes("x") }));
   assert.equal(plain.name, "fetch", "plain HTTP has no TLS settings to honour");
+});
+
+Deno.test('FetchExchange: a failed connection says why (fetch itself says only "fetch failed")', async () => {
+  await using api = await startKubeEmulator({ tls: true });
+  const pem = await testCertificates();
+  // Trusting a certificate that did not sign the server's.
+  using exchange = new FetchExchange(Deno.createHttpClient({ caCerts: [pem.clientCertPem] }));
+  await assert.rejects(
+    exchange.request("GET", new URL(`${api.url}/version`), { headers: {}, timeoutMs: 5000 }),
+    (error) => {
+      assert.ok(error instanceof TransportError);
+      assert.match(error.message, /invalid peer certificate: UnknownIssuer/);
+      return true;
+    },
+  );
 });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { type KubeEmulator, startKubeEmulator, type Status } from "./kube_emulator/mod.ts";
 import { systemTest } from "./system.ts";
+import { issueClientCertificate, testCertificates } from "./kube_emulator/tls.ts";
 
 // client-node keeps pooled sockets and timers that outlive a test.
 const loose = { sanitizeResources: false, sanitizeOps: false };
@@ -1142,6 +1143,29 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("client certificates: a valid one of the test CA authenticates the user its CN names; an expired one or none is refused (401)", async () => {
+  await using api = await startKubeEmulator({ clientCertificates: true });
+  const ca = await testCertificates();
+  const rotated = await issueClientCertificate("system:node:node-b");
+  const expired = await issueClientCertificate("system:node:node-old", { expired: true });
+  const status = async (options: { cert?: string; key?: string }) => {
+    using client = Deno.createHttpClient({ caCerts: [ca.caCertPem], ...options });
+    const response = await fetch(`${api.url}/api/v1/pods`, { client });
+    await response.body?.cancel();
+    return [response.status, api.requests.at(-1)?.user];
+  };
+  assert.deepEqual(
+    await status({ cert: ca.clientCertPem, key: ca.clientKeyPem }),
+    [200, "kubernetes-admin"],
+  );
+  assert.deepEqual(await status({ cert: rotated.certPem, key: rotated.keyPem }), [
+    200,
+    "system:node:node-b",
+  ]);
+  assert.deepEqual(await status({ cert: expired.certPem, key: expired.keyPem }), [401, undefined]);
+  assert.deepEqual(await status({}), [401, undefined]);
 });
 
 async function kubectl(api: KubeEmulator, cacheDir: string, ...args: string[]): Promise<string> {

@@ -9,6 +9,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { Cluster } from "./cluster.ts";
 import { failureAnswer, Faults } from "./faults.ts";
 import { type ApiRequest, handle, type HandlerContext, statusReply } from "./handlers.ts";
@@ -68,6 +69,12 @@ export interface RecordedRequest {
   durationMs: number;
   watch: boolean;
   dropped: boolean;
+  /**
+   * The user a verified client certificate names (its subject's CN, as kube-apiserver takes
+   * it); undefined when the connection presented none, or one the test CA did not sign or that
+   * is expired.
+   */
+  user: string | undefined;
 }
 
 /** A running emulator. */
@@ -166,9 +173,17 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
     ? await testCertificates()
     : undefined;
   const clientCertificates = options.clientCertificates === true;
-  /** Whether the request's connection presented a client certificate of the test CA. */
-  const certified = (req: http.IncomingMessage) =>
-    clientCertificates && (req.socket as { authorized?: boolean }).authorized === true;
+  /**
+   * The user of the client certificate the request's connection presented, when the test CA
+   * signed it and it is valid now. Checked when the connection is made (kube-apiserver checks at
+   * every request).
+   */
+  const certificateUser = (req: http.IncomingMessage): string | undefined => {
+    const socket = req.socket as TLSSocket;
+    if (!clientCertificates || socket.authorized !== true) return undefined;
+    const name = socket.getPeerCertificate().subject?.CN;
+    return Array.isArray(name) ? name[0] : name;
+  };
   const context: HandlerContext = {
     cluster,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
@@ -197,6 +212,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
       durationMs: -1,
       watch: false,
       dropped: false,
+      user: certificateUser(req),
     };
     const send = (status: number, head: Record<string, string>, body: string) => {
       entry.status = status;
@@ -233,7 +249,7 @@ export async function startKubeEmulator(options: KubeEmulatorOptions = {}): Prom
         return send(answer.code, answer.headers, answer.body);
       }
       const bearer = token !== undefined && headers["authorization"] === `Bearer ${token}`;
-      if ((token !== undefined || clientCertificates) && !bearer && !certified(req)) {
+      if ((token !== undefined || clientCertificates) && !bearer && entry.user === undefined) {
         const reply = statusReply(unauthorized());
         return send(reply.status, reply.headers, reply.body);
       }
