@@ -80,7 +80,6 @@ function settingsFor(kubeconfig: string) {
   return { kubeconfig, kubeApiQps: 50, kubeApiBurst: 100, kubeApiTimeoutSeconds: 5 };
 }
 
-/** 300 pods in namespace ns: a list answer of several chunks. */
 /** A copy of the emulator's kubeconfig as `edit` makes it, beside it; removed when disposed. */
 async function editedKubeconfig(
   api: KubeEmulator,
@@ -92,6 +91,7 @@ async function editedKubeconfig(
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path) };
 }
 
+/** 300 pods in namespace ns: a list answer of several chunks. */
 function addListPods(api: KubeEmulator): void {
   api.addPods(Array.from({ length: 300 }, (_, i) => ({
     namespace: "ns",
