@@ -244,7 +244,7 @@ Deno.test("client.stream: requests are counted; a 401 makes the client read its 
   const ok = await client.stream("GET", "/api/v1/pods");
   assert.equal(ok.status, 200);
   assert.match(await drain(ok), /"kind":"PodList"/);
-  api.setToken("second");
+  await api.setToken("second");
   const refused = await client.request("GET", "/api/v1/pods");
   assert.equal(refused.status, 401);
   assert.equal(refused.body.reason, "Unauthorized");
