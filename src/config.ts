@@ -232,7 +232,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "kubeconfig",
     kind: { type: "path" },
     defaultText: "in-cluster, else ~/.kube/config",
-    help: "kubeconfig file for running outside the cluster.",
+    help:
+      "kubeconfig file for running outside the cluster; several, separated by ':', are merged as kubectl does.",
     group: "kubernetes",
   },
   {

@@ -1,11 +1,12 @@
 /**
  * Access to the Kubernetes API with `@kubernetes/client-node` for configuration, credentials and
  * watches: in-cluster (service-account token and CA, KUBERNETES_SERVICE_HOST/PORT), a kubeconfig
- * (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`), and the original's `KUBE_API_SERVER`
- * override. A rotated service-account token is read again (client-node re-reads the token file
- * every minute; we also re-read it at once after a 401). The CA, client certificate and key
- * files are followed (see tls_files.ts): looked at every {@link TLS_FILE_CHECK_MS} ms and after
- * a failed request, and once they changed into something whole, new connections use them.
+ * (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`; a ':'-separated list is merged as kubectl
+ * merges KUBECONFIG), and the original's `KUBE_API_SERVER` override. A rotated service-account
+ * token is read again (client-node re-reads the token file every minute; we also re-read it at
+ * once after a 401). The CA, client certificate and key files are followed (see tls_files.ts):
+ * looked at every {@link TLS_FILE_CHECK_MS} ms and after a failed request, and once they changed
+ * into something whole, new connections use them.
  *
  * Requests carry a timeout and pass a client-side rate limit (QPS/burst, client-go's 5/10).
  * {@link KubeClient.stream} hands an answer's body over as it arrives (a list of every Pod is
@@ -111,10 +112,12 @@ function fileExists(path: string): boolean {
  * Loads a kubeconfig file. client-node 1.4 knows a user's token file only as `token-file`, while
  * kubectl and client-go write `tokenFile`: both spellings work here. A relative path is taken
  * from the kubeconfig's directory, as kubectl does (client-node does so for certificate and key
- * files, but reads a token file from the working directory).
+ * files, but reads a token file from the working directory). An empty file (or only comments)
+ * defines nothing, as for client-go (client-node would fail on it).
  */
 function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
   const text = Deno.readTextFileSync(path);
+  if (text.split("\n").every((line) => /^\s*(#|$)/.test(line))) return;
   const slash = path.lastIndexOf("/");
   const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
   kc.loadFromString(text.replace(
@@ -128,6 +131,93 @@ function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
     },
   ));
   kc.makePathsAbsolute(dir);
+}
+
+/** Kubeconfig files as loaded, merged, and the file each user and context (by name) is from. */
+interface LoadedKubeconfig {
+  kc: k8s.KubeConfig;
+  /** The file, or the ':'-separated files, as given. */
+  files: string;
+  userFiles: Map<string, string>;
+  contextFiles: Map<string, string>;
+}
+
+/**
+ * Loads the kubeconfig files `files` names, in order: one path, or a list separated by ':' as
+ * kubectl's KUBECONFIG (empty entries and repeats are left out, as client-go does), merged as
+ * client-go merges them: a listed file that does not exist is skipped (not one this program may
+ * not read: permissions are no reason to act on other credentials); the first file to set
+ * current-context sets it; the first to define a cluster, user or context of a name keeps it
+ * whole. Each file's relative paths are its own directory's.
+ * @throws {ConfigError} naming the file that could not be used, or every file when none exists.
+ */
+function loadKubeconfigFiles(files: string, paths = kubeconfigPaths(files)): LoadedKubeconfig {
+  if (paths.length === 0) {
+    throw new ConfigError(
+      `cannot load Kubernetes credentials: the kubeconfig list ${
+        JSON.stringify(files)
+      } names no file`,
+    );
+  }
+  const loaded: k8s.KubeConfig[] = [];
+  const userFiles = new Map<string, string>();
+  const contextFiles = new Map<string, string>();
+  for (const path of paths) {
+    const kc = new k8s.KubeConfig();
+    try {
+      loadKubeconfigFile(kc, path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound && paths.length > 1) continue;
+      throw kubeconfigError(path, error);
+    }
+    loaded.push(kc);
+    for (const { name } of kc.users) if (!userFiles.has(name)) userFiles.set(name, path);
+    for (const { name } of kc.contexts) if (!contextFiles.has(name)) contextFiles.set(name, path);
+  }
+  if (loaded.length === 0) {
+    throw new ConfigError(
+      `cannot load Kubernetes credentials: none of the kubeconfig files exists (${
+        paths.map((path) => JSON.stringify(path)).join(", ")
+      })`,
+    );
+  }
+  let kc = loaded[0];
+  if (loaded.length > 1) {
+    kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: firstOfEachName(loaded.map((each) => each.clusters)),
+      users: firstOfEachName(loaded.map((each) => each.users)),
+      contexts: firstOfEachName(loaded.map((each) => each.contexts)),
+      currentContext: loaded.find((each) => each.currentContext)?.currentContext ?? "",
+    });
+  }
+  return { kc, files, userFiles, contextFiles };
+}
+
+/** The paths of a ':'-separated list, without empty entries and repeats. */
+function kubeconfigPaths(files: string): string[] {
+  return [...new Set(files.split(":").filter((path) => path !== ""))];
+}
+
+/** The first item of each name, in order (client-go keeps the first file's entry whole). */
+function firstOfEachName<T extends { name: string }>(lists: T[][]): T[] {
+  const byName = new Map<string, T>();
+  for (const item of lists.flat()) if (!byName.has(item.name)) byName.set(item.name, item);
+  return [...byName.values()];
+}
+
+/** Why the kubeconfig at `path` could not be used, naming it. */
+function kubeconfigError(path: string, error: unknown): ConfigError {
+  const where = `cannot load Kubernetes credentials from kubeconfig ${JSON.stringify(path)}`;
+  if (error instanceof Deno.errors.NotCapable) {
+    // Deno's words without their advice: a flag the compiled binary does not take.
+    const denied = error.message.replace(/,? run again with the --allow-[a-z-]+ flag.*$/s, "");
+    return new ConfigError(
+      `${where}: ${denied}: it is outside the paths this program may read (the production ` +
+        "permission set reads a kubeconfig under /etc/kube-iptables-tailer)",
+    );
+  }
+  return new ConfigError(`${where}: ${(error as Error).message.split("\n")[0]}`);
 }
 
 /** The string a one-line YAML scalar says (quoted or plain); undefined for anything else. */
@@ -151,13 +241,15 @@ export function loadKubeConfig(
   settings: ClientSettings,
   env: Record<string, string | undefined>,
 ): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  let kc = new k8s.KubeConfig();
+  let files: LoadedKubeconfig | undefined;
   const home = env.HOME;
   const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined &&
     fileExists(`${SERVICE_ACCOUNT_DIR}/token`);
   try {
     if (settings.kubeconfig) {
-      loadKubeconfigFile(kc, settings.kubeconfig);
+      files = loadKubeconfigFiles(settings.kubeconfig);
+      kc = files.kc;
     } else if (inCluster) {
       kc.loadFromCluster();
     } else if (settings.kubeApiServer && fileExists(`${SERVICE_ACCOUNT_DIR}/token`)) {
@@ -178,7 +270,8 @@ export function loadKubeConfig(
         },
       );
     } else if (home && fileExists(`${home}/.kube/config`)) {
-      loadKubeconfigFile(kc, `${home}/.kube/config`);
+      files = loadKubeconfigFiles(`${home}/.kube/config`, [`${home}/.kube/config`]);
+      kc = files.kc;
     } else if (settings.kubeApiServer) {
       // No credentials: only an unauthenticated (test or proxy) endpoint can work.
       kc.loadFromClusterAndUser(
@@ -200,15 +293,20 @@ export function loadKubeConfig(
       `cannot load Kubernetes credentials: ${(error as Error).message.split("\n")[0]}`,
     );
   }
+  // Errors name the file at fault: the one defining the context or user, or all of them.
+  const kubeconfig = (file = files?.files) =>
+    file === undefined ? "the kubeconfig" : `the kubeconfig ${JSON.stringify(file)}`;
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new ConfigError("the kubeconfig has no current cluster");
+  if (!cluster) throw new ConfigError(`${kubeconfig()} has no current cluster`);
   const user = kc.getCurrentUser();
   const context = kc.getContextObject(kc.currentContext);
   if (!user && context?.user) {
     // client-node would then leave out the cluster's CA too; client-go refuses such a context.
     // (A context naming no user at all is anonymous, e.g. behind `kubectl proxy`.)
     throw new ConfigError(
-      `the kubeconfig's context "${context.name}" names user "${context.user}", which it does not define`,
+      `${
+        kubeconfig(files?.contextFiles.get(context.name))
+      }: context "${context.name}" names user "${context.user}", which it does not define`,
     );
   }
   const plugin = user?.exec ?? user?.authProvider?.config?.exec;
@@ -216,7 +314,9 @@ export function loadKubeConfig(
     // client-node would spawn it at every request and fail there: Deno's permissions for the
     // daemon grant no --allow-run.
     throw new ConfigError(
-      `the kubeconfig's user "${user!.name}" gets its credentials from an exec plugin (${
+      `${kubeconfig(files?.userFiles.get(user!.name))}: user "${
+        user!.name
+      }" gets its credentials from an exec plugin (${
         JSON.stringify(plugin.command)
       }), which kube-iptables-tailer does not run: give it a token, a tokenFile or a client certificate`,
     );

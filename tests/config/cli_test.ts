@@ -395,6 +395,27 @@ Deno.test("cli: a log path in an allowed directory that links outside it exits 2
   }
 });
 
+Deno.test("cli: a kubeconfig the permission set cannot read exits 2 naming it, also in a KUBECONFIG list after a missing file (not skipped as missing)", async () => {
+  const outside = await Deno.makeTempFile({ prefix: "kit-cli-kubeconfig-" });
+  try {
+    for (const KUBECONFIG of [outside, `/etc/kube-iptables-tailer/kit-cli-absent:${outside}`]) {
+      const r = await runProgram(["run", "--metrics-server-port=0"], {
+        IPTABLES_LOG_PATH: `/var/log/kit-cli-absent-${crypto.randomUUID()}.log`,
+        IPTABLES_LOG_PREFIX: "drop:",
+        KUBECONFIG,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.deepEqual(withoutWarnings(r.stderr), [
+        `kube-iptables-tailer: cannot load Kubernetes credentials from kubeconfig "${outside}": ` +
+        `Requires read access to "${outside}": it is outside the paths this program may read ` +
+        "(the production permission set reads a kubeconfig under /etc/kube-iptables-tailer)",
+      ]);
+    }
+  } finally {
+    await Deno.remove(outside);
+  }
+});
+
 Deno.test("cli: a metrics address that is not this host's exits 2, naming METRICS_LISTEN_ADDRESS", async () => {
   const log = `/var/log/kit-cli-${crypto.randomUUID()}.log`;
   await Deno.writeTextFile(log, "");

@@ -15,6 +15,7 @@ import {
 import { ConfigError } from "../../src/config.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { parse, stringify } from "yaml";
 import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
 
 const encoder = new TextEncoder();
@@ -80,7 +81,6 @@ function settingsFor(kubeconfig: string) {
   return { kubeconfig, kubeApiQps: 50, kubeApiBurst: 100, kubeApiTimeoutSeconds: 5 };
 }
 
-/** 300 pods in namespace ns: a list answer of several chunks. */
 /** A copy of the emulator's kubeconfig as `edit` makes it, beside it; removed when disposed. */
 async function editedKubeconfig(
   api: KubeEmulator,
@@ -92,6 +92,7 @@ async function editedKubeconfig(
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path) };
 }
 
+/** 300 pods in namespace ns: a list answer of several chunks. */
 function addListPods(api: KubeEmulator): void {
   api.addPods(Array.from({ length: 300 }, (_, i) => ({
     namespace: "ns",
@@ -243,7 +244,7 @@ Deno.test("client.stream: requests are counted; a 401 makes the client read its 
   const ok = await client.stream("GET", "/api/v1/pods");
   assert.equal(ok.status, 200);
   assert.match(await drain(ok), /"kind":"PodList"/);
-  api.setToken("second");
+  await api.setToken("second");
   const refused = await client.request("GET", "/api/v1/pods");
   assert.equal(refused.status, 401);
   assert.equal(refused.body.reason, "Unauthorized");
@@ -401,4 +402,176 @@ Deno.test("loadKubeConfig: a context naming a user the kubeconfig does not defin
   );
   const kc = loadKubeConfig(settingsFor(userless.path), {});
   assert.equal(kc.getCurrentUser(), null);
+});
+
+/** A temporary directory, removed with what it holds when disposed. */
+async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/** The parts of the emulator's kubeconfig: its one cluster, user and context entries. */
+async function kubeconfigParts(api: KubeEmulator) {
+  const { clusters: [cluster], users: [user], contexts: [context] } = parse(
+    await Deno.readTextFile(api.kubeconfigPath),
+  );
+  return { cluster, user, context };
+}
+
+/** Writes a kubeconfig holding `content` (clusters, users, contexts, current-context) at `path`. */
+async function writeKubeconfigAt(path: string, content: Record<string, unknown>): Promise<string> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(path, stringify({ apiVersion: "v1", kind: "Config", ...content }));
+  return path;
+}
+
+Deno.test("loadKubeConfig: a ':'-separated list is merged as kubectl merges KUBECONFIG: entries from every file, the first current-context and the first cluster and user of a name win", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  await using dir = await tempDir("kit-client-kubeconfig-list-");
+  const { cluster, user, context } = await kubeconfigParts(api);
+  // The emulator's kubeconfig cut in three: the request below needs all of them.
+  const contexts = await writeKubeconfigAt(`${dir.path}/contexts`, {
+    contexts: [context],
+    "current-context": context.name,
+  });
+  const clusters = await writeKubeconfigAt(`${dir.path}/clusters`, { clusters: [cluster] });
+  const users = await writeKubeconfigAt(`${dir.path}/users`, { users: [user] });
+  // The same names with other values: a closed loopback port, a wrong token and a login (were
+  // the two users' fields mixed, the login's Basic header would replace the token), another
+  // current context.
+  const decoy = await writeKubeconfigAt(`${dir.path}/decoy`, {
+    clusters: [{ name: cluster.name, cluster: { server: "https://127.0.0.1:9" } }],
+    users: [{ name: user.name, user: { token: "wrong", username: "admin", password: "p" } }],
+    contexts: [{ name: "decoy", context: { cluster: cluster.name, user: user.name } }],
+    "current-context": "decoy",
+  });
+
+  const settings = settingsFor([contexts, clusters, users, decoy].join(":"));
+  const kc = loadKubeConfig(settings, {});
+  assert.equal(kc.currentContext, context.name);
+  assert.deepEqual(kc.contexts.map((c) => c.name), [context.name, "decoy"]);
+  assert.equal(kc.getCurrentCluster()?.server, cluster.cluster.server);
+  assert.equal(kc.getCurrentUser()?.token, "t");
+  assert.equal(kc.getCurrentUser()?.username, undefined, "the first user is kept whole");
+  using client = new KubeClient(kc, settings, memoryLogger().log);
+  const answer = await client.request("GET", "/api/v1/pods");
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.equal(client.transport, "fetch", "with the CA of the clusters file");
+
+  // The order decides: the decoy first, its current context, cluster and user win.
+  const reversed = loadKubeConfig(settingsFor([decoy, contexts, clusters, users].join(":")), {});
+  assert.equal(reversed.currentContext, "decoy");
+  assert.equal(reversed.getCurrentCluster()?.server, "https://127.0.0.1:9");
+  assert.equal(reversed.getCurrentUser()?.token, "wrong");
+});
+
+Deno.test("loadKubeConfig: in a kubeconfig list, missing files and empty entries are skipped; an error names the file", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  await using dir = await tempDir("kit-client-kubeconfig-missing-");
+  const missing = `${dir.path}/missing`;
+  const empty = `${dir.path}/empty`;
+  await Deno.writeTextFile(empty, "# filled in later\n");
+  const settings = settingsFor(`:${missing}::${empty}:${api.kubeconfigPath}:`);
+  using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+  assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
+
+  const refused = (value: string, message: RegExp) =>
+    assert.throws(
+      () => loadKubeConfig(settingsFor(value), {}),
+      (error: Error) => error instanceof ConfigError && message.test(error.message),
+      value,
+    );
+  const quoted = (path: string) => JSON.stringify(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  // One path names a file that must be there (as kubectl's --kubeconfig).
+  refused(missing, new RegExp(`from kubeconfig ${quoted(missing)}: No such file`));
+  refused(
+    `${missing}:${dir.path}/gone`,
+    new RegExp(
+      `none of the kubeconfig files exists \\(${quoted(missing)}, ${quoted(`${dir.path}/gone`)}\\)`,
+    ),
+  );
+  refused("::", /the kubeconfig list "::" names no file/);
+  // A file that is there but unusable is an error even after a good one (as in client-go).
+  const broken = `${dir.path}/broken`;
+  await Deno.writeTextFile(broken, "clusters:\n- name: c\n");
+  refused(
+    `${api.kubeconfigPath}:${broken}`,
+    new RegExp(`from kubeconfig ${quoted(broken)}: clusters\\[0\\]\\.cluster is missing`),
+  );
+  refused(`${dir.path}:${api.kubeconfigPath}`, new RegExp(`from kubeconfig ${quoted(dir.path)}: `));
+
+  // What is wrong only once merged names the file it comes from.
+  const { cluster, user, context } = await kubeconfigParts(api);
+  const clusters = await writeKubeconfigAt(`${dir.path}/clusters`, { clusters: [cluster] });
+  const users = await writeKubeconfigAt(`${dir.path}/users`, { users: [user] });
+  const typo = await writeKubeconfigAt(`${dir.path}/typo`, {
+    contexts: [{ ...context, context: { ...context.context, user: "nobody" } }],
+    "current-context": context.name,
+  });
+  refused(
+    `${clusters}:${typo}:${users}`,
+    new RegExp(`^the kubeconfig ${quoted(typo)}: context "${context.name}" names user "nobody"`),
+  );
+  const contexts = await writeKubeconfigAt(`${dir.path}/contexts`, {
+    contexts: [context],
+    "current-context": context.name,
+  });
+  const exec = await writeKubeconfigAt(`${dir.path}/exec`, {
+    users: [{ name: user.name, user: { exec: { apiVersion: "v1", command: "aws" } } }],
+  });
+  refused(
+    `${contexts}:${exec}:${clusters}:${users}`,
+    new RegExp(`^the kubeconfig ${quoted(exec)}: user "${user.name}" .*exec plugin \\("aws"\\)`),
+  );
+  refused(
+    `${clusters}:${users}`,
+    new RegExp(`^the kubeconfig ${quoted(`${clusters}:${users}`)} has no current cluster`),
+  );
+});
+
+Deno.test("loadKubeConfig: in a kubeconfig list, each file's relative paths (CA, client certificate and key, token file) are its own directory's", async () => {
+  for (const credentials of ["token", "certificate"] as const) {
+    await using api = await startKubeEmulator(
+      credentials === "token" ? { tls: true, token: "t" } : { clientCertificates: true },
+    );
+    await using dir = await tempDir("kit-client-kubeconfig-relative-");
+    const { cluster, user, context } = await kubeconfigParts(api);
+    const pem = (data: string) => new TextEncoder().encode(atob(data));
+    // Three directories, none the working directory nor the first file's.
+    const contexts = await writeKubeconfigAt(`${dir.path}/c/kubeconfig`, {
+      contexts: [context],
+      "current-context": context.name,
+    });
+    await Deno.mkdir(`${dir.path}/a/pki`, { recursive: true });
+    await Deno.writeFile(
+      `${dir.path}/a/pki/ca.crt`,
+      pem(cluster.cluster["certificate-authority-data"]),
+    );
+    const clusters = await writeKubeconfigAt(`${dir.path}/a/kubeconfig`, {
+      clusters: [{
+        name: cluster.name,
+        cluster: { server: cluster.cluster.server, "certificate-authority": "pki/ca.crt" },
+      }],
+    });
+    await Deno.mkdir(`${dir.path}/b/creds`, { recursive: true });
+    let fields: Record<string, string>;
+    if (credentials === "token") {
+      await Deno.writeTextFile(`${dir.path}/b/creds/token`, "t\n");
+      fields = { tokenFile: "creds/token" };
+    } else {
+      await Deno.writeFile(
+        `${dir.path}/b/creds/client.crt`,
+        pem(user.user["client-certificate-data"]),
+      );
+      await Deno.writeFile(`${dir.path}/b/creds/client.key`, pem(user.user["client-key-data"]));
+      fields = { "client-certificate": "creds/client.crt", "client-key": "creds/client.key" };
+    }
+    const users = await writeKubeconfigAt(`${dir.path}/b/kubeconfig`, {
+      users: [{ name: user.name, user: fields }],
+    });
+    const settings = settingsFor([contexts, clusters, users].join(":"));
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+    const answer = await client.request("GET", "/api/v1/pods");
+    assert.equal(answer.status, 200, `${credentials}: ${JSON.stringify(answer.body)}`);
+  }
 });
