@@ -241,8 +241,9 @@ const SOURCE_VARIABLE = {
  */
 function requireReadable(identity: { kind: string; id: string }): void {
   const path = identity.id;
-  // Deno opens a symlink's target and asks for that path too. (Without the directory a file
-  // is polled instead of watched: not a reason to refuse.)
+  // The file source opens a symlink's target by its real path (to see the link re-pointed), and
+  // Deno asks for that path. (Without the directory a file is polled instead of watched: not a
+  // reason to refuse.)
   const paths = [path];
   try {
     paths.push(Deno.realPathSync(path));
