@@ -48,6 +48,13 @@ export interface DaemonIo {
   ): Promise<EventSink>;
 }
 
+/**
+ * A signal this soon after the same one that began the shutdown is that one again, not a second
+ * Ctrl-C: under `deno task start` (or `timeout`) one Ctrl-C arrives twice, from the terminal and
+ * passed on by the wrapper, a millisecond or so apart. A person pressing again takes far longer.
+ */
+const SAME_SIGNAL_MS = 200;
+
 /** Numbers of the shutdown signals (Linux), for the exit code of a forced exit (128 + n). */
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
@@ -304,7 +311,14 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   let stopping = false;
   /** When the shutdown began (performance.now): the timeout counts from the signal. */
   let stoppingSince: number | undefined;
+  let firstSignal: string | undefined;
   const unregister = io.onShutdownSignal((signal) => {
+    if (
+      stopping && signal === firstSignal && performance.now() - stoppingSince! < SAME_SIGNAL_MS
+    ) {
+      log.debug("the same signal again at once: taken as the one already received", { signal });
+      return;
+    }
     if (stopping) {
       // Run by hand, a second Ctrl-C means "now". Nothing is lost: the checkpoint is only ever
       // written up to handled drops, and what comes after it is read again at the next start.
@@ -313,6 +327,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     }
     stopping = true;
     stoppingSince = performance.now();
+    firstSignal = signal;
     log.info("shutting down", { signal });
     stop.abort();
   });
