@@ -266,8 +266,9 @@ function requireReadable(identity: { kind: string; id: string }): void {
       } (${hint})`,
     );
   }
-  // A directory where a device belongs, or a file where the journal's directory belongs, is a
-  // mistake no retry mends. (Missing is not: it may appear.)
+  // A directory where a log file or a device belongs, or a file where the journal's directory
+  // belongs, is a mistake no retry mends. (Missing is not: it may appear. A log path that turns
+  // into a directory later is retried: the file source logs it and recovers.)
   let isDirectory: boolean | undefined;
   try {
     isDirectory = Deno.statSync(path).isDirectory;
@@ -279,6 +280,13 @@ function requireReadable(identity: { kind: string; id: string }): void {
       `${name}=${
         JSON.stringify(path)
       } is a file, not a directory: give the directory that holds the .journal files`,
+    );
+  }
+  if (identity.kind === "file" && isDirectory) {
+    throw new ConfigError(
+      `${name}=${
+        JSON.stringify(path)
+      } is a directory, not a log file: give the file the kernel's LOG lines go to (e.g. /var/log/kern.log)`,
     );
   }
   if (identity.kind === "kmsg" && isDirectory) {

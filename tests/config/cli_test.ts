@@ -12,6 +12,8 @@ const FIXTURES = new URL("../fixtures/kernel/", import.meta.url).pathname;
 export async function runProgram(args: string[], env: Record<string, string> = {}, stdin?: string) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", `--config=${CONFIG}`, "-P=daemon", MAIN, ...args],
+    // A program that should have exited but runs on fails the test instead of holding it up.
+    signal: AbortSignal.timeout(60_000),
     env: { ...env, NO_COLOR: "1" },
     clearEnv: true,
     stdin: stdin === undefined ? "null" : "piped",
@@ -357,7 +359,7 @@ Deno.test("cli: a log source the permission set can never read exits 2 at once, 
   }
 });
 
-Deno.test("cli: a journal directory that is a file, or a kmsg device that is a directory, exits 2 at once", async () => {
+Deno.test("cli: a log file or kmsg device that is a directory, or a journal directory that is a file, exits 2 at once", async () => {
   const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
   await Deno.mkdir(dir);
   await Deno.writeTextFile(`${dir}/system.journal`, "");
@@ -366,6 +368,7 @@ Deno.test("cli: a journal directory that is a file, or a kmsg device that is a d
       const [variable, value, said] of [
         ["JOURNAL_DIRECTORY", `${dir}/system.journal`, "is a file, not a directory"],
         ["KMSG_PATH", dir, "is a directory, not the kernel log device"],
+        ["IPTABLES_LOG_PATH", dir, "is a directory, not a log file: give the file"],
       ]
     ) {
       await refusedAtStart(variable, value, ` ${said}`);
