@@ -23,6 +23,7 @@ import { JournalSource } from "./sources/journal/source.ts";
 import { KmsgSource, NOT_CAPABLE_HINT } from "./sources/kmsg.ts";
 import type { LogSource, SourceEvent, SourceOptions } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
+import { isNotPermitted, mayRead, mayWrite, PRODUCTION_PATHS } from "./permissions.ts";
 
 /** The Kubernetes half, plugged in by {@link runDaemon} when not in dry-run mode. */
 export interface EventSink extends DropSink {
@@ -81,8 +82,12 @@ export function daemonLogger(config: Config): Logger {
     try {
       file = Deno.openSync(path, { append: true, create: true });
     } catch (error) {
+      const why = isNotPermitted(error)
+        ? "this program may not write there (outside its permission set; the production set " +
+          `writes only under ${PRODUCTION_PATHS.state})`
+        : String(error);
       console.error(
-        `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${error}; logging to stderr only`,
+        `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${why}; logging to stderr only`,
       );
     }
   }
@@ -255,11 +260,11 @@ function requireReadable(identity: { kind: string; id: string }): void {
   }
   const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
   for (const each of paths) {
-    if (Deno.permissions.querySync({ name: "read", path: each }).state === "granted") continue;
+    if (mayRead(each)) continue;
     const hint = identity.kind === "kmsg" && /^\/(dev|proc)\//.test(path)
       ? NOT_CAPABLE_HINT
       : "it is outside the paths its permissions allow; the production set reads logs under " +
-        "/var/log, /run/log/journal and /run/kube-iptables-tailer/kmsg";
+        PRODUCTION_PATHS.logs;
     throw new ConfigError(
       `${name}=${JSON.stringify(path)}: this program may not read ${
         JSON.stringify(each)
@@ -360,9 +365,17 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     try {
       const info = await Deno.stat(config.stateDirectory);
       if (!info.isDirectory) throw new Error("not a directory");
+      // Readable but not writable under the permission set: no checkpoint could ever be saved.
+      if (!mayWrite(config.stateDirectory)) throw new Deno.errors.NotCapable();
       holder = await checkpoint.lock();
     } catch (error) {
       unregister();
+      if (isNotPermitted(error)) {
+        throw new ConfigError(
+          `${state}: this program may not use it (outside its permission set; the production ` +
+            `set keeps its state under ${PRODUCTION_PATHS.state})`,
+        );
+      }
       throw new ConfigError(`${state} is not usable: ${(error as Error).message}`);
     }
     if (holder !== undefined) {

@@ -20,6 +20,7 @@ import https from "node:https";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { isNotPermitted, mayRead, PRODUCTION_PATHS, refusalText } from "../permissions.ts";
 import {
   type Exchange,
   exchangeFor,
@@ -137,6 +138,12 @@ export function loadKubeConfig(
   const home = env.HOME;
   const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined &&
     fileExists(`${SERVICE_ACCOUNT_DIR}/token`);
+  if (settings.kubeconfig && !mayRead(settings.kubeconfig)) {
+    throw new ConfigError(
+      `KUBECONFIG=${JSON.stringify(settings.kubeconfig)}: this program may not read it (outside ` +
+        `its permission set; the production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig})`,
+    );
+  }
   try {
     if (settings.kubeconfig) {
       loadKubeconfigFile(kc, settings.kubeconfig);
@@ -172,12 +179,30 @@ export function loadKubeConfig(
         { name: "anonymous" },
       );
     } else {
+      const homeConfig = home ? `${home}/.kube/config` : undefined;
+      // Run by hand, the admin's own kubeconfig is the likely one, and the production
+      // permission set never reads it: say so, rather than call it missing.
+      const kubeDefault = homeConfig && !mayRead(homeConfig)
+        ? `and ~/.kube/config (${homeConfig}) is outside what this program may read (the ` +
+          `production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig}: copy it ` +
+          "there and give --kubeconfig)"
+        : "no readable ~/.kube/config";
       throw new ConfigError(
-        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, no readable ~/.kube/config; use --dry-run to run without Kubernetes",
+        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the " +
+          `service-account token are missing), no --kubeconfig/KUBECONFIG, ${kubeDefault}; ` +
+          "use --dry-run to run without Kubernetes",
       );
     }
   } catch (error) {
     if (error instanceof ConfigError) throw error;
+    if (isNotPermitted(error)) {
+      // A file the kubeconfig names (a certificate, a token file) outside the permission set.
+      throw new ConfigError(
+        `cannot load Kubernetes credentials: ${refusalText(error as Error)}: it is outside ` +
+          `what this program may read (the production set reads a kubeconfig and the files it ` +
+          `names under ${PRODUCTION_PATHS.kubeconfig})`,
+      );
+    }
     throw new ConfigError(
       `cannot load Kubernetes credentials: ${(error as Error).message.split("\n")[0]}`,
     );

@@ -424,3 +424,44 @@ Deno.test("cli: a metrics address that is not this host's exits 2, naming METRIC
     await Deno.remove(log);
   }
 });
+
+Deno.test("cli: a kubeconfig or state directory outside the permission set exits 2, saying where they may be (no --allow-read hint)", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "kit-cli-outside-" });
+  const source = { IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log", IPTABLES_LOG_PREFIX: "drop:" };
+  try {
+    const kubeconfig = await runProgram(["run", "--metrics-server-port=0"], {
+      ...source,
+      KUBECONFIG: `${outside}/config`,
+    });
+    assert.equal(kubeconfig.code, 2, kubeconfig.stderr);
+    assert.deepEqual(withoutWarnings(kubeconfig.stderr), [
+      `kube-iptables-tailer: KUBECONFIG="${outside}/config": this program may not read it (outside its permission set; the production set reads a kubeconfig under /etc/kube-iptables-tailer)`,
+    ]);
+    // Outside, and readable but not writable (under /var/log).
+    for (const directory of [outside, "/var/log"]) {
+      const state = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+        ...source,
+        STATE_DIRECTORY: directory,
+      });
+      assert.equal(state.code, 2, state.stderr);
+      assert.deepEqual(withoutWarnings(state.stderr), [
+        `kube-iptables-tailer: STATE_DIRECTORY="${directory}": this program may not use it (outside its permission set; the production set keeps its state under /var/lib/kube-iptables-tailer)`,
+      ]);
+    }
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("cli: without credentials, ~/.kube/config is named as outside the permission set, not as unreadable", async () => {
+  const home = Deno.env.get("HOME") ?? "/root";
+  const r = await runProgram(["run", "--metrics-server-port=0"], {
+    IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+    IPTABLES_LOG_PREFIX: "drop:",
+    HOME: home,
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.deepEqual(withoutWarnings(r.stderr), [
+    `kube-iptables-tailer: no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, and ~/.kube/config (${home}/.kube/config) is outside what this program may read (the production set reads a kubeconfig under /etc/kube-iptables-tailer: copy it there and give --kubeconfig); use --dry-run to run without Kubernetes`,
+  ]);
+});
