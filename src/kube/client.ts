@@ -129,6 +129,15 @@ function yamlScalar(raw: string): string | undefined {
   return plain === "" || /^[[{&*!|>]/.test(plain) ? undefined : plain;
 }
 
+/** The error for a file a kubeconfig names that the permission set does not let us read. */
+function namedFileRefused(file: string): ConfigError {
+  return new ConfigError(
+    `the kubeconfig names ${JSON.stringify(file)}, which this program may not read (outside ` +
+      "its permission set; the production set reads a kubeconfig and the files it names under " +
+      `${PRODUCTION_PATHS.kubeconfig})`,
+  );
+}
+
 /** Loads a KubeConfig per settings; throws ConfigError when there are no credentials. */
 export function loadKubeConfig(
   settings: ClientSettings,
@@ -195,14 +204,9 @@ export function loadKubeConfig(
     }
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    if (isNotPermitted(error)) {
-      // A file the kubeconfig names (a certificate, a token file) outside the permission set.
-      throw new ConfigError(
-        `cannot load Kubernetes credentials: ${refusalText(error as Error)}: it is outside ` +
-          `what this program may read (the production set reads a kubeconfig and the files it ` +
-          `names under ${PRODUCTION_PATHS.kubeconfig})`,
-      );
-    }
+    // A file the kubeconfig names (a token file, read as it loads) outside the permission set.
+    const refused = isNotPermitted(error) && /"([^"]+)"/.exec(refusalText(error as Error))?.[1];
+    if (refused) throw namedFileRefused(refused);
     throw new ConfigError(
       `cannot load Kubernetes credentials: ${(error as Error).message.split("\n")[0]}`,
     );
@@ -210,6 +214,11 @@ export function loadKubeConfig(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new ConfigError("the kubeconfig has no current cluster");
   const user = kc.getCurrentUser();
+  // Files client-node reads at every request: refused by the permission set, every request
+  // would fail alike, retried forever.
+  for (const file of [cluster.caFile, user?.certFile, user?.keyFile]) {
+    if (file && !mayRead(file)) throw namedFileRefused(file);
+  }
   const context = kc.getContextObject(kc.currentContext);
   if (!user && context?.user) {
     // client-node would then leave out the cluster's CA too; client-go refuses such a context.

@@ -465,3 +465,52 @@ Deno.test("cli: without credentials, ~/.kube/config is named as outside the perm
     `kube-iptables-tailer: no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, and ~/.kube/config (${home}/.kube/config) is outside what this program may read (the production set reads a kubeconfig under /etc/kube-iptables-tailer: copy it there and give --kubeconfig); use --dry-run to run without Kubernetes`,
   ]);
 });
+
+Deno.test("cli: a file the kubeconfig names outside the permission set exits 2, naming it (not retried at every request)", async () => {
+  // The kubeconfig where the production set reads it (/var/log stands in for
+  // /etc/kube-iptables-tailer); its CA and token files elsewhere.
+  const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
+  const outside = await Deno.makeTempDir({ prefix: "kit-cli-outside-" });
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${outside}/token`, "t");
+  await Deno.writeTextFile(`${outside}/ca.crt`, "");
+  const kubeconfig = (user: string, cluster: string) =>
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: "https://127.0.0.1:9"
+${cluster}
+users:
+- name: u
+  user:
+${user}
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+current-context: x
+`;
+  try {
+    for (
+      const [user, cluster, file] of [
+        [`    tokenFile: ${outside}/token`, "", `${outside}/token`],
+        ["    token: t", `    certificate-authority: ${outside}/ca.crt`, `${outside}/ca.crt`],
+      ]
+    ) {
+      await Deno.writeTextFile(`${dir}/config`, kubeconfig(user, cluster));
+      const r = await runProgram(["run", "--metrics-server-port=0"], {
+        IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+        IPTABLES_LOG_PREFIX: "drop:",
+        KUBECONFIG: `${dir}/config`,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.deepEqual(withoutWarnings(r.stderr), [
+        `kube-iptables-tailer: the kubeconfig names "${file}", which this program may not read (outside its permission set; the production set reads a kubeconfig and the files it names under /etc/kube-iptables-tailer)`,
+      ]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
