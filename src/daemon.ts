@@ -304,7 +304,8 @@ function requireReadable(identity: { kind: string; id: string }): void {
 /**
  * Why the metrics server could not start. A given address is named with the port: the error
  * may be the address's ("Cannot assign requested address": not one of this host's), and an
- * IPv6 address is bracketed so that its port stays readable.
+ * IPv6 address is bracketed so that its port stays readable. A port in use is said how to
+ * avoid: a `run --dry-run` beside the daemon (in its pod, or on a host-network node) meets it.
  */
 function listenError(config: Config, error: unknown): ConfigError {
   const address = config.metricsAddress;
@@ -312,7 +313,11 @@ function listenError(config: Config, error: unknown): ConfigError {
     ? `:${config.metricsPort} (METRICS_SERVER_PORT)`
     : `${address.includes(":") ? `[${address}]` : address}:${config.metricsPort} ` +
       "(METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT)";
-  return new ConfigError(`cannot listen on ${where}: ${(error as Error).message}`);
+  const advice = error instanceof Deno.errors.AddrInUse
+    ? ": another process listens there (the daemon, for a run beside it): give " +
+      "--metrics-server-port another port (0: any free one)"
+    : "";
+  return new ConfigError(`cannot listen on ${where}: ${(error as Error).message}${advice}`);
 }
 
 /** Runs the daemon until a shutdown signal; returns the exit code. */

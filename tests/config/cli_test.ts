@@ -514,3 +514,26 @@ current-context: x
     await Deno.remove(outside, { recursive: true });
   }
 });
+
+Deno.test("cli: a metrics port already taken exits 2, saying how to choose another", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const r = await runProgram(["run", "--dry-run", `--metrics-server-port=${port}`], {
+      IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+      IPTABLES_LOG_PREFIX: "drop:",
+      METRICS_LISTEN_ADDRESS: "127.0.0.1",
+    });
+    assert.equal(r.code, 2, r.stderr);
+    const said = withoutWarnings(r.stderr).filter((l) => l.startsWith("kube-iptables-tailer:"));
+    assert.equal(said.length, 1, r.stderr);
+    assert.match(
+      said[0],
+      new RegExp(
+        `^kube-iptables-tailer: cannot listen on 127\\.0\\.0\\.1:${port} \\(METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT\\): .*: another process listens there \\(the daemon, for a run beside it\\): give --metrics-server-port another port \\(0: any free one\\)$`,
+      ),
+    );
+  } finally {
+    taken.close();
+  }
+});
