@@ -153,9 +153,12 @@ export function loadKubeConfig(
         `its permission set; the production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig})`,
     );
   }
+  /** The kubeconfig file read, named in what is wrong with it. */
+  let file: string | undefined;
   try {
     if (settings.kubeconfig) {
-      loadKubeconfigFile(kc, settings.kubeconfig);
+      file = settings.kubeconfig;
+      loadKubeconfigFile(kc, file);
     } else if (inCluster) {
       kc.loadFromCluster();
     } else if (settings.kubeApiServer && fileExists(`${SERVICE_ACCOUNT_DIR}/token`)) {
@@ -176,7 +179,8 @@ export function loadKubeConfig(
         },
       );
     } else if (home && fileExists(`${home}/.kube/config`)) {
-      loadKubeconfigFile(kc, `${home}/.kube/config`);
+      file = `${home}/.kube/config`;
+      loadKubeconfigFile(kc, file);
     } else if (settings.kubeApiServer) {
       // No credentials: only an unauthenticated (test or proxy) endpoint can work.
       kc.loadFromClusterAndUser(
@@ -208,11 +212,15 @@ export function loadKubeConfig(
     const refused = isNotPermitted(error) && /"([^"]+)"/.exec(refusalText(error as Error))?.[1];
     if (refused) throw namedFileRefused(refused);
     throw new ConfigError(
-      `cannot load Kubernetes credentials: ${(error as Error).message.split("\n")[0]}`,
+      `cannot load Kubernetes credentials${file ? ` from ${file}` : ""}: ${
+        (error as Error).message.split("\n")[0]
+      }`,
     );
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new ConfigError("the kubeconfig has no current cluster");
+  if (!cluster) {
+    throw new ConfigError(`the kubeconfig${file ? ` ${file}` : ""} has no current cluster`);
+  }
   const user = kc.getCurrentUser();
   // Files client-node reads at every request: refused by the permission set, every request
   // would fail alike, retried forever.

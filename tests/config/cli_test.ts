@@ -537,3 +537,32 @@ Deno.test("cli: a metrics port already taken exits 2, saying how to choose anoth
     taken.close();
   }
 });
+
+Deno.test("cli: a kubeconfig that is not one exits 2, naming the file", async () => {
+  const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir);
+  try {
+    for (
+      const [text, said] of [
+        ["not: [yaml", "cannot load Kubernetes credentials from FILE: "],
+        ["{}", "the kubeconfig FILE has no current cluster"],
+      ]
+    ) {
+      await Deno.writeTextFile(`${dir}/config`, text);
+      const r = await runProgram(["run", "--metrics-server-port=0"], {
+        IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+        IPTABLES_LOG_PREFIX: "drop:",
+        KUBECONFIG: `${dir}/config`,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      const lines = withoutWarnings(r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.ok(
+        lines[0].startsWith(`kube-iptables-tailer: ${said.replace("FILE", `${dir}/config`)}`),
+        lines[0],
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
