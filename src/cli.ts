@@ -58,6 +58,29 @@ function normalize(args: string[]): { args: string[]; bools: Map<string, string>
   return { args: out, bools };
 }
 
+/**
+ * What parseArgs refused, said plainly. It reads `-name=x` as the short options `-n -a …` and
+ * names only `-n`: such a word (whose first letter is no short option) is named whole, with its
+ * two-dash form when that is an option. parseArgs' advice on positional arguments that start
+ * with `-` is left out: an unknown option is far likelier than a file named `-q`.
+ */
+function argumentError(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  error: Error,
+): string {
+  const shorts = new Set(Object.values(options).map((o) => o.short).filter((s) => s));
+  for (const arg of args) {
+    if (arg === "--") break;
+    const word = /^-([^-=][^=]+)(=|$)/.exec(arg);
+    if (!word || shorts.has(word[1][0])) continue;
+    const name = word[1];
+    return `unknown option '${arg}'` +
+      (name in options ? `: long options take two dashes: --${name}` : "");
+  }
+  return error.message.split("\n")[0].replace(/ To specify a positional argument .*$/, "");
+}
+
 /** Parses `args` (without the program name); throws {@link ConfigError} on unknown flags. */
 export function parseCommandLine(args: string[]): CommandLine {
   const normalized = normalize(args);
@@ -92,15 +115,26 @@ export function parseCommandLine(args: string[]): CommandLine {
     parsed = parseArgs({
       args: rest,
       options,
-      allowPositionals: command === "parse",
+      // `help parse`: the command whose help is asked for.
+      allowPositionals: command === "parse" || command === "help",
       strict: true,
     });
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+    throw new ConfigError(`${argumentError(rest, options, error as Error)} (see --help)`);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   let helpTopic: CommandLine["helpTopic"];
-  if (values.help) {
+  if (command === "help") {
+    const [topic, ...more] = parsed.positionals;
+    if (more.length > 0 || (topic !== undefined && !["run", "parse", "version"].includes(topic))) {
+      throw new ConfigError(
+        `help takes one command: run, parse or version, not ${
+          JSON.stringify(parsed.positionals.join(" "))
+        }`,
+      );
+    }
+    if (topic === "parse") helpTopic = "parse";
+  } else if (values.help) {
     if (command === "parse") helpTopic = "parse";
     command = "help";
   } else if (values.version) command = "version";

@@ -467,7 +467,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "dry-run",
     kind: { type: "bool" },
     default: "false",
-    help: "Run without Kubernetes: print each drop as NDJSON on stdout.",
+    help:
+      "Post no Events: print each drop that would get them as NDJSON on stdout (expired and repeated ones are skipped, as the daemon skips them).",
     group: "runtime",
   },
   {
@@ -477,7 +478,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { type: "number", min: 0.1, max: 300 },
     default: "2",
     help:
-      "On SIGTERM: time to drain queued Events before exiting; drops still unposted stay after the checkpoint.",
+      "On SIGTERM, SIGINT or SIGHUP: time to drain queued Events before exiting; drops still unposted stay after the checkpoint.",
     group: "runtime",
   },
 ];

@@ -23,6 +23,7 @@ import { JournalSource } from "./sources/journal/source.ts";
 import { KmsgSource, NOT_CAPABLE_HINT } from "./sources/kmsg.ts";
 import type { LogSource, SourceEvent, SourceOptions } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
+import { isNotPermitted, mayRead, mayWrite, PRODUCTION_PATHS } from "./permissions.ts";
 
 /** The Kubernetes half, plugged in by {@link runDaemon} when not in dry-run mode. */
 export interface EventSink extends DropSink {
@@ -47,6 +48,13 @@ export interface DaemonIo {
     signal: AbortSignal,
   ): Promise<EventSink>;
 }
+
+/**
+ * A signal this soon after the same one that began the shutdown is that one again, not a second
+ * Ctrl-C: under `deno task start` (or `timeout`) one Ctrl-C arrives twice, from the terminal and
+ * passed on by the wrapper, a millisecond or so apart. A person pressing again takes far longer.
+ */
+const SAME_SIGNAL_MS = 200;
 
 /** Numbers of the shutdown signals (Linux), for the exit code of a forced exit (128 + n). */
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
@@ -74,8 +82,12 @@ export function daemonLogger(config: Config): Logger {
     try {
       file = Deno.openSync(path, { append: true, create: true });
     } catch (error) {
+      const why = isNotPermitted(error)
+        ? "this program may not write there (outside its permission set; the production set " +
+          `writes only under ${PRODUCTION_PATHS.state})`
+        : String(error);
       console.error(
-        `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${error}; logging to stderr only`,
+        `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${why}; logging to stderr only`,
       );
     }
   }
@@ -252,19 +264,20 @@ function requireReadable(identity: { kind: string; id: string }): void {
   }
   const name = SOURCE_VARIABLE[identity.kind as keyof typeof SOURCE_VARIABLE];
   for (const each of paths) {
-    if (Deno.permissions.querySync({ name: "read", path: each }).state === "granted") continue;
+    if (mayRead(each)) continue;
     const hint = identity.kind === "kmsg" && /^\/(dev|proc)\//.test(path)
       ? NOT_CAPABLE_HINT
       : "it is outside the paths its permissions allow; the production set reads logs under " +
-        "/var/log, /run/log/journal and /run/kube-iptables-tailer/kmsg";
+        PRODUCTION_PATHS.logs;
     throw new ConfigError(
       `${name}=${JSON.stringify(path)}: this program may not read ${
         JSON.stringify(each)
       } (${hint})`,
     );
   }
-  // A directory where a device belongs, or a file where the journal's directory belongs, is a
-  // mistake no retry mends. (Missing is not: it may appear.)
+  // A directory where a log file or a device belongs, or a file where the journal's directory
+  // belongs, is a mistake no retry mends. (Missing is not: it may appear. A log path that turns
+  // into a directory later is retried: the file source logs it and recovers.)
   let isDirectory: boolean | undefined;
   try {
     isDirectory = Deno.statSync(path).isDirectory;
@@ -278,6 +291,13 @@ function requireReadable(identity: { kind: string; id: string }): void {
       } is a file, not a directory: give the directory that holds the .journal files`,
     );
   }
+  if (identity.kind === "file" && isDirectory) {
+    throw new ConfigError(
+      `${name}=${
+        JSON.stringify(path)
+      } is a directory, not a log file: give the file the kernel's LOG lines go to (e.g. /var/log/kern.log)`,
+    );
+  }
   if (identity.kind === "kmsg" && isDirectory) {
     throw new ConfigError(
       `${name}=${JSON.stringify(path)} is a directory, not the kernel log device (/dev/kmsg)`,
@@ -288,7 +308,8 @@ function requireReadable(identity: { kind: string; id: string }): void {
 /**
  * Why the metrics server could not start. A given address is named with the port: the error
  * may be the address's ("Cannot assign requested address": not one of this host's), and an
- * IPv6 address is bracketed so that its port stays readable.
+ * IPv6 address is bracketed so that its port stays readable. A port in use is said how to
+ * avoid: a `run --dry-run` beside the daemon (in its pod, or on a host-network node) meets it.
  */
 function listenError(config: Config, error: unknown): ConfigError {
   const address = config.metricsAddress;
@@ -296,7 +317,11 @@ function listenError(config: Config, error: unknown): ConfigError {
     ? `:${config.metricsPort} (METRICS_SERVER_PORT)`
     : `${address.includes(":") ? `[${address}]` : address}:${config.metricsPort} ` +
       "(METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT)";
-  return new ConfigError(`cannot listen on ${where}: ${(error as Error).message}`);
+  const advice = error instanceof Deno.errors.AddrInUse
+    ? ": another process listens there (the daemon, for a run beside it): give " +
+      "--metrics-server-port another port (0: any free one)"
+    : "";
+  return new ConfigError(`cannot listen on ${where}: ${(error as Error).message}${advice}`);
 }
 
 /** Runs the daemon until a shutdown signal; returns the exit code. */
@@ -308,7 +333,14 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
   let stopping = false;
   /** When the shutdown began (performance.now): the timeout counts from the signal. */
   let stoppingSince: number | undefined;
+  let firstSignal: string | undefined;
   const unregister = io.onShutdownSignal((signal) => {
+    if (
+      stopping && signal === firstSignal && performance.now() - stoppingSince! < SAME_SIGNAL_MS
+    ) {
+      log.debug("the same signal again at once: taken as the one already received", { signal });
+      return;
+    }
     if (stopping) {
       // Run by hand, a second Ctrl-C means "now". Nothing is lost: the checkpoint is only ever
       // written up to handled drops, and what comes after it is read again at the next start.
@@ -317,6 +349,7 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     }
     stopping = true;
     stoppingSince = performance.now();
+    firstSignal = signal;
     log.info("shutting down", { signal });
     stop.abort();
   });
@@ -341,9 +374,17 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
     try {
       const info = await Deno.stat(config.stateDirectory);
       if (!info.isDirectory) throw new Error("not a directory");
+      // Readable but not writable under the permission set: no checkpoint could ever be saved.
+      if (!mayWrite(config.stateDirectory)) throw new Deno.errors.NotCapable();
       holder = await checkpoint.lock();
     } catch (error) {
       unregister();
+      if (isNotPermitted(error)) {
+        throw new ConfigError(
+          `${state}: this program may not use it (outside its permission set; the production ` +
+            `set keeps its state under ${PRODUCTION_PATHS.state})`,
+        );
+      }
       throw new ConfigError(`${state} is not usable: ${(error as Error).message}`);
     }
     if (holder !== undefined) {

@@ -18,7 +18,7 @@ Turns packets dropped by iptables/nftables LOG rules into Kubernetes Events on t
 
 Usage:
   kube-iptables-tailer [run] [OPTIONS]      follow the log and post Events (the daemon)
-  kube-iptables-tailer run --dry-run ...    follow the log and print drops as NDJSON, no Kubernetes
+  kube-iptables-tailer run --dry-run ...    follow the log and print drops as NDJSON, post no Events
   ${PARSE_USAGE}
                                             print every drop of whole logs (any header format,
                                             a /dev/kmsg dump, gzip too): see parse --help

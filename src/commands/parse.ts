@@ -12,6 +12,7 @@ import { DropParser, type ParserOptions } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError, OPTIONS } from "../config.ts";
 import { OutputClosed, OutputError, writeAll } from "../output.ts";
+import { isNotPermitted, refusalText } from "../permissions.ts";
 
 /** The usage line of `parse`. */
 export const PARSE_USAGE =
@@ -60,14 +61,11 @@ The daemon's options: see \`kube-iptables-tailer run --help\`.
  * anyway, on stdin; Deno's own text asks for a flag a compiled binary does not take.
  */
 export function cannotRead(file: string, error: unknown): ConfigError {
-  if (error instanceof Deno.errors.NotCapable) {
-    // Deno's words, without their advice (a flag this binary does not take).
-    const denied = (error as Error).message.replace(
-      /,? run again with the --allow-[a-z-]+ flag.*$/s,
-      "",
-    );
+  if (isNotPermitted(error)) {
     return new ConfigError(
-      `cannot read ${file}: ${denied}: it is outside what this program may read (its ` +
+      `cannot read ${file}: ${
+        refusalText(error as Error)
+      }: it is outside what this program may read (its ` +
         `permission set allows /var/log and a few other directories); give it on stdin ` +
         `instead: kube-iptables-tailer parse ... - < ${file}`,
     );

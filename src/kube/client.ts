@@ -23,6 +23,7 @@ import https from "node:https";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { isNotPermitted, mayRead, PRODUCTION_PATHS, refusalText } from "../permissions.ts";
 import {
   type Exchange,
   exchangeFor,
@@ -208,16 +209,21 @@ function firstOfEachName<T extends { name: string }>(lists: T[][]): T[] {
 
 /** Why the kubeconfig at `path` could not be used, naming it. */
 function kubeconfigError(path: string, error: unknown): ConfigError {
-  const where = `cannot load Kubernetes credentials from kubeconfig ${JSON.stringify(path)}`;
-  if (error instanceof Deno.errors.NotCapable) {
-    // Deno's words without their advice: a flag the compiled binary does not take.
-    const denied = error.message.replace(/,? run again with the --allow-[a-z-]+ flag.*$/s, "");
-    return new ConfigError(
-      `${where}: ${denied}: it is outside the paths this program may read (the production ` +
-        "permission set reads a kubeconfig under /etc/kube-iptables-tailer)",
-    );
+  if (isNotPermitted(error)) {
+    // The kubeconfig itself, or a token file it names (client-node reads it as it loads).
+    const refused = /"([^"]+)"/.exec(refusalText(error as Error))?.[1] ?? path;
+    return refused === path
+      ? new ConfigError(
+        `the kubeconfig ${JSON.stringify(path)}: this program may not read it (outside its ` +
+          `permission set; the production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig})`,
+      )
+      : namedFileRefused(refused);
   }
-  return new ConfigError(`${where}: ${(error as Error).message.split("\n")[0]}`);
+  return new ConfigError(
+    `cannot load Kubernetes credentials from kubeconfig ${JSON.stringify(path)}: ${
+      (error as Error).message.split("\n")[0]
+    }`,
+  );
 }
 
 /** The string a one-line YAML scalar says (quoted or plain); undefined for anything else. */
@@ -234,6 +240,15 @@ function yamlScalar(raw: string): string | undefined {
   }
   const plain = text.replace(/\s+#.*$/, "");
   return plain === "" || /^[[{&*!|>]/.test(plain) ? undefined : plain;
+}
+
+/** The error for a file a kubeconfig names that the permission set does not let us read. */
+function namedFileRefused(file: string): ConfigError {
+  return new ConfigError(
+    `the kubeconfig names ${JSON.stringify(file)}, which this program may not read (outside ` +
+      "its permission set; the production set reads a kubeconfig and the files it names under " +
+      `${PRODUCTION_PATHS.kubeconfig})`,
+  );
 }
 
 /** Loads a KubeConfig per settings; throws ConfigError when there are no credentials. */
@@ -283,8 +298,18 @@ export function loadKubeConfig(
         { name: "anonymous" },
       );
     } else {
+      const homeConfig = home ? `${home}/.kube/config` : undefined;
+      // Run by hand, the admin's own kubeconfig is the likely one, and the production
+      // permission set never reads it: say so, rather than call it missing.
+      const kubeDefault = homeConfig && !mayRead(homeConfig)
+        ? `and ~/.kube/config (${homeConfig}) is outside what this program may read (the ` +
+          `production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig}: copy it ` +
+          "there and give --kubeconfig)"
+        : "no readable ~/.kube/config";
       throw new ConfigError(
-        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, no readable ~/.kube/config; use --dry-run to run without Kubernetes",
+        "no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the " +
+          `service-account token are missing), no --kubeconfig/KUBECONFIG, ${kubeDefault}; ` +
+          "use --dry-run to run without Kubernetes",
       );
     }
   } catch (error) {
@@ -299,6 +324,11 @@ export function loadKubeConfig(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new ConfigError(`${kubeconfig()} has no current cluster`);
   const user = kc.getCurrentUser();
+  // Files client-node reads at every request: refused by the permission set, every request
+  // would fail alike, retried forever.
+  for (const file of [cluster.caFile, user?.certFile, user?.keyFile]) {
+    if (file && !mayRead(file)) throw namedFileRefused(file);
+  }
   const context = kc.getContextObject(kc.currentContext);
   if (!user && context?.user) {
     // client-node would then leave out the cluster's CA too; client-go refuses such a context.

@@ -171,6 +171,8 @@ export class KmsgSource implements LogSource {
   #kernelOnly: boolean;
   #retryMin: number;
   #retryMax: number;
+  /** The last failure, to log a streak of the same one once. */
+  #lastProblem = "";
   #start: StartPosition;
   #resumeFrom: unknown;
   #bootId: string | undefined;
@@ -251,6 +253,7 @@ export class KmsgSource implements LogSource {
             : Math.min(this.#pollMs, Math.max(FLOWING_WAIT_MS, waitMs) * 2);
           if (drained && !ready) {
             ready = true;
+            if (failures > 0) this.#log.info("the kernel log is readable again", { failures });
             failures = 0;
             this.#positioned(position);
             this.#onReady?.(position.lastSeq);
@@ -462,12 +465,24 @@ export class KmsgSource implements LogSource {
     this.#log.warn(message, last?.suppressed ? { ...fields, notLogged: last.suppressed } : fields);
   }
 
+  /**
+   * Counts a failure and waits before the next try. It is logged once per streak of the same
+   * error (as the file source does), with what to do about a missing or refused device.
+   */
   async #failed(what: string, error: unknown, failures: number, signal: AbortSignal) {
     const delay = retryDelay(this.#retryMin, this.#retryMax, failures);
     this.#onEvent("read_error");
-    const fields: Record<string, unknown> = { error, retryInMs: delay };
-    if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;
-    this.#log.error(`${what}; retrying`, fields);
+    const problem = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    if (failures === 0 || problem !== this.#lastProblem) {
+      const fields: Record<string, unknown> = { error, retryInMs: delay };
+      if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;
+      if (error instanceof Deno.errors.NotFound || (error as { code?: string }).code === "ENOENT") {
+        fields.hint = "no device at this path: mount the host's /dev/kmsg here (the DaemonSet " +
+          `does), or by hand: mknod ${this.#path} c 1 11`;
+      }
+      this.#log.error(`${what}; retrying (the same error again is counted, not logged)`, fields);
+    }
+    this.#lastProblem = problem;
     await sleep(delay, signal);
   }
 }

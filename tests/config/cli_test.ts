@@ -12,6 +12,8 @@ const FIXTURES = new URL("../fixtures/kernel/", import.meta.url).pathname;
 export async function runProgram(args: string[], env: Record<string, string> = {}, stdin?: string) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", `--config=${CONFIG}`, "-P=daemon", MAIN, ...args],
+    // A program that should have exited but runs on fails the test instead of holding it up.
+    signal: AbortSignal.timeout(60_000),
     env: { ...env, NO_COLOR: "1" },
     clearEnv: true,
     stdin: stdin === undefined ? "null" : "piped",
@@ -357,7 +359,7 @@ Deno.test("cli: a log source the permission set can never read exits 2 at once, 
   }
 });
 
-Deno.test("cli: a journal directory that is a file, or a kmsg device that is a directory, exits 2 at once", async () => {
+Deno.test("cli: a log file or kmsg device that is a directory, or a journal directory that is a file, exits 2 at once", async () => {
   const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
   await Deno.mkdir(dir);
   await Deno.writeTextFile(`${dir}/system.journal`, "");
@@ -366,6 +368,7 @@ Deno.test("cli: a journal directory that is a file, or a kmsg device that is a d
       const [variable, value, said] of [
         ["JOURNAL_DIRECTORY", `${dir}/system.journal`, "is a file, not a directory"],
         ["KMSG_PATH", dir, "is a directory, not the kernel log device"],
+        ["IPTABLES_LOG_PATH", dir, "is a directory, not a log file: give the file"],
       ]
     ) {
       await refusedAtStart(variable, value, ` ${said}`);
@@ -406,9 +409,9 @@ Deno.test("cli: a kubeconfig the permission set cannot read exits 2 naming it, a
       });
       assert.equal(r.code, 2, r.stderr);
       assert.deepEqual(withoutWarnings(r.stderr), [
-        `kube-iptables-tailer: cannot load Kubernetes credentials from kubeconfig "${outside}": ` +
-        `Requires read access to "${outside}": it is outside the paths this program may read ` +
-        "(the production permission set reads a kubeconfig under /etc/kube-iptables-tailer)",
+        `kube-iptables-tailer: the kubeconfig "${outside}": this program may not read it ` +
+        "(outside its permission set; the production set reads a kubeconfig under " +
+        "/etc/kube-iptables-tailer)",
       ]);
     }
   } finally {
@@ -440,5 +443,147 @@ Deno.test("cli: a metrics address that is not this host's exits 2, naming METRIC
     }
   } finally {
     await Deno.remove(log);
+  }
+});
+
+Deno.test("cli: a kubeconfig or state directory outside the permission set exits 2, saying where they may be (no --allow-read hint)", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "kit-cli-outside-" });
+  const source = { IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log", IPTABLES_LOG_PREFIX: "drop:" };
+  try {
+    const kubeconfig = await runProgram(["run", "--metrics-server-port=0"], {
+      ...source,
+      KUBECONFIG: `${outside}/config`,
+    });
+    assert.equal(kubeconfig.code, 2, kubeconfig.stderr);
+    assert.deepEqual(withoutWarnings(kubeconfig.stderr), [
+      `kube-iptables-tailer: the kubeconfig "${outside}/config": this program may not read it (outside its permission set; the production set reads a kubeconfig under /etc/kube-iptables-tailer)`,
+    ]);
+    // Outside, and readable but not writable (under /var/log).
+    for (const directory of [outside, "/var/log"]) {
+      const state = await runProgram(["run", "--dry-run", "--metrics-server-port=0"], {
+        ...source,
+        STATE_DIRECTORY: directory,
+      });
+      assert.equal(state.code, 2, state.stderr);
+      assert.deepEqual(withoutWarnings(state.stderr), [
+        `kube-iptables-tailer: STATE_DIRECTORY="${directory}": this program may not use it (outside its permission set; the production set keeps its state under /var/lib/kube-iptables-tailer)`,
+      ]);
+    }
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("cli: without credentials, ~/.kube/config is named as outside the permission set, not as unreadable", async () => {
+  const home = Deno.env.get("HOME") ?? "/root";
+  const r = await runProgram(["run", "--metrics-server-port=0"], {
+    IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+    IPTABLES_LOG_PREFIX: "drop:",
+    HOME: home,
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.deepEqual(withoutWarnings(r.stderr), [
+    `kube-iptables-tailer: no Kubernetes API credentials: not in a cluster (KUBERNETES_SERVICE_HOST and the service-account token are missing), no --kubeconfig/KUBECONFIG, and ~/.kube/config (${home}/.kube/config) is outside what this program may read (the production set reads a kubeconfig under /etc/kube-iptables-tailer: copy it there and give --kubeconfig); use --dry-run to run without Kubernetes`,
+  ]);
+});
+
+Deno.test("cli: a file the kubeconfig names outside the permission set exits 2, naming it (not retried at every request)", async () => {
+  // The kubeconfig where the production set reads it (/var/log stands in for
+  // /etc/kube-iptables-tailer); its CA and token files elsewhere.
+  const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
+  const outside = await Deno.makeTempDir({ prefix: "kit-cli-outside-" });
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${outside}/token`, "t");
+  await Deno.writeTextFile(`${outside}/ca.crt`, "");
+  const kubeconfig = (user: string, cluster: string) =>
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: "https://127.0.0.1:9"
+${cluster}
+users:
+- name: u
+  user:
+${user}
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+current-context: x
+`;
+  try {
+    for (
+      const [user, cluster, file] of [
+        [`    tokenFile: ${outside}/token`, "", `${outside}/token`],
+        ["    token: t", `    certificate-authority: ${outside}/ca.crt`, `${outside}/ca.crt`],
+      ]
+    ) {
+      await Deno.writeTextFile(`${dir}/config`, kubeconfig(user, cluster));
+      const r = await runProgram(["run", "--metrics-server-port=0"], {
+        IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+        IPTABLES_LOG_PREFIX: "drop:",
+        KUBECONFIG: `${dir}/config`,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.deepEqual(withoutWarnings(r.stderr), [
+        `kube-iptables-tailer: the kubeconfig names "${file}", which this program may not read (outside its permission set; the production set reads a kubeconfig and the files it names under /etc/kube-iptables-tailer)`,
+      ]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("cli: a metrics port already taken exits 2, saying how to choose another", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const r = await runProgram(["run", "--dry-run", `--metrics-server-port=${port}`], {
+      IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+      IPTABLES_LOG_PREFIX: "drop:",
+      METRICS_LISTEN_ADDRESS: "127.0.0.1",
+    });
+    assert.equal(r.code, 2, r.stderr);
+    const said = withoutWarnings(r.stderr).filter((l) => l.startsWith("kube-iptables-tailer:"));
+    assert.equal(said.length, 1, r.stderr);
+    assert.match(
+      said[0],
+      new RegExp(
+        `^kube-iptables-tailer: cannot listen on 127\\.0\\.0\\.1:${port} \\(METRICS_LISTEN_ADDRESS, METRICS_SERVER_PORT\\): .*: another process listens there \\(the daemon, for a run beside it\\): give --metrics-server-port another port \\(0: any free one\\)$`,
+      ),
+    );
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("cli: a kubeconfig that is not one exits 2, naming the file", async () => {
+  const dir = `/var/log/kit-cli-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir);
+  try {
+    for (
+      const [text, said] of [
+        ["not: [yaml", 'cannot load Kubernetes credentials from kubeconfig "FILE": '],
+        ["{}", 'the kubeconfig "FILE" has no current cluster'],
+      ]
+    ) {
+      await Deno.writeTextFile(`${dir}/config`, text);
+      const r = await runProgram(["run", "--metrics-server-port=0"], {
+        IPTABLES_LOG_PATH: "/var/log/kit-cli-absent.log",
+        IPTABLES_LOG_PREFIX: "drop:",
+        KUBECONFIG: `${dir}/config`,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      const lines = withoutWarnings(r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.ok(
+        lines[0].startsWith(`kube-iptables-tailer: ${said.replace("FILE", `${dir}/config`)}`),
+        lines[0],
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -265,6 +265,32 @@ Deno.test("config: a flag wins over the environment and is named in errors", () 
   );
 });
 
+Deno.test("cli: an option with one dash where two belong is named whole, with its two-dash form", () => {
+  // parseArgs read "-iptables-log-prefix=x:" as short options and named only "-i".
+  assert.throws(
+    () => parseCommandLine(["run", "-iptables-log-prefix=x:"]),
+    /^ConfigError: unknown option '-iptables-log-prefix=x:': long options take two dashes: --iptables-log-prefix \(see --help\)$/,
+  );
+  assert.throws(
+    () => parseCommandLine(["parse", "-format", "table"]),
+    /^ConfigError: unknown option '-format': long options take two dashes: --format \(see --help\)$/,
+  );
+  // Short options still work; an unknown one is named without parseArgs' advice about
+  // positional arguments.
+  assert.deepEqual(parseCommandLine(["parse", "-pcalico:", "-"]).parse.prefixes, ["calico:"]);
+  assert.throws(
+    () => parseCommandLine(["parse", "-q", "x.log"]),
+    /^ConfigError: Unknown option '-q'\. \(see --help\)$/,
+  );
+});
+
+Deno.test("cli: help parse is parse --help; help run the general help", () => {
+  assert.equal(parseCommandLine(["help", "parse"]).helpTopic, "parse");
+  assert.equal(parseCommandLine(["help", "parse"]).command, "help");
+  assert.equal(parseCommandLine(["help", "run"]).helpTopic, undefined);
+  assert.equal(parseCommandLine(["help", "run"]).command, "help");
+});
+
 Deno.test("config: the original manifests' glog flags are accepted", () => {
   const c = load({}, [
     "-v=2",

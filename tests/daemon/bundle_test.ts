@@ -166,7 +166,7 @@ systemTest(
       const stderr = new TextDecoder().decode(daemon.stderr);
       assert.match(
         stderr,
-        /cannot write the log to .*kube-iptables-tailer\.log \(--log_dir\): NotCapable/,
+        /cannot write the log to .*kube-iptables-tailer\.log \(--log_dir\): this program may not write/,
       );
       assert.equal(
         [...Deno.readDirSync(logDir)].length,
@@ -174,7 +174,10 @@ systemTest(
         "nothing written outside the state directory",
       );
       assert.equal(daemon.code, 2);
-      assert.match(stderr, /STATE_DIRECTORY=.* is not usable: Requires read access/);
+      assert.match(
+        stderr,
+        /STATE_DIRECTORY=.*: this program may not use it \(outside its permission set/,
+      );
     } finally {
       await Deno.remove(work, { recursive: true });
     }

@@ -370,6 +370,30 @@ Deno.test("glog compatibility: --log_dir also writes the log to a file there, -v
   }
 });
 
+Deno.test("glog compatibility: a --log_dir outside the permission set is named as such (no --allow-write hint); the log goes to stderr", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "kit-log-dir-outside-" });
+  // The production permission set reads logs under /var/log only.
+  const log = `/var/log/kit-dry-run-log-dir-${crypto.randomUUID()}.log`;
+  await append(log, "");
+  const daemon = new DaemonProcess(
+    ["run", "--dry-run", `--iptables-log-path=${log}`, "--iptables-log-prefix=nft-drop:"]
+      .concat(["--metrics-server-port=0", `--log_dir=${outside}`]),
+    {},
+    { denoArgs: ["--no-prompt", "-P=daemon"] },
+  );
+  try {
+    await daemon.waitFor(() => daemon.logged("following log file"), 15_000, "start");
+    assert.equal((await daemon.stop()).code, 0);
+    assert.deepEqual(daemon.stderrLines.filter((l) => l.includes("--log_dir")), [
+      `kube-iptables-tailer: cannot write the log to ${outside}/kube-iptables-tailer.log (--log_dir): this program may not write there (outside its permission set; the production set writes only under /var/lib/kube-iptables-tailer); logging to stderr only`,
+    ]);
+  } finally {
+    await daemon.kill();
+    await Deno.remove(log);
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
 Deno.test("normalPath: one spelling per path, for the checkpoint's name and lock", () => {
   const cases: [string, string][] = [
     ["/run/log/journal/", "/run/log/journal"],
