@@ -87,8 +87,10 @@ export interface KmsgSourceOptions extends SourceOptions {
   path?: string;
   log?: Logger;
   /**
-   * Longest wait when nothing is available, in ms (default 100; shorter while records flow): of
-   * the device's reader thread, and of this source for a device without one (`openDevice`).
+   * Longest wait when nothing is available, in ms (default 100; shorter while records flow), for
+   * a device without a reader thread (`openDevice`); the reader thread waits at most this and
+   * at most 20 ms (`MAX_IDLE_WAIT_MS`), so that a flood starting after a quiet time is read
+   * before it overruns the ring buffer.
    */
   pollIntervalMs?: number;
   /** Most bytes read from the device ahead of the batches handed out (default 4 MiB). */

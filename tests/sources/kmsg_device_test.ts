@@ -4,6 +4,7 @@ import {
   type KmsgDevice,
   type KmsgReadResult,
   openKmsgDevice,
+  readerStart,
   RECORD_BYTES,
   reviveError,
 } from "../../src/sources/kmsg_device.ts";
@@ -157,4 +158,14 @@ Deno.test("reviveError: errors of the reader thread keep their kind and code", (
   const missing = reviveError({ name: "Error", message: "ENOENT: no such file", code: "ENOENT" });
   assert.equal((missing as { code?: string }).code, "ENOENT");
   assert.ok(!(missing instanceof Deno.errors.NotCapable));
+});
+
+Deno.test("readerStart: while the input is quiet the reader thread looks again within 20 ms", () => {
+  // A ring of ~600 records is overrun in 24 ms by a flood of 25 000 records/s starting after a
+  // quiet time: a longer wait (the source's poll interval, 100 ms) lost the burst's first records.
+  const control = new SharedArrayBuffer(8);
+  assert.equal(readerStart("/dev/kmsg", control, {}).maxWaitMs, 20);
+  assert.equal(readerStart("/dev/kmsg", control, { maxWaitMs: 100 }).maxWaitMs, 20);
+  assert.equal(readerStart("/dev/kmsg", control, { maxWaitMs: 5 }).maxWaitMs, 5);
+  assert.equal(readerStart("/dev/kmsg", control, { maxWaitMs: 0 }).maxWaitMs, 1);
 });
