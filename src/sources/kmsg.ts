@@ -12,10 +12,11 @@
  *   beginning.
  * - Records overwritten before we read them (`EPIPE`) are counted as a `gap` with the number of
  *   sequence numbers missed, and reading goes on with the oldest record left.
- * - Reads are non-blocking (see `kmsg_device.ts`); when nothing is available the source sleeps,
- *   so an abort ends `read()` at once: not at all after a pass that found many records, 1 ms after
- *   one that found some (a flood must not overrun the ring buffer, which holds a few hundred
- *   records), doubling while the log is quiet up to `pollIntervalMs`.
+ * - The device is read in a thread of its own (see `kmsg_device.ts`) into a bounded queue
+ *   (`queueBytes`), so pauses of the main thread (handling a batch, garbage collection) do not let
+ *   the kernel overwrite records first; with the queue full that thread stops reading and the
+ *   kernel's overrun is counted as a gap. The source waits for that thread's records; an abort
+ *   ends `read()` at once.
  * - Only kernel-facility records are delivered (facility 0), as `journalctl -k` and syslog's
  *   `kern.*` would; userspace writes to `/dev/kmsg` (facility 1 and up) are skipped.
  * - Times are boot time (whole ms) + the record's milliseconds (see `kmsg_boot_time.ts`). Each
@@ -48,7 +49,12 @@ import { retryDelay, sleep } from "../timing.ts";
 import { type LogFields, type Logger, silentLogger } from "../log.ts";
 import { parseKmsgHeader, unescapeKmsg } from "../netfilter/kmsg_record.ts";
 import { BootClock, readBootId, RecordBootTime, type ResumedBootTime } from "./kmsg_boot_time.ts";
-import { type KmsgDevice, type KmsgDeviceOpener, openKmsgDevice } from "./kmsg_device.ts";
+import {
+  type KmsgDevice,
+  type KmsgDeviceOpener,
+  openKmsgDevice,
+  RECORD_BYTES,
+} from "./kmsg_device.ts";
 import { KmsgLineSplitter } from "./kmsg_lines.ts";
 import type {
   LogRecord,
@@ -80,8 +86,15 @@ export interface KmsgSourceOptions extends SourceOptions {
   /** The device (default `/dev/kmsg`); a regular file or a FIFO of records works too. */
   path?: string;
   log?: Logger;
-  /** Longest sleep when nothing is available, in ms (default 100; shorter while records flow). */
+  /**
+   * Longest wait when nothing is available, in ms (default 100; shorter while records flow), for
+   * a device without a reader thread (`openDevice`); the reader thread waits at most this and
+   * at most 20 ms (`MAX_IDLE_WAIT_MS`), so that a flood starting after a quiet time is read
+   * before it overruns the ring buffer.
+   */
   pollIntervalMs?: number;
+  /** Most bytes read from the device ahead of the batches handed out (default 4 MiB). */
+  queueBytes?: number;
   /** Most records in one batch (default 512). */
   maxBatchRecords?: number;
   /** Boot time in ms since the epoch; by default estimated from `/proc/uptime`. */
@@ -100,7 +113,7 @@ export interface KmsgSourceOptions extends SourceOptions {
    * will be delivered. For tests and start-up logs.
    */
   onReady?: (lastSeq: number | undefined) => void;
-  /** Opens the input (default: non-blocking `node:fs`); tests inject failures here. */
+  /** Opens the input (default: a reader thread, `openKmsgDevice`); tests inject failures here. */
   openDevice?: KmsgDeviceOpener;
 }
 
@@ -110,9 +123,10 @@ export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with
   "mounted at /run/kube-iptables-tailer/kmsg, which the release binary may read; see the README)";
 
 /**
- * The wait after a read that found records. The kernel's ring buffer (often 128 KiB: some 600
- * records) is overwritten in tens of milliseconds by a flood; a fixed 100 ms wait lost half of
- * 50 000 records that journald, reading the same device, kept.
+ * The wait after a read that found records, for a device without a reader thread of its own.
+ * The kernel's ring buffer (often 128 KiB: some 600 records) is overwritten in tens of
+ * milliseconds by a flood; a fixed 100 ms wait lost half of 50 000 records that journald,
+ * reading the same device, kept.
  */
 const FLOWING_WAIT_MS = 1;
 
@@ -121,9 +135,6 @@ const FLOOD_RECORDS = 32;
 
 /** Repeated warnings of one kind (gaps, undecodable lines) are logged at most this often. */
 const WARN_INTERVAL_MS = 10_000;
-
-/** Reads one record per device read: the kernel's records are at most ~8 KiB. */
-const READ_BUFFER_BYTES = 16 * 1024;
 
 /** Parses a saved cursor; undefined when it is not one. */
 export function parseKmsgCursor(value: unknown): KmsgCursor | undefined {
@@ -198,7 +209,9 @@ export class KmsgSource implements LogSource {
     this.#bootId = options.bootId === null ? undefined : options.bootId ?? readBootId();
     this.#onEvent = options.onEvent ?? (() => {});
     this.#onReady = options.onReady;
-    this.#open = options.openDevice ?? openKmsgDevice;
+    const queueBytes = options.queueBytes;
+    const maxWaitMs = this.#pollMs;
+    this.#open = options.openDevice ?? ((path) => openKmsgDevice(path, { queueBytes, maxWaitMs }));
     const log = this.#log;
     this.#clock = options.bootClock ?? new BootClock({
       bootTimeMs: options.bootTimeMs,
@@ -213,7 +226,7 @@ export class KmsgSource implements LogSource {
     // Without a saved position, where reading starts is handed out once (a batch without
     // records): a run that stops before any record arrives still leaves a checkpoint.
     let announce = position.lastSeq === undefined;
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const buffer = new Uint8Array(RECORD_BYTES);
     // Records read but not yet yielded: one read of a file can hold more than a batch.
     const pending: Entry[] = [];
     let failures = 0;
@@ -221,7 +234,7 @@ export class KmsgSource implements LogSource {
       let device: KmsgDevice | undefined;
       if (!signal.aborted) {
         try {
-          device = this.#open(this.#path);
+          device = await this.#open(this.#path);
         } catch (error) {
           await this.#failed("cannot open the kernel log", error, failures++, signal);
           continue;
@@ -240,9 +253,16 @@ export class KmsgSource implements LogSource {
       try {
         for (;;) {
           let drained = false;
+          let waiting = false;
           const seqBefore = position.lastSeq ?? -1;
           if (device && !signal.aborted && pending.length < this.#maxBatch) {
-            ({ drained, failure } = this.#fill(device, buffer, splitter, position, pending));
+            ({ drained, waiting = false, failure } = this.#fill(
+              device,
+              buffer,
+              splitter,
+              position,
+              pending,
+            ));
           }
           const read = (position.lastSeq ?? -1) - seqBefore;
           // A flood: read again at once. Some records: soon. None: wait longer each time.
@@ -273,7 +293,9 @@ export class KmsgSource implements LogSource {
             };
           }
           if (failure || (signal.aborted && pending.length === 0)) break;
-          if (drained && pending.length === 0) await sleep(waitMs, signal);
+          if ((drained || waiting) && pending.length === 0) {
+            await (device?.wait ? device.wait(waitMs, signal) : sleep(waitMs, signal));
+          }
         }
       } finally {
         // Also when the consumer stops iterating (return() at the yield).
@@ -373,7 +395,8 @@ export class KmsgSource implements LogSource {
 
   /**
    * Reads what is available now into `pending`, until it holds a batch. `drained`: the input had
-   * nothing more. A read error ends the reading; what was read before it is kept.
+   * nothing more; `waiting`: nothing more has arrived from the device's reader thread yet. A read
+   * error ends the reading; what was read before it is kept.
    */
   #fill(
     device: KmsgDevice,
@@ -381,7 +404,7 @@ export class KmsgSource implements LogSource {
     splitter: KmsgLineSplitter,
     position: Position,
     pending: Entry[],
-  ): { drained: boolean; failure?: { error: unknown } } {
+  ): { drained: boolean; waiting?: boolean; failure?: { error: unknown } } {
     const bootTimeMs = this.#bootTime.ms();
     const onLine = (line: string) => this.#record(line, position, bootTimeMs, pending);
     while (pending.length < this.#maxBatch) {
@@ -392,6 +415,7 @@ export class KmsgSource implements LogSource {
         return { drained: false, failure: { error } };
       }
       if (result === "again") return { drained: true };
+      if (result === "pending") return { drained: false, waiting: true };
       if (result === "overrun") {
         if (!position.toEnd) position.overrun = true;
         continue;

@@ -514,6 +514,27 @@ Deno.test("KmsgSource: start at the end skips what is there and delivers what fo
   }
 });
 
+Deno.test("KmsgSource: a read-ahead queue far smaller than the input still delivers every record, in order", async () => {
+  const total = 3000; // ~280 KiB through a queue of 16 KiB: it fills and drains over and over
+  const lines: string[] = [];
+  for (let seq = 1; seq <= total; seq++) {
+    lines.push(`4,${seq},${seq * 1000},-;kube-iptables-tailer: record ${seq} ${"x".repeat(50)}`);
+  }
+  const path = await tempFile(lines.join("\n") + "\n");
+  const { counts, onEvent } = eventCounter();
+  try {
+    const { records, batches } = await collect(
+      { path, start: "beginning", queueBytes: 16 * 1024, onEvent, bootId: null },
+      (r) => r.length >= total,
+    );
+    assert.deepEqual(records.map((r) => r.text), lines.map(messageOf));
+    assert.deepEqual(counts, {});
+    assert.equal((batches.at(-1)!.cursor as KmsgCursor).seq, total);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("KmsgSource: follows a FIFO while it is written, across writers and split records", async () => {
   const dir = await Deno.makeTempDir();
   const fifo = `${dir}/kmsg.fifo`;
