@@ -58,11 +58,36 @@ function normalize(args: string[]): { args: string[]; bools: Map<string, string>
   return { args: out, bools };
 }
 
+/** The name in a word of one dash and more than one letter (`-name`, `-name=x`). */
+function oneDashName(arg: string): string | undefined {
+  return /^-([^-=][^=]+)(=|$)/.exec(arg)?.[1];
+}
+
+/**
+ * A long option written with one dash (`-help`, `-prefix=x`, as Go programs take them), said
+ * before parseArgs reads it as short options: `-n -a …` naming only `-n`, or, when its first
+ * letter is an option, that option with the rest as its value (`-prefix=x` as `-p refix=x`,
+ * `-version` as `-v ersion`), mostly without a word.
+ */
+function oneDashOption(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): string | undefined {
+  for (const arg of args) {
+    if (arg === "--") break;
+    const name = oneDashName(arg);
+    if (name !== undefined && Object.hasOwn(options, name)) {
+      return `unknown option '${arg}': long options take two dashes: --${name}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * What parseArgs refused, said plainly. It reads `-name=x` as the short options `-n -a …` and
- * names only `-n`: such a word (whose first letter is no short option) is named whole, with its
- * two-dash form when that is an option. parseArgs' advice on positional arguments that start
- * with `-` is left out: an unknown option is far likelier than a file named `-q`.
+ * names only `-n`: such a word (whose first letter is no short option) is named whole.
+ * parseArgs' advice on positional arguments that start with `-` is left out: an unknown option
+ * is far likelier than a file named `-q`.
  */
 function argumentError(
   args: string[],
@@ -72,11 +97,8 @@ function argumentError(
   const shorts = new Set(Object.values(options).map((o) => o.short).filter((s) => s));
   for (const arg of args) {
     if (arg === "--") break;
-    const word = /^-([^-=][^=]+)(=|$)/.exec(arg);
-    if (!word || shorts.has(word[1][0])) continue;
-    const name = word[1];
-    return `unknown option '${arg}'` +
-      (name in options ? `: long options take two dashes: --${name}` : "");
+    const name = oneDashName(arg);
+    if (name !== undefined && !shorts.has(name[0])) return `unknown option '${arg}'`;
   }
   return error.message.split("\n")[0].replace(/ To specify a positional argument .*$/, "");
 }
@@ -110,6 +132,8 @@ export function parseCommandLine(args: string[]): CommandLine {
     options.format = { type: "string" };
     options["boot-time"] = { type: "string" };
   }
+  const oneDash = oneDashOption(rest, options);
+  if (oneDash) throw new ConfigError(`${oneDash} (see --help)`);
   let parsed;
   try {
     parsed = parseArgs({

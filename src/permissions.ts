@@ -1,8 +1,9 @@
 /**
  * Words for paths this program's Deno permission set does not grant. Deno's own message advises
- * running again with an `--allow-…` flag, which the compiled binary does not take: its
- * permissions are fixed when it is built (`permissions.daemon` in deno.json). These messages say
- * instead where the production set lets the program read and write.
+ * running again with an `--allow-…` flag, which the compiled binary does not take (its
+ * permissions are fixed when it is built, `permissions.daemon` in deno.json), and in the compiled
+ * binary to build it again with `deno compile --allow-…`. These messages say instead where the
+ * production set lets the program read and write.
  * @module
  */
 
@@ -19,7 +20,8 @@ export function isNotPermitted(error: unknown): boolean {
 }
 
 /**
- * Deno's text of a refusal without its advice: `Requires read access to "/x"`.
+ * Deno's text of a refusal without its advice (`deno run`'s or, in the compiled binary, to
+ * compile it again): `Requires read access to "/x"`.
  *
  * @example
  * ```ts
@@ -28,7 +30,10 @@ export function isNotPermitted(error: unknown): boolean {
  * ```
  */
 export function refusalText(error: Error): string {
-  return error.message.replace(/,? run again with the --allow-[a-z-]+ flag.*$/s, "");
+  return error.message.replace(
+    /,? (run again with the --allow-[a-z-]+ flag|specify the required permissions during compilation using).*$/s,
+    "",
+  );
 }
 
 /** Whether the permission set lets the program read `path` (asked without prompting). */

@@ -284,6 +284,35 @@ Deno.test("cli: an option with one dash where two belong is named whole, with it
   );
 });
 
+Deno.test("cli: a long option with one dash whose first letter is a short option is named too, not read as that short option", () => {
+  // parseArgs read "-help" as "-h -e …" (Unknown option '-e'), "-version" as "-v ersion"
+  // (invalid --v), and "-prefix=x:" under parse as "-p refix=x:", taken without a word.
+  for (
+    const [args, name] of [
+      [["-help"], "help"],
+      [["run", "-version"], "version"],
+      [["parse", "-help"], "help"],
+      [["parse", "-prefix=calico:", "-"], "prefix"],
+      [["parse", "-packet-drop-log-time-layout=2006", "-"], "packet-drop-log-time-layout"],
+    ]
+  ) {
+    assert.throws(
+      () => parseCommandLine(args as string[]),
+      new RegExp(
+        `^ConfigError: unknown option '${
+          (args as string[]).find((a) => a.startsWith("-"))
+        }': long options take two dashes: --${name} \\(see --help\\)$`,
+      ),
+      (args as string[]).join(" "),
+    );
+  }
+  // A word that only looks like one (an object's own property, not an option) is not advised.
+  assert.throws(
+    () => parseCommandLine(["run", "-constructor"]),
+    /^ConfigError: unknown option '-constructor' \(see --help\)$/,
+  );
+});
+
 Deno.test("cli: help parse is parse --help; help run the general help", () => {
   assert.equal(parseCommandLine(["help", "parse"]).helpTopic, "parse");
   assert.equal(parseCommandLine(["help", "parse"]).command, "help");
