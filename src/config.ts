@@ -468,7 +468,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { type: "bool" },
     default: "false",
     help:
-      "Post no Events: print each drop that would get them as NDJSON on stdout (expired and repeated ones are skipped, as the daemon skips them).",
+      "Post no Events: print each drop the daemon would act on as NDJSON on stdout (expired and repeated ones are skipped, as the daemon skips them).",
     group: "runtime",
   },
   {
