@@ -4,7 +4,9 @@
  * collections, so only live objects count):
  *
  * - `pods`: Pods indexed;
- * - `bytesPerPod`: the heap the ready index holds, per Pod.
+ * - `bytesPerPod`: the heap the ready index holds, per Pod;
+ * - `heldAtListEnd`: bytes the first list holds on top of the index when it ends (measured when
+ *   the index logs "listed pods", while the list's own state is still in scope).
  *
  * Used by tests/kube/pods_memory_test.ts; a process of its own keeps the emulator's objects and
  * the test runner's out of the numbers.
@@ -13,12 +15,13 @@
 
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import { PodIndex } from "../../src/kube/pods.ts";
-import { silentLogger } from "../../src/log.ts";
+import { createLogger, silentLogger } from "../../src/log.ts";
 
 /** What the child prints. */
 export interface PodIndexHeap {
   pods: number;
   bytesPerPod: number;
+  heldAtListEnd: number;
 }
 
 function settledHeap(): number {
@@ -37,8 +40,16 @@ if (import.meta.main) {
   };
   const client = new KubeClient(loadKubeConfig(settings, {}), settings, silentLogger);
   await client.request("GET", "/version"); // credentials, connection: not the index's
+  let atListEnd: number | undefined;
+  const log = createLogger({
+    level: "info",
+    format: "text",
+    write: (line) => {
+      if (atListEnd === undefined && line.includes("listed pods")) atListEnd = settledHeap();
+    },
+  });
   const before = settledHeap();
-  const index = new PodIndex({ client, log: silentLogger });
+  const index = new PodIndex({ client, log });
   const controller = new AbortController();
   const done = index.run(controller.signal);
   await index.whenReady();
@@ -49,6 +60,7 @@ if (import.meta.main) {
   const report: PodIndexHeap = {
     pods: index.size,
     bytesPerPod: Math.round((after - before) / index.size),
+    heldAtListEnd: atListEnd! - after,
   };
   console.log(JSON.stringify(report));
 }
