@@ -666,7 +666,7 @@ export async function readBody(response: StreamedResponse, maxBytes: number): Pr
       response.cancel();
       throw new AnswerError(`HTTP ${status} answer larger than ${maxBytes} bytes`, status);
     }
-    chunks.push(chunk);
+    chunks.push(chunk.slice()); // the next chunk may reuse its bytes
   }
   const bytes = concat(chunks, size);
   const json = isJsonAnswer(response.headers);

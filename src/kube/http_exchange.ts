@@ -37,8 +37,10 @@ export interface StreamedResponse {
   /** Header names in lower case. */
   headers: Record<string, string | string[] | undefined>;
   /**
-   * The body's bytes in the chunks they arrive in. Iterating rejects with
-   * {@link TransportError} when the answer is cut, times out, or the request is aborted.
+   * The body's bytes in the chunks they arrive in. A chunk is valid until the next one is asked
+   * for (the `fetch` exchange reads them all into one buffer): copy what you keep. Iterating
+   * rejects with {@link TransportError} when the answer is cut, times out, or the request is
+   * aborted.
    */
   body: AsyncIterable<Uint8Array>;
   /** Closes the connection without reading (the rest of) the body. */
@@ -190,19 +192,30 @@ export class FetchExchange implements Exchange {
   }
 }
 
+/** Bytes read at a time from a `fetch` answer (the size of the chunks a default reader makes). */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * The body of a `fetch` answer, read into one buffer that goes back and forth between the stream
+ * and the reader (each read transfers it, so a chunk kept is emptied by the next read). A default
+ * reader allocates a new 64 KiB buffer for every chunk, freed only by a garbage collection: the
+ * daemon's first list of 100 k Pods (3 000 chunks) peaked about 10 MB higher that way.
+ */
 async function* fetchBody(response: Response, deadline: Deadline): AsyncGenerator<Uint8Array> {
-  const reader = response.body?.getReader();
+  const reader = response.body?.getReader({ mode: "byob" });
+  let buffer = new Uint8Array(READ_BUFFER_BYTES);
   let complete = false;
   try {
     while (reader) {
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let result: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
       try {
-        result = await reader.read();
+        result = await reader.read(buffer);
       } catch (error) {
         throw deadline.failure ?? new TransportError(`answer cut: ${messageOf(error)}`);
       }
       if (result.done) break;
       yield result.value;
+      buffer = new Uint8Array(result.value.buffer);
     }
     complete = true;
   } finally {

@@ -186,7 +186,7 @@ async function bufferedChild(kubeconfig: string): Promise<void> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of response.body) {
-    chunks.push(chunk);
+    chunks.push(chunk.slice()); // the next chunk may reuse its bytes
     size += chunk.length;
   }
   const bytes = new Uint8Array(size);

@@ -132,6 +132,34 @@ Deno.test("client.stream: the body is handed over while it arrives, before the a
   assert.deepEqual(await reader.next(), { value: undefined, done: true });
 });
 
+Deno.test("client.stream: fetch reads every chunk into one buffer, so a chunk kept is emptied by the next read; request copies what it keeps", async () => {
+  await using s = await setup();
+  const paced = pacedBody(['{"items":[{"a":1}', ',{"b":2}]}']);
+  s.proxy.rules.push({
+    match: (url) => url.pathname === "/api/v1/pods",
+    respond: () => new Response(paced.body, { headers: { "Content-Type": "application/json" } }),
+  });
+  paced.next();
+  const response = await s.client.stream("GET", "/api/v1/pods");
+  assert.equal(s.client.transport, "fetch");
+  const reader = response.body[Symbol.asyncIterator]();
+  const first = (await reader.next()).value as Uint8Array;
+  assert.equal(new TextDecoder().decode(first), '{"items":[{"a":1}');
+  paced.next();
+  assert.equal(await nextChunk(reader), ',{"b":2}]}');
+  assert.equal(first.byteLength, 0, "the first chunk's buffer went back to the stream");
+  assert.deepEqual(await reader.next(), { value: undefined, done: true });
+  s.proxy.rules.length = 0;
+
+  // An answer of many chunks (300 pods, ~400 kB), read whole: every chunk's bytes are kept.
+  addListPods(s.api);
+  const list = await s.client.request("GET", "/api/v1/pods");
+  assert.deepEqual(
+    list.body.items.map((pod: { metadata: { name: string } }) => pod.metadata.name).sort(),
+    Array.from({ length: 300 }, (_, i) => `pod-${i}`).sort(),
+  );
+});
+
 Deno.test("client.stream: the timeout covers the body; abort and cancel end it; a cut answer is a TransportError", async () => {
   await using s = await setup();
   const stalled = () => {
