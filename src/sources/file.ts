@@ -78,7 +78,7 @@ export interface FileSourceOptions extends SourceOptions {
   pollIntervalMs?: number;
   /** Longer lines are cut to this many bytes (default 65536). */
   maxLineBytes?: number;
-  /** Bytes read per chunk; one batch per chunk at most (default 524288). */
+  /** Bytes read per chunk; one batch per chunk at most (default 122880). */
   readChunkBytes?: number;
   /** First retry delay after a read error, ms (default 100); doubles per failure. */
   retryInitialMs?: number;
@@ -92,7 +92,11 @@ export interface FileSourceOptions extends SourceOptions {
 export const FILE_SOURCE_DEFAULTS = {
   pollIntervalMs: 5000,
   maxLineBytes: 64 * 1024,
-  readChunkBytes: 512 * 1024,
+  // Under V8's 128 KiB bound for ordinary heap objects: a larger chunk's text is a large object,
+  // freed only by a full collection, and under a flood of 100 000 drop lines/s some 30 MB of
+  // dead ones piled up (peak RSS 233 MB with 512 KiB, 208 MB with this). Catching up on a
+  // backlog goes at 1.2-1.3 GB/s instead of 2.7, more than any log is written at.
+  readChunkBytes: 120 * 1024,
   retryInitialMs: 100,
   retryMaxMs: 5000,
 } as const;

@@ -11,7 +11,7 @@
  */
 
 import { type BenchRow, percentile } from "./harness.ts";
-import { FileSource } from "../../src/sources/file.ts";
+import { FILE_SOURCE_DEFAULTS, FileSource } from "../../src/sources/file.ts";
 
 const FIXTURE = new URL("../fixtures/kernel/kern-rfc3339.log", import.meta.url);
 const SAMPLES = 1000;
@@ -194,7 +194,9 @@ export async function run(): Promise<BenchRow[]> {
       value: mb / (best / 1000),
       unit: "MB/s",
       baseline: { name: "wc -l", value: mb / (wcBest / 1000) },
-      note: `${wc.lines} lines, decoded to text in 512 KiB batches, best of 3`,
+      note: `${wc.lines} lines, decoded to text in ${
+        FILE_SOURCE_DEFAULTS.readChunkBytes / 1024
+      } KiB batches, best of 3`,
     });
     return rows;
   } finally {
