@@ -118,9 +118,10 @@ export interface KmsgSourceOptions extends SourceOptions {
 }
 
 /** Why Deno refused the device, and what to do about it. */
-export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with --allow-all: " +
-  "run with -A, or make the device appear at another path (a hostPath CharDevice volume " +
-  "mounted at /run/kube-iptables-tailer/kmsg, which the release binary may read; see the README)";
+export const NOT_CAPABLE_HINT = "Deno opens paths under /dev and /proc only with --allow-all, " +
+  "which the release binary never has: make the device appear at another path it may read, " +
+  "/run/kube-iptables-tailer/kmsg (the DaemonSet's hostPath CharDevice volume; by hand: mknod " +
+  "/run/kube-iptables-tailer/kmsg c 1 11; see the README), or, running from source, use deno run -A";
 
 /**
  * The wait after a read that found records, for a device without a reader thread of its own.
