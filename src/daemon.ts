@@ -130,8 +130,9 @@ export function createSource(config: Config, options: SourceOptions, log: Logger
       pollIntervalMs,
     });
   }
-  // The kmsg source polls its non-blocking device every 100 ms by design (there is nothing to
-  // watch); WATCH_LOGS_INTERVAL_SECONDS is a safety net for files, not its read cadence.
+  // The kmsg source's reader thread looks at its non-blocking device at least every 20 ms by
+  // design (there is nothing to watch); WATCH_LOGS_INTERVAL_SECONDS is a safety net for files,
+  // not its read cadence.
   return new KmsgSource({ ...options, path: config.kmsgPath, log });
 }
 

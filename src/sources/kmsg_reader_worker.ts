@@ -90,71 +90,76 @@ export function kmsgReaderWorker(): void {
       return;
     }
     scope.postMessage({ kind: "opened" });
-    const buffer = new Uint8Array(start.chunkBytes);
-    // Bytes posted, modulo 2^32 like the consumed count: their difference is what is queued.
-    let posted = 0;
-    let waitMs = 1;
-    let full = false;
-    // Whether the last message said the input was drained (an idle reader posts nothing).
-    let saidDrained = false;
     let failure: ReaderError | undefined;
-    while (!failure && Atomics.load(control, start.stopSlot) === 0) {
-      const consumed = Atomics.load(control, start.consumedSlot);
-      let room = start.queueBytes - ((posted - consumed) | 0);
-      if (room < start.recordBytes) {
-        // Better the kernel reports a gap than memory grows without bound.
-        if (!full) scope.postMessage({ kind: "full" });
-        full = true;
-        Atomics.wait(control, start.consumedSlot, consumed, start.maxWaitMs);
-        continue;
-      }
-      full = false;
-      const items: Array<Uint8Array | "overrun"> = [];
-      const transfer: ArrayBuffer[] = [];
-      let used = 0;
-      let drained = false;
-      const take = () => {
-        if (used === 0) return;
-        const bytes = buffer.slice(0, used);
-        items.push(bytes);
-        transfer.push(bytes.buffer);
-        posted = (posted + used) | 0;
-        room -= used;
-        used = 0;
-      };
-      while (used + start.recordBytes <= Math.min(buffer.length, room)) {
-        let n: number;
-        try {
-          n = fs.readSync(fd, buffer, used, start.recordBytes, null);
-        } catch (error) {
-          const code = describe(error).code;
-          if (code === "EAGAIN") {
+    try {
+      const buffer = new Uint8Array(start.chunkBytes);
+      // Bytes posted, modulo 2^32 like the consumed count: their difference is what is queued.
+      let posted = 0;
+      let waitMs = 1;
+      let full = false;
+      // Whether the last message said the input was drained (an idle reader posts nothing).
+      let saidDrained = false;
+      while (!failure && Atomics.load(control, start.stopSlot) === 0) {
+        const consumed = Atomics.load(control, start.consumedSlot);
+        let room = start.queueBytes - ((posted - consumed) | 0);
+        if (room < start.recordBytes) {
+          // Better the kernel reports a gap than memory grows without bound.
+          if (!full) scope.postMessage({ kind: "full" });
+          full = true;
+          Atomics.wait(control, start.consumedSlot, consumed, start.maxWaitMs);
+          continue;
+        }
+        full = false;
+        const items: Array<Uint8Array | "overrun"> = [];
+        const transfer: ArrayBuffer[] = [];
+        let used = 0;
+        let drained = false;
+        const take = () => {
+          if (used === 0) return;
+          const bytes = buffer.slice(0, used);
+          items.push(bytes);
+          transfer.push(bytes.buffer);
+          posted = (posted + used) | 0;
+          room -= used;
+          used = 0;
+        };
+        while (used + start.recordBytes <= Math.min(buffer.length, room)) {
+          let n: number;
+          try {
+            n = fs.readSync(fd, buffer, used, start.recordBytes, null);
+          } catch (error) {
+            const code = describe(error).code;
+            if (code === "EAGAIN") {
+              drained = true;
+              break;
+            }
+            take();
+            if (code === "EPIPE") {
+              items.push("overrun");
+              continue;
+            }
+            failure = describe(error);
+            break;
+          }
+          if (n === 0) {
             drained = true;
             break;
           }
-          take();
-          if (code === "EPIPE") {
-            items.push("overrun");
-            continue;
-          }
-          failure = describe(error);
-          break;
+          used += n;
         }
-        if (n === 0) {
-          drained = true;
-          break;
+        take();
+        if (items.length > 0 || (drained && !saidDrained)) {
+          scope.postMessage({ kind: "read", items, drained }, transfer);
+          saidDrained = drained;
         }
-        used += n;
+        if (drained) {
+          waitMs = items.length > 0 ? 1 : Math.min(start.maxWaitMs, waitMs * 2);
+          Atomics.wait(control, start.stopSlot, 0, waitMs);
+        }
       }
-      take();
-      if (items.length > 0 || (drained && !saidDrained)) {
-        scope.postMessage({ kind: "read", items, drained }, transfer);
-        saidDrained = drained;
-      }
-      if (drained) {
-        waitMs = items.length > 0 ? 1 : Math.min(start.maxWaitMs, waitMs * 2);
-        Atomics.wait(control, start.stopSlot, 0, waitMs);
-      }
+    } catch (error) {
+      // A fault of this loop itself: reported as a read failure, and the descriptor still closed.
+      failure ??= describe(error);
     }
     // Here, not by terminating the thread: that leaves `node:fs` descriptors open.
     fs.closeSync(fd);
