@@ -159,7 +159,11 @@ async function dryRunEndpoints(
   try {
     pods = startPodIndex(config, log, metrics, signal).pods;
   } catch (error) {
-    log.info("dry run without Kubernetes: drops are printed without endpoints", {
+    // A kubeconfig given that cannot be used is a warning: asked for, the endpoints are missed.
+    // (Not a stop: an admin's shell often exports a KUBECONFIG this binary may not read, and a
+    // dry run is still of use without it.)
+    const level = config.kubeconfig !== undefined ? "warn" : "info";
+    log[level]("dry run without Kubernetes: drops are printed without endpoints", {
       // (The advice to use --dry-run is for the daemon: this is one.)
       reason: (error as Error).message.replace(/; use --dry-run to run without Kubernetes$/, ""),
     });

@@ -300,6 +300,33 @@ Deno.test("dry-run: expired and repeated drops are filtered", async () => {
   }
 });
 
+Deno.test("dry-run: a kubeconfig given that cannot be used is a warning naming it, and drops are printed without endpoints; no credentials at all is only noted", async () => {
+  const broken = await Deno.makeTempFile({ prefix: "kit-dry-run-kubeconfig-" });
+  await Deno.writeTextFile(broken, "not: [yaml");
+  try {
+    for (const [env, level] of [[{ KUBECONFIG: broken }, "WARN"], [{}, "INFO"]] as const) {
+      const run = await followLogFile({
+        dirPrefix: "kit-dry-run-",
+        args: ["--dry-run", "--iptables-log-prefix=nft-drop:"],
+        // No in-cluster credentials and no ~/.kube/config: only what the case gives.
+        env: { ...env, HOME: "/nonexistent-kit-home" },
+      });
+      try {
+        await run.append(kernelLine(drop(7)));
+        await run.daemon.waitFor(() => run.daemon.json().length >= 1, 5_000, "the drop");
+        const note = run.daemon.stderrLines.find((l) => l.includes("dry run without Kubernetes"));
+        assert.ok(note?.includes(`${level} `), note);
+        if (level === "WARN") assert.ok(note?.includes(broken), note);
+        assert.equal(run.daemon.json()[0].srcEndpoint, undefined);
+      } finally {
+        await run.close();
+      }
+    }
+  } finally {
+    await Deno.remove(broken);
+  }
+});
+
 Deno.test("dry-run: with Kubernetes credentials, drops carry their endpoints (no Event is posted)", async () => {
   const { startKubeEmulator } = await import("../support/kube_emulator/mod.ts");
   const api = await startKubeEmulator({});
