@@ -49,3 +49,16 @@ export function sliceApart(text: string, from: number, to: number, apart = true)
   const value = text.slice(from, to);
   return !apart || to - from < 13 ? value : (" " + value).slice(1);
 }
+
+/**
+ * `text` in double quotes for a terminal, cut to `max` characters (a cut is marked by `…` after
+ * the closing quote): quotes, backslashes, control and invisible formatting characters are
+ * escaped (`\n`, `\u202e`), so untrusted text reads as what it is and cannot move the cursor.
+ */
+export function quoteUntrusted(text: string, max: number): string {
+  const quoted = JSON.stringify(text.length > max ? text.slice(0, max) : text).replace(
+    HOSTILE_GLOBAL,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return text.length > max ? `${quoted}…` : quoted;
+}

@@ -1,7 +1,8 @@
 /**
  * `kube-iptables-tailer parse [--prefix P]... [--format ndjson|table] [--boot-time T] [FILE|-]...`:
  * reads whole logs — any supported header format or a /dev/kmsg dump, detected per line — and
- * prints every drop. A summary (lines read, drops, parse errors by reason) goes to stderr.
+ * prints every drop. A summary (lines read, drops, parse errors by reason) goes to stderr, and
+ * when no drop matched, the prefixes the log's LOG records had instead (a wrong `--prefix`).
  * @module
  */
 
@@ -13,6 +14,7 @@ import type { ParseErrorReason } from "../netfilter/types.ts";
 import { ConfigError, OPTIONS } from "../config.ts";
 import { OutputClosed, OutputError, writeAll } from "../output.ts";
 import { isNotPermitted, refusalText } from "../permissions.ts";
+import { quoteUntrusted, sliceApart } from "../text.ts";
 
 /** The usage line of `parse`. */
 export const PARSE_USAGE =
@@ -30,7 +32,8 @@ export function parseHelp(): string {
   return `Usage: ${PARSE_USAGE}
 
 Prints every packet drop of whole logs, as NDJSON (or a table) on stdout, and a summary (lines
-read, drops, parse errors by reason) on stderr. The header format is detected line by line:
+read, drops, parse errors by reason) on stderr; when no drop matched, the summary names the
+prefixes the log's netfilter LOG lines had. The header format is detected line by line:
 syslog files (RFC 3339, traditional, RFC 5424), journalctl and dmesg output, /dev/kmsg dumps.
 Files may be gzip-compressed (kern.log.2.gz). Without FILE, or with -, stdin is read.
 
@@ -164,6 +167,47 @@ export interface ParseSummary {
   unreadableFiles?: number;
 }
 
+/** Distinct foreign prefixes counted at most: memory stays bounded whatever the log holds. */
+const MAX_FOREIGN_PREFIXES = 100;
+/** Characters of a foreign prefix kept (nftables prefixes have up to 127) and shown. */
+const FOREIGN_PREFIX_KEPT = 128;
+const FOREIGN_PREFIX_SHOWN = 64;
+/** Foreign prefixes named in the hint. */
+const FOREIGN_PREFIXES_NAMED = 5;
+
+/**
+ * Counts the prefixes of LOG records that matched no `--prefix` (see
+ * {@link ParserOptions.onForeignPrefix}), the first {@link MAX_FOREIGN_PREFIXES} distinct ones.
+ */
+export class ForeignPrefixes {
+  readonly counts = new Map<string, number>();
+
+  /** Counts text[start, end). */
+  readonly add = (text: string, start: number, end: number): void => {
+    const key = text.slice(start, Math.min(end, start + FOREIGN_PREFIX_KEPT));
+    const n = this.counts.get(key);
+    if (n !== undefined) this.counts.set(key, n + 1);
+    else if (this.counts.size < MAX_FOREIGN_PREFIXES) {
+      // A copy: a view would keep the whole chunk of text it was read from.
+      this.counts.set(sliceApart(key, 0, key.length), 1);
+    }
+  };
+
+  /**
+   * The hint for a run that found no drop, naming the most frequent prefixes, quoted, escaped
+   * and cut (log text is untrusted); undefined when no LOG record was seen.
+   */
+  hint(): string | undefined {
+    if (this.counts.size === 0) return undefined;
+    const top = [...this.counts].sort((a, b) => b[1] - a[1]);
+    const named = top.slice(0, FOREIGN_PREFIXES_NAMED).map(([prefix, n]) =>
+      `${quoteUntrusted(prefix, FOREIGN_PREFIX_SHOWN)} (${n})`
+    );
+    if (top.length > named.length) named.push("…");
+    return `no drop matched --prefix; netfilter lines had these prefixes: ${named.join(", ")}`;
+  }
+}
+
 /** An RFC 3339 time: date, time, optional fraction, and a zone (`Z` or an offset). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -203,8 +247,10 @@ async function parseAll(
   options: ParseCommandOptions,
   summary: ParseSummary,
 ): Promise<ParseSummary> {
+  const foreign = new ForeignPrefixes();
   const parser = new DropParser({
     prefixes: options.prefixes,
+    onForeignPrefix: foreign.add,
     timeLayout: options.timeLayout,
     bootTimeMs: options.bootTimeMs,
     maxLineLength: options.maxLineBytes,
@@ -344,5 +390,8 @@ async function parseAll(
         ? `, lines cut at ${options.maxLineBytes} bytes: ${summary.truncatedLines}`
         : ""),
   );
+  // A wrong --prefix and a log without drops look alike in the summary: tell them apart.
+  const hint = summary.drops === 0 ? foreign.hint() : undefined;
+  if (hint) options.stderr(hint);
   return summary;
 }

@@ -45,9 +45,20 @@ export interface ParserOptions {
    * uses each drop at once (the `parse` command) saves the copies.
    */
   detach?: boolean;
+  /**
+   * Told of each line that looks like a netfilter LOG record (`IN=`, then ` SRC=` and ` DST=`)
+   * but whose prefix is none of ours: its prefix text is text[start, end), trimmed, possibly
+   * empty (a rule without one). Only such lines pay for it; `parse` uses it to name the prefixes
+   * a log has when none of the given ones matched.
+   */
+  onForeignPrefix?: (text: string, start: number, end: number) => void;
 }
 
 const IGNORED: ParseResult = { kind: "ignored" };
+
+/** After `IN=`, the rest of a LOG record's fields as the kernel prints them (one line only). */
+const SRC_FIELD = /[^\n]*? SRC=/y;
+const DST_FIELD = /[^\n]*? DST=/y;
 
 /**
  * How much of a line the header and prefix are read from: the longest syslog header plus the
@@ -134,6 +145,7 @@ export class DropParser {
   #now: () => Date;
   #maxLineLength: number;
   #detach: boolean;
+  #onForeignPrefix: ParserOptions["onForeignPrefix"];
 
   constructor(options: ParserOptions) {
     const trimmed = [...new Set(options.prefixes.map((p) => p.trim()).filter((p) => p !== ""))];
@@ -150,6 +162,7 @@ export class DropParser {
     this.#now = options.now ?? (() => new Date());
     this.#maxLineLength = options.maxLineLength ?? 65536;
     this.#detach = options.detach ?? true;
+    this.#onForeignPrefix = options.onForeignPrefix;
   }
 
   /**
@@ -235,12 +248,13 @@ export class DropParser {
         repeated.start,
         time,
       );
+      if (inner === IGNORED) return this.#foreign(text, repeated.start, headEnd);
       return inner.kind === "drop" ? { ...inner, count: repeated.count } : inner;
     }
     const bare = header.undecorated;
     if (bare !== undefined) {
       // What looked like a severity word or a kernel time may begin the prefix.
-      return this.#parseFrom(
+      const other = this.#parseFrom(
         text,
         codes,
         base,
@@ -249,8 +263,33 @@ export class DropParser {
         bare.start,
         bare.time ?? ctx.now,
       );
+      return other === IGNORED ? this.#foreign(text, header.messageStart, headEnd) : other;
     }
-    return header.unknown ? this.#unrecognised(text, lineStart, headEnd) : result;
+    // A header we do not know may be another program's: where its prefix would begin is unknown.
+    if (header.unknown) return this.#unrecognised(text, lineStart, headEnd);
+    return this.#foreign(text, header.messageStart, headEnd);
+  }
+
+  /**
+   * A line none of whose prefixes is ours, its message starting at `messageStart`: if it looks
+   * like a LOG record, its prefix text — what {@link #findPrefix} compares, the text before `IN=`,
+   * trimmed — goes to {@link ParserOptions.onForeignPrefix}. Ignored either way.
+   */
+  #foreign(text: string, messageStart: number, headEnd: number): ParseResult {
+    if (this.#onForeignPrefix === undefined) return IGNORED;
+    const anchor = text.indexOf("IN=", messageStart);
+    if (anchor < 0 || anchor + 3 > headEnd) return IGNORED;
+    // Sticky searches that stop at the line's end: a line without the fields costs its length.
+    SRC_FIELD.lastIndex = anchor;
+    if (!SRC_FIELD.test(text)) return IGNORED;
+    DST_FIELD.lastIndex = SRC_FIELD.lastIndex;
+    if (!DST_FIELD.test(text)) return IGNORED;
+    let start = messageStart;
+    let end = anchor;
+    while (start < end && isSpace(text.charCodeAt(start))) start++;
+    while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+    this.#onForeignPrefix(text, start, end);
+    return IGNORED;
   }
 
   /**
