@@ -326,8 +326,8 @@ export function loadKubeConfig(
   const user = kc.getCurrentUser();
   // Files client-node reads at every request: refused by the permission set, every request
   // would fail alike, retried forever.
-  for (const file of [cluster.caFile, user?.certFile, user?.keyFile]) {
-    if (file && !mayRead(file)) throw namedFileRefused(file);
+  for (const file of tlsFiles(tlsSources(kc))) {
+    if (!mayRead(file)) throw namedFileRefused(file);
   }
   const context = kc.getContextObject(kc.currentContext);
   if (!user && context?.user) {
