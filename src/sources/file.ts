@@ -49,12 +49,13 @@
 
 import { basename, dirname } from "node:path";
 import { type Logger, silentLogger } from "../log.ts";
-import type {
-  LogSource,
-  SourceBatch,
-  SourceEventSink,
-  SourceOptions,
-  StartPosition,
+import {
+  type LogSource,
+  problemOf,
+  type SourceBatch,
+  type SourceEventSink,
+  type SourceOptions,
+  type StartPosition,
 } from "./source.ts";
 import { type FileCursor, hashBytes, parseFileCursor, sameFile } from "./file_cursor.ts";
 import {
@@ -126,11 +127,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new RangeError(`FileSource option ${name} must be a positive integer, got ${value}`);
   }
   return result;
-}
-
-/** A short, stable description of an error, to tell one failure streak from another. */
-function problemOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Follows one log file; see the module documentation. */

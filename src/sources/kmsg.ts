@@ -56,13 +56,14 @@ import {
   RECORD_BYTES,
 } from "./kmsg_device.ts";
 import { KmsgLineSplitter } from "./kmsg_lines.ts";
-import type {
-  LogRecord,
-  LogSource,
-  SourceBatch,
-  SourceEventSink,
-  SourceOptions,
-  StartPosition,
+import {
+  type LogRecord,
+  type LogSource,
+  problemOf,
+  type SourceBatch,
+  type SourceEventSink,
+  type SourceOptions,
+  type StartPosition,
 } from "./source.ts";
 
 /** The kernel's log device. */
@@ -497,7 +498,7 @@ export class KmsgSource implements LogSource {
   async #failed(what: string, error: unknown, failures: number, signal: AbortSignal) {
     const delay = retryDelay(this.#retryMin, this.#retryMax, failures);
     this.#onEvent("read_error");
-    const problem = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    const problem = `${what}: ${problemOf(error)}`;
     if (failures === 0 || problem !== this.#lastProblem) {
       const fields: Record<string, unknown> = { error, retryInMs: delay };
       if (error instanceof Deno.errors.NotCapable) fields.hint = NOT_CAPABLE_HINT;

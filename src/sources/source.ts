@@ -90,3 +90,8 @@ export interface LogSource {
    */
   read(signal: AbortSignal): AsyncIterable<SourceBatch>;
 }
+
+/** A short, stable description of an error, to tell one failure streak from another. */
+export function problemOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
