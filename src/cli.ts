@@ -58,9 +58,16 @@ function normalize(args: string[]): { args: string[]; bools: Map<string, string>
   return { args: out, bools };
 }
 
-/** The name in a word of one dash and more than one letter (`-name`, `-name=x`). */
-function oneDashName(arg: string): string | undefined {
-  return /^-([^-=][^=]+)(=|$)/.exec(arg)?.[1];
+/**
+ * The words of one dash and more than one letter (`-name`, `-name=x`) before a `--`, each with
+ * its name.
+ */
+function* oneDashWords(args: string[]): Generator<[word: string, name: string]> {
+  for (const arg of args) {
+    if (arg === "--") return;
+    const name = /^-([^-=][^=]+)(=|$)/.exec(arg)?.[1];
+    if (name !== undefined) yield [arg, name];
+  }
 }
 
 /**
@@ -73,10 +80,8 @@ function oneDashOption(
   args: string[],
   options: NonNullable<ParseArgsConfig["options"]>,
 ): string | undefined {
-  for (const arg of args) {
-    if (arg === "--") break;
-    const name = oneDashName(arg);
-    if (name !== undefined && Object.hasOwn(options, name)) {
+  for (const [arg, name] of oneDashWords(args)) {
+    if (Object.hasOwn(options, name)) {
       return `unknown option '${arg}': long options take two dashes: --${name}`;
     }
   }
@@ -95,10 +100,8 @@ function argumentError(
   error: Error,
 ): string {
   const shorts = new Set(Object.values(options).map((o) => o.short).filter((s) => s));
-  for (const arg of args) {
-    if (arg === "--") break;
-    const name = oneDashName(arg);
-    if (name !== undefined && !shorts.has(name[0])) return `unknown option '${arg}'`;
+  for (const [arg, name] of oneDashWords(args)) {
+    if (!shorts.has(name[0])) return `unknown option '${arg}'`;
   }
   return error.message.split("\n")[0].replace(/ To specify a positional argument .*$/, "");
 }
