@@ -55,6 +55,14 @@ function pacedBody(pieces: (string | Error)[]) {
   };
 }
 
+/** A proxy rule answering every request with `body` (JSON unless `type` says otherwise). */
+function answer(body: BodyInit, type = "application/json", status = 200) {
+  return {
+    match: () => true,
+    respond: () => new Response(body, { status, headers: { "Content-Type": type } }),
+  };
+}
+
 /** Reads the next chunk of a body, failing after `ms`. */
 async function nextChunk(reader: AsyncIterator<Uint8Array>, ms = 5000): Promise<string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -117,10 +125,7 @@ function createEvent(client: KubeClient, name: string) {
 Deno.test("client.stream: the body is handed over while it arrives, before the answer is complete", async () => {
   await using s = await setup();
   const paced = pacedBody(['{"items":[{"a":1}', ',{"b":2}]}']);
-  s.proxy.rules.push({
-    match: (url) => url.pathname === "/api/v1/pods",
-    respond: () => new Response(paced.body, { headers: { "Content-Type": "application/json" } }),
-  });
+  s.proxy.rules.push(answer(paced.body));
   paced.next();
   const response = await s.client.stream("GET", "/api/v1/pods", { query: { limit: 5 } });
   assert.equal(response.status, 200);
@@ -135,10 +140,7 @@ Deno.test("client.stream: the body is handed over while it arrives, before the a
 Deno.test("client.stream: fetch reads every chunk into one buffer, so a chunk kept is emptied by the next read; request copies what it keeps", async () => {
   await using s = await setup();
   const paced = pacedBody(['{"items":[{"a":1}', ',{"b":2}]}']);
-  s.proxy.rules.push({
-    match: (url) => url.pathname === "/api/v1/pods",
-    respond: () => new Response(paced.body, { headers: { "Content-Type": "application/json" } }),
-  });
+  s.proxy.rules.push(answer(paced.body));
   paced.next();
   const response = await s.client.stream("GET", "/api/v1/pods");
   assert.equal(s.client.transport, "fetch");
@@ -207,10 +209,7 @@ Deno.test("client.stream: the timeout covers the body; abort and cancel end it; 
 
   // The server cuts the answer halfway.
   const cut = pacedBody(['{"items":[{"a":1},', new Error("upstream reset")]);
-  s.proxy.rules.push({
-    match: () => true,
-    respond: () => new Response(cut.body, { headers: { "Content-Type": "application/json" } }),
-  });
+  s.proxy.rules.push(answer(cut.body));
   const response = await s.client.stream("GET", "/api/v1/pods");
   cut.next();
   cut.next();
@@ -222,10 +221,6 @@ Deno.test("client.stream: the timeout covers the body; abort and cancel end it; 
 
 Deno.test("client.request: answers it cannot use reject with AnswerError (size, UTF-8, JSON), others are read as before", async () => {
   await using s = await setup();
-  const answer = (body: BodyInit, type = "application/json", status = 200) => ({
-    match: () => true,
-    respond: () => new Response(body, { status, headers: { "Content-Type": type } }),
-  });
   s.proxy.rules.push(answer('{"kind":"PodList","items":[{'));
   await assert.rejects(s.client.request("GET", "/api/v1/pods"), (error) => {
     assert.ok(error instanceof AnswerError);
