@@ -2,11 +2,11 @@
  * Access to the Kubernetes API with `@kubernetes/client-node` for configuration, credentials and
  * watches: in-cluster (service-account token and CA, KUBERNETES_SERVICE_HOST/PORT), a kubeconfig
  * (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`; a ':'-separated list is merged as kubectl
- * merges KUBECONFIG), and the original's `KUBE_API_SERVER` override. A rotated service-account
- * token is read again (client-node re-reads the token file every minute; we also re-read it at
- * once after a 401). The CA, client certificate and key files are followed (see tls_files.ts):
- * looked at every {@link TLS_FILE_CHECK_MS} ms and after a failed request, and once they changed
- * into something whole, new connections use them.
+ * merges KUBECONFIG), and the original's `KUBE_API_SERVER` override. A token file (the
+ * service-account token, a kubeconfig's `tokenFile`) is read again every minute, as client-go
+ * reads it, and at once after a 401. The CA, client certificate and key files are followed (see
+ * tls_files.ts): looked at every {@link TLS_FILE_CHECK_MS} ms and after a failed request, and once
+ * they changed into something whole, new connections use them.
  *
  * Requests carry a timeout and pass a client-side rate limit (QPS/burst, client-go's 5/10).
  * {@link KubeClient.stream} hands an answer's body over as it arrives (a list of every Pod is
@@ -39,6 +39,7 @@ import {
   withTlsMaterial,
 } from "./tls_files.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { TOKEN_FILE_REREAD_MS, TokenFile } from "./token_file.ts";
 
 export { type StreamedResponse, TransportError } from "./http_exchange.ts";
 
@@ -51,6 +52,8 @@ export interface ClientSettings {
   kubeApiTimeoutSeconds: number;
   /** Least time between two looks at the TLS files, in ms (default {@link TLS_FILE_CHECK_MS}). */
   tlsFileCheckMs?: number;
+  /** Least time between two reads of a token file, in ms (default {@link TOKEN_FILE_REREAD_MS}). */
+  tokenFileRereadMs?: number;
 }
 
 /** An API answer, read whole. `body` is parsed JSON when the answer is JSON, else text. */
@@ -110,8 +113,11 @@ function fileExists(path: string): boolean {
 }
 
 /**
- * Loads a kubeconfig file. client-node 1.4 knows a user's token file only as `token-file`, while
- * kubectl and client-go write `tokenFile`: both spellings work here. A relative path is taken
+ * Loads a kubeconfig file. A user's token file (`tokenFile`, as kubectl and client-go write it;
+ * client-node 1.4 knows only `token-file`, read once) becomes client-node's `tokenFile` auth
+ * provider, the form in-cluster credentials take, which {@link KubeClient} reads again every
+ * minute as client-go does. It is read once here, so a file that cannot be read fails at start,
+ * as in client-go; it wins over a `token` beside it when it can be read. A relative path is taken
  * from the kubeconfig's directory, as kubectl does (client-node does so for certificate and key
  * files, but reads a token file from the working directory). An empty file (or only comments)
  * defines nothing, as for client-go (client-node would fail on it).
@@ -121,17 +127,37 @@ function loadKubeconfigFile(kc: k8s.KubeConfig, path: string): void {
   if (text.split("\n").every((line) => /^\s*(#|$)/.test(line))) return;
   const slash = path.lastIndexOf("/");
   const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
-  kc.loadFromString(text.replace(
-    /^(\s*)(?:tokenFile|token-file):([^\n]*)/gm,
-    (_, indent: string, value: string) => {
-      const file = yamlScalar(value);
-      if (file === undefined) return `${indent}token-file:${value}`;
-      return `${indent}token-file: ${
-        JSON.stringify(file.startsWith("/") ? file : `${dir}/${file}`)
-      }`;
-    },
-  ));
+  const doc = k8s.loadYaml<Record<string, unknown> | null>(text);
+  const users = isRecord(doc) && Array.isArray(doc.users) ? doc.users : [];
+  for (const entry of users) {
+    const user = isRecord(entry) ? entry.user : undefined;
+    if (!isRecord(user)) continue;
+    const named = user.tokenFile ?? user["token-file"];
+    delete user.tokenFile;
+    delete user["token-file"];
+    if (typeof named !== "string" || named === "") continue;
+    const file = named.startsWith("/") ? named : `${dir}/${named}`;
+    if (user["auth-provider"] !== undefined) {
+      user["token-file"] = file; // beside another provider: read once, by client-node
+      continue;
+    }
+    try {
+      new TokenFile(file).token();
+    } catch (error) {
+      const cause = (error as Error).cause;
+      if (isNotPermitted(cause)) throw cause; // named by kubeconfigError
+      if (typeof user.token === "string" && user.token !== "") continue;
+      throw error;
+    }
+    delete user.token;
+    user["auth-provider"] = { name: "tokenFile", config: { tokenFile: file } };
+  }
+  kc.loadFromString(k8s.dumpYaml(doc));
   kc.makePathsAbsolute(dir);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Kubeconfig files as loaded, merged, and the file each user and context (by name) is from. */
@@ -224,22 +250,6 @@ function kubeconfigError(path: string, error: unknown): ConfigError {
       (error as Error).message.split("\n")[0]
     }`,
   );
-}
-
-/** The string a one-line YAML scalar says (quoted or plain); undefined for anything else. */
-function yamlScalar(raw: string): string | undefined {
-  const text = raw.trim();
-  try {
-    if (text.startsWith('"')) return JSON.parse(text.replace(/"\s+#.*$/, '"'));
-    if (text.startsWith("'")) {
-      const quoted = /^'((?:[^']|'')*)'(\s+#.*)?$/.exec(text);
-      return quoted ? quoted[1].replaceAll("''", "'") : undefined;
-    }
-  } catch {
-    return undefined;
-  }
-  const plain = text.replace(/\s+#.*$/, "");
-  return plain === "" || /^[[{&*!|>]/.test(plain) ? undefined : plain;
 }
 
 /** The error for a file a kubeconfig names that the permission set does not let us read. */
@@ -399,11 +409,14 @@ export class KubeClient {
   #limiter: TokenBucket;
   #timeoutMs: number;
   #tlsFileCheckMs: number;
+  #tokenFileRereadMs: number;
   #log: Logger;
   #metrics?: Metrics;
   #reload: (() => k8s.KubeConfig) | undefined;
   /** The kubeconfig without TLS settings: headers come from it without reading TLS files. */
   #headerSource!: k8s.KubeConfig;
+  /** The current user's token file (client-node's `tokenFile` auth provider), read here. */
+  #tokenFile: TokenFile | undefined;
   #headers: { headers: Record<string, string>; at: number } | undefined;
   /** Where the TLS settings come from, and their files' changes. */
   #tlsSources!: TlsSources;
@@ -431,6 +444,7 @@ export class KubeClient {
     this.#limiter = new TokenBucket({ rate: settings.kubeApiQps, burst: settings.kubeApiBurst });
     this.#timeoutMs = settings.kubeApiTimeoutSeconds * 1000;
     this.#tlsFileCheckMs = settings.tlsFileCheckMs ?? TLS_FILE_CHECK_MS;
+    this.#tokenFileRereadMs = settings.tokenFileRereadMs ?? TOKEN_FILE_REREAD_MS;
     this.#log = log;
     this.#metrics = metrics;
     this.#useKubeConfig();
@@ -439,6 +453,26 @@ export class KubeClient {
   /** Derives what requests need from {@link kubeConfig} (at start and after each reload). */
   #useKubeConfig(): void {
     this.#headerSource = withTlsMaterial(this.kubeConfig, {});
+    // client-node reads a `tokenFile` provider's file too, but a failed read there fails the
+    // request even with a good token in hand: read here instead (see token_file.ts).
+    const user = this.#headerSource.getCurrentUser();
+    const tokenFile = user?.authProvider?.name === "tokenFile"
+      ? user.authProvider.config?.tokenFile
+      : undefined;
+    this.#tokenFile = undefined;
+    if (typeof tokenFile === "string" && tokenFile !== "") {
+      this.#tokenFile = new TokenFile(tokenFile, {
+        rereadMs: this.#tokenFileRereadMs,
+        onStale: (path, error) =>
+          this.#log.warn("cannot read the token file again; keeping the token read before", {
+            path,
+            error,
+          }),
+      });
+      this.#headerSource.users = this.#headerSource.users.map((u) =>
+        u.name === user!.name ? { ...u, authProvider: undefined } : u
+      );
+    }
     this.#headers = undefined;
     this.#tlsSources = tlsSources(this.kubeConfig);
     this.#tlsFiles = new FileChanges(tlsFiles(this.#tlsSources), {
@@ -517,6 +551,9 @@ export class KubeClient {
       if (v !== undefined) headers[k] = String(v).trim();
     }
     if (opts.auth) headers["Authorization"] = `Basic ${btoa(opts.auth)}`;
+    if (this.#tokenFile && headers["Authorization"] === undefined) {
+      headers["Authorization"] = `Bearer ${this.#tokenFile.token()}`;
+    }
     this.#headers = { headers, at: performance.now() };
     return { ...headers };
   }
@@ -540,9 +577,8 @@ export class KubeClient {
   /**
    * Forces credentials to be read again (after a 401: the token file may have rotated, or the
    * client certificate expired). With `reload` the configuration is loaded from its files again
-   * (a kubeconfig's `token-file` is read only when the kubeconfig is); otherwise a fresh
-   * KubeConfig forgets client-node's cached in-cluster token. The TLS settings are compared with
-   * those in use at the next request.
+   * (a kubeconfig may have been rewritten); either way the header source is made anew, so a
+   * token file is read at the next request, and the TLS settings are compared with those in use.
    */
   refreshCredentials(): void {
     let fresh: k8s.KubeConfig | undefined;
@@ -551,16 +587,7 @@ export class KubeClient {
     } catch (error) {
       this.#log.warn("cannot load the Kubernetes credentials again", { error });
     }
-    if (!fresh) {
-      fresh = new k8s.KubeConfig();
-      fresh.loadFromOptions({
-        clusters: this.kubeConfig.clusters,
-        contexts: this.kubeConfig.contexts,
-        users: this.kubeConfig.users,
-        currentContext: this.kubeConfig.currentContext,
-      });
-    }
-    Object.assign(this.kubeConfig, fresh);
+    if (fresh) Object.assign(this.kubeConfig, fresh);
     this.#useKubeConfig();
   }
 

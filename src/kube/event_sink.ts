@@ -220,7 +220,7 @@ export function startPodIndex(
   metrics: Metrics,
   signal: AbortSignal,
 ): { client: KubeClient; pods: PodIndex; task: Promise<void> } {
-  // Loaded again after a 401: a kubeconfig's token-file is read only when the kubeconfig is.
+  // Loaded again after a 401: the kubeconfig may have been rewritten with new credentials.
   const load = () => loadKubeConfig(config, readEnvironment());
   const client = new KubeClient(
     load(),

@@ -6,14 +6,15 @@
  *   without it; once the server accepts the token, the index lists and the waiting drops
  *   become Events.
  * - The service-account token rotated while the daemon runs in-cluster (the DaemonSet's case):
- *   client-node's `tokenFile` credentials (what `loadFromCluster` sets up) are read again after
- *   a 401, so the daemon carries on with the new token, no Event lost. The test runs the daemon
- *   in a private mount namespace whose `/run` is a temporary directory holding
+ *   the token file (client-node's `tokenFile` provider, what `loadFromCluster` sets up) is read
+ *   every minute, and at once after a 401: here the server takes the new token at once, so the
+ *   401 path is what carries the daemon on with the new token, no Event lost. The test runs the
+ *   daemon in a private mount namespace whose `/run` is a temporary directory holding
  *   `secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}`, so the real in-cluster
  *   code path runs against the emulator (HTTPS, its CA) without touching the machine's `/run`.
  *
- * - A kubeconfig `token-file:` rotated while running: client-node 1.4 reads it only when the
- *   kubeconfig is loaded, so after a 401 the client loads the kubeconfig again.
+ * - A kubeconfig `tokenFile:` rotated while running, the server taking only the new token at
+ *   once: after a 401 the client loads the kubeconfig again and reads the file.
  */
 import assert from "node:assert/strict";
 import {
@@ -219,7 +220,7 @@ systemTest(
   },
 );
 
-Deno.test("kubeconfig token-file rotated while running: the kubeconfig is loaded again after a 401", async () => {
+Deno.test("kubeconfig tokenFile rotated while running: read again at once after a 401", async () => {
   const api = await startKubeEmulator({ tls: true, token: "token-1" });
   addShop(api);
   const dir = await Deno.makeTempDir({ prefix: "kit-faults-token-file-" });

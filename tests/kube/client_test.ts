@@ -15,6 +15,7 @@ import {
 import { ConfigError } from "../../src/config.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { type KubeEmulator, startKubeEmulator } from "../support/kube_emulator/mod.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parse, stringify } from "yaml";
 import { clientFor, jsonResponse, memoryLogger, startProxy } from "./pods_support.ts";
 
@@ -383,6 +384,85 @@ Deno.test("client: a kubeconfig's relative token file is read from the kubeconfi
       const answer = await client.request("GET", "/api/v1/pods");
       assert.equal(answer.status, 200, value);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client: a kubeconfig's token file is read again (every minute; here 50 ms), so a rotated token is in use before the old one is refused; a failed read keeps it", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "token-1" });
+  const dir = await Deno.makeTempDir({ prefix: "kit-client-token-reread-" });
+  try {
+    const token = `${dir}/token`;
+    await Deno.writeTextFile(token, "token-1\n");
+    const kubeconfig = `${dir}/kubeconfig`;
+    // Flow style: the user is one line, as a generated kubeconfig may write it.
+    await Deno.writeTextFile(
+      kubeconfig,
+      (await Deno.readTextFile(api.kubeconfigPath))
+        .replace(/^( +)user:\n +token: .*/m, `$1user: {tokenFile: ${JSON.stringify(token)}}`),
+    );
+    assert.match(await Deno.readTextFile(kubeconfig), /user: \{tokenFile: /);
+    const settings = { ...settingsFor(kubeconfig), tokenFileRereadMs: 50 };
+    const { log, lines } = memoryLogger();
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, log);
+    assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
+    // kubelet rotates the file; the server goes on taking the old token for a while.
+    await Deno.writeTextFile(`${token}.new`, "token-2\n");
+    await Deno.rename(`${token}.new`, token);
+    await sleep(1100); // past the re-read interval and the headers' one-second cache
+    await api.setToken("token-2");
+    assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
+    // The file caught missing: the token in hand goes on, told once.
+    await Deno.remove(token);
+    for (let i = 0; i < 2; i++) {
+      await sleep(1100);
+      assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
+    }
+    assert.deepEqual(api.requests.filter((r) => r.status === 401), [], "no request refused");
+    const stale = lines.filter((line) => line.includes("cannot read the token file again"));
+    assert.equal(stale.length, 1, lines.join("\n"));
+    assert.ok(stale[0].includes(token), stale[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadKubeConfig: a token file that cannot be read fails at start naming it, unless a token beside it can serve; a readable one wins over that token", async () => {
+  await using api = await startKubeEmulator({ tls: true, token: "t" });
+  const dir = await Deno.makeTempDir({ prefix: "kit-client-token-missing-" });
+  try {
+    const text = await Deno.readTextFile(api.kubeconfigPath);
+    const kubeconfig = `${dir}/kubeconfig`;
+    const missing = `${dir}/missing`;
+    await Deno.writeTextFile(
+      kubeconfig,
+      text.replace(/^( +)token: .*/m, `$1tokenFile: ${JSON.stringify(missing)}`),
+    );
+    assert.throws(
+      () => loadKubeConfig(settingsFor(kubeconfig), {}),
+      (error: Error) =>
+        error instanceof ConfigError && error.message.includes(kubeconfig) &&
+        error.message.includes(`cannot read the token file ${JSON.stringify(missing)}`),
+    );
+    // A token beside the missing file serves (client-go reads the file only when there is none).
+    await Deno.writeTextFile(
+      kubeconfig,
+      text.replace(/^( +)(token: .*)/m, `$1$2\n$1tokenFile: ${JSON.stringify(missing)}`),
+    );
+    const settings = settingsFor(kubeconfig);
+    {
+      using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+      assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
+    }
+    // A readable file wins over the token beside it (client-go: the file's token, once read).
+    await Deno.writeTextFile(missing, "t");
+    await Deno.writeTextFile(
+      kubeconfig,
+      text.replace(/^( +)token: .*/m, `$1token: stale\n$1tokenFile: ${JSON.stringify(missing)}`),
+    );
+    using client = new KubeClient(loadKubeConfig(settings, {}), settings, memoryLogger().log);
+    assert.equal((await client.request("GET", "/api/v1/pods")).status, 200);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
