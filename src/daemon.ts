@@ -23,7 +23,13 @@ import { JournalSource } from "./sources/journal/source.ts";
 import { KmsgSource, NOT_CAPABLE_HINT } from "./sources/kmsg.ts";
 import type { LogSource, SourceEvent, SourceOptions } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
-import { isNotPermitted, mayRead, mayWrite, PRODUCTION_PATHS } from "./permissions.ts";
+import {
+  isNotPermitted,
+  mayRead,
+  mayWrite,
+  outsidePermissionSet,
+  PRODUCTION_PATHS,
+} from "./permissions.ts";
 
 /** The Kubernetes half, plugged in by {@link runDaemon} when not in dry-run mode. */
 export interface EventSink extends DropSink {
@@ -83,8 +89,9 @@ export function daemonLogger(config: Config): Logger {
       file = Deno.openSync(path, { append: true, create: true });
     } catch (error) {
       const why = isNotPermitted(error)
-        ? "this program may not write there (outside its permission set; the production set " +
-          `writes only under ${PRODUCTION_PATHS.state})`
+        ? `this program may not write there (${
+          outsidePermissionSet(`writes only under ${PRODUCTION_PATHS.state}`)
+        })`
         : String(error);
       console.error(
         `kube-iptables-tailer: cannot write the log to ${path} (--log_dir): ${why}; logging to stderr only`,
@@ -386,8 +393,9 @@ export async function runDaemon(config: Config, io: DaemonIo = realIo): Promise<
       unregister();
       if (isNotPermitted(error)) {
         throw new ConfigError(
-          `${state}: this program may not use it (outside its permission set; the production ` +
-            `set keeps its state under ${PRODUCTION_PATHS.state})`,
+          `${state}: this program may not use it (${
+            outsidePermissionSet(`keeps its state under ${PRODUCTION_PATHS.state}`)
+          })`,
         );
       }
       throw new ConfigError(`${state} is not usable: ${(error as Error).message}`);

@@ -14,6 +14,19 @@ export const PRODUCTION_PATHS = {
   state: "/var/lib/kube-iptables-tailer",
 } as const;
 
+/**
+ * Why a path was refused, in the words every such message uses; `production` ends the sentence
+ * "the production set …" with where it would work.
+ *
+ * @example
+ * ```ts
+ * `this program may not write there (${outsidePermissionSet("writes only under /var/lib/x")})`;
+ * ```
+ */
+export function outsidePermissionSet(production: string): string {
+  return `outside its permission set; the production set ${production}`;
+}
+
 /** Whether `error` is Deno refusing a path outside the permission set. */
 export function isNotPermitted(error: unknown): boolean {
   return error instanceof Deno.errors.NotCapable;

@@ -23,7 +23,13 @@ import https from "node:https";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { isNotPermitted, mayRead, PRODUCTION_PATHS, refusalText } from "../permissions.ts";
+import {
+  isNotPermitted,
+  mayRead,
+  outsidePermissionSet,
+  PRODUCTION_PATHS,
+  refusalText,
+} from "../permissions.ts";
 import {
   type Exchange,
   exchangeFor,
@@ -240,8 +246,9 @@ function kubeconfigError(path: string, error: unknown): ConfigError {
     const refused = /"([^"]+)"/.exec(refusalText(error as Error))?.[1] ?? path;
     return refused === path
       ? new ConfigError(
-        `the kubeconfig ${JSON.stringify(path)}: this program may not read it (outside its ` +
-          `permission set; the production set reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig})`,
+        `the kubeconfig ${JSON.stringify(path)}: this program may not read it (${
+          outsidePermissionSet(`reads a kubeconfig under ${PRODUCTION_PATHS.kubeconfig}`)
+        })`,
       )
       : namedFileRefused(refused);
   }
@@ -255,9 +262,11 @@ function kubeconfigError(path: string, error: unknown): ConfigError {
 /** The error for a file a kubeconfig names that the permission set does not let us read. */
 function namedFileRefused(file: string): ConfigError {
   return new ConfigError(
-    `the kubeconfig names ${JSON.stringify(file)}, which this program may not read (outside ` +
-      "its permission set; the production set reads a kubeconfig and the files it names under " +
-      `${PRODUCTION_PATHS.kubeconfig})`,
+    `the kubeconfig names ${JSON.stringify(file)}, which this program may not read (${
+      outsidePermissionSet(
+        `reads a kubeconfig and the files it names under ${PRODUCTION_PATHS.kubeconfig}`,
+      )
+    })`,
   );
 }
 
