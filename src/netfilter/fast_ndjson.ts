@@ -39,7 +39,7 @@ import {
   TIME_KEY,
 } from "./format.ts";
 import { canonicalIpFromCodes, ipFamily, isCanonicalIpv4Codes } from "./ip.ts";
-import { asciiBytes, type JsonBytes, putBytes, putString, putUint } from "./ndjson_writer.ts";
+import { asciiBytes, type JsonBytes, putBytes, putUint } from "./ndjson_writer.ts";
 import { isAlphanumeric, isHexDigits, readHex, readUint } from "./payload.ts";
 
 /** Where the header and prefix must end, as in the parser. */
@@ -68,8 +68,9 @@ const SPT = 0, DPT = 1, ICMP_TYPE = 2, ICMP_CODE = 3;
 const LEN = 4, TOS = 5, PREC = 6, TTL = 7, ID = 8, TC = 9, HOP_LIMIT = 10, FLOW_LABEL = 11;
 const SEQ = 12, ACK = 13, WINDOW = 14, RES = 15, URGP = 16, UDP_LEN = 17, ICMP_ID = 18;
 const ICMP_SEQ = 19, UID = 20, GID = 21, MARK = 22;
-/** The slots written before `family`, before `flags`, and all. */
-const BEFORE_FAMILY = 4, BEFORE_FLAGS = 12, SLOTS = 23;
+/** The slots written before `family`, and before `flags`, as bits. */
+const BEFORE_FAMILY = (1 << 4) - 1, BEFORE_FLAGS = (1 << 12) - 1;
+const SLOTS = 23;
 /** Each slot's NDJSON key, largest value and whether the kernel prints it in hex (payload.ts). */
 const SLOT_FIELDS: [key: string, max: number, hex: boolean][] = [
   ["spt", 65535, false],
@@ -324,6 +325,8 @@ export class FastNdjson {
   #prefixJson: Uint8Array[];
   #enabled: boolean;
   #values = new Float64Array(SLOTS);
+  /** Which slots of {@link #values} the line had: bit `slot`. */
+  #present = 0;
   #spans = new Int32Array(2 * STRINGS);
   /** Canonical IPv6 text of SRC and DST, when they are not dotted quads. */
   #ipv6: (string | undefined)[] = [undefined, undefined];
@@ -380,7 +383,8 @@ export class FastNdjson {
    */
   #fields(text: string, b: Uint8Array, from: number, to: number): number {
     const spans = this.#spans.fill(-1);
-    const values = this.#values.fill(-1);
+    const values = this.#values;
+    let present = 0;
     const ipv6 = this.#ipv6;
     ipv6[0] = ipv6[1] = undefined;
     let flagCount = 0;
@@ -436,11 +440,12 @@ export class FastNdjson {
           else if (slot === ID) slot = ICMP_ID;
           else if (slot === ICMP_SEQ && tcp) slot = SEQ;
         }
-        if (values[slot] < 0) {
+        if ((present & (1 << slot)) === 0) {
           const max = SLOT_MAX[slot];
           const value = SLOT_HEX[slot] ? readHex(b, v, i, max) : readUint(b, v, i, max);
           if (value < 0) return -1;
           values[slot] = value;
+          present |= 1 << slot;
         }
         continue;
       }
@@ -465,6 +470,7 @@ export class FastNdjson {
     if (src6 === undefined ? spans[2 * SRC] < 0 : ipFamily(src6) !== 6) return -1;
     if (dst6 === undefined ? spans[2 * DST] < 0 : ipFamily(dst6) !== 6) return -1;
     if ((src6 === undefined) !== (dst6 === undefined)) return -1;
+    this.#present = present;
     return flagCount;
   }
 
@@ -481,17 +487,16 @@ export class FastNdjson {
     for (let f = IN; f <= PROTO; f++) {
       at = putBytes(o, at, STRING_KEYS[f]);
       const ip = f === SRC || f === DST ? this.#ipv6[f - SRC] : undefined;
-      at = ip === undefined
-        ? putSpan(o, at, b, spans[2 * f], spans[2 * f + 1])
-        : putString(o, at, ip);
+      at = ip === undefined ? putSpan(o, at, b, spans[2 * f], spans[2 * f + 1]) : putIp(o, at, ip);
     }
-    at = putSlots(o, at, values, 0, BEFORE_FAMILY);
+    const present = this.#present;
+    at = putSlots(o, at, values, present & BEFORE_FAMILY);
     at = putBytes(o, at, KEY.family);
     o[at++] = this.#ipv6[0] === undefined ? 52 : 54; // 4 or 6
     if (spans[2 * MAC] >= 0) {
       at = putSpan(o, putBytes(o, at, KEY.mac), b, spans[2 * MAC], spans[2 * MAC + 1]);
     }
-    at = putSlots(o, at, values, BEFORE_FAMILY, BEFORE_FLAGS);
+    at = putSlots(o, at, values, present & BEFORE_FLAGS & ~BEFORE_FAMILY);
     if (flagCount > 0) {
       at = putBytes(o, at, KEY.flags);
       o[at++] = 91; // "["
@@ -501,7 +506,7 @@ export class FastNdjson {
       }
       o[at++] = 93; // "]"
     }
-    at = putSlots(o, at, values, BEFORE_FLAGS, SLOTS);
+    at = putSlots(o, at, values, present & ~BEFORE_FLAGS);
     for (let f = IP_OPTIONS; f <= TCP_OPTIONS; f++) {
       if (spans[2 * f] < 0) continue;
       at = putBytes(o, at, f === IP_OPTIONS ? KEY.ipOptions : KEY.tcpOptions);
@@ -521,11 +526,19 @@ function putSpan(o: Uint8Array, at: number, b: Uint8Array, from: number, to: num
   return at;
 }
 
-/** Writes the numeric fields of slots [from, to) that the line had, keys first. */
-function putSlots(o: Uint8Array, at: number, values: Float64Array, from: number, to: number) {
-  for (let s = from; s < to; s++) {
-    const value = values[s];
-    if (value >= 0) at = putUint(o, putBytes(o, at, SLOT_KEYS[s]), value);
+/** Writes canonical IP text (hex digits, ":" and "." only) as a JSON string at o[at…]. */
+function putIp(o: Uint8Array, at: number, ip: string): number {
+  o[at++] = 34;
+  for (let i = 0; i < ip.length; i++) o[at++] = ip.charCodeAt(i);
+  o[at++] = 34;
+  return at;
+}
+
+/** Writes the numeric fields of the slots whose bits are set in `slots`, keys first. */
+function putSlots(o: Uint8Array, at: number, values: Float64Array, slots: number): number {
+  for (let rest = slots; rest !== 0; rest &= rest - 1) {
+    const s = 31 - Math.clz32(rest & -rest); // the lowest slot left
+    at = putUint(o, putBytes(o, at, SLOT_KEYS[s]), values[s]);
   }
   return at;
 }
