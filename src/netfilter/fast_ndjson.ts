@@ -225,6 +225,33 @@ let lastSecondUtc = 0;
 const headerTime = new Float64Array(1);
 
 /**
+ * Reads `2026-11-25T07:58:47` at b[from…] into {@link lastSecondText} and {@link lastSecondUtc};
+ * false when it is no valid time. Called once per second of log, apart from the per-line code.
+ */
+function readSecond(b: Uint8Array, from: number): boolean {
+  if (
+    b[from + 4] !== 45 || b[from + 7] !== 45 || b[from + 10] !== 84 || b[from + 13] !== 58 ||
+    b[from + 16] !== 58
+  ) {
+    return false;
+  }
+  const year = digits(b, from, 4), month = digits(b, from + 5, 2), day = digits(b, from + 8, 2);
+  const hour = digits(b, from + 11, 2), minute = digits(b, from + 14, 2);
+  const second = digits(b, from + 17, 2);
+  if ((year | month | day | hour | minute | second) < 0) return false;
+  if (
+    month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 ||
+    minute > 59 || second > 60
+  ) {
+    return false;
+  }
+  for (let k = 0; k < 19; k++) lastSecondText[k] = b[from + k];
+  lastSecondKnown = true;
+  lastSecondUtc = Date.UTC(year, month - 1, day, hour, minute, second);
+  return true;
+}
+
+/**
  * Reads the header of the line b[from, to) (see the module doc): returns where its message
  * starts and leaves its time in {@link headerTime}[0], or returns -1.
  */
@@ -232,27 +259,7 @@ function messageStart(b: Uint8Array, from: number, to: number): number {
   if (to - from < 40) return -1;
   let same = lastSecondKnown;
   for (let k = 0; same && k < 19; k++) same = b[from + k] === lastSecondText[k];
-  if (!same) {
-    if (
-      b[from + 4] !== 45 || b[from + 7] !== 45 || b[from + 10] !== 84 || b[from + 13] !== 58 ||
-      b[from + 16] !== 58
-    ) {
-      return -1;
-    }
-    const year = digits(b, from, 4), month = digits(b, from + 5, 2), day = digits(b, from + 8, 2);
-    const hour = digits(b, from + 11, 2), minute = digits(b, from + 14, 2);
-    const second = digits(b, from + 17, 2);
-    if ((year | month | day | hour | minute | second) < 0) return -1;
-    if (
-      month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 ||
-      minute > 59 || second > 60
-    ) {
-      return -1;
-    }
-    lastSecondText.set(b.subarray(from, from + 19));
-    lastSecondKnown = true;
-    lastSecondUtc = Date.UTC(year, month - 1, day, hour, minute, second);
-  }
+  if (!same && !readSecond(b, from)) return -1;
   let i = from + 19;
   let millis = 0;
   if (b[i] === 46 || b[i] === 44) { // "." or ","

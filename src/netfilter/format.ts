@@ -28,32 +28,42 @@ function putDigits(buffer: Uint8Array, at: number, value: number, width: number)
  * (`2026-11-25T07:58:47.511Z`) at buffer[at…]; returns the end.
  */
 export function putTime(buffer: Uint8Array, at: number, ms: number): number {
-  if (!Number.isFinite(ms)) return putBytes(buffer, at, asciiBytes("invalid"));
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
-    // Consecutive drops mostly share the second: its text is made once.
-    const time = new Date(ms);
-    const year = time.getUTCFullYear();
-    if (year < 0 || year > 9999) return putBytes(buffer, at, asciiBytes(time.toISOString()));
-    cachedSecond = second;
-    const p = cachedPrefix;
-    putDigits(p, 0, year, 4);
-    p[4] = 45; // "-"
-    putDigits(p, 5, time.getUTCMonth() + 1, 2);
-    p[7] = 45;
-    putDigits(p, 8, time.getUTCDate(), 2);
-    p[10] = 84; // "T"
-    putDigits(p, 11, time.getUTCHours(), 2);
-    p[13] = 58; // ":"
-    putDigits(p, 14, time.getUTCMinutes(), 2);
-    p[16] = 58;
-    putDigits(p, 17, time.getUTCSeconds(), 2);
-    p[19] = 46; // "."
+    const other = cacheSecond(ms, second);
+    if (other !== undefined) return putBytes(buffer, at, asciiBytes(other));
   }
   at = putBytes(buffer, at, cachedPrefix);
   putDigits(buffer, at, ms - second * 1000, 3);
   buffer[at + 3] = 90; // "Z"
   return at + 4;
+}
+
+/**
+ * Makes {@link cachedPrefix} the text of `second` (of the time `ms`): consecutive drops mostly
+ * share the second, and its text is made once (apart from putTime, which runs per drop). Returns
+ * the whole text to write instead for a time that is not finite or not of years 0-9999.
+ */
+function cacheSecond(ms: number, second: number): string | undefined {
+  if (!Number.isFinite(ms)) return "invalid";
+  const time = new Date(ms);
+  const year = time.getUTCFullYear();
+  if (year < 0 || year > 9999) return time.toISOString();
+  cachedSecond = second;
+  const p = cachedPrefix;
+  putDigits(p, 0, year, 4);
+  p[4] = 45; // "-"
+  putDigits(p, 5, time.getUTCMonth() + 1, 2);
+  p[7] = 45;
+  putDigits(p, 8, time.getUTCDate(), 2);
+  p[10] = 84; // "T"
+  putDigits(p, 11, time.getUTCHours(), 2);
+  p[13] = 58; // ":"
+  putDigits(p, 14, time.getUTCMinutes(), 2);
+  p[16] = 58;
+  putDigits(p, 17, time.getUTCSeconds(), 2);
+  p[19] = 46; // "."
+  return undefined;
 }
 
 /** The drop as a plain JSON object in schema order, undefined keys left out. */
