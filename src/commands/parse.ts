@@ -8,6 +8,7 @@
 
 import { type FramedLines, LineFramer } from "../sources/file_lines.ts";
 import { dropToTableRow, renderTable, TABLE_HEADER, writeDropNdjson } from "../netfilter/format.ts";
+import { FastNdjson } from "../netfilter/fast_ndjson.ts";
 import { JsonBytes } from "../netfilter/ndjson_writer.ts";
 import { DropParser, type ParserOptions } from "../netfilter/parser.ts";
 import type { ParseErrorReason } from "../netfilter/types.ts";
@@ -259,6 +260,16 @@ async function parseAll(
   });
   // Drops are written as bytes straight into one buffer, written out after each read chunk.
   const out = new JsonBytes((bytes) => writeAll(options.stdout, bytes));
+  // Drop lines of the usual shape go straight to NDJSON (fast_ndjson.ts); the parser reads the rest.
+  const fast = options.format === "ndjson"
+    ? new FastNdjson(parser.fastPathPrefixes, out)
+    : undefined;
+  const fastLine = fast &&
+    ((text: string, bytes: Uint8Array, lineStart: number, lineEnd: number) => {
+      if (!fast.line(text, bytes, lineStart, lineEnd)) return false;
+      summary.drops++;
+      return true;
+    });
   const table: string[][] = [[...TABLE_HEADER, "COUNT"]];
   /** Whether a row stands for several drops: the COUNT column is shown only then. */
   let counted = false;
@@ -282,6 +293,7 @@ async function parseAll(
       },
       cut,
       bytes,
+      fastLine,
     );
   };
   const files = options.files.length > 0 ? options.files : ["-"];

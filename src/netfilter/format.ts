@@ -23,34 +23,47 @@ function putDigits(buffer: Uint8Array, at: number, value: number, width: number)
   }
 }
 
-/** Writes RFC 3339 UTC with milliseconds (`2026-11-25T07:58:47.511Z`) at buffer[at…]. */
-function putTime(buffer: Uint8Array, at: number, time: Date): number {
-  const ms = time.getTime();
-  if (!Number.isFinite(ms)) return putBytes(buffer, at, asciiBytes("invalid"));
+/**
+ * Writes the time `ms` (epoch milliseconds) as RFC 3339 UTC with milliseconds
+ * (`2026-11-25T07:58:47.511Z`) at buffer[at…]; returns the end.
+ */
+export function putTime(buffer: Uint8Array, at: number, ms: number): number {
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
-    // Consecutive drops mostly share the second: its text is made once.
-    const year = time.getUTCFullYear();
-    if (year < 0 || year > 9999) return putBytes(buffer, at, asciiBytes(time.toISOString()));
-    cachedSecond = second;
-    const p = cachedPrefix;
-    putDigits(p, 0, year, 4);
-    p[4] = 45; // "-"
-    putDigits(p, 5, time.getUTCMonth() + 1, 2);
-    p[7] = 45;
-    putDigits(p, 8, time.getUTCDate(), 2);
-    p[10] = 84; // "T"
-    putDigits(p, 11, time.getUTCHours(), 2);
-    p[13] = 58; // ":"
-    putDigits(p, 14, time.getUTCMinutes(), 2);
-    p[16] = 58;
-    putDigits(p, 17, time.getUTCSeconds(), 2);
-    p[19] = 46; // "."
+    const other = cacheSecond(ms, second);
+    if (other !== undefined) return putBytes(buffer, at, asciiBytes(other));
   }
   at = putBytes(buffer, at, cachedPrefix);
   putDigits(buffer, at, ms - second * 1000, 3);
   buffer[at + 3] = 90; // "Z"
   return at + 4;
+}
+
+/**
+ * Makes {@link cachedPrefix} the text of `second` (of the time `ms`): consecutive drops mostly
+ * share the second, and its text is made once (apart from putTime, which runs per drop). Returns
+ * the whole text to write instead for a time that is not finite or not of years 0-9999.
+ */
+function cacheSecond(ms: number, second: number): string | undefined {
+  if (!Number.isFinite(ms)) return "invalid";
+  const time = new Date(ms);
+  const year = time.getUTCFullYear();
+  if (year < 0 || year > 9999) return time.toISOString();
+  cachedSecond = second;
+  const p = cachedPrefix;
+  putDigits(p, 0, year, 4);
+  p[4] = 45; // "-"
+  putDigits(p, 5, time.getUTCMonth() + 1, 2);
+  p[7] = 45;
+  putDigits(p, 8, time.getUTCDate(), 2);
+  p[10] = 84; // "T"
+  putDigits(p, 11, time.getUTCHours(), 2);
+  p[13] = 58; // ":"
+  putDigits(p, 14, time.getUTCMinutes(), 2);
+  p[16] = 58;
+  putDigits(p, 17, time.getUTCSeconds(), 2);
+  p[19] = 46; // "."
+  return undefined;
 }
 
 /** The drop as a plain JSON object in schema order, undefined keys left out. */
@@ -73,8 +86,8 @@ export function dropToNdjson(drop: PacketDrop, extra?: Record<string, unknown>):
   return decoder.decode(w.bytes);
 }
 
-/** `,"key":` as bytes, for every optional key of the schema. */
-const KEY = Object.fromEntries(
+/** `,"key":` as bytes, for every optional key of the schema (also for fast_ndjson.ts). */
+export const KEY = Object.fromEntries(
   [
     "spt",
     "dpt",
@@ -116,13 +129,14 @@ const KEY = Object.fromEntries(
     "tcpOptions",
   ].map((key) => [key, asciiBytes(`,"${key}":`)]),
 ) as Record<string, Uint8Array>;
-const TIME_KEY = asciiBytes('{"time":"');
-const PREFIX_KEY = asciiBytes('","prefix":');
-const IN_KEY = asciiBytes(',"in":');
-const OUT_KEY = asciiBytes(',"out":');
-const SRC_KEY = asciiBytes(',"src":');
-const DST_KEY = asciiBytes(',"dst":');
-const PROTO_KEY = asciiBytes(',"proto":');
+/** The keys every drop has, with what goes between them, as bytes. */
+export const TIME_KEY = asciiBytes('{"time":"');
+export const PREFIX_KEY = asciiBytes('","prefix":');
+export const IN_KEY = asciiBytes(',"in":');
+export const OUT_KEY = asciiBytes(',"out":');
+export const SRC_KEY = asciiBytes(',"src":');
+export const DST_KEY = asciiBytes(',"dst":');
+export const PROTO_KEY = asciiBytes(',"proto":');
 
 /** Bytes `writeDropNdjson` needs at most for the fixed part of a drop (keys, numbers). */
 const FIXED_ROOM = 2048;
@@ -149,7 +163,7 @@ export function writeDropNdjson(
 ): void {
   const b = w.reserve(FIXED_ROOM + stringRoom(d));
   let at = putBytes(b, w.end, TIME_KEY);
-  at = putTime(b, at, d.time);
+  at = putTime(b, at, d.time.getTime());
   at = putString(b, putBytes(b, at, PREFIX_KEY), d.prefix);
   at = putString(b, putBytes(b, at, IN_KEY), d.in);
   at = putString(b, putBytes(b, at, OUT_KEY), d.out);

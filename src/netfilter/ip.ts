@@ -158,7 +158,7 @@ export function isCanonicalIpv4(text: string): boolean {
 }
 
 /** Whether codes[from, to) is a dotted quad in canonical form, without allocating. */
-function isCanonicalIpv4Codes(codes: Uint8Array, from: number, to: number): boolean {
+export function isCanonicalIpv4Codes(codes: Uint8Array, from: number, to: number): boolean {
   if (to - from < 7 || to - from > 15) return false;
   let parts = 0, value = 0, digits = 0;
   for (let i = from; i <= to; i++) {

@@ -166,6 +166,15 @@ export class DropParser {
   }
 
   /**
+   * For a fast reader of the usual headers (fast_ndjson.ts): the literal prefixes in the order
+   * lines are matched against them; undefined when a configured time layout replaces header
+   * detection (such lines are this parser's alone).
+   */
+  get fastPathPrefixes(): readonly string[] | undefined {
+    return this.#layout === undefined ? this.#literal : undefined;
+  }
+
+  /**
    * The configured prefix a drop's `prefix` was matched by: itself, or the `*` pattern it
    * matched. A bounded set, unlike the matched text (a policy name, or whatever a program that
    * writes to syslog as "kernel" puts there), so it is what metric labels may carry.
@@ -346,13 +355,16 @@ export class DropParser {
    * "ignored". Non-matching lines cost a substring search: candidates are found by searching
    * the whole text first, and only their lines are cut out and parsed. `cut` lists the ends
    * (index of "\n") of lines the reader cut at the length cap: those are `line_too_long`.
-   * `bytes`, when given, are the text's bytes, one per character (see line_codes.ts).
+   * `bytes`, when given, are the text's bytes, one per character (see line_codes.ts); then each
+   * candidate line of a length not refused is offered to `fastLine` first, if given: a line it
+   * takes (returns true for) is not parsed here, and reported to it alone.
    */
   scan(
     text: string,
     onResult: (result: ParseResult) => void,
     cut?: readonly number[],
     bytes?: Uint8Array,
+    fastLine?: (text: string, bytes: Uint8Array, lineStart: number, lineEnd: number) => boolean,
   ): void {
     // Every LOG line has "IN=" right after its prefix: one pass for that anchor beats one
     // pass per prefix (it is rare in other lines, and V8 finds it at memory speed).
@@ -364,10 +376,15 @@ export class DropParser {
       if (lineEnd < 0) lineEnd = text.length;
       // A line the reader cut at its length cap is only the start of a longer one.
       const cutHere = cut !== undefined && cut.includes(lineEnd);
-      const result = cutHere || lineEnd - lineStart > this.#maxLineLength
-        ? this.#tooLong(text, lineStart, lineEnd, ctx)
-        : this.#parseSpan(text, lineStart, lineEnd, at, ctx, bytes);
-      if (result.kind !== "ignored") onResult(result);
+      if (cutHere || lineEnd - lineStart > this.#maxLineLength) {
+        const result = this.#tooLong(text, lineStart, lineEnd, ctx);
+        if (result.kind !== "ignored") onResult(result);
+      } else if (
+        bytes === undefined || fastLine === undefined || !fastLine(text, bytes, lineStart, lineEnd)
+      ) {
+        const result = this.#parseSpan(text, lineStart, lineEnd, at, ctx, bytes);
+        if (result.kind !== "ignored") onResult(result);
+      }
       at = lineEnd < text.length ? text.indexOf("IN=", lineEnd + 1) : -1;
     }
   }

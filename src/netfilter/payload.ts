@@ -32,7 +32,7 @@ const SPACE = 32;
 const EQUALS = 61;
 
 /** Reads an unsigned decimal in codes[from, to); -1 when it is not one or exceeds `max`. */
-function readUint(codes: Uint8Array, from: number, to: number, max: number): number {
+export function readUint(codes: Uint8Array, from: number, to: number, max: number): number {
   if (to <= from || to - from > 10) return -1;
   let n = 0;
   for (let i = from; i < to; i++) {
@@ -44,7 +44,7 @@ function readUint(codes: Uint8Array, from: number, to: number, max: number): num
 }
 
 /** Reads hex (with or without 0x) in codes[from, to); -1 when invalid or above `max`. */
-function readHex(codes: Uint8Array, from: number, to: number, max: number): number {
+export function readHex(codes: Uint8Array, from: number, to: number, max: number): number {
   let i = from;
   if (codes[i] === 48 && (codes[i + 1] | 32) === 120) i += 2;
   if (to <= i || to - i > 8) return -1;
@@ -58,14 +58,14 @@ function readHex(codes: Uint8Array, from: number, to: number, max: number): numb
 }
 
 /** Whether codes[from, to) are hex digits only (and not none). */
-function isHexDigits(codes: Uint8Array, from: number, to: number): boolean {
+export function isHexDigits(codes: Uint8Array, from: number, to: number): boolean {
   if (to <= from) return false;
   for (let i = from; i < to; i++) if (hexDigit(codes[i]) < 0) return false;
   return true;
 }
 
 /** Whether codes[from, to) are ASCII letters and digits only. */
-function isAlphanumeric(codes: Uint8Array, from: number, to: number): boolean {
+export function isAlphanumeric(codes: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
     const c = codes[i];
     const lower = c | 32;
