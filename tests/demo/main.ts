@@ -57,6 +57,9 @@ async function main(): Promise<number> {
   console.log(`  kernel log     ${log}`);
 
   const prefixes = "kube-iptables-tailer:,calico-packet:,nft-drop:";
+  // The other side by its Pod's name ("from web-1 (10.244.1.10)"); the original's default,
+  // kept, names its namespace.
+  const identifier = "--pod-identifier=name";
   const daemon = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -71,6 +74,7 @@ async function main(): Promise<number> {
       "run",
       `--iptables-log-path=${log}`,
       `--iptables-log-prefix=${prefixes}`,
+      identifier,
       `--kubeconfig=${api.kubeconfigPath}`,
       "--metrics-server-port=0",
       "--node-name=node-1",
@@ -80,7 +84,7 @@ async function main(): Promise<number> {
     stderr: "piped",
   }).spawn();
   console.log(
-    `  daemon         kube-iptables-tailer run --iptables-log-path=${log} --iptables-log-prefix=${prefixes}\n`,
+    `  daemon         kube-iptables-tailer run --iptables-log-path=${log} --iptables-log-prefix=${prefixes} ${identifier}\n`,
   );
 
   // Wait until the daemon follows the file.
