@@ -8,7 +8,7 @@
  * It takes a line only when it is, in ASCII bytes:
  * - an RFC 3339 time with `T`, an optional fraction and a zone (`Z`, `±HH:MM`, `±HHMM`); a
  *   space; an optional host name and space; `kernel:`; an optional space; an optional kernel
- *   time `[ 1234.567890]` and space;
+ *   time `[ 1234.567890]` and space; then no lower-case letter (it may be a severity word);
  * - one of the parser's literal prefixes (in the parser's order, spaces around it as the parser
  *   allows), then `IN=` within the line's first 512 characters;
  * - fields among IN OUT MAC SRC DST LEN TOS PREC TTL ID TC HOPLIMIT FLOWLBL PROTO SPT DPT TYPE
@@ -47,14 +47,14 @@ const HEAD_LENGTH = 512;
 const MAX_U32 = 4294967295;
 
 /**
- * The bytes of a line after its prefix, by class: {@link PLAIN} (printable ASCII that needs no
- * escape in a JSON string), space, `=`, or anything else (the general path's line).
+ * The class of each byte value in the fields: {@link PLAIN} (printable ASCII that needs no escape
+ * in a JSON string), space, `=`, or {@link OTHER_BYTE} (a line with one is the general path's).
  */
-const CHAR = new Uint8Array(256).fill(3);
-const PLAIN = 0, SPACE = 1, EQUALS = 2;
-for (let c = 33; c < 127; c++) if (c !== 34 && c !== 92) CHAR[c] = PLAIN;
-CHAR[32] = SPACE;
-CHAR[61] = EQUALS;
+const PLAIN = 0, SPACE = 1, EQUALS = 2, OTHER_BYTE = 3;
+const BYTE_CLASS = new Uint8Array(256).fill(OTHER_BYTE);
+for (let c = 33; c < 127; c++) if (c !== 34 && c !== 92) BYTE_CLASS[c] = PLAIN;
+BYTE_CLASS[32] = SPACE;
+BYTE_CLASS[61] = EQUALS;
 
 // The string fields: spans of the line, from and to at 2 * field in `spans`, the first five in
 // the schema's order. SRC and DST are addresses (a canonical dotted quad is copied; the kernel's
@@ -110,8 +110,8 @@ const NUMBER = 16;
  * length and id, ICMP's sequence); the caller moves them after PROTO=.
  */
 function field(length: number, k1: number, k2: number): number {
-  if (length > 4 && k1 === 0x50524f54 && k2 === 0x4f && length === 5) return PROTO; // PROTO
   if (length > 4) {
+    if (length === 5 && k1 === 0x50524f54 && k2 === 0x4f) return PROTO;
     if (length === 6 && k1 === 0x57494e44 && k2 === 0x4f57) return NUMBER + WINDOW;
     if (length === 7 && k1 === 0x464c4f57 && k2 === 0x4c424c) return NUMBER + FLOW_LABEL;
     if (length === 8 && k1 === 0x484f504c && k2 === 0x494d4954) return NUMBER + HOP_LIMIT;
@@ -294,7 +294,7 @@ function messageStart(b: Uint8Array, from: number, to: number): number {
   }
   i += 7;
   if (b[i] === 32) i++;
-  // A severity word: the general path reads it.
+  // A lower-case word may be a severity word: the general path reads it.
   if (b[i] >= 97 && b[i] <= 122) return -1;
   return kernelTimeEnd(b, i);
 }
@@ -366,18 +366,20 @@ export class FastNdjson {
     while (b[start] === 32 || b[start] === 9) start++;
     const headEnd = Math.min(lineEnd, lineStart + HEAD_LENGTH);
     let matched = -1;
-    let i = 0;
+    // Where the fields start: the `IN=` after the matched prefix.
+    let payload = 0;
     for (let k = 0; k < this.#prefixes.length && matched < 0; k++) {
       const prefix = this.#prefixes[k];
       let same = true;
       for (let j = 0; same && j < prefix.length; j++) same = b[start + j] === prefix[j];
       if (!same) continue;
-      i = start + prefix.length;
-      while (b[i] === 32 || b[i] === 9) i++;
-      if (i + 3 <= headEnd && b[i] === 73 && b[i + 1] === 78 && b[i + 2] === 61) matched = k;
+      payload = start + prefix.length;
+      while (b[payload] === 32 || b[payload] === 9) payload++;
+      const p = payload;
+      if (p + 3 <= headEnd && b[p] === 73 && b[p + 1] === 78 && b[p + 2] === 61) matched = k;
     }
     if (matched < 0) return false;
-    const flagCount = this.#fields(text, b, i, lineEnd);
+    const flagCount = this.#fields(text, b, payload, lineEnd);
     if (flagCount < 0) return false;
     this.#write(b, lineEnd - lineStart, matched, flagCount);
     return true;
@@ -407,7 +409,7 @@ export class FastNdjson {
       const tokenStart = i;
       if (b[i] === 91) return -1;
       let k1 = 0, k2 = 0;
-      for (; CHAR[b[i]] === PLAIN; i++) {
+      for (; BYTE_CLASS[b[i]] === PLAIN; i++) {
         if (i - tokenStart < 4) k1 = (k1 << 8) | b[i];
         else if (i - tokenStart < 8) k2 = (k2 << 8) | b[i];
       }
@@ -436,7 +438,7 @@ export class FastNdjson {
       }
       if (b[i] !== 61) return -1; // not "=": a character the general path handles
       const v = ++i;
-      while (CHAR[b[i]] <= EQUALS && b[i] !== 32) i++;
+      while (BYTE_CLASS[b[i]] <= EQUALS && b[i] !== 32) i++;
       if (i > to || (i < to && b[i] !== 32)) return -1;
       const f = field(length, k1, k2);
       if (f < 0) return -1;
@@ -487,6 +489,7 @@ export class FastNdjson {
     const spans = this.#spans;
     const values = this.#values;
     const prefixJson = this.#prefixJson[prefix];
+    // The line's bytes bound the strings; keys, numbers, flags and the time take under 1024.
     const o = w.reserve(lineLength + prefixJson.length + 1024);
     let at = putBytes(o, w.end, TIME_KEY);
     at = putTime(o, at, headerTime[0]);
@@ -525,7 +528,7 @@ export class FastNdjson {
   }
 }
 
-/** Writes b[from, to) (plain characters: see {@link CHAR}) as a JSON string at o[at…]. */
+/** Writes b[from, to) (plain characters: see {@link BYTE_CLASS}) as a JSON string at o[at…]. */
 function putSpan(o: Uint8Array, at: number, b: Uint8Array, from: number, to: number): number {
   o[at++] = 34;
   for (let i = from; i < to; i++) o[at++] = b[i];
