@@ -8,7 +8,7 @@
  * It takes a line only when it is, in ASCII bytes:
  * - an RFC 3339 time with `T`, an optional fraction and a zone (`Z`, `±HH:MM`, `±HHMM`); a
  *   space; an optional host name and space; `kernel:`; an optional space; an optional kernel
- *   time `[ 1234.567890]` and space; then no lower-case letter (it may be a severity word);
+ *   time `[ 1234.567890]` and space; then no severity word (`warn: `);
  * - one of the parser's literal prefixes (in the parser's order, spaces around it as the parser
  *   allows), then `IN=` within the line's first 512 characters;
  * - fields among IN OUT MAC SRC DST LEN TOS PREC TTL ID TC HOPLIMIT FLOWLBL PROTO SPT DPT TYPE
@@ -26,7 +26,8 @@
  * @module
  */
 
-import { daysIn } from "./go_layout.ts";
+import { daysIn, utcTime } from "./go_layout.ts";
+import { SEVERITIES } from "./header.ts";
 import {
   DST_KEY,
   IN_KEY,
@@ -247,7 +248,7 @@ function readSecond(b: Uint8Array, from: number): boolean {
   }
   for (let k = 0; k < 19; k++) lastSecondText[k] = b[from + k];
   lastSecondKnown = true;
-  lastSecondUtc = Date.UTC(year, month - 1, day, hour, minute, second);
+  lastSecondUtc = utcTime(year, month - 1, day, hour, minute, second);
   return true;
 }
 
@@ -286,17 +287,30 @@ function messageStart(b: Uint8Array, from: number, to: number): number {
   headerTime[0] = lastSecondUtc + millis - offset * 60_000;
   // ` [host ]kernel: `
   if (b[i++] !== 32) return -1;
+  const headEnd = Math.min(to, from + HEAD_LENGTH);
   if (!isKernelTag(b, i)) {
-    const headEnd = Math.min(to, from + HEAD_LENGTH);
     while (i < headEnd && b[i] > 32 && b[i] < 127) i++;
     if (b[i] !== 32 || i >= headEnd || !isKernelTag(b, i + 1)) return -1;
     i++;
   }
   i += 7;
   if (b[i] === 32) i++;
-  // A lower-case word may be a severity word: the general path reads it.
-  if (b[i] >= 97 && b[i] <= 122) return -1;
+  // The general path reads a severity word both as a decoration and as the prefix's start.
+  if (b[i] >= 97 && b[i] <= 122 && severityAt(b, i, headEnd)) return -1;
   return kernelTimeEnd(b, i);
+}
+
+/**
+ * Whether a severity word, a colon or not, then a space begins b[at…] within `to`: read as
+ * header.ts's skipKernelDecorations reads it (the space within 9 characters).
+ */
+function severityAt(b: Uint8Array, at: number, to: number): boolean {
+  const limit = Math.min(to, at + 9);
+  let space = at;
+  while (space < limit && b[space] !== 32) space++;
+  if (space === limit || space === at) return false;
+  const end = b[space - 1] === 58 ? space - 1 : space; // ":"
+  return SEVERITIES.has(String.fromCharCode(...b.subarray(at, end)));
 }
 
 /** Whether b[at…] is `kernel:`. */

@@ -348,7 +348,7 @@ export function compileGoLayout(layout: string): TimeParser {
       return undefined;
     }
     if (yday > 0 && !hasDate) {
-      const d = new Date(Date.UTC(year, 0, yday));
+      const d = new Date(utcTime(year, 0, yday, 0, 0, 0));
       month = d.getUTCMonth() + 1;
       day = d.getUTCDate();
     }
@@ -357,9 +357,9 @@ export function compileGoLayout(layout: string): TimeParser {
     }
     const build = (y: number) =>
       offsetMinutes === undefined
-        ? new Date(y, month - 1, day, hour, minute, second, millis)
+        ? localTime(y, month - 1, day, hour, minute, second, millis)
         : new Date(
-          Date.UTC(y, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000,
+          utcTime(y, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000,
         );
     // Without a year, the day must exist in a leap year (February 29 does, February 30 never).
     if (day > daysIn(month, hasYear ? year : 2000)) return undefined;
@@ -401,6 +401,46 @@ let checkedRepeats = false;
 
 /** Allowed clock skew before a year-less time counts as "last year". */
 const FUTURE_SLACK_MS = 2 * 24 * 3600 * 1000;
+
+/** 400 Gregorian years, in ms: the calendar repeats after them (146 097 days). */
+const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
+
+/**
+ * `Date.UTC` for every year: `Date.UTC` reads years 0-99 as 1900-1999. (`month0` is 0-11.)
+ *
+ * @example
+ * ```ts
+ * new Date(utcTime(99, 0, 1, 0, 0, 0)).toISOString(); // "0099-01-01T00:00:00.000Z"
+ * ```
+ */
+export function utcTime(
+  year: number,
+  month0: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millis = 0,
+): number {
+  return year >= 0 && year < 100
+    ? Date.UTC(year + 400, month0, day, hour, minute, second, millis) - FOUR_CENTURIES_MS
+    : Date.UTC(year, month0, day, hour, minute, second, millis);
+}
+
+/** `new Date(year, …)` (local time) for every year: it reads years 0-99 as 1900-1999. */
+export function localTime(
+  year: number,
+  month0: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millis = 0,
+): Date {
+  const time = new Date(year, month0, day, hour, minute, second, millis);
+  if (year >= 0 && year < 100) time.setFullYear(year, month0, day);
+  return time;
+}
 
 /** Days in `month` (1-12) of `year`. */
 export function daysIn(month: number, year: number): number {

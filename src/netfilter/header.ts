@@ -26,7 +26,14 @@
  * @module
  */
 
-import { daysIn, inferYear, latestOccurrence, type TimeParser } from "./go_layout.ts";
+import {
+  daysIn,
+  inferYear,
+  latestOccurrence,
+  localTime,
+  type TimeParser,
+  utcTime,
+} from "./go_layout.ts";
 import { parseKmsgHeader } from "./kmsg_record.ts";
 
 /** What header parsing needs to know besides the line. */
@@ -67,7 +74,8 @@ export interface Header {
 /** Why a line's header was not accepted. */
 export type HeaderRejection = "not_kernel" | "invalid_time";
 
-const SEVERITIES = new Set([
+/** The words of a severity that may follow `kernel:` (`kernel: warn: …`), colon or not. */
+export const SEVERITIES: ReadonlySet<string> = new Set([
   "emerg",
   "alert",
   "crit",
@@ -224,7 +232,7 @@ function readIsoTime(
     lastHour = hour;
     lastMinute = minute;
     lastSecond = second;
-    lastUtc = Date.UTC(year, month - 1, day, hour, minute, second);
+    lastUtc = utcTime(year, month - 1, day, hour, minute, second);
   }
   let i = at + 19;
   let millis = 0;
@@ -256,7 +264,7 @@ function readIsoTime(
     i = end;
   }
   const time = offset === undefined
-    ? new Date(lastYear, lastMonth - 1, lastDay, lastHour, lastMinute, lastSecond, millis)
+    ? localTime(lastYear, lastMonth - 1, lastDay, lastHour, lastMinute, lastSecond, millis)
     : new Date(lastUtc + millis - offset * 60_000);
   return Number.isNaN(time.getTime()) ? "invalid" : { time, end: i, local: offset === undefined };
 }
@@ -296,7 +304,7 @@ function readTraditionalTime(
     i = fractionEnd(i + 1);
     millis = fractionMillis;
   }
-  const build = (y: number) => new Date(y, month, day, hour, minute, second, millis);
+  const build = (y: number) => localTime(y, month, day, hour, minute, second, millis);
   if (year !== undefined) {
     if (day > daysIn(month + 1, year)) return "invalid";
     return { time: latestOccurrence(build(year), now), end: i };
@@ -393,6 +401,7 @@ function skipKernelDecorations(
   let i = at;
   const first = ch(i);
   if (first >= 97 && first <= 122) { // severity words are lower case
+    // (fast_ndjson.ts's severityAt reads them by the same rule)
     const space = spaceBefore(i, Math.min(to, i + 9));
     if (space > i) {
       let word = line.slice(i, space);
@@ -717,7 +726,7 @@ function localZoneNames(time: Date): readonly string[] {
  */
 export function zoneTime(local: Date, zone: string): Date | undefined {
   const fieldsAsUtc = () =>
-    Date.UTC(
+    utcTime(
       local.getFullYear(),
       local.getMonth(),
       local.getDate(),

@@ -451,3 +451,31 @@ Deno.test("fast path: batches of lines, fixture lines among them, print what the
     { numRuns: 3000 },
   );
 });
+
+Deno.test("fast path: a year before 100 is printed as that year (Date.UTC would make it 19xx)", () => {
+  const parser = new DropParser(OPTIONS);
+  const line = RFC3339_LINES[0].replace(/^\S+/, "0099-06-15T00:00:00.25+00:00");
+  const printed = print(parser, line + "\n", true);
+  assert.equal(printed.fast, 1);
+  assert.ok(printed.ndjson.startsWith('{"time":"0099-06-15T00:00:00.250Z"'), printed.ndjson);
+  assertSame(parser, line + "\n");
+});
+
+Deno.test("fast path: a prefix in lower case with no kernel time is taken; a severity word is left to the parser", () => {
+  const parser = new DropParser(OPTIONS);
+  const body = RFC3339_LINES[0].slice(RFC3339_LINES[0].indexOf("IN="));
+  const taken = print(parser, `2026-11-25T07:58:47.5Z vm kernel: calico-packet: ${body}\n`, true);
+  assert.equal(taken.fast, 1, "no kernel time (journald's forwarding, imjournal)");
+  for (const severity of ["warn: ", "warning ", "info: "]) {
+    const line = `2026-11-25T07:58:47.5Z vm kernel: ${severity}calico-packet: ${body}\n`;
+    assert.equal(print(parser, line, true).fast, 0, severity);
+    assertSame(parser, line);
+  }
+  // Words that only start like one, or are too long for one, are the prefix's.
+  const own = new DropParser({ ...OPTIONS, prefixes: ["warnings: x:", "information:"] });
+  for (const prefix of ["warnings: x:", "information:"]) {
+    const line = `2026-11-25T07:58:47.5Z vm kernel: ${prefix} ${body}\n`;
+    assert.equal(print(own, line, true).fast, 1, prefix);
+    assertSame(own, line);
+  }
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compileGoLayout } from "../../src/netfilter/go_layout.ts";
+import { compileGoLayout, localTime, utcTime } from "../../src/netfilter/go_layout.ts";
 import { evalInZone } from "../support/in_zone.ts";
 
 const NOW = new Date("2026-11-25T08:00:00Z");
@@ -98,4 +98,24 @@ Deno.test("Go layouts: _2006 is a literal _ and the year, as Go reads it, not _2
     NOW,
   );
   assert.deepEqual(r?.time, new Date("2026-11-25T07:58:47Z"));
+});
+
+Deno.test("utcTime and localTime: years 0-99 are those years; later years as Date.UTC and new Date", () => {
+  assert.equal(new Date(utcTime(99, 0, 1, 0, 0, 0)).toISOString(), "0099-01-01T00:00:00.000Z");
+  assert.equal(
+    new Date(utcTime(0, 1, 29, 23, 59, 59, 999)).toISOString(),
+    "0000-02-29T23:59:59.999Z",
+  );
+  assert.equal(utcTime(2026, 10, 25, 7, 58, 47, 511), Date.UTC(2026, 10, 25, 7, 58, 47, 511));
+  const local = localTime(7, 11, 31, 23, 30, 0);
+  assert.deepEqual([local.getFullYear(), local.getMonth(), local.getDate(), local.getHours()], [
+    7,
+    11,
+    31,
+    23,
+  ]);
+  assert.equal(
+    localTime(2026, 10, 25, 7, 58, 47).getTime(),
+    new Date(2026, 10, 25, 7, 58, 47).getTime(),
+  );
 });

@@ -938,3 +938,29 @@ Deno.test("a syslog PRI of another facility than the kernel's is not the kernel'
     "ignored",
   );
 });
+
+Deno.test("header times: years 0-99 are those years, not 1900-1999 (as Date.UTC and new Date read them)", () => {
+  const p = parser();
+  const time = (header: string) => drop(p.parseLine(header + BODY)).time;
+  assert.equal(
+    time("0099-06-15T00:00:00.5Z vm kernel: ").toISOString(),
+    "0099-06-15T00:00:00.500Z",
+  );
+  // Year 0 is a leap year (it is divisible by 400); 1900 is not.
+  assert.equal(
+    time("0000-02-29T12:00:00+01:00 vm kernel: ").toISOString(),
+    "0000-02-29T11:00:00.000Z",
+  );
+  // Local time (no zone): the fields as written, in the local zone.
+  const local = time("0042-03-04T05:06:07 vm kernel: ");
+  assert.deepEqual(
+    [local.getFullYear(), local.getMonth(), local.getDate(), local.getHours(), local.getMinutes()],
+    [42, 2, 4, 5, 6],
+  );
+  // A configured layout too.
+  const layout = parser({ timeLayout: "2006-01-02T15:04:05Z07:00" });
+  assert.equal(
+    drop(layout.parseLine("0001-01-01T00:00:00Z vm kernel: " + BODY)).time.toISOString(),
+    "0001-01-01T00:00:00.000Z",
+  );
+});
