@@ -114,7 +114,8 @@ const FACILITIES = new Set([
   "local6",
   "local7",
 ]);
-const MONTH_INDEX: Record<string, number> = {
+/** The month (0-11) of a traditional header's month name, in exactly this case. */
+export const MONTH_INDEX: Readonly<Record<string, number>> = {
   Jan: 0,
   Feb: 1,
   Mar: 2,
@@ -304,12 +305,32 @@ function readTraditionalTime(
     i = fractionEnd(i + 1);
     millis = fractionMillis;
   }
-  const build = (y: number) => localTime(y, month, day, hour, minute, second, millis);
+  const time = traditionalTime(month, day, hour, minute, second, millis, now, year);
+  return time === undefined ? "invalid" : { time, end: i };
+}
+
+/**
+ * The time of a traditional header's fields (`Mmm dd HH:MM:SS[.frac]`: local time, `month0`
+ * 0-11, every field in range) read at `now`: in `year` when known (undefined when the day is not
+ * in it), else in the year inferred from `now` ({@link inferYear}: December lines read in
+ * January); in the hour repeated when summer time ends, the occurrence closest before `now`
+ * ({@link latestOccurrence}). The one reading of these times: fast_ndjson.ts calls it too.
+ */
+export function traditionalTime(
+  month0: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millis: number,
+  now: Date,
+  year?: number,
+): Date | undefined {
+  const build = (y: number) => localTime(y, month0, day, hour, minute, second, millis);
   if (year !== undefined) {
-    if (day > daysIn(month + 1, year)) return "invalid";
-    return { time: latestOccurrence(build(year), now), end: i };
+    return day > daysIn(month0 + 1, year) ? undefined : latestOccurrence(build(year), now);
   }
-  return { time: latestOccurrence(inferYear(month + 1, day, now, build), now), end: i };
+  return latestOccurrence(inferYear(month0 + 1, day, now, build), now);
 }
 
 /**
