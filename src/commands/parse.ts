@@ -265,8 +265,8 @@ async function parseAll(
     ? new FastNdjson(parser.fastPathPrefixes, out)
     : undefined;
   const fastLine = fast &&
-    ((text: string, bytes: Uint8Array, lineStart: number, lineEnd: number) => {
-      if (!fast.line(text, bytes, lineStart, lineEnd)) return false;
+    ((text: string, bytes: Uint8Array, lineStart: number, lineEnd: number, now: Date) => {
+      if (!fast.line(text, bytes, lineStart, lineEnd, now)) return false;
       summary.drops++;
       return true;
     });

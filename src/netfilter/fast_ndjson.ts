@@ -6,9 +6,11 @@
  * parser, header reader and writer (whose size, on one CPU, costs as much as running them).
  *
  * It takes a line only when it is, in ASCII bytes:
- * - an RFC 3339 time with `T`, an optional fraction and a zone (`Z`, `±HH:MM`, `±HHMM`); a
- *   space; an optional host name and space; `kernel:`; an optional space; an optional kernel
- *   time `[ 1234.567890]` and space; then no severity word (`warn: `);
+ * - a time: RFC 3339 with `T`, an optional fraction and a zone (`Z`, `±HH:MM`, `±HHMM`); or
+ *   traditional syslog `Mmm dd HH:MM:SS` (`Nov 25`, `Nov  5` or `Nov 05`; no fraction), whose
+ *   time — local, its year inferred from the scan's `now` — header.ts's `traditionalTime`
+ *   gives; then a space; an optional host name and space; `kernel:`; an optional space; an
+ *   optional kernel time `[ 1234.567890]` and space; then no severity word (`warn: `);
  * - one of the parser's literal prefixes (in the parser's order, spaces around it as the parser
  *   allows), then `IN=` within the line's first 512 characters;
  * - fields among IN OUT MAC SRC DST LEN TOS PREC TTL ID TC HOPLIMIT FLOWLBL PROTO SPT DPT TYPE
@@ -27,7 +29,7 @@
  */
 
 import { daysIn, utcTime } from "./go_layout.ts";
-import { SEVERITIES } from "./header.ts";
+import { MONTH_INDEX, SEVERITIES, traditionalTime } from "./header.ts";
 import {
   DST_KEY,
   IN_KEY,
@@ -252,12 +254,74 @@ function readSecond(b: Uint8Array, from: number): boolean {
   return true;
 }
 
+/** The length of a traditional header's time: `Nov 25 07:58:47`. */
+const TRADITIONAL_LENGTH = 15;
+/** The time of the last traditional header read, as text. */
+const lastTraditionalText = new Uint8Array(TRADITIONAL_LENGTH);
 /**
- * Reads the header of the line b[from, to) (see the module doc): returns where its message
- * starts and leaves its time in {@link headerTime}[0], or returns -1.
+ * The `now` (epoch ms) {@link lastTraditionalText} was read at, and its time: its year and
+ * repeated hour depend on `now`, so a time is reused only for the same text and the same `now`.
+ * NaN at first: equal to no `now`.
  */
-function messageStart(b: Uint8Array, from: number, to: number): number {
+const lastTraditional = new Float64Array([NaN, 0]);
+
+/**
+ * Reads the traditional time `Nov 25 07:58:47` at b[from…], read at `now`, into
+ * {@link headerTime}[0]; false when it is not of that shape (`Nov  5` or `Nov 05`) or its
+ * fields are out of range, as header.ts's readTraditionalTime reads them.
+ */
+function readTraditional(b: Uint8Array, from: number, now: Date): boolean {
+  const nowMs = now.getTime();
+  let same = lastTraditional[0] === nowMs;
+  for (let k = 0; same && k < TRADITIONAL_LENGTH; k++) {
+    same = b[from + k] === lastTraditionalText[k];
+  }
+  if (same) {
+    headerTime[0] = lastTraditional[1];
+    return true;
+  }
+  if (b[from + 3] !== 32 || b[from + 6] !== 32 || b[from + 9] !== 58 || b[from + 12] !== 58) {
+    return false;
+  }
+  const month = MONTH_INDEX[String.fromCharCode(b[from], b[from + 1], b[from + 2])];
+  if (month === undefined) return false;
+  const day = b[from + 4] === 32 ? digits(b, from + 5, 1) : digits(b, from + 4, 2);
+  const hour = digits(b, from + 7, 2), minute = digits(b, from + 10, 2);
+  const second = digits(b, from + 13, 2);
+  if ((day | hour | minute | second) < 0) return false;
+  // No year: February 29 passes (traditionalTime infers the year).
+  if (day < 1 || day > daysIn(month + 1, 2000) || hour > 23 || minute > 59 || second > 60) {
+    return false;
+  }
+  const time = traditionalTime(month, day, hour, minute, second, 0, now)?.getTime() ?? NaN;
+  if (Number.isNaN(time)) return false;
+  for (let k = 0; k < TRADITIONAL_LENGTH; k++) lastTraditionalText[k] = b[from + k];
+  lastTraditional[0] = nowMs;
+  lastTraditional[1] = time;
+  headerTime[0] = time;
+  return true;
+}
+
+/**
+ * Reads the header of the line b[from, to), read at `now` (see the module doc): returns where
+ * its message starts and leaves its time in {@link headerTime}[0], or returns -1.
+ */
+function messageStart(b: Uint8Array, from: number, to: number, now: Date): number {
   if (to - from < 40) return -1;
+  const first = b[from];
+  // A month name ("A"-"Z"), or a year.
+  const i = first >= 65 && first <= 90
+    ? (readTraditional(b, from, now) ? from + TRADITIONAL_LENGTH : -1)
+    : rfc3339End(b, from);
+  if (i < 0) return -1;
+  return afterTime(b, i, from, to);
+}
+
+/**
+ * Reads the RFC 3339 time at b[from…] into {@link headerTime}[0]: returns the index after it,
+ * or -1.
+ */
+function rfc3339End(b: Uint8Array, from: number): number {
   let same = lastSecondKnown;
   for (let k = 0; same && k < 19; k++) same = b[from + k] === lastSecondText[k];
   if (!same && !readSecond(b, from)) return -1;
@@ -285,7 +349,16 @@ function messageStart(b: Uint8Array, from: number, to: number): number {
     i += colon ? 6 : 5;
   } else return -1; // local time: the general path knows the zone rules
   headerTime[0] = lastSecondUtc + millis - offset * 60_000;
-  // ` [host ]kernel: `
+  return i;
+}
+
+/**
+ * After the time, at `at`, of the line b[from, to): ` [host ]kernel: `, the kernel time; returns
+ * where the message starts, or -1.
+ */
+function afterTime(b: Uint8Array, at: number, from: number, to: number): number {
+  let i = at;
+  // A fraction or anything else but a space after a traditional time is the general path's.
   if (b[i++] !== 32) return -1;
   const headEnd = Math.min(to, from + HEAD_LENGTH);
   if (!isKernelTag(b, i)) {
@@ -370,11 +443,12 @@ export class FastNdjson {
   /**
    * Writes the NDJSON line of the drop on the line text[lineStart, lineEnd) — its bytes, one a
    * character, are bytes[lineStart, lineEnd) — and returns true; or writes nothing and returns
-   * false (the general path's line). The caller has checked the line's length.
+   * false (the general path's line). `now` is the parser's for this scan (the year of a
+   * traditional header). The caller has checked the line's length.
    */
-  line(text: string, b: Uint8Array, lineStart: number, lineEnd: number): boolean {
+  line(text: string, b: Uint8Array, lineStart: number, lineEnd: number, now: Date): boolean {
     if (!this.#enabled) return false;
-    let start = messageStart(b, lineStart, lineEnd);
+    let start = messageStart(b, lineStart, lineEnd, now);
     if (start < 0) return false;
     // The prefix, as the parser's #findPrefix finds it.
     while (b[start] === 32 || b[start] === 9) start++;

@@ -357,14 +357,21 @@ export class DropParser {
    * (index of "\n") of lines the reader cut at the length cap: those are `line_too_long`.
    * `bytes`, when given, are the text's bytes, one per character (see line_codes.ts); then each
    * candidate line of a length not refused is offered to `fastLine` first, if given: a line it
-   * takes (returns true for) is not parsed here, and reported to it alone.
+   * takes (returns true for) is not parsed here, and reported to it alone; it is given the
+   * scan's `now` (the reference time of every line of the scan: year inference).
    */
   scan(
     text: string,
     onResult: (result: ParseResult) => void,
     cut?: readonly number[],
     bytes?: Uint8Array,
-    fastLine?: (text: string, bytes: Uint8Array, lineStart: number, lineEnd: number) => boolean,
+    fastLine?: (
+      text: string,
+      bytes: Uint8Array,
+      lineStart: number,
+      lineEnd: number,
+      now: Date,
+    ) => boolean,
   ): void {
     // Every LOG line has "IN=" right after its prefix: one pass for that anchor beats one
     // pass per prefix (it is rare in other lines, and V8 finds it at memory speed).
@@ -380,7 +387,8 @@ export class DropParser {
         const result = this.#tooLong(text, lineStart, lineEnd, ctx);
         if (result.kind !== "ignored") onResult(result);
       } else if (
-        bytes === undefined || fastLine === undefined || !fastLine(text, bytes, lineStart, lineEnd)
+        bytes === undefined || fastLine === undefined ||
+        !fastLine(text, bytes, lineStart, lineEnd, ctx.now)
       ) {
         const result = this.#parseSpan(text, lineStart, lineEnd, at, ctx, bytes);
         if (result.kind !== "ignored") onResult(result);

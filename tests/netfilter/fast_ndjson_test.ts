@@ -18,8 +18,11 @@ const FIXTURES = new URL("../fixtures/kernel/", import.meta.url);
 const FIXTURE_LINES = ["kern-rfc3339.log", "kern-traditional.log", "kmsg.txt"].flatMap((f) =>
   Deno.readTextFileSync(new URL(f, FIXTURES)).split("\n").filter((l) => l)
 );
-const RFC3339_LINES = Deno.readTextFileSync(new URL("kern-rfc3339.log", FIXTURES)).split("\n")
-  .filter((l) => l);
+const fixtureLines = (file: string) =>
+  Deno.readTextFileSync(new URL(file, FIXTURES)).split("\n").filter((l) => l);
+const RFC3339_LINES = fixtureLines("kern-rfc3339.log");
+/** `Nov 25 07:58:47 vm kernel: …`: rsyslog's traditional format, read in 2026 (see NOW). */
+const TRADITIONAL_LINES = fixtureLines("kern-traditional.log");
 /** Overlapping prefixes ("DROP" in "DROP:"), one with a space, and a pattern. */
 const PREFIXES = [
   "kube-iptables-tailer:",
@@ -66,8 +69,14 @@ function print(parser: DropParser, text: string, withFast: boolean): Printed {
       writeDropNdjson(out, result.drop, count > 1 ? { count } : undefined);
     } else if (result.kind === "error") errors.push(`${result.reason}: ${result.detail}`);
   };
-  const fastLine = (t: string, bytes: Uint8Array, lineStart: number, lineEnd: number) => {
-    if (!fast.line(t, bytes, lineStart, lineEnd)) return false;
+  const fastLine = (
+    t: string,
+    bytes: Uint8Array,
+    lineStart: number,
+    lineEnd: number,
+    now: Date,
+  ) => {
+    if (!fast.line(t, bytes, lineStart, lineEnd, now)) return false;
     taken++;
     return true;
   };
@@ -84,16 +93,16 @@ function assertSame(parser: DropParser, text: string): number {
   return fast.fast;
 }
 
-Deno.test("fast path: takes every RFC 3339 fixture line and prints what the parser prints", () => {
+Deno.test("fast path: takes every RFC 3339 and traditional fixture line and prints what the parser prints", () => {
   const parser = new DropParser(OPTIONS);
-  const text = RFC3339_LINES.join("\n") + "\n";
-  assert.equal(assertSame(parser, text), RFC3339_LINES.length);
+  const lines = [...RFC3339_LINES, ...TRADITIONAL_LINES];
+  const text = lines.join("\n") + "\n";
+  assert.equal(assertSame(parser, text), lines.length);
   // And line by line, through the class itself.
-  for (const line of RFC3339_LINES) {
+  for (const line of lines) {
     const out = new JsonBytes();
-    assert.ok(
-      new FastNdjson(parser.fastPathPrefixes, out).line(line, asciiBytes(line)!, 0, line.length),
-    );
+    const fast = new FastNdjson(parser.fastPathPrefixes, out);
+    assert.ok(fast.line(line, asciiBytes(line)!, 0, line.length, NOW), line);
     assert.equal(decoder.decode(out.bytes), print(parser, line, false).ndjson);
   }
 });
@@ -125,7 +134,7 @@ Deno.test("fast path: declined lines leave nothing written", () => {
     ]
   ) {
     const bytes = asciiBytes(line);
-    if (bytes) assert.equal(fast.line(line, bytes, 0, line.length), false, line);
+    if (bytes) assert.equal(fast.line(line, bytes, 0, line.length, NOW), false, line);
     assert.equal(out.end, 0);
     assertSame(parser, line + "\n");
   }
@@ -136,12 +145,16 @@ Deno.test("fast path: off under a time layout (the parser's headers alone)", () 
   assert.equal(parser.fastPathPrefixes, undefined);
   const out = new JsonBytes();
   const line = RFC3339_LINES[0];
-  assert.equal(new FastNdjson(undefined, out).line(line, asciiBytes(line)!, 0, line.length), false);
+  assert.equal(
+    new FastNdjson(undefined, out).line(line, asciiBytes(line)!, 0, line.length, NOW),
+    false,
+  );
   assertSame(parser, line + "\n");
 });
 
 // Line pieces for the property tests.
-const HEADERS = [
+/** Headers the fast path takes (with usual fields after them). */
+const USUAL_HEADERS = [
   "2026-11-25T07:58:47.511188+00:00 vm kernel: [  270.680962] ",
   "2026-11-25T07:58:47.511188+00:00 vm kernel: ",
   "2026-11-25T07:58:47Z vm kernel: ",
@@ -150,6 +163,47 @@ const HEADERS = [
   "2026-11-25T02:28:51.123456789-05:30 vm kernel: [  274.690604] ",
   "2026-11-25T07:58:47.511188+00:00 vm kernel:[  270.680962] ",
   "2026-11-25T07:58:47.511188+00:00 vm kernel:  [  270.680962]  ",
+  "Nov 25 07:58:47 vm kernel: [  270.680962] ",
+  "Nov  5 07:58:47 vm kernel: ",
+  "Nov 05 00:00:00 node-1.example kernel: [1.5] ",
+  "Jan  1 00:00:00 vm kernel: [ 0.000001] ",
+  "Dec 31 23:59:59 vm kernel: [  270.680962] ",
+  "Feb 29 12:30:00 vm kernel: ",
+  "Mar 29 02:30:00 vm kernel: ",
+  "Oct 25 02:30:00 vm kernel: ",
+  "Jun 30 07:58:60 kernel: [1] ",
+];
+/** Traditional headers the fast path declines, or the parser rejects. */
+const ODD_TRADITIONAL_HEADERS = [
+  "Nov 25 07:58:47.511 vm kernel: ",
+  "Nov 25 07:58:47.5x vm kernel: ",
+  "Nov 25 07:58:47. vm kernel: ",
+  "Nov 25 07:58:47,5 vm kernel: ",
+  "Nov 5 07:58:47 vm kernel: ",
+  "Nov  05 07:58:47 vm kernel: ",
+  "Nov   5 07:58:47 vm kernel: ",
+  "Nov 25 7:58:47 vm kernel: ",
+  "Nov 25 2026 07:58:47 vm kernel: ",
+  "Nov 25 07:58:47 2026 vm kernel: ",
+  "Nov 25 07:58:47  vm kernel: ",
+  "Nov 25 07:58:47 vm kernel: warn: ",
+  "nov 25 07:58:47 vm kernel: ",
+  "NOV 25 07:58:47 vm kernel: ",
+  "Sept 25 07:58:47 vm kernel: ",
+  "Feb 30 07:58:47 vm kernel: ",
+  "Apr 31 07:58:47 vm kernel: ",
+  "Nov 00 07:58:47 vm kernel: ",
+  "Nov  0 07:58:47 vm kernel: ",
+  "Nov 32 07:58:47 vm kernel: ",
+  "Nov 25 24:00:00 vm kernel: ",
+  "Nov 25 07:60:00 vm kernel: ",
+  "Nov 25 07:58:61 vm kernel: ",
+  "Nov 25 07-58-47 vm kernel: ",
+  "<6>Nov 25 07:58:47 vm kernel: ",
+];
+const HEADERS = [
+  ...USUAL_HEADERS,
+  ...ODD_TRADITIONAL_HEADERS,
   "2026-11-25T07:58:47.511188+00:00 vm kernel: [  270.68.0962] ",
   "2026-11-25T07:58:47.511188+00:00 vm kernel: [] ",
   "2026-11-25T07:58:47.511188+00:00 vm kernel: [ 1] ",
@@ -381,7 +435,7 @@ const line = fc.oneof(
     fc.constantFrom("", " ", "  ", "]", " ]", "\r", " \x7f", "\u00e9"),
   ),
   fc.tuple(
-    fc.constantFrom(...HEADERS.slice(0, 8)),
+    fc.constantFrom(...USUAL_HEADERS),
     fc.constantFrom(...PREFIX_TEXTS.slice(0, 10)),
     fields(usualToken, 0),
     fc.constantFrom("", " "),
@@ -417,13 +471,29 @@ function mutate(text: string, list: readonly { at: number; op: number; char: str
   return out.replaceAll("\n", " ");
 }
 
+/**
+ * Times the parser reads at: the year of a traditional header is inferred from them (December
+ * lines read in January, a January line read on December 31, February 29 of a leap year).
+ */
+const NOWS = [
+  NOW,
+  new Date("2027-01-02T00:30:00Z"),
+  new Date("2026-12-31T23:00:00Z"),
+  new Date("2024-03-01T12:00:00Z"),
+  new Date("2100-03-01T00:00:00Z"),
+  new Date("2026-03-29T02:00:00Z"),
+  new Date("2026-10-25T01:45:00Z"),
+];
+
 Deno.test("fast path: generated and mutated lines print what the parser prints", () => {
-  const parser = new DropParser(OPTIONS);
+  let now = NOW;
+  const parser = new DropParser({ ...OPTIONS, now: () => now });
   let taken = 0;
   let runs = 0;
   fc.assert(
-    fc.property(line, edits, (text, list) => {
+    fc.property(line, edits, fc.constantFrom(...NOWS), (text, list, at) => {
       runs++;
+      now = at;
       taken += assertSame(parser, mutate(text, list) + "\n");
     }),
     { numRuns: 20000 },
@@ -434,7 +504,8 @@ Deno.test("fast path: generated and mutated lines print what the parser prints",
 });
 
 Deno.test("fast path: batches of lines, fixture lines among them, print what the parser prints", () => {
-  const parser = new DropParser(OPTIONS);
+  let now = NOW;
+  const parser = new DropParser({ ...OPTIONS, now: () => now });
   const noise = fc.constantFrom(
     "2026-11-25T07:58:47.511188+00:00 vm kubelet[1234]: I1125 IN=x OUT=y SRC=1.2.3.4 DST=1.2.3.5",
     "2026-11-25T07:58:47.511188+00:00 vm kernel: [  270.680962] IPv6: ADDRCONF(NETDEV_CHANGE)",
@@ -444,7 +515,9 @@ Deno.test("fast path: batches of lines, fixture lines among them, print what the
     fc.property(
       fc.array(fc.oneof(line, fc.constantFrom(...FIXTURE_LINES), noise), { maxLength: 12 }),
       fc.boolean(),
-      (lines, lastNewline) => {
+      fc.constantFrom(...NOWS),
+      (lines, lastNewline, at) => {
+        now = at;
         assertSame(parser, lines.join("\n") + (lastNewline ? "\n" : ""));
       },
     ),
@@ -478,4 +551,66 @@ Deno.test("fast path: a prefix in lower case with no kernel time is taken; a sev
     assert.equal(print(own, line, true).fast, 1, prefix);
     assertSame(own, line);
   }
+});
+
+/** The fields of the first fixture drop, after its prefix. */
+const FIELDS = RFC3339_LINES[0].slice(RFC3339_LINES[0].indexOf("IN="));
+
+Deno.test("fast path: takes traditional headers of every month and padding, their year inferred from now", () => {
+  const cases: [now: string, header: string, time: string][] = [
+    ["2026-11-25T12:00:00Z", "Nov 25 07:58:47", "2026-11-25T07:58:47"],
+    ["2026-11-25T12:00:00Z", "Nov  5 07:58:47", "2026-11-05T07:58:47"],
+    ["2026-11-25T12:00:00Z", "Nov 05 07:58:47", "2026-11-05T07:58:47"],
+    ["2026-11-25T12:00:00Z", "Jan  9 00:00:00", "2026-01-09T00:00:00"],
+    ["2026-11-25T12:00:00Z", "Jun 30 23:59:60", "2026-07-01T00:00:00"],
+    // December read in January: last year's; a future date: last year's.
+    ["2027-01-02T12:00:00Z", "Dec 31 23:59:59", "2026-12-31T23:59:59"],
+    ["2026-11-25T12:00:00Z", "Dec 31 23:59:59", "2025-12-31T23:59:59"],
+    // A January line read on December 31 (clock skew across New Year): next year's.
+    ["2026-12-31T12:00:00Z", "Jan  1 00:00:01", "2027-01-01T00:00:01"],
+    // February 29: the latest leap year.
+    ["2026-11-25T12:00:00Z", "Feb 29 12:00:00", "2024-02-29T12:00:00"],
+    ["2024-03-01T12:00:00Z", "Feb 29 12:00:00", "2024-02-29T12:00:00"],
+  ];
+  for (const [now, header, local] of cases) {
+    const parser = new DropParser({ ...OPTIONS, now: () => new Date(now) });
+    const line = `${header} vm kernel: [  270.680962] kube-iptables-tailer: ${FIELDS}\n`;
+    const printed = print(parser, line, true);
+    assert.equal(printed.fast, 1, line);
+    // Local wall-clock fields, as the parser reads them in this process's zone.
+    const [date, time] = local.split("T");
+    const [y, mo, d] = date.split("-").map(Number);
+    const [h, mi, s] = time.split(":").map(Number);
+    const expected = new Date(y, mo - 1, d, h, mi, s).toISOString();
+    assert.ok(printed.ndjson.startsWith(`{"time":"${expected}"`), `${line}${printed.ndjson}`);
+    assertSame(parser, line);
+  }
+});
+
+Deno.test("fast path: traditional headers it does not read exactly as the parser does are left to the parser", () => {
+  const parser = new DropParser(OPTIONS);
+  for (const header of ODD_TRADITIONAL_HEADERS) {
+    const line = `${header}kube-iptables-tailer: ${FIELDS}\n`;
+    assert.equal(print(parser, line, true).fast, 0, line);
+    assertSame(parser, line);
+  }
+});
+
+Deno.test("fast path: a traditional time is not reused across a different now", () => {
+  let now = new Date("2027-01-02T12:00:00Z");
+  const parser = new DropParser({ ...OPTIONS, now: () => now });
+  const line = `Dec 31 23:59:59 vm kernel: kube-iptables-tailer: ${FIELDS}\n`;
+  const times: string[] = [];
+  // Read in January 2027, then in November 2026 (last year's December), then in January again.
+  for (const at of ["2027-01-02T12:00:00Z", "2026-11-25T12:00:00Z", "2027-01-02T12:00:00Z"]) {
+    now = new Date(at);
+    const printed = print(parser, line, true);
+    assert.equal(printed.fast, 1);
+    assert.equal(printed.ndjson, print(parser, line, false).ndjson, at);
+    times.push(JSON.parse(printed.ndjson).time);
+  }
+  assert.notEqual(times[0], times[1]);
+  assert.equal(times[0], times[2]);
+  assert.equal(new Date(times[0]).getFullYear(), 2026);
+  assert.equal(new Date(times[1]).getFullYear(), 2025);
 });
