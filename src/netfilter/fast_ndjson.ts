@@ -208,13 +208,7 @@ const MAX_FLAGS = 16;
 
 /** The decimal of `n` digits at b[at…], or -1. */
 function digits(b: Uint8Array, at: number, n: number): number {
-  let value = 0;
-  for (let i = at; i < at + n; i++) {
-    const c = b[i];
-    if (!(c >= 48 && c <= 57)) return -1;
-    value = value * 10 + c - 48;
-  }
-  return value;
+  return readUint(b, at, at + n, Infinity);
 }
 
 /** The second of the last time read (`2026-11-25T07:58:47`), and its UTC milliseconds. */
